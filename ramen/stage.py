@@ -1,0 +1,107 @@
+"""What a stage function receives: its folder, its config, its inputs, and writers that keep the
+stage contract (data, rejects with reasons, counts). The runner in launch/ builds it.
+
+A stage function reads `ctx.inputs`, writes rows through `ctx.keep(...)` and `ctx.reject(...)`
+and returns extra stats (or {}). Files land atomically when the stage finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ramen.io import atomic_path, iter_jsonl
+
+
+class _AtomicJsonl:
+    """A JSONL file written to a temp path and renamed into place on commit."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._ctx = atomic_path(path)
+        self._tmp = self._ctx.__enter__()
+        self._f: IO[str] = open(self._tmp, "w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, row: dict) -> None:
+        self._f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        self._f.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._f.close()
+        try:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        except RuntimeError:
+            pass
+
+
+@dataclass
+class StageContext:
+    name: str
+    out_dir: Path
+    config: Any
+    inputs: dict[str, Path]
+    seed: int
+    recipe: Any = None
+    stats: dict = field(default_factory=dict)
+    _writers: dict[str, _AtomicJsonl] = field(default_factory=dict)
+    _reasons: Counter = field(default_factory=Counter)
+    _seen: int = 0
+    _extra: list[str] = field(default_factory=list)
+
+    # -- writing -----------------------------------------------------------------
+    def _writer(self, filename: str) -> _AtomicJsonl:
+        if filename not in self._writers:
+            self._writers[filename] = _AtomicJsonl(self.out_dir / filename)
+        return self._writers[filename]
+
+    def keep(self, row: dict, filename: str = "data.jsonl") -> None:
+        """Write a row that goes on to the next stage."""
+        self._writer(filename).write(row)
+
+    def reject(self, row: Any, reason: str, **detail: Any) -> None:
+        """Drop a row, with its reason (and e.g. the kept twin it duplicates). Never silent."""
+        self._writer("rejects.jsonl").write({"reason": reason, **detail, "row": row})
+        self._reasons[reason] += 1
+
+    def write_json(self, filename: str, obj: Any) -> None:
+        """Write a JSON output file of this stage (atomically) and count it among its outputs."""
+        from ramen.io import write_json_atomic
+
+        write_json_atomic(self.out_dir / filename, obj)
+        if filename not in self._extra:
+            self._extra.append(filename)
+
+    def count_input(self, n: int = 1) -> None:
+        """Count rows read, so the runner can check kept + rejected == input."""
+        self._seen += n
+
+    # -- reading -----------------------------------------------------------------
+    def input_rows(self, stage: str, filename: str = "data.jsonl"):
+        return iter_jsonl(self.inputs[stage] / filename)
+
+    # -- called by the runner ----------------------------------------------------
+    def finish(self) -> dict:
+        self._writer("rejects.jsonl")  # every stage has a rejects file, even an empty one
+        kept = self._writers["data.jsonl"].count if "data.jsonl" in self._writers else 0
+        for w in self._writers.values():
+            w.commit()
+        stats = {"kept": kept, "rejected": dict(sorted(self._reasons.items()))}
+        if self._seen:
+            stats["input"] = self._seen
+        stats.update(self.stats)
+        return stats
+
+    def abort(self) -> None:
+        for w in self._writers.values():
+            w.abort()
+
+    def outputs(self) -> list[str]:
+        return sorted([*self._writers, *self._extra])

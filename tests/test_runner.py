@@ -1,0 +1,123 @@
+"""The stage runner: skip, rerun on change (that stage and after, nothing before), atomic outputs."""
+
+import json
+
+import pytest
+
+from launch.recipe import recipe_from_dict
+from launch.runner import Runner, StageDef
+from ramen.errors import UserError
+
+
+def make_stages(calls: list[str], fail_in: set[str] | None = None):
+    fail_in = fail_in or set()
+
+    def first(ctx):
+        calls.append("first")
+        for i in range(ctx.config["rows"]):
+            ctx.count_input()
+            if i % 5 == 0:
+                ctx.reject({"i": i}, "multiple_of_five")
+            else:
+                ctx.keep({"i": i})
+
+    def second(ctx):
+        calls.append("second")
+        for row in ctx.input_rows("first"):
+            ctx.count_input()
+            ctx.keep({"i": row["i"], "double": row["i"] * ctx.config["factor"]})
+            if "second" in fail_in and row["i"] == 3:
+                raise RuntimeError("injected fault")
+
+    def third(ctx):
+        calls.append("third")
+        rows = list(ctx.input_rows("second"))
+        ctx.write_json("total.json", {"sum": sum(r["double"] for r in rows)})
+
+    return [
+        StageDef("first", first, (), lambda r: {"rows": r.seed + 10}, lambda r: True, "first"),
+        StageDef("second", second, ("first",), lambda r: {"factor": r.models["m"].max_model_len}, lambda r: True, "2"),
+        StageDef("third", third, ("second",), lambda r: {}, lambda r: True, "third"),
+    ]
+
+
+def recipe(tmp_path, seed=0, max_len=1024):
+    return recipe_from_dict(
+        {"name": "r", "seed": seed, "workdir": str(tmp_path), "models": {"m": {"path": "x/y", "max_model_len": max_len}}}
+    )
+
+
+def test_second_run_skips_everything(tmp_path):
+    calls: list[str] = []
+    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {"first": "ran", "second": "ran", "third": "ran"}
+    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {"first": "skipped", "second": "skipped", "third": "skipped"}
+    assert calls == ["first", "second", "third"]
+    stage = tmp_path / "r" / "first"
+    stats = json.loads((stage / "stats.json").read_text())
+    assert stats == {"input": 10, "kept": 8, "rejected": {"multiple_of_five": 2}}
+    assert sum(1 for _ in open(stage / "rejects.jsonl")) == 2
+    manifest = json.loads((stage / "manifest.json").read_text())
+    assert manifest["done"] is True and manifest["seed"] == 0 and "torch" in manifest["versions"]
+    assert set(manifest["outputs"]) == {"data.jsonl", "rejects.jsonl", "stats.json"}
+
+
+def test_config_change_reruns_that_stage_and_after_not_before(tmp_path):
+    calls: list[str] = []
+    Runner(recipe(tmp_path), make_stages(calls)).run()
+    calls.clear()
+    out = Runner(recipe(tmp_path, max_len=2048), make_stages(calls)).run()
+    assert out == {"first": "skipped", "second": "ran", "third": "ran"}
+    assert calls == ["second", "third"]
+    total = json.loads((tmp_path / "r" / "third" / "total.json").read_text())
+    assert total["sum"] == 2048 * sum(i for i in range(10) if i % 5)
+
+
+def test_upstream_rerun_with_same_output_does_not_cascade(tmp_path):
+    calls: list[str] = []
+    Runner(recipe(tmp_path), make_stages(calls)).run()
+    calls.clear()
+    out = Runner(recipe(tmp_path), make_stages(calls)).run(force=["first"])
+    assert out == {"first": "ran", "second": "skipped", "third": "skipped"}
+
+
+def test_changed_input_reruns_downstream(tmp_path):
+    calls: list[str] = []
+    Runner(recipe(tmp_path), make_stages(calls)).run()
+    calls.clear()
+    out = Runner(recipe(tmp_path, seed=5), make_stages(calls)).run()  # first now makes 15 rows
+    assert out == {"first": "ran", "second": "ran", "third": "ran"}
+
+
+def test_failed_stage_leaves_old_outputs_whole_and_is_not_done(tmp_path):
+    calls: list[str] = []
+    Runner(recipe(tmp_path), make_stages(calls)).run()
+    second = tmp_path / "r" / "second"
+    before = (second / "data.jsonl").read_bytes()
+    with pytest.raises(RuntimeError, match="injected fault"):
+        Runner(recipe(tmp_path, max_len=4096), make_stages(calls, fail_in={"second"})).run()
+    assert (second / "data.jsonl").read_bytes() == before  # no half-written file replaced it
+    assert not (second / "manifest.json").exists()  # and the stage is not marked done
+    assert not [p for p in second.iterdir() if p.name.endswith(".tmp")]
+    calls.clear()
+    out = Runner(recipe(tmp_path, max_len=4096), make_stages(calls)).run()
+    assert out["second"] == "ran" and out["first"] == "skipped"
+
+
+def test_lost_rows_are_a_bug_not_silence(tmp_path):
+    def leaky(ctx):
+        ctx.count_input(3)
+        ctx.keep({"a": 1})
+
+    stages = [StageDef("leaky", leaky, (), lambda r: {}, lambda r: True, "")]
+    with pytest.raises(RuntimeError, match="lost rows"):
+        Runner(recipe(tmp_path), stages).run()
+
+
+def test_unknown_stage_names_suggest(tmp_path):
+    with pytest.raises(UserError, match="did you mean 'second'"):
+        Runner(recipe(tmp_path), make_stages([])).run(only=["secnd"])
+
+
+def test_only_selected_stages_need_finished_inputs(tmp_path):
+    with pytest.raises(UserError, match="needs stage 'first'"):
+        Runner(recipe(tmp_path), make_stages([])).run(only=["second"])

@@ -1,0 +1,308 @@
+"""The tiny model family: Qwen3-architecture models built offline, in about a minute on 2 cores.
+
+- a byte-level BPE tokenizer trained here, with a Qwen3-style chat template that supports
+  `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text);
+- `weak` and `strong` solvers, trained briefly on ramen's arithmetic problems (`strong`
+  continues from `weak`, so it is right clearly more often);
+- `judge`, trained to answer ramen's HLE-style judge prompt in its four-line format.
+
+Nothing is downloaded. The family is cached under `$RAMEN_CACHE` (default ~/.cache/ramen),
+keyed by BUILDER_VERSION; recipes name the models `tiny:weak`, `tiny:strong`, `tiny:judge`.
+The training set never contains a bundled question (see ramen.problems).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# Bump when anything below changes what is built: old caches are then ignored.
+BUILDER_VERSION = 1
+NAMES = ("weak", "strong", "judge")
+SEED = 1234
+
+# (steps, learning rate) per model; `strong` continues from `weak`'s weights.
+# Measured under vLLM at temperature 1 on the bundled problems (tests/test_tiny_models.py):
+# weak ~5% correct, strong ~26%, with ~170 of 374 problems at 1-3 of 4 correct.
+WEAK_STEPS = 150
+STRONG_EXTRA_STEPS = 1350
+JUDGE_STEPS = 350
+BATCH = 32
+LR = 3e-3
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- generation %}"
+    "{%- if message.get('reasoning_content') is not none and message.get('reasoning_content') is defined %}"
+    "{{- '<think>\\n' + message['reasoning_content'].strip() + '\\n</think>\\n\\n' + (message['content'] or '').lstrip() }}"
+    "{%- else %}{{- message['content'] or '' }}{%- endif %}"
+    "{{- '<|im_end|>' }}"
+    "{%- endgeneration %}"
+    "{{- '\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+THINK_TOKENS = ["<think>", "</think>"]  # ordinary added tokens, as in Qwen3's own tokenizer
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RAMEN_CACHE", Path.home() / ".cache" / "ramen")).expanduser()
+
+
+def family_dir() -> Path:
+    return cache_root() / f"tiny-v{BUILDER_VERSION}"
+
+
+def tiny_path(name: str) -> Path:
+    if name not in NAMES:
+        raise ValueError(f"unknown tiny model '{name}'; known: {', '.join(NAMES)}")
+    return family_dir() / name
+
+
+def is_built() -> bool:
+    return (family_dir() / "DONE").is_file()
+
+
+def ensure_tiny(name: str, log: Callable[[str], None] = print) -> Path:
+    """Path of tiny model `name`, building the family first if the cache lacks it."""
+    path = tiny_path(name)
+    if is_built():
+        return path
+    root = family_dir()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".tiny-v{BUILDER_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
+        if not is_built():
+            tmp = root.parent / f".tiny-v{BUILDER_VERSION}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            build_family(tmp, log=log)
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(tmp, root)
+    return path
+
+
+# --------------------------------------------------------------------------- data
+
+
+def solver_messages(question: str, reasoning: str, answer: str) -> list[dict]:
+    return [
+        {"role": "user", "content": question},
+        {"role": "assistant", "reasoning_content": reasoning, "content": f"Answer: {answer}"},
+    ]
+
+
+def judge_prompt_template() -> str:
+    from ramen.prompts import load_prompt
+
+    return load_prompt("judge_hle.txt")
+
+
+def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[dict]]:
+    """Judge conversations: a solver response, the reference, and the four-line verdict."""
+    template = judge_prompt_template()
+    out = []
+    for _ in range(count):
+        p = rng.choice(problems)
+        kind = rng.random()
+        if kind < 0.45:
+            given = p.answer
+        elif kind < 0.9:
+            given = str(int(p.answer) + rng.choice([-3, -2, -1, 1, 2, 5, 10]))
+        else:
+            given = None  # cut inside its reasoning: no final answer
+        confidence = rng.choice([None, None, 40, 75, 90])
+        if given is None:
+            response = f"<think>\n{p.reasoning[: max(1, len(p.reasoning) // 2)]}"
+        else:
+            response = f"Answer: {given}" + (f"\nConfidence: {confidence}%" if confidence is not None else "")
+        correct = given is not None and given == p.answer
+        why = (
+            "the extracted answer matches the correct answer."
+            if correct
+            else ("the response gives no final answer." if given is None else "the extracted answer differs from the correct answer.")
+        )
+        verdict = (
+            f"extracted_final_answer: {given if given is not None else 'None'}\n"
+            f"reasoning: {why}\n"
+            f"correct: {'yes' if correct else 'no'}\n"
+            f"confidence: {confidence if confidence is not None else 100}"
+        )
+        prompt = template.format(question=p.question, response=response, correct_answer=p.answer)
+        out.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": verdict}])
+    return out
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+def build_tokenizer(corpus: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        bos_token=None,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.add_tokens(THINK_TOKENS, special_tokens=False)
+    fast.chat_template = CHAT_TEMPLATE
+    fast.model_max_length = 2048
+    return fast
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _encode(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """Token ids of a conversation and labels that keep only the last (assistant) turn."""
+    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    assert full.startswith(prompt), "chat template must render the prompt as a prefix"
+    completion = full[len(prompt) :]
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    return p_ids + c_ids, [-100] * len(p_ids) + c_ids
+
+
+def _train(model, examples: list[tuple[list[int], list[int]]], steps: int, seed: int, pad_id: int, log, label: str):
+    import torch
+
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    model.train()
+    loss_value = float("nan")
+    for step in range(steps):
+        batch = [examples[rng.randrange(len(examples))] for _ in range(BATCH)]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((BATCH, width), pad_id, dtype=torch.long)
+        labels = torch.full((BATCH, width), -100, dtype=torch.long)
+        mask = torch.zeros((BATCH, width), dtype=torch.long)
+        for i, (x, y) in enumerate(batch):
+            ids[i, : len(x)] = torch.tensor(x)
+            labels[i, : len(y)] = torch.tensor(y)
+            mask[i, : len(x)] = 1
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss_value = loss.item()
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            log(f"  {label}: step {step + 1}/{steps} loss {loss_value:.3f}")
+    model.eval()
+    return loss_value
+
+
+def _new_model(tokenizer, seed: int):
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config = Qwen3Config(
+        vocab_size=((len(tokenizer) + 63) // 64) * 64,
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,  # vLLM's CPU attention needs 64; 16 fails
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        bos_token_id=eos,
+    )
+    return Qwen3ForCausalLM(config)
+
+
+def _save(model, tokenizer, dest: Path, info: dict) -> None:
+    from transformers import GenerationConfig
+
+    dest.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        eos_token_id=model.config.eos_token_id, pad_token_id=model.config.pad_token_id, do_sample=True
+    )
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    (dest / "ramen_tiny.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
+    """Build tokenizer, weak, strong and judge into `dest` (deterministic for a given torch)."""
+    import torch
+
+    from ramen.problems import split_problems
+
+    t0 = time.time()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    _, train = split_problems()
+    rng = random.Random(SEED)
+    solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
+    judge_convs = judge_examples(rng, train, 2000)
+
+    log(f"tiny models v{BUILDER_VERSION}: training tokenizer")
+    corpus = [json.dumps(c) for c in solver_convs + judge_convs[:500]] + [judge_prompt_template()]
+    tokenizer = build_tokenizer(corpus)
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+
+    solver_data = [_encode(tokenizer, c) for c in solver_convs]
+    judge_data = [_encode(tokenizer, c) for c in judge_convs]
+    info: dict = {"builder_version": BUILDER_VERSION, "vocab": len(tokenizer)}
+
+    log(f"tiny models: weak solver ({WEAK_STEPS} steps on {len(train)} problems)")
+    model = _new_model(tokenizer, SEED)
+    loss = _train(model, solver_data, WEAK_STEPS, SEED, pad, log, "weak")
+    _save(model, tokenizer, dest / "weak", {**info, "role": "weak", "steps": WEAK_STEPS, "final_loss": loss})
+
+    log(f"tiny models: strong solver (+{STRONG_EXTRA_STEPS} steps)")
+    loss = _train(model, solver_data, STRONG_EXTRA_STEPS, SEED + 1, pad, log, "strong")
+    steps = WEAK_STEPS + STRONG_EXTRA_STEPS
+    _save(model, tokenizer, dest / "strong", {**info, "role": "strong", "steps": steps, "final_loss": loss})
+
+    log(f"tiny models: judge ({JUDGE_STEPS} steps)")
+    model = _new_model(tokenizer, SEED + 2)
+    loss = _train(model, judge_data, JUDGE_STEPS, SEED + 2, pad, log, "judge")
+    _save(model, tokenizer, dest / "judge", {**info, "role": "judge", "steps": JUDGE_STEPS, "final_loss": loss})
+
+    info["build_s"] = round(time.time() - t0, 1)
+    (dest / "DONE").write_text(json.dumps(info) + "\n")
+    log(f"tiny models: built in {info['build_s']} s")
+    return info
+
+
+if __name__ == "__main__":
+    ensure_tiny("weak")
