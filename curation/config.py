@@ -22,16 +22,21 @@ class SourceSpec(StrictModel):
         description="Map from problem field (id, question, answer, answer_type, category, "
         "reasoning) to the source's column name; unmapped fields keep their own name.",
     )
-    licence: str = Field(description="SPDX-style licence of the source (e.g. apache-2.0, mit, cc-by-4.0).")
+    licence: str = Field(
+        description="SPDX-style licence of the source (e.g. apache-2.0, mit, cc-by-4.0)."
+    )
     generator: str | None = Field(
         default=None,
         description="Model that wrote the rows, if any (null = human-written); checked against "
         "`data.forbid_generators`.",
     )
     category: str | None = Field(
-        default=None, description="Category given to every row of this source (overrides the column)."
+        default=None,
+        description="Category given to every row of this source (overrides the column).",
     )
-    limit: int | None = Field(default=None, ge=1, description="Read only the first N rows (null = all).")
+    limit: int | None = Field(
+        default=None, ge=1, description="Read only the first N rows (null = all)."
+    )
 
 
 class CleanConfig(StrictModel):
@@ -51,10 +56,15 @@ class CleanConfig(StrictModel):
 
 
 class DedupConfig(StrictModel):
-    exact: bool = Field(default=True, description="Drop exact duplicates after normalising case and spaces.")
+    exact: bool = Field(
+        default=True, description="Drop exact duplicates after normalising case and spaces."
+    )
     near: bool = Field(default=True, description="Drop near-duplicates found by MinHash LSH.")
     threshold: float = Field(
-        default=0.85, gt=0.0, le=1.0, description="Jaccard similarity above which two questions are near-duplicates."
+        default=0.85,
+        gt=0.0,
+        le=1.0,
+        description="Jaccard similarity above which two questions are near-duplicates.",
     )
 
 
@@ -72,7 +82,8 @@ class BalanceConfig(StrictModel):
         default=None, description="Named share preset (`hle`); null to use `shares`."
     )
     shares: dict[str, float] = Field(
-        default_factory=dict, description="Target share per category (they are normalised to sum to 1)."
+        default_factory=dict,
+        description="Target share per category (they are normalised to sum to 1).",
     )
     category_map: dict[str, str] = Field(
         default_factory=dict, description="Map from source category labels to target categories."
@@ -80,7 +91,9 @@ class BalanceConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
-    sources: list[SourceSpec] = Field(min_length=1, description="Where the candidate problems come from.")
+    sources: list[SourceSpec] = Field(
+        min_length=1, description="Where the candidate problems come from."
+    )
     allow_licences: list[str] | None = Field(
         default=None, description="Licences a row may carry (null = any licence)."
     )
@@ -100,20 +113,30 @@ class DataConfig(StrictModel):
 
 
 class FilterConfig(StrictModel):
-    model: str = Field(description="Name (under `models:`) of the weak model that tries each problem.")
-    samples: int = Field(default=1, ge=1, description="Attempts per problem (k).")
-    drop_if_solved: bool = Field(default=True, description="Drop problems the weak model solves (easy).")
-    min_solved: int = Field(
-        default=1, ge=1, description="A problem counts as solved when at least this many of k attempts are correct."
+    model: str = Field(
+        description="Name (under `models:`) of the weak model that tries each problem."
     )
-    temperature: float = Field(default=0.6, ge=0.0, description="Sampling temperature of the attempts.")
+    samples: int = Field(default=1, ge=1, description="Attempts per problem (k).")
+    drop_if_solved: bool = Field(
+        default=True, description="Drop problems the weak model solves (easy)."
+    )
+    min_solved: int = Field(
+        default=1,
+        ge=1,
+        description="A problem counts as solved when at least this many of k attempts are correct.",
+    )
+    temperature: float = Field(
+        default=0.6, ge=0.0, description="Sampling temperature of the attempts."
+    )
     max_tokens: int | None = Field(
         default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
     )
 
 
 class SampleConfig(StrictModel):
-    model: str = Field(description="Name (under `models:`) of the strong model that samples answers.")
+    model: str = Field(
+        description="Name (under `models:`) of the strong model that samples answers."
+    )
     n: int = Field(default=4, ge=1, description="Samples per problem.")
     temperature: float = Field(default=1.0, ge=0.0, description="Sampling temperature.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
@@ -127,26 +150,33 @@ class GradeConfig(StrictModel):
         default=None, description="Name (under `models:`) of the LLM judge; null = rules only."
     )
     rules_first: bool = Field(
-        default=True, description="Grade by rules first and send only undecided samples to the judge."
+        default=True,
+        description="Grade by rules first and send only undecided samples to the judge.",
     )
 
 
 class SelectConfig(StrictModel):
     min_correct: int | None = Field(
-        default=None, ge=0, description="Keep problems with at least this many correct samples (null = 1)."
+        default=None,
+        ge=0,
+        description="Keep problems with at least this many correct samples (null = 1).",
     )
     max_correct: int | None = Field(
-        default=None, ge=0, description="Keep problems with at most this many correct samples (null = n-1)."
+        default=None,
+        ge=0,
+        description="Keep problems with at most this many correct samples (null = n-1).",
     )
 
 
 class PairsConfig(StrictModel):
     strategy: Literal["all", "one"] = Field(
-        default="all", description="`all`: every chosen x rejected pair up to `per_problem`; `one`: one per problem."
+        default="all",
+        description="`all`: every chosen x rejected pair up to `per_problem`; `one`: one per problem.",
     )
     per_problem: int = Field(default=2, ge=1, description="Most pairs built from one problem.")
     length_match: bool = Field(
-        default=True, description="Prefer pairs with the smallest length gap, so DPO does not learn 'longer wins'."
+        default=True,
+        description="Prefer pairs with the smallest length gap, so DPO does not learn 'longer wins'.",
     )
     allow_truncated_rejected: bool = Field(
         default=True, description="May a sample cut by the length limit be the rejected side."
@@ -165,9 +195,17 @@ class SFTSetConfig(StrictModel):
 
 
 class CurationConfig(StrictModel):
-    filter: FilterConfig | None = Field(default=None, description="Difficulty filter with the weak model.")
+    filter: FilterConfig | None = Field(
+        default=None, description="Difficulty filter with the weak model."
+    )
     sample: SampleConfig | None = Field(default=None, description="Sampling with the strong model.")
     grade: GradeConfig = Field(default_factory=GradeConfig, description="How samples are graded.")
-    select: SelectConfig = Field(default_factory=SelectConfig, description="Pass band of problems kept.")
-    pairs: PairsConfig | None = Field(default=None, description="DPO pair building (null = no pairs).")
-    sft: SFTSetConfig | None = Field(default=None, description="SFT set building (null = no SFT set).")
+    select: SelectConfig = Field(
+        default_factory=SelectConfig, description="Pass band of problems kept."
+    )
+    pairs: PairsConfig | None = Field(
+        default=None, description="DPO pair building (null = no pairs)."
+    )
+    sft: SFTSetConfig | None = Field(
+        default=None, description="SFT set building (null = no SFT set)."
+    )

@@ -19,7 +19,16 @@ from ramen.errors import UserError
 from ramen.io import hash_obj
 from ramen.stage import StageContext
 
-PROBLEM_FIELDS = ("id", "question", "answer", "answer_type", "category", "reasoning", "licence", "generator")
+PROBLEM_FIELDS = (
+    "id",
+    "question",
+    "answer",
+    "answer_type",
+    "category",
+    "reasoning",
+    "licence",
+    "generator",
+)
 ANSWER_TYPES = ("exactMatch", "multipleChoice", "free")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
@@ -39,7 +48,11 @@ def _local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
                 try:
                     row = json.loads(text)
                 except json.JSONDecodeError as e:
-                    yield None, "invalid_json", {"line": line_no, "error": str(e), "text": text[:200]}
+                    yield (
+                        None,
+                        "invalid_json",
+                        {"line": line_no, "error": str(e), "text": text[:200]},
+                    )
                     continue
                 if not isinstance(row, dict):
                     yield None, "not_an_object", {"line": line_no, "text": text[:200]}
@@ -51,7 +64,9 @@ def _local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
-            raise UserError(f"{path}: a .json source must hold a list of objects (or {{'data': [...]}})")
+            raise UserError(
+                f"{path}: a .json source must hold a list of objects (or {{'data': [...]}})"
+            )
         for item in data:
             yield (item, None, None) if isinstance(item, dict) else (None, "not_an_object", item)
         return
@@ -111,15 +126,25 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
         return None, "unknown_answer_type"
     licence = row.get(mapping["licence"]) or src.licence
     generator = row.get(mapping["generator"]) or src.generator
-    if data.allow_licences is not None and str(licence).lower() not in {x.lower() for x in data.allow_licences}:
+    if data.allow_licences is not None and str(licence).lower() not in {
+        x.lower() for x in data.allow_licences
+    }:
         return None, "licence_not_allowed"
     if generator and any(g.lower() in str(generator).lower() for g in data.forbid_generators):
         return None, "forbidden_generator"
     category = src.category or row.get(mapping["category"]) or "uncategorized"
     given_id = row.get(mapping["id"])
-    pid = str(given_id) if isinstance(given_id, str | int) and str(given_id) else hash_obj([src.path, question])[:16]
+    pid = (
+        str(given_id)
+        if isinstance(given_id, str | int) and str(given_id)
+        else hash_obj([src.path, question])[:16]
+    )
     used = {mapping[f] for f in PROBLEM_FIELDS}
-    meta = {k: v for k, v in row.items() if k not in used and isinstance(v, str | int | float | bool | None)}
+    meta = {
+        k: v
+        for k, v in row.items()
+        if k not in used and isinstance(v, str | int | float | bool | None)
+    }
     problem = {
         "id": pid,
         "question": question,
@@ -157,7 +182,9 @@ def prepare(ctx: StageContext) -> dict:
                 ctx.reject(row, reason, source=src.path)
                 continue
             if problem["id"] in seen_ids:
-                ctx.reject(row, "duplicate_id", source=src.path, kept_source=seen_ids[problem["id"]])
+                ctx.reject(
+                    row, "duplicate_id", source=src.path, kept_source=seen_ids[problem["id"]]
+                )
                 continue
             seen_ids[problem["id"]] = src.path
             ctx.keep(problem)

@@ -17,7 +17,9 @@ class BenchmarkSpec(StrictModel):
         default=None,
         description="Local file in the benchmark's schema, or `bundled:NAME`; null = the official hub set.",
     )
-    limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N questions.")
+    limit: int | None = Field(
+        default=None, ge=1, description="Evaluate only the first N questions."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -37,9 +39,13 @@ class EvaluationConfig(StrictModel):
         "`model` by a paired test (null = no comparison).",
     )
     benchmarks: list[BenchmarkSpec] = Field(min_length=1, description="Benchmarks to run.")
-    samples: int = Field(default=1, ge=1, description="Samples per question (avg@n, pass@k, maj@k).")
+    samples: int = Field(
+        default=1, ge=1, description="Samples per question (avg@n, pass@k, maj@k)."
+    )
     temperature: float = Field(default=0.6, ge=0.0, description="Sampling temperature.")
     max_tokens: int | None = Field(
         default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
     )
-    judge: str | None = Field(default=None, description="Name (under `models:`) of the judge model.")
+    judge: str | None = Field(
+        default=None, description="Name (under `models:`) of the judge model."
+    )

@@ -16,7 +16,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     stages = [s.name for s in STAGES if s.enabled(recipe)]
-    console.print(f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})")
+    console.print(
+        f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})"
+    )
     console.print(f"stages: {', '.join(stages) or 'none'}")
     for note in pending_sections(recipe):
         console.print(f"not run by this version yet: {note}")
@@ -34,7 +36,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     outcome = runner.run(only=split(args.stages), force=split(args.force))
     ran = [k for k, v in outcome.items() if v == "ran"]
     skipped = [k for k, v in outcome.items() if v == "skipped"]
-    console.print(f"[bold]done[/]: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}")
+    console.print(
+        f"[bold]done[/]: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}"
+    )
     for note in pending_sections(recipe):
         console.print(f"[yellow]note[/]: not run by this version yet: {note}")
     return 0
@@ -86,12 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a recipe without running anything")
     p.add_argument("recipe", help="path to the recipe YAML")
-    p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8"
+    )
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("run", help="run a recipe's stages (finished stages are skipped)")
     p.add_argument("recipe", help="path to the recipe YAML")
-    p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8"
+    )
     p.add_argument("--stages", default="", help="comma-separated stages to run (default: all)")
     p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
     p.set_defaults(func=_cmd_run)
@@ -100,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_env)
 
     p = sub.add_parser("docs", help="regenerate docs/recipe-reference.md from the schema")
-    p.add_argument("--check", action="store_true", help="exit 2 if the file is stale instead of writing it")
+    p.add_argument(
+        "--check", action="store_true", help="exit 2 if the file is stale instead of writing it"
+    )
     p.set_defaults(func=_cmd_docs)
     return parser
 

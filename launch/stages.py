@@ -18,13 +18,18 @@ def resolve_model_path(name: str, path: str) -> str:
     if path.startswith("tiny:"):
         which = path.removeprefix("tiny:")
         if which not in tiny.NAMES:
-            raise UserError(f"unknown tiny model '{which}'; use one of {', '.join(tiny.NAMES)}", where=f"models.{name}.path")
+            raise UserError(
+                f"unknown tiny model '{which}'; use one of {', '.join(tiny.NAMES)}",
+                where=f"models.{name}.path",
+            )
         return str(tiny.ensure_tiny(which, log=lambda m: err_console.print(m)))
     local = Path(path).expanduser()
     looks_local = path.startswith((".", "/", "~")) or local.exists()
     if looks_local:
         if not (local / "config.json").is_file():
-            raise UserError(f"no model folder with a config.json at '{path}'", where=f"models.{name}.path")
+            raise UserError(
+                f"no model folder with a config.json at '{path}'", where=f"models.{name}.path"
+            )
         return str(local.resolve())
     return path  # a hub id: the engine or trainer loads it (or finds it in the HF cache)
 
@@ -34,8 +39,13 @@ def models_stage(ctx: StageContext) -> dict:
     resolved = {}
     for name, spec in ctx.recipe.models.items():
         if spec.trust_remote_code:
-            err_console.print(f"[yellow]warning[/]: models.{name}.trust_remote_code is on: code shipped with '{spec.path}' will run")
-        resolved[name] = {**spec.model_dump(mode="json"), "resolved_path": resolve_model_path(name, spec.path)}
+            err_console.print(
+                f"[yellow]warning[/]: models.{name}.trust_remote_code is on: code shipped with '{spec.path}' will run"
+            )
+        resolved[name] = {
+            **spec.model_dump(mode="json"),
+            "resolved_path": resolve_model_path(name, spec.path),
+        }
     ctx.write_json("models.json", resolved)
     return {"models": sorted(resolved)}
 
@@ -86,4 +96,8 @@ NOT_YET = {
 
 
 def pending_sections(recipe: Recipe) -> list[str]:
-    return [f"{section} ({stages})" for section, stages in NOT_YET.items() if getattr(recipe, section) is not None]
+    return [
+        f"{section} ({stages})"
+        for section, stages in NOT_YET.items()
+        if getattr(recipe, section) is not None
+    ]

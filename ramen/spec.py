@@ -19,10 +19,12 @@ class ModelSpec(StrictModel):
         "`tiny:NAME` for a model ramen builds offline (`tiny:weak`, `tiny:strong`, `tiny:judge`)."
     )
     revision: str | None = Field(
-        default=None, description="Hub revision (branch, tag or commit) to pin; null = default branch."
+        default=None,
+        description="Hub revision (branch, tag or commit) to pin; null = default branch.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="Weights dtype for vLLM and training; `auto` takes the model's own."
+        default="auto",
+        description="Weights dtype for vLLM and training; `auto` takes the model's own.",
     )
     max_model_len: int = Field(
         default=32768,
@@ -30,7 +32,9 @@ class ModelSpec(StrictModel):
         description="Context length (prompt + completion tokens) the engine serves; the completion "
         "budget is what the prompt leaves of it.",
     )
-    tensor_parallel: int = Field(default=1, ge=1, description="vLLM tensor-parallel size (GPUs per replica).")
+    tensor_parallel: int = Field(
+        default=1, ge=1, description="vLLM tensor-parallel size (GPUs per replica)."
+    )
     pipeline_parallel: int = Field(
         default=1, ge=1, description="vLLM pipeline-parallel size (nodes per replica, over Ray)."
     )

@@ -15,10 +15,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def ramen(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     proc = subprocess.run(
-        [*RAMEN, *args], cwd=cwd or ROOT, capture_output=True, text=True, env={**os.environ, "RAMEN_NO_PROGRESS": "1"}
+        [*RAMEN, *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAMEN_NO_PROGRESS": "1"},
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"ramen {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"ramen {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

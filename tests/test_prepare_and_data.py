@@ -24,10 +24,14 @@ def test_bundled_problems_are_held_back_from_tiny_training():
 
 def test_fixture_schemas():
     hle = [json.loads(x) for x in open(bundled.DATA_DIR / "hle_fixture.jsonl")]
-    assert all(set(r) == {"id", "question", "answer", "answer_type", "category", "image"} for r in hle)
+    assert all(
+        set(r) == {"id", "question", "answer", "answer_type", "category", "image"} for r in hle
+    )
     assert {r["answer_type"] for r in hle} == {"exactMatch", "multipleChoice"}
     dna = [json.loads(x) for x in open(bundled.DATA_DIR / "dna_fixture.jsonl")]
-    assert all(set(r) == {"id", "risk_area", "types_of_harm", "specific_harms", "question"} for r in dna)
+    assert all(
+        set(r) == {"id", "risk_area", "types_of_harm", "specific_harms", "question"} for r in dna
+    )
     assert len({r["risk_area"] for r in dna}) == 5
 
 
@@ -52,7 +56,17 @@ def test_prepare_rejects_bad_rows_with_reasons(tmp_path):
             "workdir": str(tmp_path / "runs"),
             "data": {
                 "sources": [
-                    {"path": str(src), "licence": "mit", "fields": {"question": "q", "answer": "a", "category": "cat", "generator": "gen", "licence": "lic"}}
+                    {
+                        "path": str(src),
+                        "licence": "mit",
+                        "fields": {
+                            "question": "q",
+                            "answer": "a",
+                            "category": "cat",
+                            "generator": "gen",
+                            "licence": "lic",
+                        },
+                    }
                 ],
                 "allow_licences": ["mit"],
                 "forbid_generators": ["gpt"],
@@ -63,7 +77,11 @@ def test_prepare_rejects_bad_rows_with_reasons(tmp_path):
     out = tmp_path / "runs" / "p" / "prepare"
     kept = [json.loads(x) for x in open(out / "data.jsonl")]
     assert [k["question"] for k in kept] == ["What is 1 + 1?"]
-    assert kept[0]["answer"] == "2" and kept[0]["category"] == "arithmetic" and kept[0]["licence"] == "mit"
+    assert (
+        kept[0]["answer"] == "2"
+        and kept[0]["category"] == "arithmetic"
+        and kept[0]["licence"] == "mit"
+    )
     stats = json.loads((out / "stats.json").read_text())
     assert stats["rejected"] == {
         "answer_not_finite": 1,

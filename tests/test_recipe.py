@@ -81,12 +81,16 @@ def test_yaml_syntax_error_names_the_line(write_recipe):
 
 
 def test_overrides_are_typed_by_the_schema():
-    raw = apply_overrides(with_sample(), ["curation.sample.n=8", "curation.sample.temperature=0.7", "name=010"])
+    raw = apply_overrides(
+        with_sample(), ["curation.sample.n=8", "curation.sample.temperature=0.7", "name=010"]
+    )
     recipe = recipe_from_dict(raw)
     assert recipe.curation.sample.n == 8 and isinstance(recipe.curation.sample.n, int)
     assert recipe.curation.sample.temperature == 0.7
     assert recipe.name == "010"  # a string field keeps the text as typed
-    raw = apply_overrides(with_sample(), ["models.m.enable_thinking=false", "data.forbid_generators=[gpt, claude]"])
+    raw = apply_overrides(
+        with_sample(), ["models.m.enable_thinking=false", "data.forbid_generators=[gpt, claude]"]
+    )
     recipe = recipe_from_dict(raw)
     assert recipe.models["m"].enable_thinking is False
     assert recipe.data.forbid_generators == ["gpt", "claude"]
@@ -128,5 +132,7 @@ def test_every_field_has_a_description():
 
 
 def test_recipe_reference_is_not_stale():
-    assert docs.REFERENCE.read_text() == docs.render(), "docs/recipe-reference.md is stale: run `ramen docs`"
+    assert docs.REFERENCE.read_text() == docs.render(), (
+        "docs/recipe-reference.md is stale: run `ramen docs`"
+    )
     assert "`curation.sample.n`" in docs.render()

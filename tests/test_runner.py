@@ -36,21 +36,41 @@ def make_stages(calls: list[str], fail_in: set[str] | None = None):
 
     return [
         StageDef("first", first, (), lambda r: {"rows": r.seed + 10}, lambda r: True, "first"),
-        StageDef("second", second, ("first",), lambda r: {"factor": r.models["m"].max_model_len}, lambda r: True, "2"),
+        StageDef(
+            "second",
+            second,
+            ("first",),
+            lambda r: {"factor": r.models["m"].max_model_len},
+            lambda r: True,
+            "2",
+        ),
         StageDef("third", third, ("second",), lambda r: {}, lambda r: True, "third"),
     ]
 
 
 def recipe(tmp_path, seed=0, max_len=1024):
     return recipe_from_dict(
-        {"name": "r", "seed": seed, "workdir": str(tmp_path), "models": {"m": {"path": "x/y", "max_model_len": max_len}}}
+        {
+            "name": "r",
+            "seed": seed,
+            "workdir": str(tmp_path),
+            "models": {"m": {"path": "x/y", "max_model_len": max_len}},
+        }
     )
 
 
 def test_second_run_skips_everything(tmp_path):
     calls: list[str] = []
-    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {"first": "ran", "second": "ran", "third": "ran"}
-    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {"first": "skipped", "second": "skipped", "third": "skipped"}
+    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {
+        "first": "ran",
+        "second": "ran",
+        "third": "ran",
+    }
+    assert Runner(recipe(tmp_path), make_stages(calls)).run() == {
+        "first": "skipped",
+        "second": "skipped",
+        "third": "skipped",
+    }
     assert calls == ["first", "second", "third"]
     stage = tmp_path / "r" / "first"
     stats = json.loads((stage / "stats.json").read_text())

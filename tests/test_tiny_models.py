@@ -27,7 +27,9 @@ def _llm(path):
 
 def _held_back_problems():
     rows = [json.loads(x) for x in open(DATA_DIR / "problems.jsonl")]
-    return [r for r in rows if r.get("question") and r.get("answer") and not r["id"].startswith("bad-")]
+    return [
+        r for r in rows if r.get("question") and r.get("answer") and not r["id"].startswith("bad-")
+    ]
 
 
 def test_tokenizer_and_template(family):
@@ -38,10 +40,13 @@ def test_tokenizer_and_template(family):
     assert think not in tok.all_special_ids, "<think> must be an ordinary token, or vLLM strips it"
     assert tok.eos_token == "<|im_end|>"
     msgs = [{"role": "user", "content": "What is 1 + 2?"}]
-    off = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    off = tok.apply_chat_template(
+        msgs, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
     assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     full = tok.apply_chat_template(
-        [*msgs, {"role": "assistant", "reasoning_content": "1+2=3", "content": "Answer: 3"}], tokenize=False
+        [*msgs, {"role": "assistant", "reasoning_content": "1+2=3", "content": "Answer: 3"}],
+        tokenize=False,
     )
     assert "<think>\n1+2=3\n</think>\n\nAnswer: 3<|im_end|>" in full
 
@@ -54,8 +59,13 @@ def test_strong_beats_weak_under_vllm(family):
     accuracy, per_problem = {}, {}
     for name in ("weak", "strong"):
         llm = _llm(family[name])
-        outs = llm.chat(convs, SamplingParams(n=4, temperature=1.0, max_tokens=64, seed=0), use_tqdm=False)
-        counts = [sum(c.text.strip().endswith(f"Answer: {p['answer']}") for c in o.outputs) for p, o in zip(problems, outs)]
+        outs = llm.chat(
+            convs, SamplingParams(n=4, temperature=1.0, max_tokens=64, seed=0), use_tqdm=False
+        )
+        counts = [
+            sum(c.text.strip().endswith(f"Answer: {p['answer']}") for c in o.outputs)
+            for p, o in zip(problems, outs, strict=True)
+        ]
         stops = sum(c.finish_reason == "stop" for o in outs for c in o.outputs)
         assert stops / (4 * len(problems)) > 0.95, f"{name} should stop by EOS"
         assert "<think>" in outs[0].outputs[0].text, "generated text keeps <think>"
@@ -79,19 +89,28 @@ def test_judge_answers_in_format(family):
     convs, truth = [], []
     for i, p in enumerate(problems):
         given = p["answer"] if i % 2 == 0 else str(int(p["answer"]) + 3)
-        prompt = template.format(question=p["question"], response=f"Answer: {given}", correct_answer=p["answer"])
+        prompt = template.format(
+            question=p["question"], response=f"Answer: {given}", correct_answer=p["answer"]
+        )
         convs.append([{"role": "user", "content": prompt}])
         truth.append(i % 2 == 0)
     llm = _llm(family["judge"])
     outs = llm.chat(
-        convs, SamplingParams(temperature=0.0, max_tokens=96), chat_template_kwargs={"enable_thinking": False}, use_tqdm=False
+        convs,
+        SamplingParams(temperature=0.0, max_tokens=96),
+        chat_template_kwargs={"enable_thinking": False},
+        use_tqdm=False,
     )
     pattern = re.compile(
         r"extracted_final_answer: (.+)\nreasoning: (.+)\ncorrect: (yes|no)\nconfidence: (\d+)", re.S
     )
     parsed = [pattern.search(o.outputs[0].text) for o in outs]
-    assert sum(m is not None for m in parsed) >= 0.9 * len(parsed), [o.outputs[0].text for o in outs[:3]]
-    agree = sum(m is not None and (m.group(3) == "yes") == t for m, t in zip(parsed, truth))
+    assert sum(m is not None for m in parsed) >= 0.9 * len(parsed), [
+        o.outputs[0].text for o in outs[:3]
+    ]
+    agree = sum(
+        m is not None and (m.group(3) == "yes") == t for m, t in zip(parsed, truth, strict=True)
+    )
     assert agree >= 0.75 * len(truth), f"judge agreed with the truth on {agree}/{len(truth)}"
     del llm
     gc.collect()

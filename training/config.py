@@ -26,7 +26,9 @@ class TrainingConfig(StrictModel):
         description="Training set (a `datasets` folder or jsonl in TRL format); null = the pairs "
         "(dpo) or SFT set (sft) that curation writes.",
     )
-    lora: LoraSpec | None = Field(default=None, description="LoRA adapter settings; null = full parameters.")
+    lora: LoraSpec | None = Field(
+        default=None, description="LoRA adapter settings; null = full parameters."
+    )
     deepspeed: Literal["zero2", "zero3", "zero3_offload"] | None = Field(
         default=None, description="DeepSpeed ZeRO preset for full-parameter runs (null = none)."
     )

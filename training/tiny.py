@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 NAMES = ("weak", "strong", "judge")
 SEED = 1234
 
@@ -130,12 +130,18 @@ def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[
         if given is None:
             response = f"<think>\n{p.reasoning[: max(1, len(p.reasoning) // 2)]}"
         else:
-            response = f"Answer: {given}" + (f"\nConfidence: {confidence}%" if confidence is not None else "")
+            response = f"Answer: {given}" + (
+                f"\nConfidence: {confidence}%" if confidence is not None else ""
+            )
         correct = given is not None and given == p.answer
         why = (
             "the extracted answer matches the correct answer."
             if correct
-            else ("the response gives no final answer." if given is None else "the extracted answer differs from the correct answer.")
+            else (
+                "the response gives no final answer."
+                if given is None
+                else "the extracted answer differs from the correct answer."
+            )
         )
         verdict = (
             f"extracted_final_answer: {given if given is not None else 'None'}\n"
@@ -144,7 +150,13 @@ def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[
             f"confidence: {confidence if confidence is not None else 100}"
         )
         prompt = template.format(question=p.question, response=response, correct_answer=p.answer)
-        out.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": verdict}])
+        # Judges run with thinking off: the empty think block is part of the prompt, as vLLM renders it.
+        out.append(
+            [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "reasoning_content": "", "content": verdict},
+            ]
+        )
     return out
 
 
@@ -184,7 +196,9 @@ def build_tokenizer(corpus: list[str]):
 
 def _encode(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     """Token ids of a conversation and labels that keep only the last (assistant) turn."""
-    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True
+    )
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     assert full.startswith(prompt), "chat template must render the prompt as a prefix"
     completion = full[len(prompt) :]
@@ -193,7 +207,15 @@ def _encode(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     return p_ids + c_ids, [-100] * len(p_ids) + c_ids
 
 
-def _train(model, examples: list[tuple[list[int], list[int]]], steps: int, seed: int, pad_id: int, log, label: str):
+def _train(
+    model,
+    examples: list[tuple[list[int], list[int]]],
+    steps: int,
+    seed: int,
+    pad_id: int,
+    log,
+    label: str,
+):
     import torch
 
     rng = random.Random(seed)
@@ -254,7 +276,9 @@ def _save(model, tokenizer, dest: Path, info: dict) -> None:
 
     dest.mkdir(parents=True, exist_ok=True)
     model.generation_config = GenerationConfig(
-        eos_token_id=model.config.eos_token_id, pad_token_id=model.config.pad_token_id, do_sample=True
+        eos_token_id=model.config.eos_token_id,
+        pad_token_id=model.config.pad_token_id,
+        do_sample=True,
     )
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
@@ -280,23 +304,38 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
 
     solver_data = [_encode(tokenizer, c) for c in solver_convs]
-    judge_data = [_encode(tokenizer, c) for c in judge_convs]
+    judge_data = [_encode(tokenizer, c, enable_thinking=False) for c in judge_convs]
     info: dict = {"builder_version": BUILDER_VERSION, "vocab": len(tokenizer)}
 
     log(f"tiny models: weak solver ({WEAK_STEPS} steps on {len(train)} problems)")
     model = _new_model(tokenizer, SEED)
     loss = _train(model, solver_data, WEAK_STEPS, SEED, pad, log, "weak")
-    _save(model, tokenizer, dest / "weak", {**info, "role": "weak", "steps": WEAK_STEPS, "final_loss": loss})
+    _save(
+        model,
+        tokenizer,
+        dest / "weak",
+        {**info, "role": "weak", "steps": WEAK_STEPS, "final_loss": loss},
+    )
 
     log(f"tiny models: strong solver (+{STRONG_EXTRA_STEPS} steps)")
     loss = _train(model, solver_data, STRONG_EXTRA_STEPS, SEED + 1, pad, log, "strong")
     steps = WEAK_STEPS + STRONG_EXTRA_STEPS
-    _save(model, tokenizer, dest / "strong", {**info, "role": "strong", "steps": steps, "final_loss": loss})
+    _save(
+        model,
+        tokenizer,
+        dest / "strong",
+        {**info, "role": "strong", "steps": steps, "final_loss": loss},
+    )
 
     log(f"tiny models: judge ({JUDGE_STEPS} steps)")
     model = _new_model(tokenizer, SEED + 2)
     loss = _train(model, judge_data, JUDGE_STEPS, SEED + 2, pad, log, "judge")
-    _save(model, tokenizer, dest / "judge", {**info, "role": "judge", "steps": JUDGE_STEPS, "final_loss": loss})
+    _save(
+        model,
+        tokenizer,
+        dest / "judge",
+        {**info, "role": "judge", "steps": JUDGE_STEPS, "final_loss": loss},
+    )
 
     info["build_s"] = round(time.time() - t0, 1)
     (dest / "DONE").write_text(json.dumps(info) + "\n")
