@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The tiny model family that training/tiny.py builds offline (`path: tiny:NAME`).
+TINY_NAMES = ("weak", "strong", "judge")
 
 
 class StrictModel(BaseModel):
@@ -55,3 +58,13 @@ class ModelSpec(StrictModel):
         description="Run Python code shipped with the model. Off unless you trust the repository; "
         "ramen warns when it is on.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _tiny_name(cls, path: str) -> str:
+        if path.startswith("tiny:") and path.removeprefix("tiny:") not in TINY_NAMES:
+            raise ValueError(
+                f"unknown tiny model '{path}'; use one of "
+                + ", ".join(f"tiny:{n}" for n in TINY_NAMES)
+            )
+        return path
