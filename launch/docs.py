@@ -77,8 +77,6 @@ def render() -> str:
     while queue:
         title, model = queue.pop(0)
         lines += [f"## `{title}`" if title else "## top level", ""]
-        if model.__doc__ and title == "":
-            pass
         lines += ["| key | type | default | description |", "| --- | --- | --- | --- |"]
         found: list[tuple[str, type[BaseModel]]] = []
         _walk(model, f"{title}." if title else "", lines, found)

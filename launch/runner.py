@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -201,7 +200,3 @@ class Runner:
         write_json_atomic(stage_dir / "manifest.json", manifest)
         console.print(summary_table(stage.name, stats))
         return "ran"
-
-
-def clean_stage(run_dir: Path, stage: str) -> None:
-    shutil.rmtree(run_dir / stage, ignore_errors=True)
