@@ -198,5 +198,8 @@ class Runner:
             "done": True,
         }
         write_json_atomic(stage_dir / "manifest.json", manifest)
-        console.print(summary_table(stage.name, stats))
+        if "input" in stats or stats["kept"] or stats["rejected"]:
+            console.print(summary_table(stage.name, stats))
+        else:  # a stage that writes no rows (e.g. models) has no kept/dropped counts to show
+            console.print(f"stage {stage.name}: wrote {', '.join(ctx.outputs())}")
         return "ran"
