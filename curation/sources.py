@@ -16,7 +16,7 @@ from curation.config import DataConfig, SourceSpec
 from ramen.bundled import resolve_bundled
 from ramen.console import track
 from ramen.errors import UserError
-from ramen.io import hash_obj
+from ramen.io import hash_obj, jsonl_records
 from ramen.stage import StageContext
 
 PROBLEM_FIELDS = (
@@ -36,28 +36,7 @@ LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 def _local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
     """(row, reject reason, raw) for each record of a local file; broken lines are rejects."""
     if path.suffix == ".jsonl":
-        with open(path, "rb") as f:
-            for line_no, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield None, "invalid_utf8", {"line": line_no, "bytes": raw[:200].hex()}
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as e:
-                    yield (
-                        None,
-                        "invalid_json",
-                        {"line": line_no, "error": str(e), "text": text[:200]},
-                    )
-                    continue
-                if not isinstance(row, dict):
-                    yield None, "not_an_object", {"line": line_no, "text": text[:200]}
-                    continue
-                yield row, None, None
+        yield from jsonl_records(path)
         return
     if path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))

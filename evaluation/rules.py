@@ -11,12 +11,16 @@ high precision; `\\sqrt(2)` is rewritten to `\\sqrt{2}`; equations are compared 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 Verdict = Literal["correct", "incorrect", "undecided"]
+
+# ramen passes timeout None on purpose and enforces its own: silence math-verify's warning.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 REL_TOL = 1e-6
 SYMBOLIC_TIMEOUT_S = 5.0

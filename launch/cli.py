@@ -67,6 +67,215 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_from_cli(model: str, args: argparse.Namespace, role: str, **overrides):
+    """(spec, resolved path, name) for a model named on the command line: a name under the
+    `--recipe`'s models, `tiny:NAME`, a local folder or a hub id."""
+    import json
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from launch.stages import resolve_model_path
+    from ramen.spec import ModelSpec
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if getattr(args, "recipe", None):
+        from launch.recipe import load_recipe
+
+        recipe = load_recipe(args.recipe, [])
+        if model not in recipe.models:
+            raise UserError(
+                f"no model '{model}' under models: in {args.recipe}; known: "
+                + ", ".join(sorted(recipe.models)),
+                where=role,
+            )
+        data = recipe.models[model].model_dump()
+        engine = {**data.pop("engine"), **overrides.pop("engine", {})}
+        spec = ModelSpec(**{**data, **overrides, "engine": engine})
+        return spec, resolve_model_path(model, spec.path), model
+    try:
+        spec = ModelSpec(path=model, **overrides)
+    except ValidationError as e:
+        raise UserError(e.errors()[0]["msg"], where=role) from None
+    path = resolve_model_path(role.lstrip("-"), spec.path)
+    if "max_model_len" not in overrides:
+        # Serve the model's own context, up to 32k, when nothing says otherwise.
+        config = Path(path) / "config.json"
+        if config.is_file():
+            own = json.loads(config.read_text()).get("max_position_embeddings")
+            if isinstance(own, int):
+                spec = spec.model_copy(update={"max_model_len": min(own, 32768)})
+    if spec.path.startswith("tiny:") and "dtype" not in overrides:
+        spec = spec.model_copy(update={"dtype": "float32"})  # the tiny family is float32
+    return spec, path, Path(model).name if Path(model).exists() else model
+
+
+def _engine_overrides(args: argparse.Namespace, prefix: str = "") -> dict:
+    get = lambda k: getattr(args, prefix + k, None)  # noqa: E731
+    engine = {
+        "backend": get("backend"),
+        "max_num_seqs": get("max_num_seqs"),
+        "length_retries": get("length_retries"),
+        "concurrency": get("concurrency"),
+    }
+    engine = {k: v for k, v in engine.items() if v is not None}
+    thinking = get("thinking")
+    return {
+        "max_model_len": get("max_model_len"),
+        "dtype": get("dtype"),
+        "enable_thinking": None if thinking is None else thinking == "on",
+        **({"engine": engine} if engine else {}),
+    }
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evaluation.commands import generate_file, merge_file
+    from evaluation.store import Shard
+
+    output = Path(args.output)
+    if args.merge:
+        n = merge_file(Path(args.input), output, args.n)
+        console.print(f"merged {n} samples into {output}")
+        return 0
+    spec, path, name = _model_from_cli(args.model, args, "--model", **_engine_overrides(args))
+    stats = generate_file(
+        spec,
+        path,
+        name,
+        Path(args.input),
+        output,
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        shard=Shard.parse(args.shard),
+        system_prompt=args.system_prompt,
+        force=args.force,
+    )
+    console.print(
+        f"generated {stats['generated']} samples now, {stats['resumed']} were already done"
+        + (f"; rejected input rows: {stats['rejected']}" if stats["rejected"] else "")
+    )
+    if "written" in stats:
+        console.print(f"wrote {stats['written']} samples to {output}")
+    else:
+        console.print(
+            f"shard {args.shard} done; when every shard is, run `ramen generate --merge "
+            f"--input {args.input} --output {args.output} --n {args.n}`"
+        )
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    import contextlib
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from evaluation.commands import grade_file
+    from evaluation.grading import score_audit
+
+    if args.score_audit:
+        s = score_audit(Path(args.score_audit))
+        kappa = "undefined (one class only)" if s["kappa"] is None else f"{s['kappa']:.3f}"
+        console.print(
+            f"labelled {s['labelled']} (unlabelled {s['unlabelled']}): agreement "
+            f"{100 * s['agreement']:.1f}%, Cohen's kappa {kappa}; judge said correct where the "
+            f"label says incorrect: {s['judge_said_correct_human_incorrect']}, the reverse: "
+            f"{s['judge_said_incorrect_human_correct']}"
+        )
+        return 0
+    if not args.input or not args.output:
+        raise UserError("needs --input and --output (or --score-audit FILE)", where="ramen grade")
+    if args.no_judge and (args.judge or args.judge_url):
+        raise UserError("--no-judge and --judge/--judge-url exclude each other", where="--no-judge")
+    prompt = None
+    if args.judge_prompt:
+        p = Path(args.judge_prompt)
+        if not p.is_file():
+            raise UserError(f"no such file: {p}", where="--judge-prompt")
+        prompt = p.read_text(encoding="utf-8")
+    with contextlib.ExitStack() as stack:
+        engine, judge_name = None, None
+        if args.judge or args.judge_url:
+            from evaluation.engine import open_engine
+
+            overrides = _engine_overrides(args, "judge_")
+            overrides.setdefault("enable_thinking", False)
+            if overrides["enable_thinking"] is None:
+                overrides["enable_thinking"] = False  # the judge sees and writes no reasoning
+            if args.judge_url:
+                overrides["engine"] = {
+                    **overrides.get("engine", {}),
+                    "backend": "endpoint",
+                    "url": args.judge_url,
+                    "api_key_env": args.api_key_env,
+                }
+            judge_model = args.judge or args.judge_url
+            spec, path, judge_name = (
+                _model_from_cli(judge_model, args, "--judge", **overrides)
+                if args.judge
+                else _endpoint_spec(judge_model, args, overrides)
+            )
+            engine = stack.enter_context(
+                open_engine(
+                    spec, path, judge_name, seed=args.seed, log_dir=Path(args.output).parent
+                )
+            )
+        stats = grade_file(
+            Path(args.input),
+            Path(args.output),
+            judge_engine=engine,
+            judge_name=judge_name,
+            mode="all" if args.judge_all else "undecided",
+            prompt=prompt,
+            retries=args.judge_retries,
+            workers=args.workers,
+            audit=args.audit,
+            seed=args.seed,
+            force=args.force,
+        )
+    table = Table(title=f"graded {stats['rows']} rows -> {args.output}", title_justify="left")
+    table.add_column("verdict")
+    table.add_column("rows", justify="right")
+    for verdict, n in stats["verdicts"].items():
+        table.add_row(verdict, str(n))
+    for reason, n in stats["rejected"].items():
+        table.add_row(f"rejected: {reason}", str(n))
+    console.print(table)
+    console.print("decided by: " + ", ".join(f"{k} {v}" for k, v in stats["methods"].items()))
+    undecided = stats["verdicts"].get("undecided", 0)
+    if undecided and engine is None:
+        console.print(f"{undecided} rows are undecided by rules; pass --judge MODEL to judge them")
+    if stats["verdicts"].get("judge_error"):
+        console.print(
+            f"[yellow]{stats['verdicts']['judge_error']} judge_error rows[/]: the judge's reply "
+            "could not be parsed after retries (not counted as incorrect)"
+        )
+    if "audit_file" in stats:
+        console.print(
+            f"wrote {stats['audit_rows']} rows to label in {stats['audit_file']}; fill "
+            f"`human_label`, then run `ramen grade --score-audit {stats['audit_file']}`"
+        )
+    return 0
+
+
+def _endpoint_spec(url: str, args: argparse.Namespace, overrides: dict):
+    from ramen.spec import ModelSpec
+
+    if not args.judge_model:
+        raise UserError(
+            "--judge-url needs --judge-model (the model name at the endpoint)",
+            where="--judge-model",
+        )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    spec = ModelSpec(path=args.judge_model, **overrides)
+    return spec, args.judge_model, args.judge_model
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     from launch import docs
 
@@ -78,6 +287,31 @@ def _cmd_docs(args: argparse.Namespace) -> int:
         return 0
     console.print(f"wrote {docs.write()}")
     return 0
+
+
+def _engine_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    g = p.add_argument_group(f"{prefix or 'model '}engine")
+    g.add_argument(
+        f"--{prefix}backend",
+        choices=["offline", "serve"],
+        help="offline vLLM (default) or a vllm serve on loopback",
+    )
+    g.add_argument(
+        f"--{prefix}max-model-len",
+        type=int,
+        help="context length (default: the model's, up to 32768)",
+    )
+    g.add_argument(f"--{prefix}dtype", choices=["auto", "float32", "bfloat16", "float16"])
+    g.add_argument(
+        f"--{prefix}thinking", choices=["on", "off"], help="enable_thinking for the chat template"
+    )
+    g.add_argument(f"--{prefix}max-num-seqs", type=int, help="vLLM sequences per batch")
+    g.add_argument(
+        f"--{prefix}length-retries",
+        type=int,
+        help="re-requests of a sample cut by the length limit",
+    )
+    g.add_argument(f"--{prefix}concurrency", type=int, help="requests in flight to a server")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +338,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser(
+        "generate",
+        help="sample n answers per question of a JSONL with vLLM (resumable, shardable)",
+        description="Sample answers with the maximal completion budget. Input rows need `id` and "
+        "`question`. Samples are stored as they finish in OUTPUT's .parts folder: a rerun after "
+        "a kill resumes where it stopped.",
+    )
+    p.add_argument("--model", help="tiny:NAME, a model folder, a hub id, or a name in --recipe")
+    p.add_argument("--input", required=True, help="JSONL of problems (id, question, ...)")
+    p.add_argument("--output", required=True, help="JSONL of samples, written when complete")
+    p.add_argument("--n", type=int, default=1, help="samples per question (default 1)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument(
+        "--max-tokens", type=int, help="cap on completion tokens (default: all the context leaves)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="run seed; each sample's seed derives from it"
+    )
+    p.add_argument("--shard", default="0/1", help="I/K: generate shard I of K (then --merge)")
+    p.add_argument("--merge", action="store_true", help="merge finished shards into --output")
+    p.add_argument("--system-prompt", help="system message put before each question")
+    p.add_argument("--recipe", help="take --model from this recipe's models:")
+    p.add_argument("--force", action="store_true", help="discard parts made with other settings")
+    _engine_args(p)
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "grade",
+        help="grade a JSONL of answers: rules first, then an LLM judge",
+        description="Input rows: id, question, answer, answer_type, response (or Sample rows "
+        "from `ramen generate`). Output: the rows plus verdict, method, extracted.",
+    )
+    p.add_argument("--input", help="JSONL of responses to grade")
+    p.add_argument("--output", help="graded JSONL")
+    p.add_argument("--no-judge", action="store_true", help="rules only (undecided stays undecided)")
+    p.add_argument(
+        "--judge", help="judge model: tiny:judge, a folder, a hub id, or a name in --recipe"
+    )
+    p.add_argument("--judge-url", help="OpenAI-compatible endpoint of an already running judge")
+    p.add_argument("--judge-model", help="model name at --judge-url")
+    p.add_argument("--api-key-env", help="environment variable holding --judge-url's API key")
+    p.add_argument(
+        "--judge-all", action="store_true", help="judge every answer, not only undecided ones"
+    )
+    p.add_argument(
+        "--judge-prompt", help="prompt file with {question}, {response}, {correct_answer}"
+    )
+    p.add_argument(
+        "--judge-retries", type=int, default=2, help="re-requests of an unparsable judgement"
+    )
+    p.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes for rule grading"
+    )
+    p.add_argument(
+        "--audit", type=int, default=0, metavar="N", help="write N judged rows to label by hand"
+    )
+    p.add_argument(
+        "--score-audit",
+        metavar="FILE",
+        help="report judge/human agreement of a labelled audit file",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", help="take --judge from this recipe's models:")
+    p.add_argument(
+        "--force", action="store_true", help="discard judge parts made with other settings"
+    )
+    _engine_args(p, "judge-")
+    p.set_defaults(func=_cmd_grade)
+
     p = sub.add_parser("env", help="print package versions and devices (for bug reports)")
     p.set_defaults(func=_cmd_env)
 
@@ -116,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # vLLM's per-request INFO lines drown ramen's own output; set VLLM_LOGGING_LEVEL=INFO to see them.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

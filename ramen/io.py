@@ -96,6 +96,29 @@ def iter_jsonl(path: str | os.PathLike, *, tolerate_torn_tail: bool = False) -> 
             raise ValueError(f"{path}:{i + 1}: not a JSON line ({e})") from None
 
 
+def jsonl_records(path: str | os.PathLike) -> Iterator[tuple[dict | None, str | None, Any]]:
+    """(row, None, None) for each good line of a user's JSONL file, or (None, reason, detail)
+    for a broken one (invalid_utf8, invalid_json, not_an_object), so it can go to rejects."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield None, "invalid_utf8", {"line": line_no, "bytes": raw[:200].hex()}
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield None, "invalid_json", {"line": line_no, "error": str(e), "text": text[:200]}
+                continue
+            if not isinstance(row, dict):
+                yield None, "not_an_object", {"line": line_no, "text": text[:200]}
+                continue
+            yield row, None, None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The tiny model family that training/tiny.py builds offline (`path: tiny:NAME`).
 TINY_NAMES = ("weak", "strong", "judge")
@@ -14,6 +15,78 @@ class StrictModel(BaseModel):
     """Base of every recipe section: unknown keys are errors (the loader adds a did-you-mean)."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class EngineSpec(StrictModel):
+    """How a model is served: an offline vLLM engine, a `vllm serve` ramen starts, or an endpoint."""
+
+    backend: Literal["offline", "serve", "endpoint"] = Field(
+        default="offline",
+        description="`offline`: a vLLM `LLM` in the stage's process (batch jobs); `serve`: ramen "
+        "starts an OpenAI-compatible vLLM server on 127.0.0.1 and talks to it; `endpoint`: an "
+        "OpenAI-compatible server that is already running (`url`).",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the endpoint, e.g. `http://10.0.0.5:8000/v1` (backend `endpoint`).",
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable that holds the endpoint's API key (the key "
+        "itself never goes in a recipe, a log or a manifest).",
+    )
+    served_name: str | None = Field(
+        default=None,
+        description="Model name to send to the endpoint (null = the model's `path`).",
+    )
+    concurrency: int = Field(
+        default=64, ge=1, description="Most requests in flight at once to a server."
+    )
+    request_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds before one server request is abandoned and retried.",
+    )
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        description="Retries of a failed server request (connection errors, timeouts, 429, 5xx), "
+        "with exponential backoff.",
+    )
+    startup_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds to wait for a started `vllm serve` to be healthy.",
+    )
+    budget_margin: int = Field(
+        default=8,
+        ge=0,
+        description="Tokens kept free of the context: max_tokens = max_model_len - prompt_tokens - margin.",
+    )
+    length_retries: int = Field(
+        default=0,
+        ge=0,
+        description="Re-request a sample that stopped at the length limit up to this many times, "
+        "with a fresh seed (the HLE competition harness did).",
+    )
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, description="vLLM's cap on sequences per batch (null = vLLM's default)."
+    )
+    enforce_eager: bool | None = Field(
+        default=None,
+        description="Disable CUDA graphs (null = on for CPU, off for GPU).",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_needs_url(self) -> EngineSpec:
+        if self.backend == "endpoint" and not self.url:
+            raise ValueError("backend `endpoint` needs `url` (e.g. http://host:8000/v1)")
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise ValueError(
+                "`api_key_env` is the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                "not the key itself"
+            )
+        return self
 
 
 class ModelSpec(StrictModel):
@@ -53,6 +126,9 @@ class ModelSpec(StrictModel):
     chat_template_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the model's chat template."
     )
+    engine: EngineSpec = Field(
+        default_factory=EngineSpec, description="How the model is served for generation."
+    )
     trust_remote_code: bool = Field(
         default=False,
         description="Run Python code shipped with the model. Off unless you trust the repository; "
@@ -68,3 +144,10 @@ class ModelSpec(StrictModel):
                 + ", ".join(f"tiny:{n}" for n in TINY_NAMES)
             )
         return path
+
+    def template_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the chat template (`enable_thinking` included when set)."""
+        kwargs = dict(self.chat_template_kwargs)
+        if self.enable_thinking is not None:
+            kwargs["enable_thinking"] = self.enable_thinking
+        return kwargs

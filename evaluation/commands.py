@@ -1,0 +1,204 @@
+"""What `ramen generate` and `ramen grade` do, on files: read rows (bad ones to a rejects file
+beside the output, with reasons), run the engine or the grader resumably, write atomically."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from evaluation.engine import Request, open_engine, sample_seed
+from evaluation.grading import JudgeMode, check_row, grade_rows, row_key, write_audit
+from evaluation.judge import Judge, check_prompt
+from evaluation.store import Shard, check_settings, finalize, run_to_store
+from ramen.errors import UserError
+from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
+from ramen.spec import ModelSpec
+
+PROBLEM_KEEP = ("question", "answer", "answer_type", "category")
+
+
+def sidecar(output: Path, suffix: str) -> Path:
+    """OUT.jsonl -> OUT.<suffix> beside it (rejects, parts, audit)."""
+    stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
+    return output.with_name(f"{stem}.{suffix}")
+
+
+def read_rows(path: Path, check, rejects_path: Path, key=None) -> tuple[list[dict], Counter]:
+    """Good rows of a JSONL file; every bad one goes to `rejects_path` with its reason.
+
+    With `key`, a row whose key an earlier row already has is a `duplicate_key` reject.
+    """
+    if not path.is_file():
+        raise UserError(f"no such file: {path}", where="--input")
+    rows, rejects, reasons, seen = [], [], Counter(), set()
+    for row, reason, detail in jsonl_records(path):
+        if row is not None:
+            reason = check(row)
+            detail = row
+            if not reason and key is not None:
+                reason = "duplicate_key" if key(row) in seen else None
+                seen.add(key(row))
+        if reason:
+            rejects.append({"reason": reason, "row": detail})
+            reasons[reason] += 1
+        else:
+            rows.append(row)
+    write_jsonl_atomic(rejects_path, rejects)
+    return rows, reasons
+
+
+def _check_problem(row: dict) -> str | None:
+    if row.get("id") in (None, ""):
+        return "missing_id"
+    if not isinstance(row.get("question"), str) or not row["question"].strip():
+        return "missing_question"
+    return None
+
+
+def _problem_key(row: dict) -> str:
+    return str(row["id"])
+
+
+def problem_requests(
+    problems: Sequence[dict],
+    *,
+    n: int,
+    seed: int,
+    temperature: float,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    system_prompt: str | None = None,
+) -> list[Request]:
+    """n requests per problem, each with its own seed; the problem's fields ride along."""
+    out = []
+    for p in problems:
+        messages = [{"role": "user", "content": p["question"]}]
+        if system_prompt:
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        extra = {k: p[k] for k in PROBLEM_KEEP if k in p}
+        for i in range(n):
+            out.append(
+                Request(
+                    problem_id=str(p["id"]),
+                    sample_index=i,
+                    messages=messages,
+                    seed=sample_seed(seed, str(p["id"]), i),
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_tokens,
+                    extra=extra,
+                )
+            )
+    return out
+
+
+def generate_file(
+    spec: ModelSpec,
+    path: str,
+    name: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    n: int = 1,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    seed: int = 0,
+    shard: Shard | None = None,
+    system_prompt: str | None = None,
+    force: bool = False,
+) -> dict:
+    """Sample n answers per problem of a JSONL file, resumably; returns stats."""
+    unique, reasons = read_rows(
+        input_path, _check_problem, sidecar(output_path, "rejects.jsonl"), key=_problem_key
+    )
+    parts = sidecar(output_path, "parts")
+    settings = {
+        "model": name,
+        "spec": spec.model_dump(mode="json"),
+        "input_sha256": hash_file(input_path),
+        "n": n,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "system_prompt": system_prompt,
+    }
+    check_settings(parts, settings, reset=force)
+    kwargs = dict(
+        n=n,
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        system_prompt=system_prompt,
+    )
+    shard = shard or Shard()
+    mine = problem_requests(shard.select(unique), **kwargs)
+    with open_engine(spec, path, name, seed=seed, log_dir=parts) as engine:
+        stats = run_to_store(engine.generate, mine, parts, shard, description=f"sampling {name}")
+    stats["rejected"] = dict(reasons)
+    if shard.count == 1:
+        expected = [r.key for r in problem_requests(unique, **kwargs)]
+        stats["written"] = finalize(parts, expected, output_path)
+    return stats
+
+
+def merge_file(input_path: Path, output_path: Path, n: int) -> int:
+    """Merge the shard files of a sharded `ramen generate` into the final file, in input order."""
+    problems, _ = read_rows(
+        input_path, _check_problem, sidecar(output_path, "rejects.jsonl"), key=_problem_key
+    )
+    expected = [(str(p["id"]), i) for p in problems for i in range(n)]
+    return finalize(sidecar(output_path, "parts"), expected, output_path)
+
+
+def grade_file(
+    input_path: Path,
+    output_path: Path,
+    *,
+    judge_engine=None,
+    judge_name: str | None = None,
+    mode: JudgeMode = "undecided",
+    prompt: str | None = None,
+    retries: int = 2,
+    workers: int = 1,
+    audit: int = 0,
+    seed: int = 0,
+    force: bool = False,
+) -> dict:
+    """Grade a JSONL of responses (rules, then the judge); returns stats."""
+    rows, reasons = read_rows(
+        input_path, check_row, sidecar(output_path, "rejects.jsonl"), key=row_key
+    )
+    judge = None
+    if judge_engine is not None:
+        from evaluation.judge import default_prompt
+
+        template = prompt if prompt is not None else default_prompt()
+        check_prompt(template, "--judge-prompt")
+        judge = Judge(judge_engine, template, retries=retries, seed=seed)
+    settings = {
+        "judge": judge_name,
+        "prompt": judge.template if judge else None,
+        "retries": retries,
+        "mode": mode,
+        "input_sha256": hash_file(input_path),
+    }
+    graded, stats = grade_rows(
+        rows,
+        judge=judge,
+        mode=mode,
+        parts_dir=sidecar(output_path, "judge-parts"),
+        settings=settings,
+        reset=force,
+        workers=workers,
+    )
+    write_jsonl_atomic(output_path, graded)
+    stats["rejected"] = dict(reasons)
+    if audit:
+        audit_path = sidecar(output_path, "audit.jsonl")
+        stats["audit_rows"] = write_audit(graded, audit, audit_path, seed=seed)
+        stats["audit_file"] = str(audit_path)
+    return stats

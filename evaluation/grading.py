@@ -1,0 +1,242 @@
+"""Grading: rules first, then the LLM judge for what rules leave undecided (or for every row).
+
+Input rows are either Sample rows (problem_id, sample_index, reasoning, content) joined with
+their problem (question, answer, answer_type), or plain rows with id, question, answer,
+answer_type and a full `response` (its reasoning is split off here). Only the final content
+is graded. Output rows are the input plus:
+- `verdict`: correct | incorrect | undecided | judge_error
+- `method`: rule | judge (who decided), with `rule` = {verdict, method, extracted}
+- `extracted`: the answer taken from the response (the judge's, when the judge decided)
+- `judge`: the judge's fields and raw reply, or null.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from evaluation import rules
+from evaluation.judge import Judge, JudgeItem
+from evaluation.store import ShardWriter, check_settings, read_parts
+from ramen.console import track
+from ramen.errors import UserError
+from ramen.io import iter_jsonl, write_jsonl_atomic
+
+JudgeMode = Literal["none", "undecided", "all"]
+Key = tuple[str, int]
+
+
+def row_key(row: dict) -> Key:
+    pid = row.get("problem_id", row.get("id"))
+    return (str(pid), int(row.get("sample_index", 0)))
+
+
+def final_content(row: dict) -> str | None:
+    """The part of a response that is graded: after `</think>`; None if cut inside reasoning."""
+    if "content" in row and "response" not in row:
+        return row["content"]
+    _, content = rules.split_reasoning(str(row.get("response") or ""))
+    return content
+
+
+def check_row(row: object) -> str | None:
+    """Why a row cannot be graded (a reject reason), or None."""
+    if not isinstance(row, dict):
+        return "not_an_object"
+    if row.get("problem_id", row.get("id")) in (None, ""):
+        return "missing_id"
+    if not isinstance(row.get("question"), str):
+        return "missing_question"
+    if "response" not in row and "content" not in row:
+        return "missing_response"
+    if row.get("answer") is not None and not isinstance(row["answer"], str | int | float):
+        return "answer_not_text"
+    return None
+
+
+def _rule_one(args: tuple[str | None, str, str]) -> rules.RuleGrade:
+    content, reference, answer_type = args
+    if not reference.strip():
+        return rules.RuleGrade("undecided", "no_reference", rules.extract_answer(content))
+    return rules.grade(content, reference, answer_type)
+
+
+def rule_grades(rows: Sequence[dict], workers: int = 1) -> list[rules.RuleGrade]:
+    """Rule verdicts for all rows; `workers` > 1 spreads them over processes (math-verify is
+    CPU-bound and holds the GIL)."""
+    args = [
+        (final_content(r), str(r.get("answer") or ""), str(r.get("answer_type") or "exactMatch"))
+        for r in rows
+    ]
+    if workers <= 1 or len(args) < 64:
+        return [_rule_one(a) for a in track(args, "grading by rules")]
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        it = pool.map(_rule_one, args, chunksize=max(16, len(args) // (workers * 8)))
+        return list(track(it, "grading by rules", total=len(args)))
+
+
+def needs_judge(rule: rules.RuleGrade, mode: JudgeMode) -> bool:
+    if mode == "none" or rule.method in ("no_answer", "no_reference"):
+        return False  # nothing to judge: no final answer, or no reference to judge against
+    return mode == "all" or rule.verdict == "undecided"
+
+
+def grade_rows(
+    rows: Sequence[dict],
+    *,
+    judge: Judge | None = None,
+    mode: JudgeMode = "undecided",
+    parts_dir: Path | None = None,
+    settings: dict | None = None,
+    reset: bool = False,
+    workers: int = 1,
+) -> tuple[list[dict], dict]:
+    """Grade rows; judge results go to `parts_dir` as they finish, so a rerun resumes."""
+    if judge is None:
+        mode = "none"
+    graded_rules = rule_grades(rows, workers)
+    to_judge = [
+        JudgeItem(
+            row_key(r), str(r["question"]), final_content(r) or "", str(r.get("answer") or "")
+        )
+        for r, g in zip(rows, graded_rules, strict=True)
+        if needs_judge(g, mode)
+    ]
+    judged: dict[Key, dict] = {}
+    if to_judge and judge is not None:
+        if parts_dir is None:
+            judged = dict(track(judge.judge(to_judge), "judging", total=len(to_judge)))
+        else:
+            check_settings(parts_dir, settings or {}, reset=reset)
+            done, _ = read_parts(parts_dir)
+            judged = {k: r["judge"] for k, r in done.items()}
+            todo = [item for item in to_judge if item.key not in judged]
+            writer = ShardWriter(parts_dir / "shard-00000-of-00001.jsonl")
+            try:
+                for key, result in track(judge.judge(todo), "judging", total=len(todo)):
+                    judged[key] = result
+                    writer.write({"problem_id": key[0], "sample_index": key[1], "judge": result})
+            finally:
+                writer.close()
+
+    out, verdicts, methods = [], Counter(), Counter()
+    for row, rule in zip(rows, graded_rules, strict=True):
+        result = judged.get(row_key(row)) if needs_judge(rule, mode) else None
+        rule_part = {"verdict": rule.verdict, "method": rule.method, "extracted": rule.extracted}
+        if result is not None:
+            verdict, method = result["verdict"], "judge"
+            extracted = result.get("extracted_final_answer", rule.extracted)
+        else:
+            verdict, method, extracted = rule.verdict, "rule", rule.extracted
+        verdicts[verdict] += 1
+        methods[f"{method}:{rule.method}" if method == "rule" else "judge"] += 1
+        out.append(
+            {
+                **row,
+                "verdict": verdict,
+                "method": method,
+                "extracted": extracted,
+                "rule": rule_part,
+                "judge": result,
+            }
+        )
+    stats = {
+        "rows": len(out),
+        "verdicts": dict(sorted(verdicts.items())),
+        "methods": dict(sorted(methods.items())),
+        "judged": len(to_judge),
+        "judge_mode": mode,
+    }
+    return out, stats
+
+
+# --------------------------------------------------------------------------- judge audit
+
+LABELS = {"correct": "correct", "yes": "correct", "incorrect": "incorrect", "no": "incorrect"}
+
+
+def write_audit(graded: Sequence[dict], n: int, path: Path, seed: int = 0) -> int:
+    """A stratified sample of judged rows for a person to label (`human_label`: correct or
+    incorrect). Strata are the judge's verdicts, sampled in proportion with at least one
+    each, so a rare verdict is still checked."""
+    strata: dict[str, list[dict]] = {}
+    for row in graded:
+        if row.get("method") == "judge" and row["verdict"] in ("correct", "incorrect"):
+            strata.setdefault(row["verdict"], []).append(row)
+    total = sum(len(v) for v in strata.values())
+    if total == 0:
+        raise UserError("no judged rows to audit (run with a judge)", where="--audit")
+    rng = random.Random(seed)
+    chosen: list[dict] = []
+    for _, items in sorted(strata.items()):
+        take = min(len(items), max(1, round(n * len(items) / total)))
+        chosen += rng.sample(items, take)
+    rng.shuffle(chosen)
+    rows = [
+        {
+            "problem_id": row_key(r)[0],
+            "sample_index": row_key(r)[1],
+            "question": r["question"],
+            "reference": r.get("answer"),
+            "response": final_content(r),
+            "judge_extracted": r.get("extracted"),
+            "judge_verdict": r["verdict"],
+            "human_label": None,
+        }
+        for r in chosen[:n]
+    ]
+    return write_jsonl_atomic(path, rows)
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters over the same items; None when undefined (one class only
+    and both agree on it everywhere)."""
+    n = len(a)
+    if n == 0:
+        return None
+    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    classes = set(a) | set(b)
+    pe = sum((a.count(c) / n) * (b.count(c) / n) for c in classes)
+    if pe == 1.0:
+        return None
+    return (po - pe) / (1 - pe)
+
+
+def score_audit(path: Path) -> dict:
+    """Agreement between the judge and a person's labels in an audit file."""
+    judge_labels, human_labels, unlabelled = [], [], 0
+    for i, row in enumerate(iter_jsonl(path), start=1):
+        label = row.get("human_label")
+        if label in (None, ""):
+            unlabelled += 1
+            continue
+        norm = LABELS.get(str(label).strip().lower())
+        if norm is None:
+            raise UserError(
+                f"line {i}: human_label '{label}' is not one of correct, incorrect, yes, no",
+                where=str(path),
+            )
+        judge_labels.append(row["judge_verdict"])
+        human_labels.append(norm)
+    n = len(human_labels)
+    if n == 0:
+        raise UserError("no row has a human_label yet; fill them in first", where=str(path))
+    agree = sum(x == y for x, y in zip(judge_labels, human_labels, strict=True))
+    return {
+        "labelled": n,
+        "unlabelled": unlabelled,
+        "agreement": agree / n,
+        "kappa": cohen_kappa(judge_labels, human_labels),
+        "judge_said_correct_human_incorrect": sum(
+            j == "correct" and h == "incorrect"
+            for j, h in zip(judge_labels, human_labels, strict=True)
+        ),
+        "judge_said_incorrect_human_correct": sum(
+            j == "incorrect" and h == "correct"
+            for j, h in zip(judge_labels, human_labels, strict=True)
+        ),
+    }

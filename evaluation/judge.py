@@ -1,0 +1,158 @@
+"""The LLM judge: HLE-style structured judgement of a response against the reference answer.
+
+The judge sees the question, the response's final content only (never its reasoning) and the
+correct answer, through a prompt file the recipe can replace. It answers with four fields:
+extracted_final_answer, reasoning, correct (yes/no), confidence, as labelled lines or JSON.
+An unparsable reply is re-requested with a fresh seed up to `retries` times, then becomes
+`judge_error`: counted and reported, never folded into `incorrect`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from evaluation.engine import Request, sample_seed
+from ramen.prompts import load_prompt
+
+DEFAULT_PROMPT = "judge_hle.txt"
+FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
+PLACEHOLDERS = ("{question}", "{response}", "{correct_answer}")
+
+_LINE = re.compile(
+    r"^[\s*#>-]*\**\s*(extracted_final_answer|reasoning|correct|confidence)\s*\**\s*[:：]\s*(.*)$",
+    re.I | re.M,
+)
+_YES = {"yes", "y", "true", "correct"}
+_NO = {"no", "n", "false", "incorrect"}
+
+
+def check_prompt(template: str, where: str) -> None:
+    from ramen.errors import UserError
+
+    missing = [p for p in PLACEHOLDERS if p not in template]
+    if missing:
+        raise UserError(
+            f"judge prompt lacks {', '.join(missing)}; it needs all of {', '.join(PLACEHOLDERS)}",
+            where=where,
+        )
+
+
+def render_prompt(template: str, question: str, response: str, correct_answer: str) -> str:
+    # Plain replacement, not str.format: questions and prompts are full of braces (LaTeX, code).
+    out = template
+    for placeholder, value in zip(PLACEHOLDERS, (question, response, correct_answer), strict=True):
+        out = out.replace(placeholder, value)
+    return out
+
+
+def _yes_no(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    word = re.sub(r"[^a-z]", "", str(value).strip().lower().split(" ")[0]) if value else ""
+    return True if word in _YES else False if word in _NO else None
+
+
+def _confidence(value: object) -> int:
+    match = re.search(r"\d+(?:\.\d+)?", str(value)) if value is not None else None
+    if not match:
+        return 100  # HLE: 100 when the response states none
+    return max(0, min(100, round(float(match.group(0)))))
+
+
+def parse_judgement(text: str | None) -> dict | None:
+    """The judge's four fields from a JSON object or labelled lines; None when `correct` is
+    missing or not a yes/no."""
+    if not text:
+        return None
+    fields: dict = {}
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        try:
+            obj = json.loads(text[start : end + 1])
+            if isinstance(obj, dict):
+                fields = {k.lower(): v for k, v in obj.items() if k.lower() in FIELDS}
+        except json.JSONDecodeError:
+            pass
+    if "correct" not in fields:
+        for name, value in _LINE.findall(text):
+            fields.setdefault(name.lower(), value.strip())
+    correct = _yes_no(fields.get("correct"))
+    if correct is None:
+        return None
+    extracted = fields.get("extracted_final_answer")
+    extracted = (
+        None
+        if extracted is None or str(extracted).strip() in ("", "None")
+        else str(extracted).strip()
+    )
+    return {
+        "extracted_final_answer": extracted,
+        "reasoning": str(fields.get("reasoning") or "").strip(),
+        "correct": "yes" if correct else "no",
+        "confidence": _confidence(fields.get("confidence")),
+    }
+
+
+@dataclass
+class JudgeItem:
+    """One response to judge, under its key."""
+
+    key: tuple[str, int]
+    question: str
+    response: str  # final content only
+    reference: str
+
+
+class Judge:
+    """Runs judgements through an engine; re-requests unparsable replies, then `judge_error`."""
+
+    def __init__(
+        self, engine, template: str, *, retries: int = 2, seed: int = 0, max_tokens: int = 4096
+    ):
+        self.engine, self.template = engine, template
+        self.retries, self.seed, self.max_tokens = retries, seed, max_tokens
+
+    def _request(self, item: JudgeItem, attempt: int) -> Request:
+        prompt = render_prompt(self.template, item.question, item.response, item.reference)
+        return Request(
+            problem_id=item.key[0],
+            sample_index=item.key[1],
+            messages=[{"role": "user", "content": prompt}],
+            seed=sample_seed(self.seed, item.key[0], item.key[1], attempt),
+            temperature=0.0 if attempt == 0 else 0.7,  # greedy first; retries explore
+            max_tokens=self.max_tokens,
+            extra={"attempt": attempt},
+        )
+
+    def judge(self, items: Iterable[JudgeItem]) -> Iterator[tuple[tuple[str, int], dict]]:
+        """Yield (key, result) per item, in the order they finish. A result has `verdict`
+        (correct | incorrect | judge_error), the parsed fields, the raw reply and attempts."""
+        todo = {item.key: item for item in items}
+        attempt = 0
+        while todo:
+            requests = [self._request(item, attempt) for item in todo.values()]
+            for sample in self.engine.generate(requests):
+                key = (sample["problem_id"], sample["sample_index"])
+                raw = sample["content"] if sample["content"] is not None else sample["reasoning"]
+                parsed = parse_judgement(sample["content"])
+                if parsed is None and attempt < self.retries:
+                    continue  # asked again in the next round
+                todo.pop(key)
+                result = {
+                    "raw": raw,
+                    "attempts": attempt + 1,
+                    "finish_reason": sample["finish_reason"],
+                }
+                if parsed is None:
+                    yield key, {"verdict": "judge_error", **result}
+                else:
+                    verdict = "correct" if parsed["correct"] == "yes" else "incorrect"
+                    yield key, {"verdict": verdict, **parsed, **result}
+            attempt += 1
+
+
+def default_prompt() -> str:
+    return load_prompt(DEFAULT_PROMPT)
