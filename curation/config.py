@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
 
 
@@ -151,8 +152,25 @@ class GradeConfig(StrictModel):
     )
     rules_first: bool = Field(
         default=True,
-        description="Grade by rules first and send only undecided samples to the judge.",
+        description="Grade by rules first and send only undecided samples to the judge; false "
+        "sends every sample with a final answer to the judge.",
     )
+    judge_prompt: str = Field(
+        default="judge_hle.txt",
+        description="Judge prompt: a file in ramen/prompts or a path to your own, with "
+        "{question}, {response} and {correct_answer}.",
+    )
+    judge_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Re-requests of an unparsable judgement before it counts as judge_error.",
+    )
+
+    @field_validator("judge_prompt")
+    @classmethod
+    def _prompt_exists(cls, value: str) -> str:
+        check_prompt_file(value)
+        return value
 
 
 class SelectConfig(StrictModel):

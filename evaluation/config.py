@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
 
 
@@ -49,3 +50,14 @@ class EvaluationConfig(StrictModel):
     judge: str | None = Field(
         default=None, description="Name (under `models:`) of the judge model."
     )
+    judge_prompt: str = Field(
+        default="judge_hle.txt",
+        description="Judge prompt: a file in ramen/prompts or a path to your own, with "
+        "{question}, {response} and {correct_answer}.",
+    )
+
+    @field_validator("judge_prompt")
+    @classmethod
+    def _prompt_exists(cls, value: str) -> str:
+        check_prompt_file(value)
+        return value

@@ -208,6 +208,7 @@ class OfflineEngine:
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
 
         engine = self.llm.llm_engine
         margin, retries = self.spec.engine.budget_margin, self.spec.engine.length_retries
@@ -223,12 +224,19 @@ class OfflineEngine:
                 top_p=req.top_p,
                 max_tokens=budget,
                 seed=seed,
+                output_kind=RequestOutputKind.FINAL_ONLY,  # one output per request, as LLM.generate
             )
             engine.add_request(rid, TokensPrompt(prompt_token_ids=ids), params)
             live[rid] = (req, ids, prefilled, budget, attempt, seed)
 
+        rendered: dict[int, tuple[list[dict], str, list[int]]] = {}
         for req in requests:
-            text, ids = self.renderer.render(req.messages)
+            # The n samples of a problem share one messages list: render it once.
+            hit = rendered.get(id(req.messages))
+            if hit is None or hit[0] is not req.messages:
+                hit = (req.messages, *self.renderer.render(req.messages))
+                rendered[id(req.messages)] = hit
+            _, text, ids = hit
             budget = completion_budget(len(ids), self.spec.max_model_len, margin, req.max_tokens)
             if budget < 1:
                 yield _too_long(req, self.name, len(ids), req.seed)

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from evaluation.engine import Request, sample_seed
-from ramen.prompts import load_prompt
+from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"
 FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
-PLACEHOLDERS = ("{question}", "{response}", "{correct_answer}")
+PLACEHOLDERS = JUDGE_PLACEHOLDERS
 
 _LINE = re.compile(
     r"^[\s*#>-]*\**\s*(extracted_final_answer|reasoning|correct|confidence)\s*\**\s*[:：]\s*(.*)$",
@@ -32,7 +32,7 @@ _NO = {"no", "n", "false", "incorrect"}
 def check_prompt(template: str, where: str) -> None:
     from ramen.errors import UserError
 
-    missing = [p for p in PLACEHOLDERS if p not in template]
+    missing = missing_placeholders(template)
     if missing:
         raise UserError(
             f"judge prompt lacks {', '.join(missing)}; it needs all of {', '.join(PLACEHOLDERS)}",

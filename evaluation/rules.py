@@ -83,6 +83,14 @@ def extract_answer(content: str | None) -> str | None:
 _LETTER = re.compile(r"^\(?\s*([A-Za-z])\s*\)?(?:[.:)\s]|$)")
 
 
+_HEDGE = re.compile(r"^\(?[A-Za-z]\)?\s*(?:,|/|\bor\b|\band\b)\s*\(?[A-Za-z]\)?(?:[\s.,)]|$)", re.I)
+
+
+def is_choice_hedge(text: str) -> bool:
+    """'A or B', 'A/B', 'B, C', 'A and B': more than one letter offered as the answer."""
+    return bool(_HEDGE.match(text.strip().strip("*$").strip()))
+
+
 def choice_letter(text: str) -> str | None:
     """'B', '(B)', 'b', 'B. 2', 'B)' -> 'B'; a hedge like 'A or B' -> None."""
     t = text.strip().strip("*$").strip()
@@ -289,6 +297,8 @@ def grade(
     if answer_type == "multipleChoice":
         want, got = choice_letter(reference), choice_letter(extracted)
         if want is not None:
+            if got is None and is_choice_hedge(extracted):
+                return RuleGrade("incorrect", "choice_hedge", extracted)  # hedging is wrong
             if got is None:
                 return RuleGrade(
                     "undecided" if len(extracted) > 3 else "incorrect", "choice", extracted

@@ -136,3 +136,15 @@ def test_recipe_reference_is_not_stale():
         "docs/recipe-reference.md is stale: run `ramen docs`"
     )
     assert "`curation.sample.n`" in docs.render()
+
+
+def test_engine_and_judge_prompt_errors_name_the_key():
+    raw = {**MINIMAL, "models": {"m": {"path": "x", "engine": {"backend": "endpoint"}}}}
+    assert "models.m.engine:" in error_of(raw) and "needs `url`" in error_of(raw)
+    raw = {**MINIMAL, "models": {"m": {"path": "x", "engine": {"api_key_env": "sk-abc123"}}}}
+    assert "NAME of an environment variable" in error_of(raw)
+    raw = {**MINIMAL, "models": {"m": {"path": "x", "engine": {"backend": "serf"}}}}
+    assert "models.m.engine.backend:" in error_of(raw)
+    raw = with_sample()
+    raw["curation"]["grade"] = {"judge_prompt": "missing.txt"}
+    assert "curation.grade.judge_prompt: no prompt file 'missing.txt'" in error_of(raw)

@@ -64,7 +64,8 @@ def test_choice_matches(given):
 
 @pytest.mark.parametrize("hedge", ["A or B", "A/B", "B, C", "A and B"])
 def test_choice_hedge_is_not_an_answer(hedge):
-    assert grade(f"Answer: {hedge}", "B", "multipleChoice").verdict != "correct"
+    got = grade(f"Answer: {hedge}", "B", "multipleChoice")
+    assert (got.verdict, got.method) == ("incorrect", "choice_hedge")
 
 
 def test_choice_wrong_letter():

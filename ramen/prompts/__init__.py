@@ -11,3 +11,22 @@ def load_prompt(name_or_path: str) -> str:
     if not path.is_file():
         path = PROMPTS_DIR / name_or_path
     return path.read_text(encoding="utf-8")
+
+
+# What a judge prompt must contain; the judge fills them by plain replacement.
+JUDGE_PLACEHOLDERS = ("{question}", "{response}", "{correct_answer}")
+
+
+def missing_placeholders(template: str) -> list[str]:
+    return [p for p in JUDGE_PLACEHOLDERS if p not in template]
+
+
+def check_prompt_file(name_or_path: str) -> None:
+    """For recipe validation: the judge prompt exists and has its placeholders (ValueError)."""
+    path = Path(name_or_path)
+    if not path.is_file() and not (PROMPTS_DIR / name_or_path).is_file():
+        shipped = ", ".join(sorted(p.name for p in PROMPTS_DIR.glob("*.txt")))
+        raise ValueError(f"no prompt file '{name_or_path}'; give a path or one of: {shipped}")
+    missing = missing_placeholders(load_prompt(name_or_path))
+    if missing:
+        raise ValueError(f"prompt '{name_or_path}' lacks {', '.join(missing)}")

@@ -1,0 +1,86 @@
+"""Rule-grader throughput: rows/s of `ramen grade`'s rule pass, on 1 worker and on 2.
+
+The rows mix what graders meet: integers, fractions and decimals, thousands separators,
+scientific notation, LaTeX expressions that need math-verify, multiple choice, sets and
+intervals, free text (undecided: for the judge) and responses cut inside their reasoning.
+
+    .venv/bin/python benchmarks/grader_throughput.py
+    .venv/bin/python benchmarks/grader_throughput.py --rows 20000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# (reference, response final content, answer_type)
+CASES = [
+    ("42", "Answer: 42", "exactMatch"),
+    ("42", "Answer: 41", "exactMatch"),
+    ("3/4", "Answer: 0.75", "exactMatch"),
+    ("1234567", "The answer is 1,234,567.", "exactMatch"),
+    ("1.5e-3", "Answer: 0.0015", "exactMatch"),
+    ("\\frac{\\sqrt{2}}{2}", "Answer: \\frac{1}{\\sqrt{2}}", "exactMatch"),
+    ("x^2 + 2x + 1", "\\boxed{(x+1)^2}", "exactMatch"),
+    ("2\\pi", "Answer: 6.283185307", "exactMatch"),
+    ("B", "Answer: (b)", "multipleChoice"),
+    ("C", "Answer: A or C", "multipleChoice"),
+    ("\\{1, 2, 3\\}", "Answer: \\{3, 1, 2\\}", "exactMatch"),
+    ("[0, 1)", "Answer: (0, 1]", "exactMatch"),
+    ("Paris", "Answer: the city of Paris", "exactMatch"),
+    ("TC^0", "Answer: TC0", "exactMatch"),
+    ("7", None, "exactMatch"),
+]
+
+
+def make_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        ref, content, kind = CASES[rng.randrange(len(CASES))]
+        response = "<think>working</think>\n\n" + content if content else "<think>cut off"
+        rows.append(
+            {
+                "id": str(i),
+                "question": "q",
+                "answer": ref,
+                "answer_type": kind,
+                "response": response,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    os.environ.setdefault("RAMEN_NO_PROGRESS", "1")
+    from evaluation.grading import rule_grades
+
+    rows = make_rows(args.rows)
+    rule_grades(rows[:200], 1)  # warm-up: imports, sympy caches
+    results = {}
+    for workers in sorted({1, args.workers}):
+        t = time.perf_counter()
+        grades = rule_grades(rows, workers)
+        secs = time.perf_counter() - t
+        results[workers] = args.rows / secs
+        print(
+            f"{workers} worker(s): {args.rows / secs:,.0f} rows/s ({args.rows} rows, {secs:.2f}s)"
+        )
+    print("verdicts:", dict(Counter(g.verdict for g in grades)))
+    print(f"cpus on this machine: {os.cpu_count()}")
+    print("reproduce: .venv/bin/python benchmarks/grader_throughput.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
