@@ -562,6 +562,33 @@ class VLLMServer:
         self.stop()
 
 
+class LazyEngine:
+    """An engine opened on first use: a judge that has nothing to judge never loads a model."""
+
+    def __init__(self, opener: Any, name: str):
+        self._opener, self.name = opener, name
+        self._stack: contextlib.ExitStack | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._engine is not None
+
+    def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
+        requests = list(requests)
+        if not requests:
+            return
+        if self._engine is None:
+            self._stack = contextlib.ExitStack()
+            self._engine = self._stack.enter_context(self._opener())
+        yield from self._engine.generate(requests)
+
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = self._engine = None
+
+
 @contextlib.contextmanager
 def open_engine(
     spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_dir: Path | None = None

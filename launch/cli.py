@@ -201,7 +201,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         engine, judge_name = None, None
         if args.judge or args.judge_url:
-            from evaluation.engine import open_engine
+            from evaluation.engine import LazyEngine, open_engine
 
             overrides = _engine_overrides(args, "judge_")
             overrides.setdefault("enable_thinking", False)
@@ -220,11 +220,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 if args.judge
                 else _endpoint_spec(judge_model, args, overrides)
             )
-            engine = stack.enter_context(
-                open_engine(
-                    spec, path, judge_name, seed=args.seed, log_dir=Path(args.output).parent
-                )
+            log_dir = Path(args.output).parent
+            engine = LazyEngine(
+                lambda: open_engine(spec, path, judge_name, seed=args.seed, log_dir=log_dir),
+                judge_name,
             )
+            stack.callback(engine.close)
         stats = grade_file(
             Path(args.input),
             Path(args.output),

@@ -200,3 +200,16 @@ def test_audit_sample_and_score(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(UserError, match="line 1"):
         score_audit(path)
+
+
+def test_judge_engine_is_not_loaded_when_nothing_needs_judging():
+    from evaluation.engine import LazyEngine
+
+    def opener():
+        raise AssertionError("the judge model was loaded for nothing")
+
+    engine = LazyEngine(opener, "judge")
+    rows = [r for r in _rows() if r["id"] in "abd"]  # all decided by rules
+    graded, stats = grade_rows(rows, judge=Judge(engine, default_prompt()), mode="undecided")
+    assert stats["judged"] == 0 and not engine.opened
+    assert [r["verdict"] for r in graded] == ["correct", "incorrect", "incorrect"]
