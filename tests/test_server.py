@@ -26,8 +26,9 @@ REPLY = {
 class FaultServer:
     """Answers /v1/chat/completions from a script of faults, then with REPLY."""
 
-    def __init__(self, faults):
+    def __init__(self, faults, reply=None):
         self.faults, self.bodies = list(faults), []
+        self.reply = reply or REPLY
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +42,7 @@ class FaultServer:
                 if fault == "hang":
                     time.sleep(1.5)
                     return
-                status, payload = (fault, {"error": "injected"}) if fault else (200, REPLY)
+                status, payload = (fault, {"error": "injected"}) if fault else (200, outer.reply)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -145,3 +146,58 @@ def test_real_vllm_serve_on_loopback(tmp_path):
         assert s["prompt_tokens"] > 5 and 0 < s["completion_tokens"] <= s["max_tokens"]
     [c] = capped
     assert c["finish_reason"] == "length" and c["completion_tokens"] == 3 and c["content"] is None
+
+
+def test_grade_against_an_endpoint_keeps_the_key_secret(tmp_path, monkeypatch):
+    from conftest import ramen
+
+    judge_reply = {
+        "choices": [
+            {
+                "message": {
+                    "content": "extracted_final_answer: crimson\nreasoning: a shade of red, "
+                    "the same colour.\ncorrect: yes\nconfidence: 80"
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 20},
+    }
+    server = FaultServer([503], reply=judge_reply)
+    inp = tmp_path / "answers.jsonl"
+    inp.write_text(
+        json.dumps(
+            {"id": "c", "question": "Which colour?", "answer": "red", "response": "Answer: crimson"}
+        )
+        + "\n"
+    )
+    out = tmp_path / "graded.jsonl"
+    monkeypatch.setenv("JUDGE_KEY", "sk-very-secret-123")
+    try:
+        proc = ramen("grade", "--input", str(inp), "--output", str(out), "--judge-url", server.url,
+                     "--judge-model", "judge-x", "--api-key-env", "JUDGE_KEY", check=True)  # fmt: skip
+    finally:
+        server.close()
+    [row] = [json.loads(x) for x in out.open()]
+    assert row["verdict"] == "correct" and row["method"] == "judge"
+    assert row["extracted"] == "crimson" and row["judge"]["confidence"] == 80
+    body, auth = server.bodies[-1]
+    assert auth == "Bearer sk-very-secret-123" and body["model"] == "judge-x"
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}, "the judge runs thinking-off"
+    assert "Which colour?" in body["messages"][0]["content"]
+    written = proc.stdout + proc.stderr
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            written += f.read_text(errors="replace")
+    assert "sk-very-secret" not in written, "the key never reaches logs or files"
+
+
+def test_endpoint_key_variable_must_be_set(monkeypatch):
+    from evaluation.engine import open_engine
+    from ramen.errors import UserError
+
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    spec = _spec(api_key_env="NOPE_KEY")
+    with pytest.raises(UserError, match="NOPE_KEY is not set"):
+        with open_engine(spec, spec.path, "m"):
+            pass

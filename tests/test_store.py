@@ -141,3 +141,38 @@ def test_sample_seeds_are_per_key_and_stable():
     seeds = {sample_seed(0, f"p{i}", j) for i in range(50) for j in range(4)}
     assert len(seeds) == 200
     assert sample_seed(1, "p", 0) != sample_seed(0, "p", 0)
+
+
+def test_merge_command_after_shards(tmp_path):
+    from conftest import ramen
+
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(
+        "".join(json.dumps({"id": f"p{i}", "question": f"q{i}"}) + "\n" for i in range(5))
+    )
+    out = tmp_path / "samples.jsonl"
+    parts = tmp_path / "samples.parts"
+    reqs = _requests(5, 2)
+    run_to_store(
+        CrashingEngine().generate, [r for r in reqs if r.problem_id != "p3"], parts, Shard(0, 2)
+    )
+    proc = ramen("generate", "--merge", "--input", str(problems), "--output", str(out), "--n", "2")
+    assert proc.returncode == 2 and "2 of 10 samples are not generated yet" in proc.stderr
+    run_to_store(
+        CrashingEngine().generate, [r for r in reqs if r.problem_id == "p3"], parts, Shard(1, 2)
+    )
+    proc = ramen(
+        "generate",
+        "--merge",
+        "--input",
+        str(problems),
+        "--output",
+        str(out),
+        "--n",
+        "2",
+        check=True,
+    )
+    assert "merged 10 samples" in proc.stdout
+    assert [json.loads(x)["problem_id"] for x in out.open()] == [
+        f"p{i}" for i in range(5) for _ in range(2)
+    ]
