@@ -191,7 +191,7 @@ class OfflineEngine:
             max_model_len=spec.max_model_len,
             tensor_parallel_size=spec.tensor_parallel,
             pipeline_parallel_size=spec.pipeline_parallel,
-            gpu_memory_utilization=spec.gpu_memory_utilization,
+            gpu_memory_utilization=spec.memory_utilization(_on_gpu()),
             trust_remote_code=spec.trust_remote_code,
             seed=seed,
             enforce_eager=(
@@ -211,6 +211,9 @@ class OfflineEngine:
         from vllm.sampling_params import RequestOutputKind
 
         engine = self.llm.llm_engine
+        # Render token prompts the way LLM.generate does (vLLM >= 0.32 warns that raw prompts
+        # passed to the engine are deprecated); fall back to the raw prompt where it is absent.
+        to_input = getattr(self.llm, "_preprocess_cmpl_one", None) or (lambda prompt: prompt)
         margin, retries = self.spec.engine.budget_margin, self.spec.engine.length_retries
         live: dict[str, tuple[Request, list[int], bool, int, int, int]] = {}
         ids_iter = itertools.count()
@@ -226,7 +229,7 @@ class OfflineEngine:
                 seed=seed,
                 output_kind=RequestOutputKind.FINAL_ONLY,  # one output per request, as LLM.generate
             )
-            engine.add_request(rid, TokensPrompt(prompt_token_ids=ids), params)
+            engine.add_request(rid, to_input(TokensPrompt(prompt_token_ids=ids)), params)
             live[rid] = (req, ids, prefilled, budget, attempt, seed)
 
         rendered: dict[int, tuple[list[dict], str, list[int]]] = {}
@@ -495,7 +498,7 @@ class VLLMServer:
             "--max-model-len", str(s.max_model_len),
             "--tensor-parallel-size", str(s.tensor_parallel),
             "--pipeline-parallel-size", str(s.pipeline_parallel),
-            "--gpu-memory-utilization", str(s.gpu_memory_utilization),
+            "--gpu-memory-utilization", str(s.memory_utilization(_on_gpu())),
             "--seed", str(self.seed),
         ]  # fmt: skip
         if s.data_parallel > 1:

@@ -119,7 +119,7 @@ def check_settings(parts_dir: Path, settings: dict, *, reset: bool) -> None:
             return
         if not reset:
             raise UserError(
-                f"{parts_dir} holds samples generated with other settings; delete it or pass "
+                "this folder holds samples generated with other settings; delete it or pass "
                 "--force to start afresh",
                 where=str(parts_dir),
             )

@@ -115,8 +115,12 @@ class ModelSpec(StrictModel):
         default=1, ge=1, description="vLLM pipeline-parallel size (nodes per replica, over Ray)."
     )
     data_parallel: int = Field(default=1, ge=1, description="Number of independent vLLM replicas.")
-    gpu_memory_utilization: float = Field(
-        default=0.9, gt=0.0, le=1.0, description="Share of GPU memory vLLM may take."
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Share of accelerator memory vLLM may take; null = 0.9 on GPU and 0.3 on CPU, "
+        "where vLLM-CPU reserves that share of RAM and refuses to start if it is not free.",
     )
     enable_thinking: bool | None = Field(
         default=None,
@@ -151,3 +155,9 @@ class ModelSpec(StrictModel):
         if self.enable_thinking is not None:
             kwargs["enable_thinking"] = self.enable_thinking
         return kwargs
+
+    def memory_utilization(self, on_gpu: bool) -> float:
+        """The `gpu_memory_utilization` vLLM gets: the recipe's, else a default per device."""
+        if self.gpu_memory_utilization is not None:
+            return self.gpu_memory_utilization
+        return 0.9 if on_gpu else 0.3
