@@ -60,6 +60,11 @@ def _problem_key(row: dict) -> str:
     return str(row["id"])
 
 
+def expected_keys(problems: Sequence[dict], n: int) -> list[tuple[str, int]]:
+    """Every (problem_id, sample_index) a run of n samples per problem must produce, in order."""
+    return [(str(p["id"]), i) for p in problems for i in range(n)]
+
+
 def problem_requests(
     problems: Sequence[dict],
     *,
@@ -126,7 +131,9 @@ def generate_file(
         "system_prompt": system_prompt,
     }
     check_settings(parts, settings, reset=force)
-    kwargs = dict(
+    shard = shard or Shard()
+    mine = problem_requests(
+        shard.select(unique),
         n=n,
         seed=seed,
         temperature=temperature,
@@ -134,14 +141,11 @@ def generate_file(
         max_tokens=max_tokens,
         system_prompt=system_prompt,
     )
-    shard = shard or Shard()
-    mine = problem_requests(shard.select(unique), **kwargs)
     with open_engine(spec, path, name, seed=seed, log_dir=parts) as engine:
         stats = run_to_store(engine.generate, mine, parts, shard, description=f"sampling {name}")
     stats["rejected"] = dict(reasons)
     if shard.count == 1:
-        expected = [r.key for r in problem_requests(unique, **kwargs)]
-        stats["written"] = finalize(parts, expected, output_path)
+        stats["written"] = finalize(parts, expected_keys(unique, n), output_path)
     return stats
 
 
@@ -150,8 +154,7 @@ def merge_file(input_path: Path, output_path: Path, n: int) -> int:
     problems, _ = read_rows(
         input_path, _check_problem, sidecar(output_path, "rejects.jsonl"), key=_problem_key
     )
-    expected = [(str(p["id"]), i) for p in problems for i in range(n)]
-    return finalize(sidecar(output_path, "parts"), expected, output_path)
+    return finalize(sidecar(output_path, "parts"), expected_keys(problems, n), output_path)
 
 
 def grade_file(

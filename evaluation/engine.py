@@ -67,6 +67,11 @@ def sample_seed(base_seed: int, problem_id: str, sample_index: int, attempt: int
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def attempt_seed(req: Request, attempt: int) -> int:
+    """The seed of a request's n-th attempt: its own seed first, then fresh derived ones."""
+    return req.seed if attempt == 0 else sample_seed(req.seed, req.problem_id, 0, attempt)
+
+
 def completion_budget(prompt_tokens: int, max_model_len: int, margin: int, cap: int | None) -> int:
     """Completion tokens a request may use: what the context leaves, or the cap if smaller."""
     left = max_model_len - prompt_tokens - margin
@@ -219,7 +224,7 @@ class OfflineEngine:
         ids_iter = itertools.count()
 
         def submit(req: Request, ids: list[int], prefilled: bool, budget: int, attempt: int):
-            seed = req.seed if attempt == 0 else sample_seed(req.seed, req.problem_id, 0, attempt)
+            seed = attempt_seed(req, attempt)
             rid = f"ramen-{next(ids_iter)}"
             params = SamplingParams(
                 n=1,
@@ -385,7 +390,7 @@ class ServerEngine:
                 return _too_long(req, self.name, prompt_tokens, req.seed)
         attempt = 0
         while True:
-            seed = req.seed if attempt == 0 else sample_seed(req.seed, req.problem_id, 0, attempt)
+            seed = attempt_seed(req, attempt)
             async with sem:
                 reply = await self._post(client, self._body(req, budget, seed))
             choice = reply["choices"][0]

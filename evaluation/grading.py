@@ -21,7 +21,7 @@ from typing import Literal
 
 from evaluation import rules
 from evaluation.judge import Judge, JudgeItem
-from evaluation.store import ShardWriter, check_settings, read_parts
+from evaluation.store import check_settings, read_parts, run_to_store
 from ramen.console import track
 from ramen.errors import UserError
 from ramen.io import iter_jsonl, write_jsonl_atomic
@@ -112,16 +112,13 @@ def grade_rows(
             judged = dict(track(judge.judge(to_judge), "judging", total=len(to_judge)))
         else:
             check_settings(parts_dir, settings or {}, reset=reset)
-            done, _ = read_parts(parts_dir)
-            judged = {k: r["judge"] for k, r in done.items()}
-            todo = [item for item in to_judge if item.key not in judged]
-            writer = ShardWriter(parts_dir / "shard-00000-of-00001.jsonl")
-            try:
-                for key, result in track(judge.judge(todo), "judging", total=len(todo)):
-                    judged[key] = result
-                    writer.write({"problem_id": key[0], "sample_index": key[1], "judge": result})
-            finally:
-                writer.close()
+
+            def judge_rows(items: list[JudgeItem]):
+                for key, result in judge.judge(items):
+                    yield {"problem_id": key[0], "sample_index": key[1], "judge": result}
+
+            run_to_store(judge_rows, to_judge, parts_dir, description="judging")
+            judged = {k: r["judge"] for k, r in read_parts(parts_dir)[0].items()}
 
     out, verdicts, methods = [], Counter(), Counter()
     for row, rule in zip(rows, graded_rules, strict=True):

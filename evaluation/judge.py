@@ -19,7 +19,6 @@ from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"
 FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
-PLACEHOLDERS = JUDGE_PLACEHOLDERS
 
 _LINE = re.compile(
     r"^[\s*#>-]*\**\s*(extracted_final_answer|reasoning|correct|confidence)\s*\**\s*[:：]\s*(.*)$",
@@ -35,7 +34,7 @@ def check_prompt(template: str, where: str) -> None:
     missing = missing_placeholders(template)
     if missing:
         raise UserError(
-            f"judge prompt lacks {', '.join(missing)}; it needs all of {', '.join(PLACEHOLDERS)}",
+            f"judge prompt lacks {', '.join(missing)}; it needs all of {', '.join(JUDGE_PLACEHOLDERS)}",
             where=where,
         )
 
@@ -43,7 +42,9 @@ def check_prompt(template: str, where: str) -> None:
 def render_prompt(template: str, question: str, response: str, correct_answer: str) -> str:
     # Plain replacement, not str.format: questions and prompts are full of braces (LaTeX, code).
     out = template
-    for placeholder, value in zip(PLACEHOLDERS, (question, response, correct_answer), strict=True):
+    for placeholder, value in zip(
+        JUDGE_PLACEHOLDERS, (question, response, correct_answer), strict=True
+    ):
         out = out.replace(placeholder, value)
     return out
 

@@ -139,6 +139,22 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         n = merge_file(Path(args.input), output, args.n)
         console.print(f"merged {n} samples into {output}")
         return 0
+    if not args.model:
+        raise UserError(
+            "needs --model: tiny:NAME, a model folder, a hub id, or a name in --recipe",
+            where="--model",
+        )
+    for flag, value, ok in (
+        ("--n", args.n, args.n >= 1),
+        ("--temperature", args.temperature, args.temperature >= 0),
+        ("--top-p", args.top_p, 0 < args.top_p <= 1),
+        ("--max-tokens", args.max_tokens, args.max_tokens is None or args.max_tokens >= 1),
+    ):
+        if not ok:
+            raise UserError(
+                f"{value} is out of range (n >= 1, temperature >= 0, 0 < top-p <= 1, max-tokens >= 1)",
+                where=flag,
+            )
     spec, path, name = _model_from_cli(args.model, args, "--model", **_engine_overrides(args))
     stats = generate_file(
         spec,
@@ -204,7 +220,6 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             from evaluation.engine import LazyEngine, open_engine
 
             overrides = _engine_overrides(args, "judge_")
-            overrides.setdefault("enable_thinking", False)
             if overrides["enable_thinking"] is None:
                 overrides["enable_thinking"] = False  # the judge sees and writes no reasoning
             if args.judge_url:
@@ -214,11 +229,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                     "url": args.judge_url,
                     "api_key_env": args.api_key_env,
                 }
-            judge_model = args.judge or args.judge_url
             spec, path, judge_name = (
-                _model_from_cli(judge_model, args, "--judge", **overrides)
+                _model_from_cli(args.judge, args, "--judge", **overrides)
                 if args.judge
-                else _endpoint_spec(judge_model, args, overrides)
+                else _endpoint_spec(args, overrides)
             )
             log_dir = Path(args.output).parent
             engine = LazyEngine(
@@ -264,7 +278,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoint_spec(url: str, args: argparse.Namespace, overrides: dict):
+def _endpoint_spec(args: argparse.Namespace, overrides: dict):
     from ramen.spec import ModelSpec
 
     if not args.judge_model:

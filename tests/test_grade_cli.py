@@ -60,6 +60,15 @@ def test_grade_bad_usage_exits_2(tmp_path):
     assert "--input" in proc.stderr
     proc = ramen("grade", "--input", "x", "--output", "y", "--no-judge", "--judge", "tiny:judge")
     assert proc.returncode == 2 and "exclude each other" in proc.stderr
+    for args, key in (
+        ([], "--model"),
+        (["--model", "tiny:strong", "--n", "0"], "--n"),
+        (["--model", "tiny:strong", "--top-p", "0"], "--top-p"),
+        (["--model", "tiny:strong", "--shard", "3/2"], "--shard"),
+    ):
+        proc = ramen("generate", "--input", "x", "--output", "y", *args)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: {key}"), proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
 
 
 @pytest.mark.slow

@@ -84,6 +84,14 @@ def test_retries_with_backoff_then_success(faults):
     assert auth == "Bearer sk-secret"
     assert body["seed"] == _req().seed and body["n"] == 1 and body["max_tokens"] == 50
     assert "chat_template_kwargs" not in body, "only sent when the model spec asks for it"
+    assert body["model"] == "m", "without engine.served_name the model's name is sent"
+    server = FaultServer([])
+    try:
+        engine = ServerEngine(_spec(served_name="org/served"), "m", server.url)
+        list(engine.generate([_req()]))
+    finally:
+        server.close()
+    assert server.bodies[-1][0]["model"] == "org/served"
 
 
 def test_client_errors_are_not_retried_and_retries_run_out():
