@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
@@ -41,18 +41,38 @@ class SourceSpec(StrictModel):
 
 
 class CleanConfig(StrictModel):
-    max_question_tokens: int = Field(
-        default=4096, ge=1, description="Drop problems whose question is longer, in model tokens."
+    require_answer: bool = Field(
+        default=True,
+        description="Drop problems with no reference answer (false keeps them, e.g. for an SFT "
+        "set labelled by majority vote).",
     )
     placeholder_answers: list[str] = Field(
         default_factory=lambda: ["n/a", "na", "none", "null", "-", "?", "unknown"],
         description="Answers treated as missing (compared case-insensitively, stripped).",
     )
+    tokenizer: str | None = Field(
+        default=None,
+        description="Name (under `models:`) whose tokenizer counts lengths; null = the sampling "
+        "model, else the filter model, else the first model declared.",
+    )
+    max_question_tokens: int | None = Field(
+        default=4096,
+        ge=1,
+        description="Drop problems whose question is longer, in model tokens (null = no limit).",
+    )
+    max_reasoning_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Drop rows whose mapped reasoning is longer, in model tokens (null = no limit).",
+    )
     max_repeated_ngram_ratio: float = Field(
         default=0.5,
         gt=0.0,
         le=1.0,
-        description="Drop rows whose reasoning repeats itself: share of repeated word 4-grams above this.",
+        description="Drop rows whose reasoning loops: share of repeated word n-grams above this.",
+    )
+    repetition_ngram: int = Field(
+        default=4, ge=1, description="Word n-gram length for the repetition ratio."
     )
 
 
@@ -67,6 +87,12 @@ class DedupConfig(StrictModel):
         le=1.0,
         description="Jaccard similarity above which two questions are near-duplicates.",
     )
+    shingle: int = Field(
+        default=3, ge=1, description="Word n-gram length of the shingles MinHash compares."
+    )
+    num_perm: int = Field(
+        default=128, ge=16, le=1024, description="MinHash permutations (more = more exact, slower)."
+    )
 
 
 class DecontaminateConfig(StrictModel):
@@ -76,19 +102,42 @@ class DecontaminateConfig(StrictModel):
         "benchmark names (hle, do_not_answer) or local files.",
     )
     ngram: int = Field(default=13, ge=1, description="Word n-gram length for overlap matching.")
+    exact: bool = Field(
+        default=True,
+        description="Also drop questions equal to a benchmark question after normalisation "
+        "(catches questions shorter than `ngram` words).",
+    )
 
 
 class BalanceConfig(StrictModel):
-    target: str | None = Field(
-        default=None, description="Named share preset (`hle`); null to use `shares`."
+    target: Literal["hle"] | None = Field(
+        default=None,
+        description="Named share preset: `hle` (the HLE text-set category shares); null to use "
+        "`shares`.",
     )
     shares: dict[str, float] = Field(
         default_factory=dict,
-        description="Target share per category (they are normalised to sum to 1).",
+        description="Target share per category (normalised to sum to 1). Categories with no rows "
+        "are left out and the rest renormalised; stats.json lists them.",
     )
     category_map: dict[str, str] = Field(
-        default_factory=dict, description="Map from source category labels to target categories."
+        default_factory=dict,
+        description="Map from source category labels to target categories; `'*'` maps every "
+        "label not listed. A label that reaches no target category is a reject.",
     )
+    max_total: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap on the rows kept in all (null = as many as shares allow).",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BalanceConfig:
+        if (self.target is None) == (not self.shares):
+            raise ValueError("give either `target` (a preset such as hle) or `shares`, not both")
+        if any(v <= 0 for v in self.shares.values()):
+            raise ValueError("every share must be > 0")
+        return self
 
 
 class DataConfig(StrictModel):
@@ -114,12 +163,19 @@ class DataConfig(StrictModel):
 
 
 class FilterConfig(StrictModel):
-    model: str = Field(
-        description="Name (under `models:`) of the weak model that tries each problem."
+    model: str | list[str] = Field(
+        description="Name (under `models:`) of the weak model that tries each problem, or several "
+        "names from smallest to largest: then difficulty tiers (easy / medium / hard / inverted) "
+        "compare the first and the last."
     )
-    samples: int = Field(default=1, ge=1, description="Attempts per problem (k).")
+    decide_by: str | None = Field(
+        default=None,
+        description="With several models, the one whose attempts decide what is dropped (null = "
+        "the last listed).",
+    )
+    samples: int = Field(default=1, ge=1, description="Attempts per problem and model (k).")
     drop_if_solved: bool = Field(
-        default=True, description="Drop problems the weak model solves (easy)."
+        default=True, description="Drop problems the deciding model solves (easy)."
     )
     min_solved: int = Field(
         default=1,
@@ -129,9 +185,18 @@ class FilterConfig(StrictModel):
     temperature: float = Field(
         default=0.6, ge=0.0, description="Sampling temperature of the attempts."
     )
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
     max_tokens: int | None = Field(
         default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
     )
+
+    @property
+    def models(self) -> list[str]:
+        return [self.model] if isinstance(self.model, str) else list(self.model)
+
+    @property
+    def decider(self) -> str:
+        return self.decide_by or self.models[-1]
 
 
 class SampleConfig(StrictModel):
@@ -184,6 +249,40 @@ class SelectConfig(StrictModel):
         ge=0,
         description="Keep problems with at most this many correct samples (null = n-1).",
     )
+    min_pass_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Instead of counts: keep problems whose share of correct samples is at least "
+        "this (e.g. 0.1 with max_pass_rate 0.9, as open-r1).",
+    )
+    max_pass_rate: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Keep problems whose pass rate is at most this."
+    )
+
+    @model_validator(mode="after")
+    def _counts_or_rates(self) -> SelectConfig:
+        counts = self.min_correct is not None or self.max_correct is not None
+        rates = self.min_pass_rate is not None or self.max_pass_rate is not None
+        if counts and rates:
+            raise ValueError("give the band as counts (min/max_correct) or as pass rates, not both")
+        lo, hi = (
+            self.min_pass_rate or 0.0,
+            (1.0 if self.max_pass_rate is None else self.max_pass_rate),
+        )
+        if rates and lo > hi:
+            raise ValueError(f"min_pass_rate ({lo}) is above max_pass_rate ({hi})")
+        return self
+
+    def band(self, n: int) -> tuple[float, float]:
+        """The inclusive band of correct counts kept, out of n samples."""
+        if self.min_pass_rate is not None or self.max_pass_rate is not None:
+            lo = (self.min_pass_rate or 0.0) * n
+            hi = (1.0 if self.max_pass_rate is None else self.max_pass_rate) * n
+            return lo, hi
+        lo = 1 if self.min_correct is None else self.min_correct
+        hi = n - 1 if self.max_correct is None else self.max_correct
+        return float(lo), float(hi)
 
 
 class PairsConfig(StrictModel):
@@ -197,8 +296,15 @@ class PairsConfig(StrictModel):
         description="Prefer pairs with the smallest length gap, so DPO does not learn 'longer wins'.",
     )
     allow_truncated_rejected: bool = Field(
-        default=True, description="May a sample cut by the length limit be the rejected side."
+        default=True,
+        description="May a sample cut by the length limit be the rejected side (it is never chosen).",
     )
+    push_to_hub: str | None = Field(
+        default=None,
+        description="Hub dataset repo to push the pairs to (null = do not push); the token comes "
+        "from HF_TOKEN.",
+    )
+    private: bool = Field(default=True, description="Push as a private dataset.")
 
 
 class SFTSetConfig(StrictModel):
@@ -210,6 +316,12 @@ class SFTSetConfig(StrictModel):
         description="For problems without a reference answer: share of samples that must agree "
         "for the majority answer to become the label.",
     )
+    push_to_hub: str | None = Field(
+        default=None,
+        description="Hub dataset repo to push the SFT set to (null = do not push); the token comes "
+        "from HF_TOKEN.",
+    )
+    private: bool = Field(default=True, description="Push as a private dataset.")
 
 
 class CurationConfig(StrictModel):

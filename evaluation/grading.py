@@ -21,10 +21,10 @@ from typing import Literal
 
 from evaluation import rules
 from evaluation.judge import Judge, JudgeItem
-from evaluation.store import check_settings, read_parts, run_to_store
+from evaluation.store import check_settings, prune_parts, read_parts, run_to_store
 from ramen.console import track
 from ramen.errors import UserError
-from ramen.io import iter_jsonl, write_jsonl_atomic
+from ramen.io import hash_obj, iter_jsonl, write_jsonl_atomic
 
 JudgeMode = Literal["none", "undecided", "all"]
 Key = tuple[str, int]
@@ -79,6 +79,10 @@ def rule_grades(rows: Sequence[dict], workers: int = 1) -> list[rules.RuleGrade]
         return list(track(it, "grading by rules", total=len(args)))
 
 
+def item_hash(item: JudgeItem) -> str:
+    return hash_obj([item.question, item.response, item.reference])
+
+
 def needs_judge(rule: rules.RuleGrade, mode: JudgeMode) -> bool:
     if mode == "none" or rule.method in ("no_answer", "no_reference"):
         return False  # nothing to judge: no final answer, or no reference to judge against
@@ -112,10 +116,19 @@ def grade_rows(
             judged = dict(track(judge.judge(to_judge), "judging", total=len(to_judge)))
         else:
             check_settings(parts_dir, settings or {}, reset=reset)
+            # A stored judgement counts only for the very item it judged: a sample regenerated
+            # under the same key (or a changed reference) is judged again.
+            items = {item.key: item_hash(item) for item in to_judge}
+            prune_parts(parts_dir, lambda r: r.get("item") == items.get(row_key(r)))
 
-            def judge_rows(items: list[JudgeItem]):
-                for key, result in judge.judge(items):
-                    yield {"problem_id": key[0], "sample_index": key[1], "judge": result}
+            def judge_rows(batch: list[JudgeItem]):
+                for key, result in judge.judge(batch):
+                    yield {
+                        "problem_id": key[0],
+                        "sample_index": key[1],
+                        "item": items[key],
+                        "judge": result,
+                    }
 
             run_to_store(judge_rows, to_judge, parts_dir, description="judging")
             judged = {k: r["judge"] for k, r in read_parts(parts_dir)[0].items()}

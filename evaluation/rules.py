@@ -317,3 +317,14 @@ def grade(
         return RuleGrade("correct", "symbolic", extracted)
     # A mismatch in free text may be a synonym or another form: the judge decides.
     return RuleGrade("undecided", "free_text", extracted)
+
+
+def vote_key(extracted: str | None) -> str | None:
+    """The form answers are compared in for majority votes: numbers by value (`0.5`, `1/2`
+    and `\\frac{1}{2}` are one vote), other answers by their normalised text."""
+    if extracted is None or not extracted.strip():
+        return None
+    number = parse_number(extracted)
+    if number is not None:
+        return f"number:{number}"
+    return f"text:{_norm(extracted)}"

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -127,6 +127,20 @@ def check_settings(parts_dir: Path, settings: dict, *, reset: bool) -> None:
         shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, settings)
+
+
+def prune_parts(parts_dir: Path, keep: Callable[[dict], bool]) -> int:
+    """Rewrite the shard files without the rows `keep` rejects (stale samples whose input
+    changed); returns how many were removed. Run it only when no other shard is writing."""
+    removed = 0
+    for path in sorted(parts_dir.glob("shard-*.jsonl")):
+        repair_torn_tail(path)
+        rows = list(iter_jsonl(path))
+        good = [r for r in rows if keep(r)]
+        if len(good) != len(rows):
+            removed += len(rows) - len(good)
+            write_jsonl_atomic(path, good)
+    return removed
 
 
 class ShardWriter:

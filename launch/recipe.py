@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from curation.config import CurationConfig, DataConfig
 from evaluation.config import EvaluationConfig
 from launch.config import LaunchConfig
+from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
 from ramen.io import hash_obj
 from ramen.spec import ModelSpec, StrictModel
@@ -206,7 +207,17 @@ def _check_references(recipe: Recipe) -> None:
     c = recipe.curation
     if c is not None:
         if c.filter:
-            need_model("curation.filter.model", c.filter.model)
+            for i, name in enumerate(c.filter.models):
+                where = "curation.filter.model" + (f"[{i}]" if len(c.filter.models) > 1 else "")
+                need_model(where, name)
+            if len(set(c.filter.models)) != len(c.filter.models):
+                raise RecipeError("a model is listed twice", where="curation.filter.model")
+            if c.filter.decide_by is not None and c.filter.decide_by not in c.filter.models:
+                raise RecipeError(
+                    f"'{c.filter.decide_by}' is not one of curation.filter.model "
+                    f"({', '.join(c.filter.models)})",
+                    where="curation.filter.decide_by",
+                )
             if c.filter.min_solved > c.filter.samples:
                 raise RecipeError(
                     f"must be <= curation.filter.samples ({c.filter.samples})",
@@ -215,20 +226,39 @@ def _check_references(recipe: Recipe) -> None:
         if c.sample:
             need_model("curation.sample.model", c.sample.model)
             n = c.sample.n
-            lo = 1 if c.select.min_correct is None else c.select.min_correct
-            hi = n - 1 if c.select.max_correct is None else c.select.max_correct
-            if hi > n:
-                raise RecipeError(
-                    f"must be <= curation.sample.n ({n})", where="curation.select.max_correct"
-                )
+            for key in ("min_correct", "max_correct"):
+                value = getattr(c.select, key)
+                if value is not None and value > n:
+                    raise RecipeError(
+                        f"must be within [0, curation.sample.n = {n}] (got {value})",
+                        where=f"curation.select.{key}",
+                    )
+            lo, hi = c.select.band(n)
             if lo > hi:
                 raise RecipeError(
-                    f"min_correct ({lo}) is above max_correct ({hi}); no problem could pass",
+                    f"the pass band [{lo:g}, {hi:g}] of {n} samples is empty; no problem could pass",
                     where="curation.select",
                 )
         need_model("curation.grade.judge", c.grade.judge)
         if (c.pairs or c.sft) and not c.sample:
             raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
+    if recipe.data is not None:
+        need_model("data.clean.tokenizer", recipe.data.clean.tokenizer)
+        evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
+        for i, entry in enumerate(recipe.data.decontaminate.against):
+            known = entry in evaluated or entry in ("hle", "do_not_answer")
+            if not known and not Path(resolve_bundled(entry)).is_file():
+                raise RecipeError(
+                    f"'{entry}' is neither a benchmark name (hle, do_not_answer) nor a file",
+                    where=f"data.decontaminate.against[{i}]",
+                )
+        counts = recipe.data.clean.max_question_tokens or recipe.data.clean.max_reasoning_tokens
+        if counts and not recipe.models:
+            raise RecipeError(
+                "token limits need a tokenizer: declare a model under models: (or set the limits "
+                "to null)",
+                where="data.clean",
+            )
     if recipe.training:
         need_model("training.base", recipe.training.base)
         t = recipe.training

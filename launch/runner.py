@@ -62,8 +62,17 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _hash_output(path: Path) -> str:
+    """A file's hash, or a folder's: every file under it, by relative path."""
+    if path.is_dir():
+        return hash_obj(
+            {str(p.relative_to(path)): hash_file(p) for p in sorted(path.rglob("*")) if p.is_file()}
+        )
+    return hash_file(path)
+
+
 def output_hash(out_dir: Path, files: list[str]) -> str:
-    return hash_obj({f: hash_file(out_dir / f) for f in sorted(files)})
+    return hash_obj({f: _hash_output(out_dir / f) for f in sorted(files)})
 
 
 def read_manifest(stage_dir: Path) -> dict | None:
@@ -175,9 +184,10 @@ class Runner:
         stats.update(extra)
         if "input" in stats:
             dropped = sum(stats["rejected"].values())
-            if stats["kept"] + dropped != stats["input"]:
+            kept = stats.get("input_kept", stats["kept"])
+            if kept + dropped != stats["input"]:
                 raise RuntimeError(
-                    f"stage {stage.name} lost rows: input {stats['input']} != kept {stats['kept']} + rejected {dropped}"
+                    f"stage {stage.name} lost rows: input {stats['input']} != kept {kept} + rejected {dropped}"
                 )
         write_json_atomic(stage_dir / "stats.json", stats)
         outputs = ctx.outputs() + ["stats.json"]

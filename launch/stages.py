@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from curation.balance import balance
+from curation.clean import clean, tokenizer_model
+from curation.decontaminate import decontaminate, resolve_against
+from curation.dedup import dedup
+from curation.generation import filter_stage, grade_stage, sample_stage
+from curation.pairs import pairs, sft
+from curation.select import select
 from curation.sources import prepare
 from launch.recipe import Recipe
 from launch.runner import StageDef
+from ramen.bundled import resolve_bundled
 from ramen.console import err_console
 from ramen.errors import UserError
+from ramen.io import hash_file
 from ramen.stage import StageContext
 from training import tiny
 
@@ -67,6 +76,95 @@ def _prepare_config(r: Recipe) -> dict:
     }
 
 
+def _spec(r: Recipe, name: str | None) -> dict | None:
+    return None if name is None else r.models[name].model_dump(mode="json")
+
+
+def _clean_config(r: Recipe) -> dict:
+    model = tokenizer_model(r) if r.models else None
+    return {"clean": r.data.clean.model_dump(mode="json"), "tokenizer": _spec(r, model)}
+
+
+def _decontaminate_config(r: Recipe) -> dict:
+    against = [
+        {"name": name, "path": path, "sha256": hash_file(resolve_bundled(path)) if path else None}
+        for name, path in resolve_against(r)
+    ]
+    return {"decontaminate": r.data.decontaminate.model_dump(mode="json"), "against": against}
+
+
+def _grade_settings(r: Recipe) -> dict:
+    g = r.curation.grade
+    return {"grade": g.model_dump(mode="json"), "judge": _spec(r, g.judge)}
+
+
+def _filter_config(r: Recipe) -> dict:
+    f = r.curation.filter
+    return {
+        "filter": f.model_dump(mode="json"),
+        "models": {m: _spec(r, m) for m in f.models},
+        **_grade_settings(r),
+    }
+
+
+def _sample_config(r: Recipe) -> dict:
+    return {
+        "sample": r.curation.sample.model_dump(mode="json"),
+        "model": _spec(r, r.curation.sample.model),
+    }
+
+
+def _select_config(r: Recipe) -> dict:
+    return {"select": r.curation.select.model_dump(mode="json"), "n": r.curation.sample.n}
+
+
+def _set_config(section: str):
+    def config(r: Recipe) -> dict:
+        return {
+            section: getattr(r.curation, section).model_dump(mode="json"),
+            "template_model": _spec(r, r.curation.sample.model),
+            # the card names the recipe, its sources and models
+            "card": {
+                "name": r.name,
+                "sources": [s.model_dump(mode="json") for s in r.data.sources],
+                "roles": {k: _spec(r, v) for k, v in _roles(r).items()},
+            },
+        }
+
+    return config
+
+
+def _roles(r: Recipe) -> dict[str, str | None]:
+    c = r.curation
+    return {
+        "filter": ",".join(c.filter.models) if c.filter else None,
+        "sample": c.sample.model if c.sample else None,
+        "judge": c.grade.judge,
+    }
+
+
+def with_models(fn):
+    """Give a stage function a resolver from model names to paths (building tiny models)."""
+
+    def run(ctx: StageContext) -> dict | None:
+        ctx.resolve_model = lambda name: resolve_model_path(name, ctx.recipe.models[name].path)
+        return fn(ctx)
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def _has_data(r: Recipe) -> bool:
+    return r.data is not None
+
+
+def _has(section: str):
+    return lambda r: r.curation is not None and getattr(r.curation, section) is not None
+
+
+ROW_STAGES = ("prepare", "clean", "dedup", "decontaminate", "balance")
+
 STAGES: list[StageDef] = [
     StageDef(
         name="models",
@@ -81,15 +179,94 @@ STAGES: list[StageDef] = [
         fn=prepare,
         needs=(),
         config=_prepare_config,
-        enabled=lambda r: r.data is not None,
+        enabled=_has_data,
         help="read sources, map fields, apply the licence/provenance gate -> Problem rows",
+    ),
+    StageDef(
+        name="clean",
+        fn=with_models(clean),
+        needs=("prepare",),
+        config=_clean_config,
+        enabled=_has_data,
+        help="drop empty, placeholder, broken, looping and over-long rows; profile every row",
+    ),
+    StageDef(
+        name="dedup",
+        fn=dedup,
+        needs=("clean",),
+        config=lambda r: r.data.dedup.model_dump(mode="json"),
+        enabled=_has_data,
+        help="drop exact and near-duplicate questions (MinHash LSH); the first stays",
+    ),
+    StageDef(
+        name="decontaminate",
+        fn=decontaminate,
+        needs=("dedup",),
+        config=_decontaminate_config,
+        enabled=_has_data,
+        help="drop questions that overlap the evaluation sets (exact or word n-gram)",
+    ),
+    StageDef(
+        name="balance",
+        fn=balance,
+        needs=("decontaminate",),
+        config=lambda r: r.data.balance.model_dump(mode="json"),
+        enabled=lambda r: r.data is not None and r.data.balance is not None,
+        help="downsample to target category shares (the HLE preset or the recipe's)",
+    ),
+    StageDef(
+        name="filter",
+        fn=with_models(filter_stage),
+        needs=("balance", "decontaminate"),
+        config=_filter_config,
+        enabled=_has("filter"),
+        help="the weak model(s) try each problem k times; solved = easy = dropped; tiers",
+    ),
+    StageDef(
+        name="sample",
+        fn=with_models(sample_stage),
+        needs=("filter", "balance", "decontaminate"),
+        config=_sample_config,
+        enabled=_has("sample"),
+        help="the strong model samples n answers per problem at the full completion budget",
+    ),
+    StageDef(
+        name="grade",
+        fn=with_models(grade_stage),
+        needs=("sample",),
+        config=_grade_settings,
+        enabled=_has("sample"),
+        help="grade every sample: rules first, the LLM judge for the undecided",
+    ),
+    StageDef(
+        name="select",
+        fn=select,
+        needs=("grade",),
+        config=_select_config,
+        enabled=_has("sample"),
+        help="keep problems whose correct count is in the pass band (drop 0/n and n/n)",
+    ),
+    StageDef(
+        name="pairs",
+        fn=with_models(pairs),
+        needs=("select",),
+        config=_set_config("pairs"),
+        enabled=_has("pairs"),
+        help="DPO pairs (TRL prompt/chosen/rejected) + datasets folder + dataset card",
+    ),
+    StageDef(
+        name="sft",
+        fn=with_models(sft),
+        needs=("grade",),
+        config=_set_config("sft"),
+        enabled=_has("sft"),
+        help="SFT set by rejection sampling (majority vote without a reference) + card",
     ),
 ]
 
 # Recipe sections whose stages this version does not run yet; `ramen run` says so instead of
 # skipping them silently.
 NOT_YET = {
-    "curation": "filter, sample, grade, select, pairs, sft",
     "training": "train, export",
     "evaluation": "evaluate, report, compare",
 }

@@ -56,7 +56,11 @@ def summary_table(stage: str, stats: dict) -> Table:
     table.add_column("count", justify="right")
     if "input" in stats:
         table.add_row("input", str(stats["input"]))
-    table.add_row("kept", str(stats.get("kept", 0)))
+    if "input_kept" in stats:
+        table.add_row("input kept", str(stats["input_kept"]))
+        table.add_row(f"rows written ({stats.get('unit', 'rows')})", str(stats.get("kept", 0)))
+    else:
+        table.add_row("kept", str(stats.get("kept", 0)))
     for reason, n in sorted(stats.get("rejected", {}).items()):
         table.add_row(f"dropped: {reason}", str(n))
     return table

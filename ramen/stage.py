@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,10 +51,13 @@ class StageContext:
     inputs: dict[str, Path]
     seed: int
     recipe: Any = None
+    # name under `models:` -> a local path or hub id (tiny models built); the launcher sets it
+    resolve_model: Callable[[str], str] | None = None
     stats: dict = field(default_factory=dict)
     _writers: dict[str, _AtomicJsonl] = field(default_factory=dict)
     _reasons: Counter = field(default_factory=Counter)
     _seen: int = 0
+    _kept_input: int | None = None
     _extra: list[str] = field(default_factory=list)
 
     # -- writing -----------------------------------------------------------------
@@ -79,9 +83,38 @@ class StageContext:
         if filename not in self._extra:
             self._extra.append(filename)
 
+    def write_jsonl(self, filename: str, rows: Any) -> int:
+        """Write a JSONL output file of this stage (atomically) besides data and rejects."""
+        from ramen.io import write_jsonl_atomic
+
+        count = write_jsonl_atomic(self.out_dir / filename, rows)
+        if filename not in self._extra:
+            self._extra.append(filename)
+        return count
+
+    def add_output(self, name: str) -> None:
+        """Count a file or folder the stage wrote itself among its outputs (hashed, checked)."""
+        if name not in self._extra:
+            self._extra.append(name)
+
     def count_input(self, n: int = 1) -> None:
         """Count rows read, so the runner can check kept + rejected == input."""
         self._seen += n
+
+    def count_kept_input(self, n: int = 1) -> None:
+        """For a stage whose output rows are another unit than its input (problems in, samples
+        or pairs out): count the input rows that went on, so kept_input + rejected == input."""
+        self._kept_input = (self._kept_input or 0) + n
+
+    @property
+    def seen(self) -> int:
+        """Input rows counted so far."""
+        return self._seen
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """Rejects so far, by reason."""
+        return dict(self._reasons)
 
     # -- reading -----------------------------------------------------------------
     def input_rows(self, stage: str, filename: str = "data.jsonl"):
@@ -96,6 +129,8 @@ class StageContext:
         stats = {"kept": kept, "rejected": dict(sorted(self._reasons.items()))}
         if self._seen:
             stats["input"] = self._seen
+        if self._kept_input is not None:
+            stats["input_kept"] = self._kept_input
         stats.update(self.stats)
         return stats
 

@@ -1,0 +1,149 @@
+"""Dataset cards (README.md) for the pair and SFT sets: provenance, licences, generator models,
+and counts per stage and per category, all read from the run's own stats and manifests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ramen.io import read_json
+
+STAGE_ORDER = (
+    "prepare",
+    "clean",
+    "dedup",
+    "decontaminate",
+    "balance",
+    "filter",
+    "sample",
+    "grade",
+    "select",
+    "pairs",
+    "sft",
+)
+
+
+def stage_counts(run_dir: Path, upto: str) -> list[dict]:
+    """input / kept / dropped-by-reason of each finished stage before `upto`."""
+    out = []
+    for stage in STAGE_ORDER:
+        if stage == upto:
+            break
+        path = run_dir / stage / "stats.json"
+        if not path.is_file():
+            continue
+        stats = read_json(path)
+        out.append(
+            {
+                "stage": stage,
+                "input": stats.get("input"),
+                "kept": stats.get("input_kept", stats.get("kept")),
+                "written": stats.get("kept"),
+                "unit": stats.get("unit", "problems" if stage != "prepare" else "problems"),
+                "dropped": stats.get("rejected", {}),
+            }
+        )
+    return out
+
+
+def _licence_field(licences: Counter) -> str:
+    return next(iter(licences)) if len(licences) == 1 else "other"
+
+
+def write_card(
+    path: Path,
+    *,
+    recipe: Any,
+    kind: str,
+    rows: int,
+    problems: int,
+    by_category: Counter,
+    licences: Counter,
+    sources: Counter,
+    generator_models: dict[str, str],
+    this_stage: dict,
+    fmt: str,
+) -> str:
+    """Write README.md (Hugging Face card front matter + tables); returns its text."""
+    from ramen.io import write_text_atomic
+
+    run_dir = recipe.run_dir
+    stages = [*stage_counts(run_dir, kind), this_stage]
+    lines = [
+        "---",
+        f"license: {_licence_field(licences)}",
+        "tags: [ramen, reasoning, " + ("dpo, preference" if kind == "pairs" else "sft") + "]",
+        "configs:",
+        "- config_name: default",
+        "  data_files: data.jsonl",
+        "---",
+        "",
+        f"# {recipe.name}: {'DPO preference pairs' if kind == 'pairs' else 'SFT set'}",
+        "",
+        f"Built by ramen from recipe `{recipe.name}` (recipe hash `{recipe.hash()[:12]}`, seed "
+        f"{recipe.seed}). {rows} rows from {problems} problems. Format: {fmt}.",
+        "",
+        f"Reproduce: `ramen run <recipe file>` with the same recipe (`--stages {kind}` reruns "
+        "only this stage).",
+        "",
+        "## Provenance",
+        "",
+        "| source | licence (declared) | generator of the source rows | rows here |",
+        "|---|---|---|---|",
+    ]
+    for src in recipe.data.sources:
+        lines.append(
+            f"| {src.path} | {src.licence} | {src.generator or 'human-written'} | "
+            f"{sources.get(src.path, 0)} |"
+        )
+    lines += ["", "Licences of the rows here: "]
+    lines[-1] += ", ".join(f"{k} ({v})" for k, v in sorted(licences.items())) or "none"
+    allow = recipe.data.allow_licences
+    lines += [
+        "",
+        f"Provenance gate: licences allowed: {', '.join(allow) if allow else 'any'}; generators "
+        f"forbidden: {', '.join(recipe.data.forbid_generators) or 'none'}.",
+        "",
+        "## Generator models",
+        "",
+        "| role | model |",
+        "|---|---|",
+    ]
+    for role, model in generator_models.items():
+        lines.append(f"| {role} | {model} |")
+    lines += [
+        "",
+        "## Counts per stage",
+        "",
+        "Input rows, input rows kept, dropped by reason, and rows written (a stage can write "
+        "another unit than it reads: problems in, samples or pairs out).",
+        "",
+        "| stage | input | kept | dropped (reason: count) | rows written |",
+        "|---|---|---|---|---|",
+    ]
+    for s in stages:
+        dropped = ", ".join(f"{k}: {v}" for k, v in sorted(s["dropped"].items())) or "-"
+        lines.append(
+            f"| {s['stage']} | {s['input'] if s['input'] is not None else '-'} | {s['kept']} | "
+            f"{dropped} | {s['written']} {s['unit']} |"
+        )
+    lines += ["", "## Rows per category", "", "| category | rows |", "|---|---|"]
+    for cat, count in sorted(by_category.items()):
+        lines.append(f"| {cat} | {count} |")
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(path, text)
+    return text
+
+
+def model_roles(recipe: Any) -> dict[str, str]:
+    """Which model played which part in making the data."""
+    cur, out = recipe.curation, {}
+    if cur.filter is not None:
+        for name in cur.filter.models:
+            out[f"difficulty filter ({name})"] = recipe.models[name].path
+    if cur.sample is not None:
+        out[f"sampler ({cur.sample.model})"] = recipe.models[cur.sample.model].path
+    if cur.grade.judge is not None:
+        out[f"judge ({cur.grade.judge})"] = recipe.models[cur.grade.judge].path
+    return out

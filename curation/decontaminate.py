@@ -1,0 +1,95 @@
+"""The `decontaminate` stage: drop candidate problems that overlap an evaluation set.
+
+A candidate is contaminated when its normalised question equals a benchmark question (exact),
+or when it shares one word n-gram (default n = 13) with a benchmark question. Each reject
+names the benchmark, the item id and the matching n-gram.
+
+`data.decontaminate.against` lists benchmark names or files. A name that the recipe's
+evaluation section lists with a local file uses that file, so the data is checked against the
+same items the run evaluates on; other names load the official hub set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from curation.text import ngrams, normalize, words
+from evaluation.benchmarks import HUB, benchmark_questions
+from ramen.bundled import resolve_bundled
+from ramen.console import track
+from ramen.stage import StageContext
+
+
+def resolve_against(recipe: Any) -> list[tuple[str, str | None]]:
+    """(benchmark name, local path or None for the hub) for each `against` entry."""
+    evaluated = {}
+    if recipe.evaluation is not None:
+        evaluated = {b.name: b.path for b in recipe.evaluation.benchmarks}
+    out = []
+    for entry in recipe.data.decontaminate.against:
+        if entry in evaluated:
+            out.append((entry, evaluated[entry]))
+        elif entry in HUB:
+            out.append((entry, None))
+        else:
+            out.append((Path(resolve_bundled(entry)).stem, entry))
+    return out
+
+
+class Index:
+    """Benchmark questions by normalised text and by word n-gram."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.exact: dict[str, tuple[str, str]] = {}
+        self.grams: dict[str, tuple[str, str]] = {}
+        self.items = 0
+
+    def add(self, benchmark: str, item_id: str, question: str) -> None:
+        self.items += 1
+        self.exact.setdefault(normalize(question), (benchmark, item_id))
+        for gram in ngrams(words(question), self.n):
+            self.grams.setdefault(gram, (benchmark, item_id))
+
+    def match(self, question: str, exact: bool = True) -> dict | None:
+        if exact:
+            hit = self.exact.get(normalize(question))
+            if hit is not None:
+                return {"benchmark": hit[0], "item_id": hit[1], "match": "exact"}
+        for gram in ngrams(words(question), self.n):
+            hit = self.grams.get(gram)
+            if hit is not None:
+                return {"benchmark": hit[0], "item_id": hit[1], "match": "ngram", "ngram": gram}
+        return None
+
+
+def build_index(recipe: Any) -> tuple[Index, dict[str, int]]:
+    cfg = recipe.data.decontaminate
+    index, sizes = Index(cfg.ngram), {}
+    for name, path in resolve_against(recipe):
+        before = index.items
+        for item_id, question in benchmark_questions(name, path):
+            index.add(name, item_id, question)
+        sizes[name] = index.items - before
+    return index, sizes
+
+
+def decontaminate(ctx: StageContext) -> dict:
+    """Stage `decontaminate`: drop questions that overlap the evaluation sets."""
+    cfg = ctx.recipe.data.decontaminate
+    index, sizes = build_index(ctx.recipe)
+    by_benchmark: dict[str, int] = {}
+    for row in track(ctx.input_rows("dedup"), "decontaminate"):
+        ctx.count_input()
+        hit = index.match(row["question"], exact=cfg.exact) if index.items else None
+        if hit is not None:
+            by_benchmark[hit["benchmark"]] = by_benchmark.get(hit["benchmark"], 0) + 1
+            ctx.reject(row, "contaminated", **hit)
+            continue
+        ctx.keep(row)
+    return {
+        "benchmark_items": sizes,
+        "ngram": cfg.ngram,
+        "contaminated_by_benchmark": by_benchmark,
+    }

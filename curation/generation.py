@@ -1,0 +1,324 @@
+"""The model stages of curation: `filter` (weak model(s), k attempts, drop what is solved),
+`sample` (strong model, n samples at the full completion budget) and `grade` (rules, then the
+judge).
+
+They run on evaluation's engine, sample store and grader. Samples land in `<stage>/parts/`
+as they finish, so a killed stage resumes without losing or repeating a sample. A stored
+sample stays valid while the model, the sampling settings and its problem's question are
+unchanged: raising `curation.sample.n` from 4 to 6 generates only samples 4 and 5.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
+from evaluation.engine import LazyEngine, open_engine
+from evaluation.grading import grade_rows, row_key
+from evaluation.judge import Judge
+from evaluation.store import (
+    check_settings,
+    ordered_samples,
+    prune_parts,
+    read_parts,
+    run_to_store,
+)
+from ramen.console import console, err_console
+from ramen.io import canonical_json, read_json, sha256_text
+from ramen.prompts import load_prompt
+from ramen.stage import StageContext
+
+# The stage whose rows go on to the model stages: the last row stage this recipe runs.
+PROBLEM_STAGES = ("balance", "decontaminate", "dedup", "clean", "prepare")
+
+
+def problems_stage(ctx: StageContext) -> str:
+    return next(s for s in PROBLEM_STAGES if s in ctx.inputs)
+
+
+def derived_seed(seed: int, *parts: str) -> int:
+    """A seed of its own for each use (filter attempts of one model, samples, the judge)."""
+    return int(sha256_text(":".join([str(seed), *parts]))[:8], 16)
+
+
+def generate_samples(
+    ctx: StageContext,
+    problems: list[dict],
+    model: str,
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int | None,
+    seed: int,
+    parts_dir: Path,
+    description: str,
+) -> Iterator[dict]:
+    """n samples per problem from `model`, resumably; yields them in problem order."""
+    spec = ctx.recipe.models[model]
+    settings = {
+        "model": model,
+        "spec": spec.model_dump(mode="json"),
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }
+    old = parts_dir / "settings.json"
+    if old.exists():
+        if canonical_json(read_json(old)) != canonical_json(settings):
+            err_console.print(
+                f"[yellow]{ctx.name}[/]: model or sampling settings changed; stored samples "
+                f"in {parts_dir} are discarded"
+            )
+    check_settings(parts_dir, settings, reset=True)
+    questions = {str(p["id"]): p["question"] for p in problems}
+    stale = prune_parts(
+        parts_dir, lambda r: questions.get(str(r["problem_id"])) == r.get("question")
+    )
+    if stale:
+        err_console.print(f"{ctx.name}: {stale} stored samples of changed problems are redone")
+    requests = problem_requests(
+        problems, n=n, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens
+    )
+    done, _ = read_parts(parts_dir) if parts_dir.exists() else ({}, 0)
+    todo = [r for r in requests if r.key not in done]
+    if todo:
+        path = ctx.resolve_model(model)
+        with open_engine(spec, path, model, seed=ctx.seed, log_dir=parts_dir) as engine:
+            stats = run_to_store(engine.generate, todo, parts_dir, description=description)
+        ctx.stats.setdefault("generation", {})[model] = stats
+    else:
+        ctx.stats.setdefault("generation", {})[model] = {"resumed": len(requests), "generated": 0}
+    # The problem's current fields ride along (a reference answer may have been corrected
+    # upstream while the question, and so the stored sample, stayed the same).
+    by_id = {str(p["id"]): p for p in problems}
+    for sample in ordered_samples(parts_dir, expected_keys(problems, n)):
+        p = by_id[str(sample["problem_id"])]
+        yield {
+            **sample,
+            **{k: p[k] for k in PROBLEM_KEEP if k in p},
+            "provenance": {k: p.get(k) for k in ("source", "licence", "generator")},
+        }
+
+
+@contextlib.contextmanager
+def open_judge(ctx: StageContext) -> Iterator[tuple[Judge | None, str, dict]]:
+    """The recipe's judge (opened only if something needs judging), its mode and settings."""
+    grade = ctx.recipe.curation.grade
+    if grade.judge is None:
+        yield None, "none", {"judge": None}
+        return
+    spec = ctx.recipe.models[grade.judge]
+    template = load_prompt(grade.judge_prompt)
+    engine = LazyEngine(
+        lambda: open_engine(
+            spec, ctx.resolve_model(grade.judge), grade.judge, seed=ctx.seed, log_dir=ctx.out_dir
+        ),
+        grade.judge,
+    )
+    settings = {
+        "judge": grade.judge,
+        "spec": spec.model_dump(mode="json"),
+        "prompt": template,
+        "retries": grade.judge_retries,
+        "mode": "undecided" if grade.rules_first else "all",
+    }
+    try:
+        yield (
+            Judge(engine, template, retries=grade.judge_retries, seed=ctx.seed),
+            settings["mode"],
+            settings,
+        )
+    finally:
+        engine.close()
+
+
+def grade_samples(
+    ctx: StageContext, samples: list[dict], parts_dir: Path
+) -> tuple[list[dict], dict]:
+    with open_judge(ctx) as (judge, mode, settings):
+        return grade_rows(
+            samples, judge=judge, mode=mode, parts_dir=parts_dir, settings=settings, reset=True
+        )
+
+
+# --------------------------------------------------------------------------- filter
+
+TIERS = ("easy", "medium", "hard", "inverted")
+
+
+def tier(small_solved: bool, large_solved: bool) -> str:
+    """The two-model difficulty tier (reference/EVALUATION.md): both solve it = easy, only the
+    large model = medium, neither = hard, only the small model = inverted."""
+    if small_solved and large_solved:
+        return "easy"
+    if large_solved:
+        return "medium"
+    if small_solved:
+        return "inverted"
+    return "hard"
+
+
+def tier_table(tiers: dict[str, str], categories: dict[str, str]) -> dict:
+    """Counts and shares per tier, overall and per category."""
+    total = Counter(tiers.values())
+    per_cat: dict[str, Counter] = defaultdict(Counter)
+    for pid, t in tiers.items():
+        per_cat[categories[pid]][t] += 1
+    n = max(1, len(tiers))
+    return {
+        "overall": {t: {"count": total[t], "share": round(total[t] / n, 4)} for t in TIERS},
+        "by_category": {c: {t: cnt[t] for t in TIERS} for c, cnt in sorted(per_cat.items())},
+    }
+
+
+def _print_tiers(table: dict, small: str, large: str) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"difficulty tiers: {small} (small) vs {large} (large)", title_justify="left")
+    t.add_column("tier")
+    t.add_column("meaning")
+    t.add_column("problems", justify="right")
+    t.add_column("share", justify="right")
+    meaning = {
+        "easy": "both solve it",
+        "medium": f"only {large} solves it",
+        "hard": "neither solves it",
+        "inverted": f"only {small} solves it",
+    }
+    for name in TIERS:
+        row = table["overall"][name]
+        t.add_row(name, meaning[name], str(row["count"]), f"{100 * row['share']:.1f}%")
+    console.print(t)
+
+
+def filter_stage(ctx: StageContext) -> dict:
+    """Stage `filter`: each listed model tries every problem k times; problems the deciding
+    model solves (>= min_solved of k correct) are dropped as easy."""
+    cfg = ctx.recipe.curation.filter
+    source = problems_stage(ctx)
+    problems = list(ctx.input_rows(source))
+    solved: dict[str, dict[str, int]] = {}
+    attempts: list[dict] = []
+    for model in cfg.models:
+        samples = list(
+            generate_samples(
+                ctx,
+                problems,
+                model,
+                n=cfg.samples,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_tokens=cfg.max_tokens,
+                seed=derived_seed(ctx.seed, "filter", model),
+                parts_dir=ctx.out_dir / f"parts-{model}",
+                description=f"filter: {model} x{cfg.samples}",
+            )
+        )
+        graded, gstats = grade_samples(ctx, samples, ctx.out_dir / f"judge-parts-{model}")
+        ctx.stats.setdefault("grading", {})[model] = gstats
+        correct: Counter = Counter()
+        for row in graded:
+            correct[row["problem_id"]] += row["verdict"] == "correct"
+        solved[model] = dict(correct)
+        attempts.extend(graded)
+    ctx.write_jsonl("attempts.jsonl", attempts)
+
+    decider = cfg.decider
+    tiers: dict[str, str] = {}
+    small, large = cfg.models[0], cfg.models[-1]
+    for p in problems:
+        ctx.count_input()
+        pid = str(p["id"])
+        counts = {m: solved[m].get(pid, 0) for m in cfg.models}
+        if len(cfg.models) > 1:
+            tiers[pid] = tier(counts[small] >= cfg.min_solved, counts[large] >= cfg.min_solved)
+        row = {**p, "filter": {"correct": counts, "samples": cfg.samples}}
+        if len(cfg.models) > 1:
+            row["filter"]["tier"] = tiers[pid]
+        if cfg.drop_if_solved and counts[decider] >= cfg.min_solved:
+            ctx.reject(
+                row, "solved_by_filter", model=decider, correct=counts[decider], of=cfg.samples
+            )
+            continue
+        ctx.keep(row)
+    out: dict[str, Any] = {
+        "solve_rate": {
+            m: round(
+                sum(v >= cfg.min_solved for v in solved[m].values()) / max(1, len(problems)), 4
+            )
+            for m in cfg.models
+        },
+        "decided_by": decider,
+    }
+    if len(cfg.models) > 1:
+        table = tier_table(tiers, {str(p["id"]): str(p.get("category")) for p in problems})
+        _print_tiers(table, small, large)
+        out["tiers"] = table
+    return out
+
+
+# --------------------------------------------------------------------------- sample, grade
+
+
+def sample_stage(ctx: StageContext) -> dict:
+    """Stage `sample`: the strong model draws n samples per problem at the full budget."""
+    cfg = ctx.recipe.curation.sample
+    source = "filter" if "filter" in ctx.inputs else problems_stage(ctx)
+    problems = list(ctx.input_rows(source))
+    finish: Counter = Counter()
+    for sample in generate_samples(
+        ctx,
+        problems,
+        cfg.model,
+        n=cfg.n,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_tokens=cfg.max_tokens,
+        seed=derived_seed(ctx.seed, "sample"),
+        parts_dir=ctx.out_dir / "parts",
+        description=f"sample: {cfg.model} x{cfg.n}",
+    ):
+        finish[sample["finish_reason"]] += 1
+        ctx.keep(sample)
+    ctx.count_input(len(problems))
+    ctx.count_kept_input(len(problems))
+    return {"unit": "samples", "n": cfg.n, "finish_reason": dict(sorted(finish.items()))}
+
+
+def grade_stage(ctx: StageContext) -> dict:
+    """Stage `grade`: rules first, the judge for what rules leave undecided (or for all)."""
+    rows = list(ctx.input_rows("sample"))
+    graded, stats = grade_samples(ctx, rows, ctx.out_dir / "judge-parts")
+    by_category: dict[str, Counter] = defaultdict(Counter)
+    for row in graded:
+        ctx.count_input()
+        by_category[str(row.get("category"))][row["verdict"]] += 1
+        ctx.keep(row)
+    if stats["verdicts"].get("judge_error"):
+        err_console.print(
+            f"[yellow]grade[/]: {stats['verdicts']['judge_error']} samples are judge_error "
+            "(the judge's reply could not be parsed); they are neither chosen nor rejected"
+        )
+    return {
+        **stats,
+        "unit": "samples",
+        "by_category": {k: dict(sorted(v.items())) for k, v in sorted(by_category.items())},
+    }
+
+
+def group_by_problem(rows: Iterator[dict]) -> Iterator[list[dict]]:
+    """Consecutive samples of one problem (the sample store writes them in problem order)."""
+    group: list[dict] = []
+    for row in rows:
+        if group and row_key(row)[0] != row_key(group[0])[0]:
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group

@@ -1,0 +1,283 @@
+"""The `pairs` stage: DPO preference pairs in TRL's conversational format, and the `sft` stage:
+an SFT set in TRL's `messages` format. Both write data.jsonl, a `datasets` folder (`dataset/`,
+load it with `datasets.load_from_disk`) and a dataset card (README.md) beside them.
+
+Pairs: chosen = a correct sample that stopped on its own (a truncated sample is never chosen),
+rejected = an incorrect one (a truncated one only if `allow_truncated_rejected`). Strategy
+`all` takes up to `per_problem` pairs, `one` takes one; with `length_match` the pairs with the
+smallest completion-length gap come first, so DPO does not learn that longer wins.
+
+SFT: rejection sampling keeps up to `per_problem` correct, complete samples per problem. A
+problem without a reference answer gets a pseudo-label by majority vote over the grader's
+normalised answers when at least `majority_threshold` of its samples agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+from curation.cards import model_roles, write_card
+from curation.clean import load_tokenizer
+from curation.generation import group_by_problem
+from curation.turns import TemplateCheck, assistant_text
+from evaluation.rules import vote_key
+from ramen.console import err_console, track
+from ramen.io import atomic_dir, sha256_text
+from ramen.stage import StageContext
+
+
+def _usable_chosen(s: dict) -> bool:
+    return (
+        s["verdict"] == "correct"
+        and s.get("finish_reason") == "stop"
+        and bool((s.get("content") or "").strip())
+    )
+
+
+def _usable_rejected(s: dict, allow_truncated: bool) -> bool:
+    if s["verdict"] != "incorrect":
+        return False
+    if s.get("finish_reason") == "stop":
+        return True
+    return allow_truncated and s.get("finish_reason") == "length"
+
+
+def choose_pairs(problem: dict, cfg: Any, seed: int) -> tuple[list[tuple[dict, dict]], str | None]:
+    """The (chosen, rejected) samples of one problem, or a reason there are none."""
+    samples = problem["samples"]
+    chosen = [s for s in samples if _usable_chosen(s)]
+    rejected = [s for s in samples if _usable_rejected(s, cfg.allow_truncated_rejected)]
+    if not chosen:
+        return [], "no_complete_correct_sample"
+    if not rejected:
+        return [], "no_usable_incorrect_sample"
+    candidates = list(itertools.product(chosen, rejected))
+    if cfg.length_match:
+        candidates.sort(
+            key=lambda cr: (
+                abs(cr[0]["completion_tokens"] - cr[1]["completion_tokens"]),
+                cr[0]["sample_index"],
+                cr[1]["sample_index"],
+            )
+        )
+    else:  # a seeded order, so the cap does not always favour the first samples
+        candidates.sort(
+            key=lambda cr: sha256_text(
+                f"{seed}:{problem['id']}:{cr[0]['sample_index']}:{cr[1]['sample_index']}"
+            )
+        )
+    limit = 1 if cfg.strategy == "one" else cfg.per_problem
+    return candidates[:limit], None
+
+
+class SetWriter:
+    """Collects rows of a TRL dataset, checks each turn through the chat template, and at the
+    end writes the `datasets` folder, the card, and (optionally) pushes to the hub."""
+
+    def __init__(self, ctx: StageContext, kind: str, fmt: str):
+        self.ctx, self.kind, self.fmt = ctx, kind, fmt
+        recipe = ctx.recipe
+        model = recipe.curation.sample.model
+        spec = recipe.models[model]
+        tokenizer = load_tokenizer(recipe, model, ctx.resolve_model(model))
+        self.template = TemplateCheck(tokenizer, model, spec.template_kwargs())
+        self.rows: list[dict] = []
+        self.problems = 0
+        self.by_category: Counter = Counter()
+        self.licences: Counter = Counter()
+        self.sources: Counter = Counter()
+
+    def turn(self, prompt: list[dict], sample: dict) -> list[dict]:
+        text = assistant_text(sample)
+        self.template.check(prompt, text, sample)
+        return [{"role": "assistant", "content": text}]
+
+    def add(self, row: dict, problem: dict) -> None:
+        self.ctx.keep(row)
+        self.rows.append(row)
+        self.by_category[str(problem.get("category"))] += 1
+        prov = problem.get("provenance") or {}
+        self.licences[str(prov.get("licence"))] += 1
+        self.sources[str(prov.get("source"))] += 1
+
+    def finish(self, push_to_hub: str | None, private: bool) -> dict:
+        import datasets
+
+        datasets.disable_progress_bars()
+        ds = datasets.Dataset.from_list(self.rows)
+        with atomic_dir(self.ctx.out_dir / "dataset") as tmp:
+            ds.save_to_disk(str(tmp))
+        self.ctx.add_output("dataset")
+        unit = "pairs" if self.kind == "pairs" else "SFT rows"
+        this_stage = {
+            "stage": self.kind,
+            "input": self.ctx.seen,
+            "kept": self.problems,
+            "written": len(self.rows),
+            "unit": unit,
+            "dropped": self.ctx.reasons,
+        }
+        write_card(
+            self.ctx.out_dir / "README.md",
+            recipe=self.ctx.recipe,
+            kind=self.kind,
+            rows=len(self.rows),
+            problems=self.problems,
+            by_category=self.by_category,
+            licences=self.licences,
+            sources=self.sources,
+            generator_models=model_roles(self.ctx.recipe),
+            this_stage=this_stage,
+            fmt=self.fmt,
+        )
+        self.ctx.add_output("README.md")
+        if push_to_hub:
+            err_console.print(f"{self.kind}: pushing {len(self.rows)} rows to {push_to_hub}")
+            ds.push_to_hub(push_to_hub, private=private)  # token: HF_TOKEN, never logged
+        return {
+            "unit": unit,
+            "rows": len(self.rows),
+            "by_category": dict(sorted(self.by_category.items())),
+            "template_checked": self.template.checked,
+        }
+
+
+def _meta(problem: dict, **extra: Any) -> dict:
+    prov = problem.get("provenance") or {}
+    return {
+        "problem_id": problem["id"],
+        "category": str(problem.get("category")),
+        "source": str(prov.get("source")),
+        "licence": str(prov.get("licence")),
+        **extra,
+    }
+
+
+def pairs(ctx: StageContext) -> dict:
+    """Stage `pairs`: chosen/rejected pairs from the selected problems."""
+    cfg = ctx.recipe.curation.pairs
+    out = SetWriter(ctx, "pairs", "TRL conversational preference (prompt / chosen / rejected)")
+    gaps: list[int] = []
+    for problem in track(ctx.input_rows("select"), "pairs"):
+        ctx.count_input()
+        chosen_rejected, reason = choose_pairs(problem, cfg, ctx.seed)
+        if reason:
+            ctx.reject(
+                {k: v for k, v in problem.items() if k != "samples"},
+                reason,
+                verdicts=problem["verdicts"],
+            )
+            continue
+        ctx.count_kept_input()
+        out.problems += 1
+        for c, r in chosen_rejected:
+            prompt = c["messages"]
+            gap = c["completion_tokens"] - r["completion_tokens"]
+            gaps.append(gap)
+            row = {
+                "prompt": prompt,
+                "chosen": out.turn(prompt, c),
+                "rejected": out.turn(prompt, r),
+                "meta": _meta(
+                    problem,
+                    model=str(c.get("model")),
+                    chosen_index=c["sample_index"],
+                    rejected_index=r["sample_index"],
+                    chosen_tokens=c["completion_tokens"],
+                    rejected_tokens=r["completion_tokens"],
+                    rejected_truncated=r.get("finish_reason") == "length",
+                    chosen_method=str(c.get("method")),
+                    rejected_method=str(r.get("method")),
+                    correct=problem["correct"],
+                    n=problem["n"],
+                ),
+            }
+            out.add(row, problem)
+    stats = out.finish(cfg.push_to_hub, cfg.private)
+    if gaps:
+        stats["length_gap_tokens"] = {
+            "mean_chosen_minus_rejected": round(sum(gaps) / len(gaps), 2),
+            "mean_abs": round(sum(abs(g) for g in gaps) / len(gaps), 2),
+        }
+    return stats
+
+
+# --------------------------------------------------------------------------- SFT
+
+
+def majority_label(samples: list[dict], threshold: float) -> tuple[str | None, float]:
+    """The answer at least `threshold` of all samples agree on (by the grader's normal form),
+    and the agreement; ties and weak majorities give None."""
+    votes = Counter(vote_key(s.get("extracted")) for s in samples)
+    votes.pop(None, None)
+    if not votes:
+        return None, 0.0
+    (top, count), *rest = votes.most_common()
+    share = count / len(samples)
+    if rest and rest[0][1] == count:
+        return None, share
+    return (top if share >= threshold else None), share
+
+
+def sft(ctx: StageContext) -> dict:
+    """Stage `sft`: rejection-sampled correct samples (majority vote where no reference)."""
+    cfg = ctx.recipe.curation.sft
+    out = SetWriter(ctx, "sft", "TRL conversational (messages)")
+    labels: Counter = Counter()
+    for samples in group_by_problem(track(ctx.input_rows("grade"), "sft")):
+        ctx.count_input()
+        first = samples[0]
+        problem = {
+            "id": str(first["problem_id"]),
+            "category": first.get("category"),
+            "provenance": first.get("provenance"),
+        }
+        has_reference = bool(str(first.get("answer") or "").strip())
+        agreement = None
+        if has_reference:
+            good = [s for s in samples if s["verdict"] == "correct"]
+            label_source = "reference"
+        else:
+            label, agreement = majority_label(samples, cfg.majority_threshold)
+            if label is None:
+                ctx.reject(
+                    {"id": problem["id"], "question": first.get("question")},
+                    "no_majority",
+                    agreement=round(agreement, 4),
+                    threshold=cfg.majority_threshold,
+                )
+                continue
+            good = [s for s in samples if vote_key(s.get("extracted")) == label]
+            label_source = "majority"
+        complete = [
+            s for s in good if s.get("finish_reason") == "stop" and (s.get("content") or "").strip()
+        ]
+        if not complete:
+            ctx.reject(
+                {"id": problem["id"], "question": first.get("question")},
+                "none_correct" if not good else "correct_samples_all_truncated",
+                verdicts=dict(Counter(s["verdict"] for s in samples)),
+            )
+            continue
+        ctx.count_kept_input()
+        out.problems += 1
+        labels[label_source] += 1
+        for s in complete[: cfg.per_problem]:
+            prompt = s["messages"]
+            row = {
+                "messages": [*prompt, *out.turn(prompt, s)],
+                "meta": _meta(
+                    problem,
+                    model=str(s.get("model")),
+                    sample_index=s["sample_index"],
+                    tokens=s["completion_tokens"],
+                    label_source=label_source,
+                    agreement=None if agreement is None else round(agreement, 4),
+                ),
+            }
+            out.add(row, problem)
+    stats = out.finish(cfg.push_to_hub, cfg.private)
+    stats["label_source"] = dict(labels)
+    return stats

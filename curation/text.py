@@ -1,0 +1,54 @@
+"""Text helpers shared by cleaning, dedup and decontamination: one normalisation, one word
+splitter, n-grams, the repetition ratio and broken-text detection."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# UTF-8 read as Latin-1/cp1252: the classic "Ã©", "â€™" pairs.
+_MOJIBAKE = re.compile(r"(?:Ã[\u0080-\u00bf]|â€[\u0080-\u00bf™œž“”˜]|Â[\u00a0-\u00bf])")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words and single symbols (so `3 + 4` and `3 - 4` differ)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def normalize(text: str) -> str:
+    """Case, width, spacing and the spaces around symbols folded: the key of exact dedup and
+    exact decontamination (`What is 7+8?` and `what is 7 + 8 ?` are one question)."""
+    return " ".join(words(text))
+
+
+def ngrams(tokens: list[str], n: int) -> Iterable[str]:
+    """Word n-grams joined by spaces; a text shorter than n gives none."""
+    return (" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def repeated_ngram_ratio(text: str, n: int = 4) -> float:
+    """Share of word n-grams that repeat an earlier one: ~0 for prose, near 1 for a loop."""
+    tokens = text.split()
+    total = len(tokens) - n + 1
+    if total <= 1:
+        return 0.0
+    unique = len({tuple(tokens[i : i + n]) for i in range(total)})
+    return 1.0 - unique / total
+
+
+def broken_text(text: str) -> str | None:
+    """Why a text is broken (replacement characters, control characters, lone surrogates,
+    mojibake), or None."""
+    if "\ufffd" in text:
+        return "replacement_character"
+    if _SURROGATE.search(text):
+        return "lone_surrogate"
+    if _CONTROL.search(text):
+        return "control_character"
+    if _MOJIBAKE.search(text):
+        return "mojibake"
+    return None

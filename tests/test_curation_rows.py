@@ -1,0 +1,461 @@
+"""The row stages of curation on small data, bad rows included: clean, dedup, decontaminate,
+balance, and the pure parts of filter / select / pairs / SFT."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curation import balance as balance_mod
+from curation.clean import clean
+from curation.decontaminate import decontaminate
+from curation.dedup import dedup, signatures
+from curation.generation import tier, tier_table
+from curation.pairs import choose_pairs, majority_label
+from curation.select import band_reason
+from curation.turns import TemplateCheck, assistant_text
+from launch.recipe import recipe_from_dict
+from ramen.errors import RecipeError, UserError
+from ramen.stage import StageContext
+from training import tiny
+
+
+def make_recipe(tmp_path: Path, data: dict | None = None, **extra) -> object:
+    raw = {
+        "name": "t",
+        "workdir": str(tmp_path / "runs"),
+        "models": {"strong": {"path": "tiny:strong", "max_model_len": 1024}},
+        "data": {"sources": [{"path": "x.jsonl", "licence": "mit"}], **(data or {})},
+        **extra,
+    }
+    return recipe_from_dict(raw)
+
+
+def run_stage(fn, recipe, inputs: dict[str, list[dict]], tmp_path: Path, name: str = "stage"):
+    """Run one stage function the way the runner does; returns (kept, rejects, stats)."""
+    dirs = {}
+    for stage, rows in inputs.items():
+        d = tmp_path / "in" / stage
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        dirs[stage] = d
+    out = tmp_path / name
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = StageContext(
+        name=name, out_dir=out, config={}, inputs=dirs, seed=recipe.seed, recipe=recipe
+    )
+    ctx.resolve_model = lambda m: str(tiny.ensure_tiny(recipe.models[m].path.removeprefix("tiny:")))
+    extra = fn(ctx) or {}
+    stats = {**ctx.finish(), **extra}
+    kept = (
+        [json.loads(x) for x in (out / "data.jsonl").read_text().splitlines()]
+        if (out / "data.jsonl").exists()
+        else []
+    )
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert (
+        stats.get("input_kept", stats["kept"]) + sum(stats["rejected"].values()) == stats["input"]
+    )
+    assert len(rejects) == sum(stats["rejected"].values())
+    return kept, rejects, stats
+
+
+def problem(i, question, answer="1", category="arithmetic", **kw):
+    return {
+        "id": f"p{i}",
+        "question": question,
+        "answer": answer,
+        "answer_type": "exactMatch",
+        "category": category,
+        "source": "x.jsonl",
+        "licence": "mit",
+        "generator": None,
+        "meta": {},
+        **kw,
+    }
+
+
+# --------------------------------------------------------------------------- clean
+
+
+def test_clean_drops_each_bad_row_with_its_reason(tmp_path):
+    loop = "let me check again " * 40
+    rows = [
+        problem(0, "What is 1 + 1?", "2"),
+        problem(1, "   ", "2"),
+        problem(2, "What is 2 + 2?", ""),
+        problem(3, "What is 3 + 3?", " N/A "),
+        problem(4, "What is caf\u00c3\u00a9?", "6"),  # mojibake
+        problem(5, "Broken \ufffd text", "6"),
+        problem(6, "Control \x07 char", "6"),
+        problem(7, "What is 4 + 4?", "8", reasoning="   "),
+        problem(8, "What is 5 + 5?", "10", reasoning=loop),
+        problem(9, "word " * 300, "1"),  # 300+ tokens > 256
+        problem(10, "What is 6 + 6?", "12", reasoning="6+6=12, since 6 doubled is twelve."),
+    ]
+    recipe = make_recipe(tmp_path, {"clean": {"max_question_tokens": 256}})
+    kept, rejects, stats = run_stage(clean, recipe, {"prepare": rows}, tmp_path)
+    assert [r["id"] for r in kept] == ["p0", "p10"]
+    reasons = {r["row"]["id"]: r["reason"] for r in rejects}
+    assert reasons == {
+        "p1": "missing_question",
+        "p2": "missing_answer",
+        "p3": "placeholder_answer",
+        "p4": "broken_text",
+        "p5": "broken_text",
+        "p6": "broken_text",
+        "p7": "blank_reasoning",
+        "p8": "repetitive_reasoning",
+        "p9": "question_too_long",
+    }
+    kinds = {r["row"]["id"]: r.get("kind") for r in rejects if r["reason"] == "broken_text"}
+    assert kinds == {
+        "p4": "mojibake",
+        "p5": "replacement_character",
+        "p6": "control_character",
+    }
+    too_long = next(r for r in rejects if r["reason"] == "question_too_long")
+    assert too_long["tokens"] > 256 and too_long["limit"] == 256
+    assert stats["tokenizer"] == "strong"
+
+
+def test_clean_keeps_answerless_rows_when_asked(tmp_path):
+    recipe = make_recipe(tmp_path, {"clean": {"require_answer": False}})
+    kept, rejects, _ = run_stage(
+        clean,
+        recipe,
+        {"prepare": [problem(0, "Name a prime.", ""), problem(1, "?", "n/a")]},
+        tmp_path,
+    )
+    assert [r["id"] for r in kept] == ["p0"]
+    assert rejects[0]["reason"] == "placeholder_answer"
+
+
+def test_clean_profile_covers_every_row_not_the_first_page(tmp_path):
+    # The first 150 rows all say domain=algebra; the rest differ. A first-page viewer would
+    # show one value; the profile must show all three, with exact counts.
+    rows = []
+    for i in range(400):
+        domain = "algebra" if i < 150 else ("geometry" if i % 2 else "physics")
+        p = problem(i, f"Question number {i}?", str(i), category="maths" if i < 300 else "other")
+        p["meta"] = {"domain": domain}
+        rows.append(p)
+    recipe = make_recipe(tmp_path, {"clean": {"max_question_tokens": None}})
+    _, _, stats = run_stage(clean, recipe, {"prepare": rows}, tmp_path)
+    profile = stats["profile"]["input"]
+    assert profile["rows"] == 400
+    assert profile["values"]["meta.domain"] == {"geometry": 125, "physics": 125, "algebra": 150}
+    assert profile["values"]["category"] == {"maths": 300, "other": 100}
+    assert profile["lengths"]["question_chars"]["p100"] == len("Question number 399?")
+    assert profile["lengths"]["question_chars"]["p0"] == len("Question number 0?")
+
+
+# --------------------------------------------------------------------------- dedup
+
+LONG = (
+    "A farmer has a rectangular field whose length is three times its width. He walks "
+    "around the whole field once and covers exactly four hundred metres. What is the area "
+    "of the field in square metres, and how long is its diagonal?"
+)
+
+
+def test_dedup_exact_and_near_keep_the_first_and_name_the_twin(tmp_path):
+    rows = [
+        problem(0, LONG),
+        problem(1, "What is 2 + 3?"),
+        problem(2, "  what IS 2 +   3?"),  # exact after normalising case and spaces
+        problem(3, LONG + " Explain."),  # near duplicate of p0
+        problem(4, "What is 3 + 2?"),  # different problem
+    ]
+    recipe = make_recipe(tmp_path)
+    kept, rejects, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path)
+    assert [r["id"] for r in kept] == ["p0", "p1", "p4"]
+    by_id = {r["row"]["id"]: r for r in rejects}
+    assert by_id["p2"]["reason"] == "exact_duplicate" and by_id["p2"]["kept_id"] == "p1"
+    assert by_id["p3"]["reason"] == "near_duplicate" and by_id["p3"]["kept_id"] == "p0"
+    assert 0.85 <= by_id["p3"]["similarity"] <= 1.0
+
+
+def test_dedup_near_can_be_turned_off(tmp_path):
+    rows = [problem(0, LONG), problem(1, LONG + " Explain.")]
+    recipe = make_recipe(tmp_path, {"dedup": {"near": False}})
+    kept, _, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path)
+    assert len(kept) == 2
+
+
+def test_minhash_signatures_are_the_same_in_every_process():
+    import concurrent.futures
+
+    from curation.dedup import _signatures_job
+
+    texts = [LONG, "What is 2 + 3?", ""]
+    here = signatures(texts, 3, 64)
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        there = list(pool.map(_signatures_job, [(texts, 3, 64)]))[0]
+    assert all((a == b).all() for a, b in zip(here, there, strict=True))
+
+
+def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
+    import curation.dedup as d
+
+    rows = [problem(i, f"{LONG} Variant {i % 300}.") for i in range(1200)]
+    recipe = make_recipe(tmp_path)
+    monkeypatch.setattr(d, "BATCH", 400)
+    monkeypatch.setattr(d, "_workers", lambda: 2)
+    kept_pool, rejects_pool, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path / "a")
+    monkeypatch.setattr(d, "_workers", lambda: 1)
+    kept_one, rejects_one, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path / "b")
+    assert kept_pool == kept_one and rejects_pool == rejects_one
+    assert len(kept_one) < 300  # the 900 repeats of the 300 variants are gone
+
+
+# --------------------------------------------------------------------------- decontaminate
+
+
+def test_decontaminate_names_the_benchmark_item(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(
+        json.dumps({"id": "b1", "question": LONG})
+        + "\n"
+        + json.dumps({"id": "b2", "question": "What is 7 + 8?"})
+        + "\n"
+    )
+    rows = [
+        problem(
+            0, "Prefix words. " + " ".join(LONG.split()[5:20]) + " and more."
+        ),  # 15 words shared
+        problem(1, "what is 7 + 8 ?"),  # exact after normalising... only spacing differs
+        problem(2, "What is 7 + 9?"),
+        problem(3, "An unrelated question about primes below one hundred?"),
+    ]
+    recipe = make_recipe(tmp_path, {"decontaminate": {"against": [str(bench)], "ngram": 13}})
+    kept, rejects, stats = run_stage(decontaminate, recipe, {"dedup": rows}, tmp_path)
+    assert [r["id"] for r in kept] == ["p2", "p3"]
+    by_id = {r["row"]["id"]: r for r in rejects}
+    assert by_id["p0"]["match"] == "ngram" and by_id["p0"]["item_id"] == "b1"
+    assert len(by_id["p0"]["ngram"].split()) == 13
+    assert by_id["p1"]["item_id"] == "b2" and by_id["p1"]["benchmark"] == "bench"
+    assert stats["benchmark_items"] == {"bench": 2}
+
+
+def test_decontaminate_uses_the_evaluation_sections_file(tmp_path):
+    recipe = make_recipe(
+        tmp_path,
+        {"decontaminate": {"against": ["hle"], "ngram": 6}},
+        evaluation={
+            "benchmarks": [{"name": "hle", "path": "bundled:hle_fixture.jsonl"}],
+            "model": "strong",
+        },
+    )
+    hle_q = json.loads(
+        Path(__file__)
+        .parent.parent.joinpath("ramen/data/hle_fixture.jsonl")
+        .read_text()
+        .splitlines()[0]
+    )
+    kept, rejects, stats = run_stage(
+        decontaminate,
+        recipe,
+        {"dedup": [problem(0, hle_q["question"]), problem(1, "Fresh one?")]},
+        tmp_path,
+    )
+    assert [r["id"] for r in kept] == ["p1"]
+    assert rejects[0]["benchmark"] == "hle" and rejects[0]["item_id"] == hle_q["id"]
+    assert stats["benchmark_items"]["hle"] >= 20  # image rows left out, text rows kept
+
+
+# --------------------------------------------------------------------------- balance
+
+
+def test_quotas_by_hand():
+    shares = {"a": 0.5, "b": 0.3, "c": 0.2}
+    # a allows 200, b allows 100, c allows 250 -> total 100: 50 / 30 / 20
+    assert balance_mod.quotas({"a": 100, "b": 30, "c": 50}, shares, None) == {
+        "a": 50,
+        "b": 30,
+        "c": 20,
+    }
+    # a category with no rows drops out and the rest renormalise (a 5/8, b 3/8)
+    assert balance_mod.quotas({"a": 100, "b": 30}, shares, None) == {"a": 50, "b": 30}
+    assert balance_mod.quotas({"a": 100, "b": 30, "c": 50}, shares, 10) == {"a": 5, "b": 3, "c": 2}
+    assert balance_mod.quotas({}, shares, None) == {}
+
+
+def test_balance_maps_labels_and_downsamples(tmp_path):
+    rows = [problem(i, f"Q{i}?", category="Algebra") for i in range(60)]
+    rows += [problem(100 + i, f"B{i}?", category="Genetics") for i in range(20)]
+    rows += [problem(200 + i, f"C{i}?", category="Cooking") for i in range(5)]
+    recipe = make_recipe(
+        tmp_path,
+        {
+            "balance": {
+                "shares": {"Math": 0.6, "Biology/Medicine": 0.4},
+                "category_map": {"Algebra": "Math", "Genetics": "Biology/Medicine"},
+            }
+        },
+    )
+    kept, rejects, stats = run_stage(balance_mod.balance, recipe, {"decontaminate": rows}, tmp_path)
+    cats = stats["categories"]
+    assert cats["Math"]["before"] == 60 and cats["Math"]["after"] == 30
+    assert cats["Biology/Medicine"]["before"] == 20 and cats["Biology/Medicine"]["after"] == 20
+    reasons = {}
+    for r in rejects:
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    assert reasons == {"category_not_in_target": 5, "over_share": 30}
+    assert all(r["label"] == "Cooking" for r in rejects if r["reason"] == "category_not_in_target")
+    assert {r["category"] for r in kept} == {"Math", "Biology/Medicine"}
+    assert all(r["source_category"] in ("Algebra", "Genetics") for r in kept)
+    ids = [int(r["id"][1:]) for r in kept]
+    assert ids == sorted(ids)  # input order kept
+    again, _, _ = run_stage(
+        balance_mod.balance, recipe, {"decontaminate": rows}, tmp_path / "again"
+    )
+    assert again == kept  # same seed, same rows
+
+
+def test_balance_hle_preset_with_a_catch_all(tmp_path):
+    rows = [problem(i, f"Q{i}?", category="Geometry") for i in range(10)]
+    recipe = make_recipe(tmp_path, {"balance": {"target": "hle", "category_map": {"*": "Math"}}})
+    kept, _, stats = run_stage(balance_mod.balance, recipe, {"decontaminate": rows}, tmp_path)
+    assert len(kept) == 10
+    assert "Physics" in stats["missing_categories"]
+    assert sum(balance_mod.PRESETS["hle"].values()) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- filter, select
+
+
+def test_difficulty_tiers():
+    assert tier(True, True) == "easy"
+    assert tier(False, True) == "medium"
+    assert tier(False, False) == "hard"
+    assert tier(True, False) == "inverted"
+    table = tier_table(
+        {"a": "easy", "b": "hard", "c": "hard", "d": "inverted"}, dict.fromkeys("abcd", "x")
+    )
+    assert table["overall"]["hard"] == {"count": 2, "share": 0.5}
+    assert table["by_category"]["x"] == {"easy": 1, "medium": 0, "hard": 2, "inverted": 1}
+
+
+def test_band_reasons():
+    assert band_reason(0, 4, 1, 3) == "none_correct"
+    assert band_reason(4, 4, 1, 3) == "all_correct"
+    assert band_reason(2, 4, 1, 3) is None
+    assert band_reason(1, 8, 2, 6) == "below_band"
+    assert band_reason(7, 8, 2, 6) == "above_band"
+
+
+# --------------------------------------------------------------------------- pairs, SFT
+
+
+def sample(i, verdict, tokens, finish="stop", content="Answer: 3", reasoning="1+2=3"):
+    return {
+        "problem_id": "p",
+        "sample_index": i,
+        "verdict": verdict,
+        "completion_tokens": tokens,
+        "finish_reason": finish,
+        "content": None if finish == "length" else content,
+        "reasoning": reasoning,
+        "messages": [{"role": "user", "content": "What is 1 + 2?"}],
+    }
+
+
+class PairsCfg:
+    def __init__(self, **kw):
+        self.strategy = kw.get("strategy", "all")
+        self.per_problem = kw.get("per_problem", 2)
+        self.length_match = kw.get("length_match", True)
+        self.allow_truncated_rejected = kw.get("allow_truncated_rejected", True)
+
+
+def test_pairs_never_choose_a_truncated_sample_and_match_lengths():
+    prob = {
+        "id": "p",
+        "samples": [
+            sample(0, "correct", 100),
+            sample(1, "correct", 500, finish="length"),  # would be correct-looking but truncated
+            sample(2, "incorrect", 120),
+            sample(3, "incorrect", 900, finish="length"),
+        ],
+    }
+    pairs, why = choose_pairs(prob, PairsCfg(per_problem=5), seed=0)
+    assert why is None
+    assert all(c["finish_reason"] == "stop" for c, _ in pairs)
+    assert [(c["sample_index"], r["sample_index"]) for c, r in pairs] == [(0, 2), (0, 3)]
+    pairs, _ = choose_pairs(prob, PairsCfg(allow_truncated_rejected=False), seed=0)
+    assert [(c["sample_index"], r["sample_index"]) for c, r in pairs] == [(0, 2)]
+    pairs, _ = choose_pairs(prob, PairsCfg(strategy="one"), seed=0)
+    assert len(pairs) == 1
+    only_truncated = {
+        "id": "p",
+        "samples": [sample(0, "correct", 5, finish="length"), sample(1, "incorrect", 5)],
+    }
+    assert choose_pairs(only_truncated, PairsCfg(), 0) == ([], "no_complete_correct_sample")
+
+
+def test_assistant_turn_keeps_reasoning_through_the_template(family):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(family["strong"]))
+    s = sample(0, "correct", 10)
+    turn = assistant_text(s)
+    assert turn == "<think>\n1+2=3\n</think>\n\nAnswer: 3"
+    check = TemplateCheck(tok, "strong")
+    check.check(s["messages"], turn, s)
+    assert check.checked == 1
+    # A template that strips the reasoning from assistant turns is refused, not trusted.
+    tok.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'assistant' %}"
+        "{{ m['content'].split('</think>')[-1] }}{% else %}{{ m['content'] }}{% endif %}{% endfor %}"
+    )
+    with pytest.raises(UserError, match="drops the <think> reasoning"):
+        TemplateCheck(tok, "strong").check(s["messages"], turn, s)
+    assert assistant_text(sample(1, "incorrect", 10, finish="length")) == "<think>\n1+2=3"
+
+
+@pytest.fixture(scope="module")
+def family():
+    return {n: tiny.ensure_tiny(n) for n in ("strong",)}
+
+
+def test_majority_label():
+    rows = [{"extracted": x} for x in ["1/2", "0.5", "\\frac{1}{2}", "0.5", "3"]]
+    assert majority_label(rows, 0.8)[0] == "number:1/2"  # 4 of 5 = 0.8 agree
+    assert majority_label(rows, 0.9)[0] is None
+    tie = [{"extracted": "a"}, {"extracted": "b"}]
+    assert majority_label(tie, 0.5)[0] is None
+    assert majority_label([{"extracted": None}], 0.5) == (None, 0.0)
+
+
+# --------------------------------------------------------------------------- recipe checks
+
+
+@pytest.mark.parametrize(
+    "curation, where",
+    [
+        (
+            {"sample": {"model": "strong", "n": 4}, "select": {"max_correct": 5}},
+            "curation.select.max_correct",
+        ),
+        (
+            {"sample": {"model": "strong", "n": 4}, "select": {"min_correct": 3, "max_correct": 2}},
+            "curation.select",
+        ),
+        ({"filter": {"model": ["strong", "weak"]}}, "curation.filter.model[1]"),
+        ({"filter": {"model": "strong", "decide_by": "other"}}, "curation.filter.decide_by"),
+    ],
+)
+def test_bad_curation_values_name_their_key(tmp_path, curation, where):
+    with pytest.raises(RecipeError) as e:
+        make_recipe(tmp_path, curation=curation)
+    assert where in str(e.value)
+
+
+def test_bad_balance_and_decontaminate_values(tmp_path):
+    with pytest.raises(RecipeError, match="data.balance"):
+        make_recipe(tmp_path, {"balance": {"target": "hle", "shares": {"a": 1.0}}})
+    with pytest.raises(RecipeError, match=r"data.decontaminate.against\[0\]"):
+        make_recipe(tmp_path, {"decontaminate": {"against": ["no-such-file.jsonl"]}})
+    with pytest.raises(RecipeError, match="min_pass_rate"):
+        make_recipe(tmp_path, curation={"select": {"min_pass_rate": 0.9, "max_pass_rate": 0.1}})
