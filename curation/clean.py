@@ -2,25 +2,30 @@
 
 Reasons, checked in this order: missing_question, missing_answer, placeholder_answer,
 broken_text (with which kind), blank_reasoning, repetitive_reasoning, question_too_long,
-reasoning_too_long. Lengths are counted with the model's own tokenizer, in batches. stats.json
+reasoning_too_long. Lengths are counted with the model's own tokenizer, in batches; a text
+whose UTF-8 length is already under the limit cannot be over it and is not tokenized. stats.json
 holds a profile of every input row and of the kept rows (value counts, length percentiles).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import islice
+import unicodedata
 from typing import Any
 
 from curation.config import CleanConfig
 from curation.profile import Profile
 from curation.text import broken_text, repeated_ngram_ratio
-from ramen.console import track
+from ramen.console import err_console, track
 from ramen.errors import UserError
+from ramen.io import chunks
 from ramen.stage import StageContext
 
 CATEGORICAL = ("category", "answer_type", "source", "licence", "generator")
-LENGTHS = ("question_chars", "answer_chars", "reasoning_chars", "question_tokens")
+LENGTHS = ("question_chars", "answer_chars", "reasoning_chars")
+# Every token covers at least one byte of (compatibility-decomposed) text, plus a few tokens a
+# template or a dummy prefix may add: a text with fewer bytes than limit - SLACK cannot be
+# over the limit, and only the others are tokenized.
+SLACK = 8
 BATCH = 2048
 
 
@@ -52,9 +57,11 @@ def load_tokenizer(recipe: Any, name: str, path: str) -> Any:
         ) from None
 
 
-def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    while batch := list(islice(rows, size)):
-        yield batch
+def could_exceed(text: str, limit: int) -> bool:
+    """False when `text` is surely within `limit` tokens (cheap byte bound), else True."""
+    if text.isascii():
+        return len(text) + SLACK > limit
+    return len(unicodedata.normalize("NFKD", text).encode("utf-8")) + SLACK > limit
 
 
 def check_row(row: dict, cfg: CleanConfig, placeholders: set[str]) -> tuple[str | None, dict]:
@@ -88,26 +95,41 @@ def clean(ctx: StageContext) -> dict:
     cfg: CleanConfig = ctx.recipe.data.clean
     placeholders = {p.strip().lower() for p in cfg.placeholder_answers}
     counts_tokens = cfg.max_question_tokens is not None or cfg.max_reasoning_tokens is not None
-    tokenizer, model = None, None
-    if counts_tokens:
-        model = tokenizer_model(ctx.recipe)
-        tokenizer = load_tokenizer(ctx.recipe, model, ctx.resolve_model(model))
+    model = tokenizer_model(ctx.recipe) if counts_tokens else None
+    if counts_tokens and model is None:
+        err_console.print(
+            "[yellow]clean[/]: no model is declared, so no tokenizer: token limits are not "
+            "checked (declare a model under models: to check them)"
+        )
+    tokenizer = None
+    tokenized = 0
 
-    def count(texts: list[str]) -> list[int]:
-        if tokenizer is None or not texts:
-            return [0] * len(texts)
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    def count(texts: list[str], limit: int | None) -> list[int | None]:
+        """Exact token counts of the texts that could exceed `limit`; None for the rest."""
+        nonlocal tokenizer, tokenized
+        out: list[int | None] = [None] * len(texts)
+        if model is None or limit is None:
+            return out
+        todo = [i for i, t in enumerate(texts) if could_exceed(t, limit)]
+        if todo:
+            if tokenizer is None:
+                tokenizer = load_tokenizer(ctx.recipe, model, ctx.resolve_model(model))
+            tokenized += len(todo)
+            encoded = tokenizer([texts[i] for i in todo], add_special_tokens=False)["input_ids"]
+            for i, ids in zip(todo, encoded, strict=True):
+                out[i] = len(ids)
+        return out
 
     seen, kept = Profile(CATEGORICAL, LENGTHS), Profile(CATEGORICAL, LENGTHS)
     rows = track(ctx.input_rows("prepare"), "clean")
-    for batch in _batches(iter(rows), BATCH):
+    for batch in chunks(iter(rows), BATCH):
         q_tokens = count(
-            [r["question"] if isinstance(r.get("question"), str) else "" for r in batch]
+            [r["question"] if isinstance(r.get("question"), str) else "" for r in batch],
+            cfg.max_question_tokens,
         )
-        r_tokens = (
-            count([r.get("reasoning") or "" for r in batch])
-            if cfg.max_reasoning_tokens is not None
-            else [0] * len(batch)
+        r_tokens = count(
+            [r["reasoning"] if isinstance(r.get("reasoning"), str) else "" for r in batch],
+            cfg.max_reasoning_tokens,
         )
         for row, qt, rt in zip(batch, q_tokens, r_tokens, strict=True):
             ctx.count_input()
@@ -119,24 +141,15 @@ def clean(ctx: StageContext) -> dict:
                 "reasoning_chars": len(row["reasoning"])
                 if isinstance(row.get("reasoning"), str)
                 else None,
-                "question_tokens": qt if tokenizer is not None else None,
             }
             seen.add(row, **lengths)
             reason, detail = check_row(row, cfg, placeholders)
-            if (
-                reason is None
-                and cfg.max_question_tokens is not None
-                and qt > cfg.max_question_tokens
-            ):
+            if reason is None and qt is not None and qt > cfg.max_question_tokens:
                 reason, detail = (
                     "question_too_long",
                     {"tokens": qt, "limit": cfg.max_question_tokens},
                 )
-            if (
-                reason is None
-                and cfg.max_reasoning_tokens is not None
-                and rt > cfg.max_reasoning_tokens
-            ):
+            if reason is None and rt is not None and rt > cfg.max_reasoning_tokens:
                 reason, detail = (
                     "reasoning_too_long",
                     {"tokens": rt, "limit": cfg.max_reasoning_tokens},
@@ -146,4 +159,8 @@ def clean(ctx: StageContext) -> dict:
                 continue
             kept.add(row, **lengths)
             ctx.keep(row)
-    return {"tokenizer": model, "profile": {"input": seen.result(), "kept": kept.result()}}
+    return {
+        "tokenizer": model,
+        "tokenized_texts": tokenized,
+        "profile": {"input": seen.result(), "kept": kept.result()},
+    }

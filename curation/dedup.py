@@ -13,13 +13,13 @@ import hashlib
 import os
 import zlib
 from collections.abc import Iterator
-from itertools import islice
 
 import numpy as np
 
 from curation.config import DedupConfig
 from curation.text import ngrams, normalize, words
 from ramen.console import track
+from ramen.io import chunks
 from ramen.stage import StageContext
 
 BATCH = 4096
@@ -73,11 +73,6 @@ def exact_key(text: str) -> str:
     return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()
 
 
-def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    while batch := list(islice(rows, size)):
-        yield batch
-
-
 class NearIndex:
     """Kept rows' MinHashes in an LSH index; `match` names the earliest kept twin."""
 
@@ -122,7 +117,7 @@ def dedup_rows(ctx: StageContext, rows: Iterator[dict], cfg: DedupConfig) -> dic
     near = NearIndex(cfg.threshold, cfg.num_perm) if cfg.near else None
     pool = None
     try:
-        for batch in _batches(rows, BATCH):
+        for batch in chunks(rows, BATCH):
             texts = [r["question"] for r in batch]
             sigs: list[np.ndarray | None] = [None] * len(batch)
             if near is not None:

@@ -36,13 +36,20 @@ def repeated_ngram_ratio(text: str, n: int = 4) -> float:
     total = len(tokens) - n + 1
     if total <= 1:
         return 0.0
-    unique = len({tuple(tokens[i : i + n]) for i in range(total)})
+    unique = len(set(zip(*(tokens[i:] for i in range(n)), strict=False)))
     return 1.0 - unique / total
+
+
+_ANY_BROKEN = re.compile(
+    "|".join(["\ufffd", _SURROGATE.pattern, _CONTROL.pattern, _MOJIBAKE.pattern])
+)
 
 
 def broken_text(text: str) -> str | None:
     """Why a text is broken (replacement characters, control characters, lone surrogates,
-    mojibake), or None."""
+    mojibake), or None. One scan for clean text; the kind is looked up only on a hit."""
+    if not _ANY_BROKEN.search(text):
+        return None
     if "\ufffd" in text:
         return "replacement_character"
     if _SURROGATE.search(text):

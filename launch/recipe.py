@@ -252,13 +252,6 @@ def _check_references(recipe: Recipe) -> None:
                     f"'{entry}' is neither a benchmark name (hle, do_not_answer) nor a file",
                     where=f"data.decontaminate.against[{i}]",
                 )
-        counts = recipe.data.clean.max_question_tokens or recipe.data.clean.max_reasoning_tokens
-        if counts and not recipe.models:
-            raise RecipeError(
-                "token limits need a tokenizer: declare a model under models: (or set the limits "
-                "to null)",
-                where="data.clean",
-            )
     if recipe.training:
         need_model("training.base", recipe.training.base)
         t = recipe.training

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -139,6 +140,13 @@ def jsonl_records(path: str | os.PathLike) -> Iterator[tuple[dict | None, str | 
                 yield None, "not_an_object", {"line": line_no, "text": text[:200]}
                 continue
             yield row, None, None
+
+
+def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of up to `size` items: batch work while streaming."""
+    it = iter(rows)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -459,3 +459,98 @@ def test_bad_balance_and_decontaminate_values(tmp_path):
         make_recipe(tmp_path, {"decontaminate": {"against": ["no-such-file.jsonl"]}})
     with pytest.raises(RecipeError, match="min_pass_rate"):
         make_recipe(tmp_path, curation={"select": {"min_pass_rate": 0.9, "max_pass_rate": 0.1}})
+
+
+def graded(pid, i, verdict, extracted, answer="", finish="stop", tokens=10):
+    return {
+        "problem_id": pid,
+        "sample_index": i,
+        "model": "strong",
+        "messages": [{"role": "user", "content": f"Question {pid}?"}],
+        "question": f"Question {pid}?",
+        "answer": answer,
+        "category": "maths",
+        "provenance": {"source": "x.jsonl", "licence": "mit", "generator": None},
+        "reasoning": f"thinking about {pid}",
+        "content": None if finish == "length" else f"Answer: {extracted}",
+        "finish_reason": finish,
+        "completion_tokens": tokens,
+        "verdict": verdict,
+        "method": "rule",
+        "extracted": extracted,
+    }
+
+
+def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
+    from curation.pairs import sft
+
+    rows = [
+        # no reference: 4 of 5 agree (1/2 in three spellings) -> majority label
+        *[graded("a", i, "undecided", x) for i, x in enumerate(["1/2", "0.5", "1/2", "0.5", "3"])],
+        # no reference: split votes -> no label
+        *[graded("b", i, "undecided", x) for i, x in enumerate(["1", "2", "1", "2"])],
+        # reference: one complete correct sample (the other correct one is truncated)
+        graded("c", 0, "correct", "7", answer="7"),
+        graded("c", 1, "correct", "7", answer="7", finish="length"),
+        graded("c", 2, "incorrect", "8", answer="7"),
+        # reference: none correct
+        graded("d", 0, "incorrect", "1", answer="2"),
+    ]
+    recipe = make_recipe(
+        tmp_path,
+        {"clean": {"require_answer": False}},
+        curation={"sample": {"model": "strong", "n": 5}, "sft": {"per_problem": 2}},
+    )
+    kept, rejects, stats = run_stage(sft, recipe, {"grade": rows}, tmp_path, name="sft")
+    by_problem = {}
+    for r in kept:
+        by_problem.setdefault(r["meta"]["problem_id"], []).append(r)
+    assert sorted(by_problem) == ["a", "c"]
+    assert [r["meta"]["sample_index"] for r in by_problem["a"]] == [0, 1]  # per_problem 2
+    assert by_problem["a"][0]["meta"]["label_source"] == "majority"
+    assert by_problem["a"][0]["meta"]["agreement"] == 0.8
+    assert [r["meta"]["sample_index"] for r in by_problem["c"]] == [0]  # truncated never used
+    msgs = by_problem["c"][0]["messages"]
+    assert msgs[0]["role"] == "user" and msgs[-1]["content"].startswith("<think>\nthinking")
+    assert {r["row"]["id"]: r["reason"] for r in rejects} == {
+        "b": "no_majority",
+        "d": "none_correct",
+    }
+    assert stats["label_source"] == {"majority": 1, "reference": 1}
+    assert (tmp_path / "sft" / "dataset" / "dataset_info.json").is_file()
+    card = (tmp_path / "sft" / "README.md").read_text()
+    assert "license: mit" in card and "| maths | 3 |" in card
+
+
+def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
+    from curation.pairs import pairs
+    from curation.select import problem_group
+
+    samples = [
+        graded("a", 0, "correct", "7", answer="7", tokens=30),
+        graded("a", 1, "incorrect", "8", answer="7", tokens=31),
+        graded("a", 2, "incorrect", "9", answer="7", tokens=80),
+        graded("a", 3, "judge_error", "7", answer="7", tokens=30),
+    ]
+    only_correct = [graded("b", i, "correct", "7", answer="7") for i in range(3)]
+    only_correct.append(graded("b", 3, "judge_error", "5", answer="7"))
+    recipe = make_recipe(
+        tmp_path,
+        curation={
+            "sample": {"model": "strong", "n": 4},
+            "pairs": {"strategy": "all", "per_problem": 1},
+        },
+    )
+    select_rows = [problem_group(samples), problem_group(only_correct)]
+    kept, rejects, stats = run_stage(pairs, recipe, {"select": select_rows}, tmp_path, name="pairs")
+    assert len(kept) == 1
+    row = kept[0]
+    assert set(row) == {"prompt", "chosen", "rejected", "meta"}
+    assert row["meta"]["chosen_index"] == 0 and row["meta"]["rejected_index"] == 1  # gap 1 < 50
+    assert row["chosen"][0]["content"] == "<think>\nthinking about a\n</think>\n\nAnswer: 7"
+    assert rejects[0]["reason"] == "no_usable_incorrect_sample"  # judge_error is never rejected
+    assert stats["input_kept"] == 1 and stats["rows"] == 1
+    import datasets
+
+    ds = datasets.load_from_disk(str(tmp_path / "pairs" / "dataset"))
+    assert ds[0]["chosen"] == row["chosen"]

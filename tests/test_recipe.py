@@ -69,7 +69,7 @@ def test_unknown_model_name_is_named():
 def test_pass_band_outside_n():
     raw = with_sample(n=4)
     raw["curation"]["select"] = {"min_correct": 1, "max_correct": 5}
-    assert "curation.select.max_correct: must be <= curation.sample.n (4)" in error_of(raw)
+    assert "curation.select.max_correct: must be within [0, curation.sample.n = 4]" in error_of(raw)
 
 
 def test_yaml_syntax_error_names_the_line(write_recipe):
