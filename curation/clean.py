@@ -9,15 +9,16 @@ holds a profile of every input row and of the kept rows (value counts, length pe
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from typing import Any
 
 from curation.config import CleanConfig
+from curation.parallel import map_chunks
 from curation.profile import Profile
 from curation.text import broken_text, repeated_ngram_ratio
 from ramen.console import err_console, track
 from ramen.errors import UserError
-from ramen.io import chunks
 from ramen.stage import StageContext
 
 CATEGORICAL = ("category", "answer_type", "source", "licence", "generator")
@@ -26,7 +27,6 @@ LENGTHS = ("question_chars", "answer_chars", "reasoning_chars")
 # template or a dummy prefix may add: a text with fewer bytes than limit - SLACK cannot be
 # over the limit, and only the others are tokenized.
 SLACK = 8
-BATCH = 2048
 
 
 def tokenizer_model(recipe: Any) -> str | None:
@@ -90,10 +90,56 @@ def check_row(row: dict, cfg: CleanConfig, placeholders: set[str]) -> tuple[str 
     return None, {}
 
 
+def _lengths(row: dict) -> dict[str, int | None]:
+    return {
+        f"{field}_chars": len(row[field]) if isinstance(row.get(field), str) else None
+        for field in ("question", "answer", "reasoning")
+    }
+
+
+# Set in each worker (and here) by _init: the clean config, as plain data.
+_CFG: dict[str, Any] = {}
+
+
+def _init(cfg: dict) -> None:
+    _CFG["cfg"] = CleanConfig.model_validate(cfg)
+    _CFG["placeholders"] = {p.strip().lower() for p in _CFG["cfg"].placeholder_answers}
+
+
+def _clean_chunk(lines: list[str]) -> tuple[list[tuple], Profile, Profile]:
+    """Check a chunk of rows: ("keep", line) | ("reject", row, reason, detail) |
+    ("count", line, row) for rows that pass but need an exact token count; plus the profile
+    of every row and of the rows kept here."""
+    cfg, placeholders = _CFG["cfg"], _CFG["placeholders"]
+    seen, kept = Profile(CATEGORICAL, LENGTHS), Profile(CATEGORICAL, LENGTHS)
+    out: list[tuple] = []
+    for line in lines:
+        row = json.loads(line)
+        lengths = _lengths(row)
+        seen.add(row, **lengths)
+        reason, detail = check_row(row, cfg, placeholders)
+        if reason:
+            out.append(("reject", row, reason, detail))
+            continue
+        long_q = cfg.max_question_tokens is not None and could_exceed(
+            row["question"], cfg.max_question_tokens
+        )
+        long_r = (
+            cfg.max_reasoning_tokens is not None
+            and isinstance(row.get("reasoning"), str)
+            and could_exceed(row["reasoning"], cfg.max_reasoning_tokens)
+        )
+        if long_q or long_r:
+            out.append(("count", line, row))
+            continue
+        kept.add(row, **lengths)
+        out.append(("keep", line))
+    return out, seen, kept
+
+
 def clean(ctx: StageContext) -> dict:
     """Stage `clean`: problems -> problems fit for curation; every drop has a reason."""
     cfg: CleanConfig = ctx.recipe.data.clean
-    placeholders = {p.strip().lower() for p in cfg.placeholder_answers}
     counts_tokens = cfg.max_question_tokens is not None or cfg.max_reasoning_tokens is not None
     model = tokenizer_model(ctx.recipe) if counts_tokens else None
     if counts_tokens and model is None:
@@ -104,61 +150,63 @@ def clean(ctx: StageContext) -> dict:
     tokenizer = None
     tokenized = 0
 
-    def count(texts: list[str], limit: int | None) -> list[int | None]:
-        """Exact token counts of the texts that could exceed `limit`; None for the rest."""
+    def count(texts: list[str]) -> list[int]:
         nonlocal tokenizer, tokenized
-        out: list[int | None] = [None] * len(texts)
-        if model is None or limit is None:
+        if tokenizer is None:
+            tokenizer = load_tokenizer(ctx.recipe, model, ctx.resolve_model(model))
+        tokenized += len(texts)
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def too_long(rows: list[dict]) -> list[tuple[str, dict] | None]:
+        """Exact token checks of rows whose length could exceed a limit."""
+        out: list[tuple[str, dict] | None] = [None] * len(rows)
+        if model is None:
             return out
-        todo = [i for i, t in enumerate(texts) if could_exceed(t, limit)]
-        if todo:
-            if tokenizer is None:
-                tokenizer = load_tokenizer(ctx.recipe, model, ctx.resolve_model(model))
-            tokenized += len(todo)
-            encoded = tokenizer([texts[i] for i in todo], add_special_tokens=False)["input_ids"]
-            for i, ids in zip(todo, encoded, strict=True):
-                out[i] = len(ids)
+        for field, limit, why in (
+            ("question", cfg.max_question_tokens, "question_too_long"),
+            ("reasoning", cfg.max_reasoning_tokens, "reasoning_too_long"),
+        ):
+            if limit is None:
+                continue
+            todo = [
+                i
+                for i, r in enumerate(rows)
+                if out[i] is None
+                and isinstance(r.get(field), str)
+                and could_exceed(r[field], limit)
+            ]
+            if not todo:
+                continue
+            for i, n in zip(todo, count([rows[i][field] for i in todo]), strict=True):
+                if n > limit:
+                    out[i] = (why, {"tokens": n, "limit": limit})
         return out
 
     seen, kept = Profile(CATEGORICAL, LENGTHS), Profile(CATEGORICAL, LENGTHS)
-    rows = track(ctx.input_rows("prepare"), "clean")
-    for batch in chunks(iter(rows), BATCH):
-        q_tokens = count(
-            [r["question"] if isinstance(r.get("question"), str) else "" for r in batch],
-            cfg.max_question_tokens,
-        )
-        r_tokens = count(
-            [r["reasoning"] if isinstance(r.get("reasoning"), str) else "" for r in batch],
-            cfg.max_reasoning_tokens,
-        )
-        for row, qt, rt in zip(batch, q_tokens, r_tokens, strict=True):
+    path = ctx.inputs["prepare"] / "data.jsonl"
+    progress = track(
+        map_chunks(path, _clean_chunk, initializer=_init, initargs=(cfg.model_dump(),)),
+        "clean (chunks)",
+    )
+    for results, chunk_seen, chunk_kept in progress:
+        seen.merge(chunk_seen)
+        kept.merge(chunk_kept)
+        pending = [r for r in results if r[0] == "count"]
+        verdicts = iter(too_long([r[2] for r in pending]))
+        for item in results:
             ctx.count_input()
-            lengths = {
-                "question_chars": len(row["question"])
-                if isinstance(row.get("question"), str)
-                else None,
-                "answer_chars": len(row["answer"]) if isinstance(row.get("answer"), str) else None,
-                "reasoning_chars": len(row["reasoning"])
-                if isinstance(row.get("reasoning"), str)
-                else None,
-            }
-            seen.add(row, **lengths)
-            reason, detail = check_row(row, cfg, placeholders)
-            if reason is None and qt is not None and qt > cfg.max_question_tokens:
-                reason, detail = (
-                    "question_too_long",
-                    {"tokens": qt, "limit": cfg.max_question_tokens},
-                )
-            if reason is None and rt is not None and rt > cfg.max_reasoning_tokens:
-                reason, detail = (
-                    "reasoning_too_long",
-                    {"tokens": rt, "limit": cfg.max_reasoning_tokens},
-                )
-            if reason:
-                ctx.reject(row, reason, **detail)
-                continue
-            kept.add(row, **lengths)
-            ctx.keep(row)
+            if item[0] == "keep":
+                ctx.keep_line(item[1])
+            elif item[0] == "reject":
+                ctx.reject(item[1], item[2], **item[3])
+            else:
+                _, line, row = item
+                verdict = next(verdicts)
+                if verdict is not None:
+                    ctx.reject(row, verdict[0], **verdict[1])
+                else:
+                    kept.add(row, **_lengths(row))
+                    ctx.keep_line(line)
     return {
         "tokenizer": model,
         "tokenized_texts": tokenized,

@@ -11,10 +11,12 @@ same items the run evaluates on; other names load the official hub set.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from curation.text import ngrams, normalize, words
+from curation.parallel import map_chunks
+from curation.text import ngram_tuples, words
 from evaluation.benchmarks import HUB, benchmark_questions
 from ramen.bundled import resolve_bundled
 from ramen.console import track
@@ -43,24 +45,32 @@ class Index:
     def __init__(self, n: int):
         self.n = n
         self.exact: dict[str, tuple[str, str]] = {}
-        self.grams: dict[str, tuple[str, str]] = {}
+        self.grams: dict[tuple[str, ...], tuple[str, str]] = {}
         self.items = 0
 
     def add(self, benchmark: str, item_id: str, question: str) -> None:
         self.items += 1
-        self.exact.setdefault(normalize(question), (benchmark, item_id))
-        for gram in ngrams(words(question), self.n):
+        tokens = words(question)
+        self.exact.setdefault(" ".join(tokens), (benchmark, item_id))
+        for gram in ngram_tuples(tokens, self.n):
             self.grams.setdefault(gram, (benchmark, item_id))
 
     def match(self, question: str, exact: bool = True) -> dict | None:
+        tokens = words(question)
         if exact:
-            hit = self.exact.get(normalize(question))
+            hit = self.exact.get(" ".join(tokens))  # = normalize(question)
             if hit is not None:
                 return {"benchmark": hit[0], "item_id": hit[1], "match": "exact"}
-        for gram in ngrams(words(question), self.n):
-            hit = self.grams.get(gram)
+        grams = self.grams
+        for gram in ngram_tuples(tokens, self.n):
+            hit = grams.get(gram)
             if hit is not None:
-                return {"benchmark": hit[0], "item_id": hit[1], "match": "ngram", "ngram": gram}
+                return {
+                    "benchmark": hit[0],
+                    "item_id": hit[1],
+                    "match": "ngram",
+                    "ngram": " ".join(gram),
+                }
         return None
 
 
@@ -75,19 +85,41 @@ def build_index(recipe: Any) -> tuple[Index, dict[str, int]]:
     return index, sizes
 
 
+_INDEX: dict[str, Any] = {}
+
+
+def _init(index: Index, exact: bool) -> None:
+    _INDEX.update(index=index, exact=exact)
+
+
+def _match_chunk(lines: list[str]) -> list[tuple[str, dict | None]]:
+    index, exact = _INDEX["index"], _INDEX["exact"]
+    out = []
+    for line in lines:
+        question = json.loads(line)["question"]
+        out.append((line, index.match(question, exact=exact) if index.items else None))
+    return out
+
+
 def decontaminate(ctx: StageContext) -> dict:
     """Stage `decontaminate`: drop questions that overlap the evaluation sets."""
     cfg = ctx.recipe.data.decontaminate
     index, sizes = build_index(ctx.recipe)
     by_benchmark: dict[str, int] = {}
-    for row in track(ctx.input_rows("dedup"), "decontaminate"):
-        ctx.count_input()
-        hit = index.match(row["question"], exact=cfg.exact) if index.items else None
-        if hit is not None:
-            by_benchmark[hit["benchmark"]] = by_benchmark.get(hit["benchmark"], 0) + 1
-            ctx.reject(row, "contaminated", **hit)
-            continue
-        ctx.keep(row)
+    chunks = map_chunks(
+        ctx.inputs["dedup"] / "data.jsonl",
+        _match_chunk,
+        initializer=_init,
+        initargs=(index, cfg.exact),
+    )
+    for chunk in track(chunks, "decontaminate (chunks)"):
+        for line, hit in chunk:
+            ctx.count_input()
+            if hit is not None:
+                by_benchmark[hit["benchmark"]] = by_benchmark.get(hit["benchmark"], 0) + 1
+                ctx.reject(json.loads(line), "contaminated", **hit)
+                continue
+            ctx.keep_line(line)
     return {
         "benchmark_items": sizes,
         "ngram": cfg.ngram,

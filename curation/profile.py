@@ -40,8 +40,10 @@ class Profile:
             value = "(none)"
         if not isinstance(value, str | int | bool):
             return
-        counter = self.counts.setdefault(field, Counter())
-        key = str(value)
+        counter = self.counts.get(field)
+        if counter is None:
+            counter = self.counts[field] = Counter()
+        key = value if isinstance(value, str) else str(value)
         if key in counter or len(counter) < MAX_DISTINCT:
             counter[key] += 1
         else:
@@ -58,6 +60,23 @@ class Profile:
         for key, value in lengths.items():
             if value is not None:
                 self.lengths[key].append(value)
+
+    def merge(self, other: Profile) -> None:
+        """Add another profile's rows (a worker's chunk) to this one."""
+        self.rows += other.rows
+        for field, counter in other.counts.items():
+            for value, count in counter.items():
+                mine = self.counts.get(field)
+                if mine is None:
+                    mine = self.counts[field] = Counter()
+                if value in mine or len(mine) < MAX_DISTINCT:
+                    mine[value] += count
+                else:
+                    self.overflow.add(field)
+                    mine["(other values)"] += count
+        self.overflow |= other.overflow
+        for key, values in other.lengths.items():
+            self.lengths[key].extend(values)
 
     def result(self) -> dict:
         fields = {}

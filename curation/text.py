@@ -30,13 +30,18 @@ def ngrams(tokens: list[str], n: int) -> Iterable[str]:
     return (" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
+def ngram_tuples(tokens: list[str], n: int) -> Iterable[tuple[str, ...]]:
+    """Word n-grams as tuples (cheaper to build and hash than joined strings)."""
+    return zip(*(tokens[i:] for i in range(n)), strict=False)
+
+
 def repeated_ngram_ratio(text: str, n: int = 4) -> float:
     """Share of word n-grams that repeat an earlier one: ~0 for prose, near 1 for a loop."""
     tokens = text.split()
     total = len(tokens) - n + 1
     if total <= 1:
         return 0.0
-    unique = len(set(zip(*(tokens[i:] for i in range(n)), strict=False)))
+    unique = len(set(ngram_tuples(tokens, n)))
     return 1.0 - unique / total
 
 
@@ -48,6 +53,8 @@ _ANY_BROKEN = re.compile(
 def broken_text(text: str) -> str | None:
     """Why a text is broken (replacement characters, control characters, lone surrogates,
     mojibake), or None. One scan for clean text; the kind is looked up only on a hit."""
+    if text.isascii():  # the common case: only control characters can be wrong
+        return "control_character" if _CONTROL.search(text) else None
     if not _ANY_BROKEN.search(text):
         return None
     if "\ufffd" in text:

@@ -17,6 +17,11 @@ from typing import IO, Any
 from ramen.io import atomic_path, iter_jsonl
 
 
+def dumps_row(row: Any) -> str:
+    """The one JSON form of a row in stage files (stable: sorted keys, UTF-8 text)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
 class _AtomicJsonl:
     """A JSONL file written to a temp path and renamed into place on commit."""
 
@@ -24,11 +29,15 @@ class _AtomicJsonl:
         self.path = path
         self._ctx = atomic_path(path)
         self._tmp = self._ctx.__enter__()
-        self._f: IO[str] = open(self._tmp, "w", encoding="utf-8")
+        self._f: IO[str] = open(self._tmp, "w", encoding="utf-8", buffering=1 << 20)
         self.count = 0
 
     def write(self, row: dict) -> None:
-        self._f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        self._f.write(dumps_row(row) + "\n")
+        self.count += 1
+
+    def write_line(self, line: str) -> None:
+        self._f.write(line + "\n")
         self.count += 1
 
     def commit(self) -> None:
@@ -69,6 +78,10 @@ class StageContext:
     def keep(self, row: dict, filename: str = "data.jsonl") -> None:
         """Write a row that goes on to the next stage."""
         self._writer(filename).write(row)
+
+    def keep_line(self, line: str, filename: str = "data.jsonl") -> None:
+        """Write a row that is already serialised with `dumps_row` (a worker did it)."""
+        self._writer(filename).write_line(line)
 
     def reject(self, row: Any, reason: str, **detail: Any) -> None:
         """Drop a row, with its reason (and e.g. the kept twin it duplicates). Never silent."""

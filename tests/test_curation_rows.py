@@ -9,7 +9,7 @@ import pytest
 from curation import balance as balance_mod
 from curation.clean import clean
 from curation.decontaminate import decontaminate
-from curation.dedup import dedup, signatures
+from curation.dedup import dedup, row_keys
 from curation.generation import tier, tier_table
 from curation.pairs import choose_pairs, majority_label
 from curation.select import band_reason
@@ -185,25 +185,27 @@ def test_dedup_near_can_be_turned_off(tmp_path):
 
 def test_minhash_signatures_are_the_same_in_every_process():
     import concurrent.futures
-
-    from curation.dedup import _signatures_job
+    import multiprocessing
 
     texts = [LONG, "What is 2 + 3?", ""]
-    here = signatures(texts, 3, 64)
-    with concurrent.futures.ProcessPoolExecutor(2) as pool:
-        there = list(pool.map(_signatures_job, [(texts, 3, 64)]))[0]
-    assert all((a == b).all() for a, b in zip(here, there, strict=True))
+    here = row_keys(texts, 3, 64)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        there = pool.submit(row_keys, texts, 3, 64).result()
+    assert [k for k, _ in here] == [k for k, _ in there]
+    assert all((a == b).all() for (_, a), (_, b) in zip(here, there, strict=True))
 
 
 def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
-    import curation.dedup as d
+    import curation.parallel as par
 
     rows = [problem(i, f"{LONG} Variant {i % 300}.") for i in range(1200)]
     recipe = make_recipe(tmp_path)
-    monkeypatch.setattr(d, "BATCH", 400)
-    monkeypatch.setattr(d, "_workers", lambda: 2)
+    monkeypatch.setattr(par, "CHUNK_LINES", 100)
+    monkeypatch.setattr(par, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(par, "usable_cores", lambda: 2)
     kept_pool, rejects_pool, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path / "a")
-    monkeypatch.setattr(d, "_workers", lambda: 1)
+    monkeypatch.setattr(par, "usable_cores", lambda: 1)
     kept_one, rejects_one, _ = run_stage(dedup, recipe, {"clean": rows}, tmp_path / "b")
     assert kept_pool == kept_one and rejects_pool == rejects_one
     assert len(kept_one) < 300  # the 900 repeats of the 300 variants are gone
@@ -554,3 +556,43 @@ def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
 
     ds = datasets.load_from_disk(str(tmp_path / "pairs" / "dataset"))
     assert ds[0]["chosen"] == row["chosen"]
+
+
+@pytest.mark.parametrize("stage", ["clean", "dedup", "decontaminate"])
+def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage):
+    """Chunks handled by spawned worker processes come back in order: byte-identical files."""
+    import curation.parallel as par
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"id": "b1", "question": LONG}) + "\n")
+    rows = []
+    for i in range(900):
+        q = f"{LONG} Variant {i % 250}." if i % 3 else f"Question {i}: what is {i} + {i}?"
+        if i % 97 == 0:
+            q = "word " * 300  # over the token limit: counted exactly by the tokenizer
+        r = problem(i, q, answer="n/a" if i % 101 == 0 else str(i), category=f"c{i % 4}")
+        if i % 5 == 0:
+            r["reasoning"] = "same same same same " * 20 if i % 10 == 0 else f"steps for {i}"
+        rows.append(r)
+    rows.append(problem(999, LONG))
+    recipe = make_recipe(
+        tmp_path,
+        {
+            "clean": {"max_question_tokens": 256},
+            "decontaminate": {"against": [str(bench)], "ngram": 13},
+        },
+    )
+    fn = {"clean": clean, "dedup": dedup, "decontaminate": decontaminate}[stage]
+    need = {"clean": "prepare", "dedup": "clean", "decontaminate": "dedup"}[stage]
+    monkeypatch.setattr(par, "CHUNK_LINES", 64)
+    monkeypatch.setattr(par, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(par, "usable_cores", lambda: 2)
+    _, _, stats_pool = run_stage(fn, recipe, {need: rows}, tmp_path / "pool", name=stage)
+    monkeypatch.setattr(par, "usable_cores", lambda: 1)
+    _, _, stats_one = run_stage(fn, recipe, {need: rows}, tmp_path / "one", name=stage)
+    for f in ("data.jsonl", "rejects.jsonl"):
+        assert (tmp_path / "pool" / stage / f).read_bytes() == (
+            tmp_path / "one" / stage / f
+        ).read_bytes()
+    assert stats_pool == stats_one
+    assert sum(stats_one["rejected"].values()) > 0
