@@ -7,7 +7,7 @@ import os
 import sys
 
 from ramen.console import console, err_console
-from ramen.errors import UserError
+from ramen.errors import StageFailed, UserError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UserError as e:
+    except (UserError, StageFailed) as e:
         err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:

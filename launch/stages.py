@@ -20,6 +20,8 @@ from ramen.errors import UserError
 from ramen.io import hash_file
 from ramen.stage import StageContext
 from training import tiny
+from training.launcher import preset_path
+from training.stage import stage_name, train_stage
 
 
 def resolve_model_path(name: str, path: str) -> str:
@@ -264,10 +266,62 @@ STAGES: list[StageDef] = [
     ),
 ]
 
+
+def _train_config(index: int):
+    def config(r: Recipe) -> dict:
+        step = r.training.steps()[index]
+        data = None
+        if step.data:
+            path = Path(step.data)
+            data = {
+                "path": step.data,
+                "sha256": hash_file(path) if path.is_file() else None,
+            }
+        return {
+            "step": step.model_dump(mode="json", exclude={"then"}),
+            "base": _spec(r, r.training.base),
+            "data": data,
+            "seed": r.seed,
+            "deepspeed_preset": (
+                hash_file(preset_path(step.deepspeed)) if step.deepspeed else None
+            ),
+        }
+
+    return config
+
+
+def _train_fn(index: int):
+    def run(ctx: StageContext) -> dict:
+        return train_stage(ctx, index)
+
+    run.__name__ = f"train_{index}"
+    return with_models(run)
+
+
+def _has_step(index: int):
+    return lambda r: r.training is not None and len(r.training.steps()) > index
+
+
+TRAIN_STAGES = [
+    StageDef(
+        name=stage_name(i),
+        fn=_train_fn(i),
+        needs=("pairs", "sft") if i == 0 else ("pairs", "sft", stage_name(i - 1)),
+        config=_train_config(i),
+        enabled=_has_step(i),
+        help=(
+            "TRL SFT or DPO (LoRA or full parameters, DeepSpeed ZeRO) via accelerate launch"
+            if i == 0
+            else f"training step {i + 1} (training.then[{i - 1}]), from the previous model"
+        ),
+    )
+    for i in range(4)
+]
+STAGES += TRAIN_STAGES
+
 # Recipe sections whose stages this version does not run yet; `ramen run` says so instead of
 # skipping them silently.
 NOT_YET = {
-    "training": "train, export",
     "evaluation": "evaluate, report, compare",
 }
 

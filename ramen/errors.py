@@ -15,3 +15,10 @@ class UserError(Exception):
 
 class RecipeError(UserError):
     """A recipe key that is missing, misspelled, mistyped or out of range."""
+
+
+class StageFailed(Exception):
+    """A stage's own work failed (e.g. the training processes exited non-zero). Printed as one
+    line pointing at the stage's log; exit code 1."""
+
+    exit_code = 1

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ramen.spec import StrictModel
+
+# Arguments ramen sets itself from other recipe keys; giving them in `args` would fight it.
+OWNED_ARGS = {
+    "output_dir": "the stage folder",
+    "deepspeed": "training.deepspeed",
+    "seed": "the recipe's seed",
+    "report_to": "training.report_to",
+    "resume_from_checkpoint": "ramen resumes from the last checkpoint by itself",
+}
 
 
 class LoraSpec(StrictModel):
@@ -18,22 +27,60 @@ class LoraSpec(StrictModel):
     )
 
 
-class TrainingConfig(StrictModel):
+class TrainingStep(StrictModel):
+    """One training run. A recipe's `training:` is the first; `then:` chains more."""
+
     method: Literal["sft", "dpo"] = Field(description="TRL trainer to run: `sft` or `dpo`.")
-    base: str = Field(description="Name (under `models:`) of the model to train.")
     data: str | None = Field(
         default=None,
-        description="Training set (a `datasets` folder or jsonl in TRL format); null = the pairs "
-        "(dpo) or SFT set (sft) that curation writes.",
+        description="Training set (a `datasets` folder, or .jsonl/.json/.parquet in TRL format); "
+        "null = the pairs (dpo) or SFT set (sft) that curation writes.",
     )
     lora: LoraSpec | None = Field(
         default=None, description="LoRA adapter settings; null = full parameters."
     )
     deepspeed: Literal["zero2", "zero3", "zero3_offload"] | None = Field(
-        default=None, description="DeepSpeed ZeRO preset for full-parameter runs (null = none)."
+        default=None,
+        description="DeepSpeed ZeRO preset (recipes/deepspeed/<name>.json); null = plain DDP.",
+    )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        description="Training processes per machine (GPUs per node; CPU processes on a CPU box).",
+    )
+    reference: Literal["model", "precompute"] = Field(
+        default="model",
+        description="DPO with full parameters: keep a reference model (initialised under ZeRO-3 "
+        "when DeepSpeed is on) or precompute reference log-probs once before training. With "
+        "LoRA the adapter-disabled base is always the reference.",
+    )
+    report_to: list[Literal["none", "tensorboard", "wandb", "trackio"]] = Field(
+        default_factory=lambda: ["none"],
+        description="Experiment trackers; metrics always go to metrics.jsonl in the stage folder.",
     )
     args: dict[str, Any] = Field(
         default_factory=dict,
         description="Arguments passed as they are to TRL's SFTConfig / DPOConfig "
-        "(learning_rate, beta, num_train_epochs, ...).",
+        "(learning_rate, beta, loss_type, num_train_epochs, save_steps, ...).",
     )
+
+    @field_validator("args")
+    @classmethod
+    def _not_owned(cls, args: dict[str, Any]) -> dict[str, Any]:
+        for key in args:
+            if key in OWNED_ARGS:
+                raise ValueError(f"'{key}' is set by ramen from {OWNED_ARGS[key]}; remove it")
+        return args
+
+
+class TrainingConfig(TrainingStep):
+    base: str = Field(description="Name (under `models:`) of the model to train.")
+    then: list[TrainingStep] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Further runs, each starting from the previous run's model (e.g. full SFT, "
+        "then LoRA on format data). Stages train-2, train-3, ...",
+    )
+
+    def steps(self) -> list[TrainingStep]:
+        return [self, *self.then]

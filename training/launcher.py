@@ -1,0 +1,108 @@
+"""From a recipe's training step to an `accelerate launch` command: the accelerate config
+(machines, processes, DeepSpeed plugin) and the DeepSpeed JSON, both generated from the recipe.
+
+The DeepSpeed presets live in recipes/deepspeed/ and use "auto" wherever the Trainer already
+decides from `training.args`, so the recipe is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.config import TrainingStep
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "deepspeed"
+
+
+def preset_path(name: str) -> Path:
+    return PRESETS_DIR / f"{name}.json"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where the processes run: machines x processes each, this machine's rank, the head."""
+
+    machines: int = 1
+    machine_rank: int = 0
+    main_ip: str = "127.0.0.1"
+    main_port: int = 29500
+    gpu: bool = False
+
+
+def accelerate_config(step: TrainingStep, topo: Topology) -> dict[str, Any]:
+    """The accelerate config file for one training step, as a dict."""
+    processes = step.processes * topo.machines
+    if step.deepspeed:
+        distributed = "DEEPSPEED"
+    elif processes > 1:
+        distributed = "MULTI_GPU" if topo.gpu else "MULTI_CPU"
+    else:
+        distributed = "NO"
+    cfg: dict[str, Any] = {
+        "compute_environment": "LOCAL_MACHINE",
+        "debug": False,
+        "distributed_type": distributed,
+        "num_machines": topo.machines,
+        "num_processes": processes,
+        "machine_rank": topo.machine_rank,
+        "main_training_function": "main",
+        "rdzv_backend": "static",
+        "same_network": True,
+        "use_cpu": not topo.gpu,
+        "downcast_bf16": "no",
+    }
+    if topo.machines > 1:
+        cfg["main_process_ip"] = topo.main_ip
+        cfg["main_process_port"] = topo.main_port
+    if step.deepspeed:
+        cfg["deepspeed_config"] = {
+            "deepspeed_config_file": str(preset_path(step.deepspeed)),
+            "zero3_init_flag": step.deepspeed.startswith("zero3"),
+            # torchrun on every node; the default `pdsh` launcher would ssh to the others
+            "deepspeed_multinode_launcher": "standard",
+        }
+    else:
+        cfg["mixed_precision"] = "no"  # the Trainer's bf16/fp16 arguments decide
+    return cfg
+
+
+def write_accelerate_config(path: Path, step: TrainingStep, topo: Topology) -> Path:
+    from ramen.io import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(accelerate_config(step, topo), sort_keys=True))
+    return path
+
+
+def launch_command(config_file: Path, spec_file: Path) -> list[str]:
+    """`accelerate launch --config_file CFG -m training.run SPEC` with this Python."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config_file),
+        "-m",
+        "training.run",
+        str(spec_file),
+    ]
+
+
+def launch_env(gpu: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def on_gpu() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False

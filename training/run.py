@@ -1,0 +1,246 @@
+"""One training run, in every process that `accelerate launch -m training.run SPEC.json`
+starts. The spec (written by the `train` stage) names the base model, the data, the method
+(TRL SFT or DPO), LoRA or full parameters, DeepSpeed, and TRL's arguments as the recipe gives
+them.
+
+What it takes care of beyond calling the trainer:
+- the chat template is the model's own (the one generation and evaluation use); SFT loss
+  falls on assistant tokens only, and `<think>` content stays in the assistant turn;
+- EOS is the template's end-of-turn token, written into the tokenizer and the generation
+  config of the saved model, so the trained model stops (the open-r1 trap: a model trained to
+  end turns with `<|im_end|>` but whose generation config stops only on `<|endoftext|>`
+  generates forever);
+- checkpoints every `save_steps` and a resume from the last one after a kill;
+- metrics to metrics.jsonl (every process-0 log), a loss-curve PNG at the end;
+- the final model (or LoRA adapter) and tokenizer saved to `model/`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+KEEP_COLUMNS = {
+    "sft": ("messages", "prompt", "completion"),
+    "dpo": ("prompt", "chosen", "rejected"),
+}
+
+
+def load_data(path: str, method: str):
+    """A `datasets` folder or a .jsonl/.json/.parquet file, with only the TRL columns."""
+    import datasets
+
+    p = Path(path)
+    if p.is_dir():
+        ds = datasets.load_from_disk(str(p))
+    else:
+        kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}[p.suffix]
+        ds = datasets.load_dataset(kind, data_files=str(p), split="train")
+    extra = [c for c in ds.column_names if c not in KEEP_COLUMNS[method]]
+    return ds.remove_columns(extra) if extra else ds
+
+
+def end_of_turn_token(tokenizer: Any) -> str | None:
+    """The token the chat template closes an assistant turn with (e.g. `<|im_end|>`)."""
+    marker = "RAMENMARKER"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}],
+            tokenize=False,
+        )
+    except Exception:  # no chat template: the tokenizer's EOS is all there is
+        return tokenizer.eos_token
+    tail = text[text.rfind(marker) + len(marker) :]
+    ids = tokenizer.encode(tail, add_special_tokens=False)
+    specials = set(tokenizer.all_special_ids) | {
+        i for t, i in tokenizer.get_vocab().items() if t in tokenizer.get_added_vocab()
+    }
+    for i in ids:
+        if i in specials:
+            return tokenizer.convert_ids_to_tokens(i)
+    return tokenizer.eos_token
+
+
+def _metrics_callback(path: Path):
+    from transformers import TrainerCallback
+
+    class MetricsToJsonl(TrainerCallback):
+        """Append every log of process 0 to metrics.jsonl (step, epoch and the logged values)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            row = {"step": state.global_step, "epoch": state.epoch, **logs}
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
+
+    return MetricsToJsonl()
+
+
+def clean_metrics(path: Path) -> list[dict]:
+    """metrics.jsonl after a resume holds the steps between the checkpoint and the kill twice:
+    keep the last line per (step, kind), in step order, and rewrite the file."""
+    if not path.exists():
+        return []
+    rows: dict[tuple[int, str], dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by the kill
+        kind = "train" if "loss" in row else ",".join(sorted(k for k in row if k != "step"))
+        rows[(row["step"], kind)] = row
+    ordered = [rows[k] for k in sorted(rows)]
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    return ordered
+
+
+def plot_loss(rows: list[dict], png: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker=".")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def build_config(spec: dict, eos: str | None):
+    """TRL's SFTConfig / DPOConfig from the recipe's args plus what ramen owns."""
+    from trl import DPOConfig, SFTConfig
+
+    args = dict(spec["args"])
+    gpu = spec["gpu"]
+    common: dict[str, Any] = {
+        "output_dir": spec["checkpoints"],
+        "seed": spec["seed"],
+        "report_to": spec["report_to"],
+        "logging_steps": args.pop("logging_steps", 1),
+        "save_strategy": args.pop("save_strategy", "steps"),
+        "save_steps": args.pop("save_steps", 50),
+        "save_total_limit": args.pop("save_total_limit", 2),
+        "use_cpu": not gpu,
+        "bf16": args.pop("bf16", gpu),
+        "model_init_kwargs": {
+            "dtype": spec["dtype"],
+            "trust_remote_code": spec["trust_remote_code"],
+            **args.pop("model_init_kwargs", {}),
+        },
+    }
+    # DeepSpeed comes from the accelerate config (its deepspeed_config_file): accelerate sets
+    # up the plugin and the Trainer fills the preset's "auto" values from these arguments.
+    if spec["method"] == "sft":
+        return SFTConfig(
+            **common,
+            assistant_only_loss=args.pop("assistant_only_loss", True),
+            eos_token=args.pop("eos_token", eos),
+            **args,
+        )
+    return DPOConfig(
+        **common,
+        precompute_ref_log_probs=args.pop(
+            "precompute_ref_log_probs", spec["reference"] == "precompute"
+        ),
+        **args,
+    )
+
+
+def main(spec_path: str) -> None:
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    out = Path(spec["out_dir"])
+    set_seed(spec["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(
+        spec["model"], trust_remote_code=spec["trust_remote_code"]
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    eos = end_of_turn_token(tokenizer)
+    config = build_config(spec, eos)
+    dataset = load_data(spec["data"], spec["method"])
+    peft_config = None
+    if spec.get("lora"):
+        from peft import LoraConfig
+
+        lora = spec["lora"]
+        peft_config = LoraConfig(
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules=lora["target_modules"],
+            task_type="CAUSAL_LM",
+        )
+    if spec["method"] == "sft":
+        from trl import SFTTrainer as Trainer
+    else:
+        from trl import DPOTrainer as Trainer
+    trainer = Trainer(
+        model=spec["model"],
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[_metrics_callback(out / "metrics.jsonl")],
+    )
+    checkpoints = Path(spec["checkpoints"])
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last and trainer.is_world_process_zero():
+        print(f"ramen: resuming from {last}", flush=True)
+    trainer.train(resume_from_checkpoint=last)
+    _report_setup(trainer, spec)
+    final = out / "model"
+    trainer.save_model(str(final))
+    if trainer.is_world_process_zero():
+        tokenizer.eos_token = eos or tokenizer.eos_token
+        tokenizer.save_pretrained(str(final))
+        _fix_generation_config(final, tokenizer)
+        rows = clean_metrics(out / "metrics.jsonl")
+        plot_loss(rows, out / "loss.png", f"{spec['method']} {spec['name']}")
+    trainer.accelerator.wait_for_everyone()
+
+
+def _report_setup(trainer: Any, spec: dict) -> None:
+    """One line per process: what really trained (tests and users read it in train.log)."""
+    state = trainer.accelerator.state
+    plugin = getattr(state, "deepspeed_plugin", None)
+    zero = plugin.zero_stage if plugin is not None else None
+    line = (
+        f"ramen: rank {state.process_index}/{state.num_processes} trained "
+        f"{type(trainer.model_wrapped).__name__} (deepspeed zero stage {zero})"
+    )
+    if spec["method"] == "dpo":
+        ref = getattr(trainer, "ref_model", None)
+        if spec.get("lora"):
+            what = "the adapter-disabled base model"
+        elif ref is None:
+            what = "precomputed reference log-probs"
+        else:
+            what = type(ref).__name__
+        line += f"; DPO reference: {what}"
+    print(line, flush=True)
+
+
+def _fix_generation_config(folder: Path, tokenizer: Any) -> None:
+    """The saved model stops on the end-of-turn token as well as on its old EOS."""
+    from training.export import stop_on_eos
+
+    if (folder / "config.json").exists():  # a LoRA adapter: the merge writes it
+        stop_on_eos(folder, tokenizer)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

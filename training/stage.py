@@ -1,0 +1,124 @@
+"""The `train` stages: one per training step of the recipe (`train`, then `train-2`, ...).
+
+Each writes, in its folder: spec.json (what training.run gets), accelerate.yaml (generated
+from the recipe), train.log, metrics.jsonl, loss.png, checkpoints/ and model/ (the final
+model, or the LoRA adapter with its tokenizer). A killed stage resumes from its last
+checkpoint when it runs again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from ramen.console import console
+from ramen.errors import StageFailed, UserError
+from ramen.io import write_json_atomic
+from ramen.stage import StageContext
+from training.config import TrainingStep
+from training.launcher import (
+    Topology,
+    launch_command,
+    launch_env,
+    on_gpu,
+    preset_path,
+    write_accelerate_config,
+)
+
+
+def stage_name(index: int) -> str:
+    return "train" if index == 0 else f"train-{index + 1}"
+
+
+def default_data(run_dir: Path, step: TrainingStep) -> Path:
+    """The curation output a step trains on when it names no data."""
+    return run_dir / ("pairs" if step.method == "dpo" else "sft") / "dataset"
+
+
+def model_folder(stage_dir: Path) -> Path:
+    """A training stage's usable model: the merged model for LoRA, else `model/`."""
+    merged = stage_dir / "merged"
+    return merged if merged.is_dir() else stage_dir / "model"
+
+
+def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
+    """(path, ModelSpec) of the model a step starts from."""
+    training = ctx.recipe.training
+    spec = ctx.recipe.models[training.base]
+    if index == 0:
+        return ctx.resolve_model(training.base), spec
+    prev = ctx.inputs[stage_name(index - 1)]
+    return str(model_folder(prev)), spec
+
+
+def run_training(
+    spec: dict, stage_dir: Path, step: TrainingStep, topo: Topology, log_name: str = "train.log"
+) -> None:
+    """Write spec.json and accelerate.yaml, run `accelerate launch`, stream its output."""
+    spec_file = stage_dir / "spec.json"
+    write_json_atomic(spec_file, spec)
+    config = write_accelerate_config(stage_dir / "accelerate.yaml", step, topo)
+    cmd = launch_command(config, spec_file)
+    env = launch_env(topo.gpu)
+    if os.environ.get("RAMEN_NO_PROGRESS"):
+        env.setdefault("TQDM_DISABLE", "1")
+    tail: deque[str] = deque(maxlen=30)
+    with open(stage_dir / log_name, "a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            tail.append(line.rstrip())
+            console.print(line.rstrip(), markup=False, highlight=False)
+        code = proc.wait()
+    if code != 0:
+        last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")
+        raise StageFailed(
+            f"training exited with code {code}: {last.strip()} (full log: {stage_dir / log_name})"
+        )
+
+
+def train_stage(ctx: StageContext, index: int) -> dict:
+    recipe = ctx.recipe
+    step = recipe.training.steps()[index]
+    base_path, model_spec = base_for(ctx, index)
+    data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
+    if not data.exists():
+        raise UserError(f"training data not found: {data}", where="training.data")
+    gpu = on_gpu()
+    spec = {
+        "name": f"{recipe.name}/{ctx.name}",
+        "method": step.method,
+        "model": base_path,
+        "data": str(data),
+        "out_dir": str(ctx.out_dir.resolve()),
+        "checkpoints": str((ctx.out_dir / "checkpoints").resolve()),
+        "seed": recipe.seed,
+        "report_to": step.report_to,
+        "gpu": gpu,
+        "dtype": model_spec.dtype
+        if model_spec.dtype != "auto"
+        else ("bfloat16" if gpu else "float32"),
+        "trust_remote_code": model_spec.trust_remote_code,
+        "reference": step.reference,
+        "lora": step.lora.model_dump() if step.lora else None,
+        "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
+        "args": step.args,
+    }
+    run_training(spec, ctx.out_dir, step, Topology(gpu=gpu))
+    if step.lora:
+        from training.export import merge_lora
+
+        merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
+        ctx.add_output("merged")
+    for name in ("model", "metrics.jsonl", "loss.png", "accelerate.yaml", "spec.json"):
+        if (ctx.out_dir / name).exists():
+            ctx.add_output(name)
+    return {"model": str(model_folder(ctx.out_dir)), "method": step.method, "lora": bool(step.lora)}
