@@ -44,6 +44,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training.export import adapter_base, merge_lora
+
+    adapter = Path(args.adapter)
+    if (adapter / "model" / "adapter_config.json").is_file():  # a train stage folder
+        adapter = adapter / "model"
+    base = args.base or adapter_base(adapter)
+    if args.base is None and not Path(base).exists() and base.startswith(("/", ".")):
+        raise UserError(
+            f"the adapter's base model '{base}' is not on this machine; pass --base PATH",
+            where="--base",
+        )
+    out = merge_lora(adapter, Path(args.output), base, dtype=args.dtype)
+    console.print(f"wrote {out}: {base} + LoRA {adapter}, merged (loads in vLLM without PEFT)")
+    return 0
+
+
 def _cmd_env(args: argparse.Namespace) -> int:
     from launch.runner import package_versions
 
@@ -422,6 +441,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _engine_args(p, "judge-")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser(
+        "export", help="merge a LoRA adapter into its base model (a folder vLLM loads)"
+    )
+    p.add_argument(
+        "adapter", help="the adapter folder, or a train stage folder (runs/<name>/train)"
+    )
+    p.add_argument("--output", required=True, help="folder to write the merged model to")
+    p.add_argument(
+        "--base", help="base model path or hub id (default: the one the adapter records)"
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="weights dtype of the merged model",
+    )
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("env", help="print package versions and devices (for bug reports)")
     p.set_defaults(func=_cmd_env)

