@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ramen.io import hash_obj, write_jsonl_atomic
-from ramen.problems import split_problems
 
 DATA_DIR = Path(__file__).parent / "data"
 LICENCE = "cc0-1.0"
@@ -29,6 +28,8 @@ def resolve_bundled(path: str) -> str:
 
 
 def problem_rows() -> list[dict]:
+    from ramen.problems import split_problems  # SymPy: imported only when writing data
+
     bundled, _ = split_problems()
     rows = [
         {
@@ -154,6 +155,8 @@ _MC = [
 
 
 def hle_rows() -> list[dict]:
+    from ramen.problems import split_problems
+
     _, train = split_problems()
     bundled, _ = split_problems()
     rows: list[dict] = []

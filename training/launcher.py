@@ -100,9 +100,12 @@ def launch_env(gpu: bool) -> dict[str, str]:
 
 
 def on_gpu() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
+    """Whether training runs on GPUs, without importing torch in the launching process (that
+    alone costs seconds): an NVIDIA device node that CUDA_VISIBLE_DEVICES does not hide.
+    RAMEN_DEVICE=cpu|gpu overrides it."""
+    forced = os.environ.get("RAMEN_DEVICE", "").lower()
+    if forced in ("cpu", "gpu"):
+        return forced == "gpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
+    return any(Path("/dev").glob("nvidia[0-9]*"))

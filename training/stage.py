@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ramen.console import console
 from ramen.errors import StageFailed, UserError
 from ramen.io import write_json_atomic
 from ramen.stage import StageContext
@@ -72,11 +72,12 @@ def run_training(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in proc.stdout:  # plain writes: rich rendering per line slowed training
             log.write(line)
-            log.flush()
+            sys.stdout.write(line)
             tail.append(line.rstrip())
-            console.print(line.rstrip(), markup=False, highlight=False)
+        log.flush()
+        sys.stdout.flush()
         code = proc.wait()
     if code != 0:
         last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")

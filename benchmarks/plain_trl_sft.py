@@ -1,0 +1,37 @@
+"""The plain-TRL side of benchmarks/training_overhead.py: the same SFT run as ramen's train
+stage, written the way a TRL user would (SFTConfig + SFTTrainer, nothing else).
+
+    accelerate launch --config_file ACCEL.yaml benchmarks/plain_trl_sft.py MODEL DATA OUT STEPS
+"""
+
+import sys
+
+from datasets import load_dataset
+from transformers import AutoTokenizer
+from trl import SFTConfig, SFTTrainer
+
+model, data, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+tokenizer = AutoTokenizer.from_pretrained(model)
+dataset = load_dataset("json", data_files=data, split="train")
+args = SFTConfig(
+    output_dir=out,
+    max_steps=steps,
+    per_device_train_batch_size=8,
+    learning_rate=1e-4,
+    logging_steps=1,
+    save_strategy="no",
+    report_to="none",
+    use_cpu=True,
+    bf16=False,
+    assistant_only_loss=True,
+    eos_token="<|im_end|>",
+    seed=0,
+    model_init_kwargs={"dtype": "float32"},
+)
+trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+trainer.train()
+trainer.save_model(out + "/model")  # a real script keeps what it trained
+tokenizer.save_pretrained(out + "/model")
+tokens = max(h.get("num_tokens", 0) for h in trainer.state.log_history)
+runtime = max(h.get("train_runtime", 0) for h in trainer.state.log_history)
+print(f"PLAIN tokens={tokens} train_runtime={runtime}", flush=True)
