@@ -9,6 +9,7 @@ after it rerun when its output changed.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.metadata
 import platform
 import time
@@ -62,13 +63,40 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+# Files above this size (model weights) are fingerprinted by size and their first and last
+# blocks: reading hundreds of GB of checkpoints at every run would cost minutes.
+LARGE_FILE = 256 << 20
+BLOCK = 4 << 20
+
+
+def _fingerprint(path: Path) -> str:
+    size = path.stat().st_size
+    if size <= LARGE_FILE:
+        return hash_file(path)
+    with open(path, "rb") as f:
+        head = f.read(BLOCK)
+        f.seek(size - BLOCK)
+        tail = f.read(BLOCK)
+    return hash_obj(
+        {
+            "size": size,
+            "head": hashlib.sha256(head).hexdigest(),
+            "tail": hashlib.sha256(tail).hexdigest(),
+        }
+    )
+
+
 def _hash_output(path: Path) -> str:
     """A file's hash, or a folder's: every file under it, by relative path."""
     if path.is_dir():
         return hash_obj(
-            {str(p.relative_to(path)): hash_file(p) for p in sorted(path.rglob("*")) if p.is_file()}
+            {
+                str(p.relative_to(path)): _fingerprint(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+            }
         )
-    return hash_file(path)
+    return _fingerprint(path)
 
 
 def output_hash(out_dir: Path, files: list[str]) -> str:

@@ -141,3 +141,23 @@ def test_unknown_stage_names_suggest(tmp_path):
 def test_only_selected_stages_need_finished_inputs(tmp_path):
     with pytest.raises(UserError, match="needs stage 'first'"):
         Runner(recipe(tmp_path), make_stages([])).run(only=["second"])
+
+
+def test_large_outputs_are_fingerprinted_not_reread(tmp_path, monkeypatch):
+    import launch.runner as runner
+
+    monkeypatch.setattr(runner, "LARGE_FILE", 1024)
+    monkeypatch.setattr(runner, "BLOCK", 16)
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.parent.mkdir()
+    data = bytearray(b"x" * 4096)
+    weights.write_bytes(bytes(data))
+    before = runner._hash_output(weights.parent)
+    data[2000] = ord("y")  # the middle of a large file is not read (documented in runs.md)
+    weights.write_bytes(bytes(data))
+    assert runner._hash_output(weights.parent) == before
+    data[-1] = ord("z")
+    weights.write_bytes(bytes(data))
+    assert runner._hash_output(weights.parent) != before
+    (weights.parent / "config.json").write_text("{}")  # small files are hashed in full
+    assert runner._hash_output(weights.parent) != before

@@ -111,6 +111,22 @@ def test_accelerate_config_for_the_235b_recipe():
     assert lora["distributed_type"] == "NO" and lora["use_cpu"] is True
 
 
+def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
+    import yaml
+
+    from launch.recipe import load_recipe
+
+    r = load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml")
+    topo = Topology(machines=r.launch.nodes, gpu=r.launch.gpus_per_node > 0)
+    cfg = yaml.safe_load(yaml.safe_dump(accelerate_config(r.training, topo)))
+    assert cfg["num_processes"] == 24 and cfg["num_machines"] == 3
+    assert cfg["distributed_type"] == "DEEPSPEED" and cfg["use_cpu"] is False
+    assert json.loads(Path(cfg["deepspeed_config"]["deepspeed_config_file"]).read_text())
+    two = load_recipe(ROOT / "recipes" / "qwen3-235b-sft-then-lora.yaml").training.steps()
+    assert [s.lora is not None for s in two] == [False, True]
+    assert two[1].lora.r == 64 and two[1].lora.alpha == 128 and two[1].lora.dropout == 0.03
+
+
 def test_recipe_refuses_args_ramen_owns(tmp_path):
     raw = {
         "name": "x",
