@@ -12,7 +12,7 @@ from conftest import ROOT, ramen
 pytestmark = pytest.mark.slow
 
 CURATION = ["models", "prepare", "clean", "dedup", "decontaminate", "balance", "filter"]
-AFTER_SAMPLE = ["sample", "grade", "select", "pairs", "sft"]
+AFTER_SAMPLE = ["sample", "grade", "select", "pairs", "sft", "train"]
 
 
 def rows(path: Path) -> list[dict]:
@@ -37,7 +37,7 @@ def run(tmp_path_factory):
 def test_every_stage_ran_and_accounts_for_every_row(run):
     ran, skipped = ran_and_skipped(run["first"].stdout)
     assert ran == CURATION + AFTER_SAMPLE and not skipped
-    for stage in CURATION[1:] + AFTER_SAMPLE:
+    for stage in CURATION[1:] + AFTER_SAMPLE[:-1]:
         stats = json.loads((run["dir"] / stage / "stats.json").read_text())
         dropped = sum(stats["rejected"].values())
         kept = stats.get("input_kept", stats["kept"])
@@ -143,6 +143,26 @@ def test_more_samples_rerun_sample_onward_only(run):
     )
     selected = rows(run["dir"] / "select" / "data.jsonl")
     assert all(1 <= s["correct"] <= 5 and s["n"] == 6 for s in selected)
+
+
+def test_the_tiny_recipe_trains_dpo_and_sft(run):
+    """The demo trained DPO with LoRA on the pairs; the SFT variant trains on the SFT set."""
+    train = run["dir"] / "train"
+    assert "DPO reference: the adapter-disabled base model" in (train / "train.log").read_text()
+    assert (train / "merged" / "config.json").is_file() and (train / "loss.png").is_file()
+    out = ramen(
+        "run",
+        str(run["recipe"]),
+        f"workdir={run['work'] / 'runs'}",
+        "curation.sample.n=6",
+        "training.method=sft",
+        check=True,
+    )
+    ran, _ = ran_and_skipped(out.stdout)
+    assert ran == ["train"]
+    spec = json.loads((train / "spec.json").read_text())
+    assert spec["method"] == "sft" and spec["data"].endswith("sft/dataset")
+    assert any("loss" in json.loads(x) for x in (train / "metrics.jsonl").read_text().splitlines())
 
 
 def test_two_filter_models_label_difficulty_tiers(tmp_path, write_recipe):

@@ -142,6 +142,45 @@ def test_recipe_refuses_args_ramen_owns(tmp_path):
 slow = pytest.mark.slow
 
 
+def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
+    """TRL tokenizes with the model's own template; only the assistant turn (its <think>
+    part, its answer and the end-of-turn token) carries loss."""
+    from transformers import AutoTokenizer
+    from trl import SFTTrainer
+
+    from training import tiny
+    from training.run import build_config, end_of_turn_token, load_data
+
+    model = str(tiny.ensure_tiny("strong"))
+    tok = AutoTokenizer.from_pretrained(model)
+    spec = {
+        "method": "sft",
+        "checkpoints": str(data["tmp"] / "ckpt"),
+        "seed": 0,
+        "report_to": ["none"],
+        "gpu": False,
+        "dtype": "float32",
+        "trust_remote_code": False,
+        "reference": "model",
+        "args": {"max_steps": 1},
+    }
+    eos = end_of_turn_token(tok)
+    assert eos == "<|im_end|>"
+    trainer = SFTTrainer(
+        model=model,
+        args=build_config(spec, eos),
+        train_dataset=load_data(str(data["sft"]), "sft"),
+        processing_class=tok,
+    )
+    row = trainer.train_dataset[0]
+    ids, mask = row["input_ids"], [label != -100 for label in row["labels"]]
+    trained = tok.decode([i for i, m in zip(ids, mask, strict=True) if m])
+    untrained = tok.decode([i for i, m in zip(ids, mask, strict=True) if not m])
+    assert "<think>" in trained and "code 0 is banana" in trained and "Answer: banana" in trained
+    assert trained.rstrip().endswith("<|im_end|>")
+    assert "Name the fruit of code 0." in untrained and "banana" not in untrained
+
+
 @slow
 def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
     recipe = recipe_text(
@@ -183,7 +222,12 @@ def test_full_sft_then_dpo_with_zero3_on_two_processes(data):
       data: {data["pairs"]}
       deepspeed: zero3
       processes: 2
-      args: {{max_steps: 2, per_device_train_batch_size: 2, learning_rate: 1.0e-5, beta: 0.1}}""",
+      args: {{max_steps: 2, per_device_train_batch_size: 2, learning_rate: 1.0e-5, beta: 0.1}}
+    - method: sft
+      data: {data["sft"]}
+      deepspeed: zero2
+      processes: 2
+      args: {{max_steps: 2, per_device_train_batch_size: 2, learning_rate: 1.0e-5}}""",
     )
     out = ramen("run", str(recipe), check=True).stdout
     runs = data["tmp"] / "runs" / "t"
@@ -198,7 +242,10 @@ def test_full_sft_then_dpo_with_zero3_on_two_processes(data):
     spec2 = json.loads((runs / "train-2" / "spec.json").read_text())
     assert spec2["model"] == str((runs / "train" / "model").resolve())  # starts from step 1
     assert (runs / "train-2" / "model" / "model.safetensors").is_file()
-    assert "ran models, train, train-2" in out
+    zero2_log = (runs / "train-3" / "train.log").read_text()
+    for rank in (0, 1):
+        assert f"rank {rank}/2 trained DeepSpeedEngine (deepspeed zero stage 2)" in zero2_log
+    assert "ran models, train, train-2, train-3" in out
 
 
 @slow
