@@ -150,13 +150,17 @@ def test_the_tiny_recipe_trains_dpo_and_sft(run):
     train = run["dir"] / "train"
     assert "DPO reference: the adapter-disabled base model" in (train / "train.log").read_text()
     assert (train / "merged" / "config.json").is_file() and (train / "loss.png").is_file()
+    text = run["recipe"].read_text()
+    assert "method: dpo" in text and "beta: 0.1, " in text
+    sft_recipe = run["work"] / "tiny-sft.yaml"
+    sft_recipe.write_text(text.replace("method: dpo", "method: sft").replace("beta: 0.1, ", ""))
+    bad = ramen("validate", str(sft_recipe).replace("-sft", ""), "training.method=sft")
+    assert (
+        bad.returncode == 2
+        and "training.args.beta: not an argument of TRL's SFTConfig" in bad.stderr
+    )
     out = ramen(
-        "run",
-        str(run["recipe"]),
-        f"workdir={run['work'] / 'runs'}",
-        "curation.sample.n=6",
-        "training.method=sft",
-        check=True,
+        "run", str(sft_recipe), f"workdir={run['work'] / 'runs'}", "curation.sample.n=6", check=True
     )
     ran, _ = ran_and_skipped(out.stdout)
     assert ran == ["train"]

@@ -127,6 +127,26 @@ def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     assert two[1].lora.r == 64 and two[1].lora.alpha == 128 and two[1].lora.dropout == 0.03
 
 
+def test_recipe_checks_trl_arguments_of_each_step():
+    raw = {
+        "name": "x",
+        "models": {"m": {"path": "tiny:strong"}},
+        "training": {
+            "method": "dpo",
+            "base": "m",
+            "args": {"beta": 0.1, "loss_type": ["ipo"]},
+            "then": [{"method": "sft", "args": {"num_train_epoch": 1}}],
+        },
+    }
+    with pytest.raises(
+        RecipeError,
+        match=r"training.then\[0\].args.num_train_epoch: .*did you mean 'num_train_epochs'",
+    ):
+        recipe_from_dict(raw)
+    raw["training"]["then"][0]["args"] = {"num_train_epochs": 1}
+    assert recipe_from_dict(raw).training.then[0].args == {"num_train_epochs": 1}
+
+
 def test_recipe_refuses_args_ramen_owns(tmp_path):
     raw = {
         "name": "x",

@@ -80,7 +80,9 @@ def run_training(
         sys.stdout.flush()
         code = proc.wait()
     if code != 0:
-        last = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "")
+        wrappers = ("CalledProcessError", "ChildFailedError", "raise ")
+        errors = [t for t in tail if "Error" in t and not any(w in t for w in wrappers)]
+        last = errors[-1] if errors else (tail[-1] if tail else "")
         raise StageFailed(
             f"training exited with code {code}: {last.strip()} (full log: {stage_dir / log_name})"
         )
