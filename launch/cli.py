@@ -44,6 +44,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    from evaluation.commands import sidecar
+    from evaluation.metrics import hle_metrics, parse_confidence, parse_correct
+    from ramen.io import jsonl_records, write_jsonl_atomic
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}", where="--input")
+    rows, rejects, reasons, seen = [], [], Counter(), set()
+    for row, reason, detail in jsonl_records(path):
+        if row is not None:
+            detail = row
+            correct, reason = parse_correct(row.get("correct"))
+            confidence, why = parse_confidence(row.get("confidence"))
+            reason = reason or why
+            if not reason and row.get("id") in (None, ""):
+                reason = "missing_id"
+            if not reason and str(row["id"]) in seen:
+                reason = "duplicate_id"
+        if reason:
+            rejects.append({"reason": reason, "row": detail})
+            reasons[reason] += 1
+            continue
+        seen.add(str(row["id"]))
+        rows.append({**row, "correct": correct, "confidence": confidence})
+    result = hle_metrics(rows)
+    if reasons:
+        rejects_path = sidecar(path, "metrics-rejects.jsonl")
+        write_jsonl_atomic(rejects_path, rejects)
+        result["rejected"] = dict(sorted(reasons.items()))
+        err_console.print(
+            f"{sum(reasons.values())} rows rejected ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}); see {rejects_path}"
+        )
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    console.print(
+        f"n {result['n']}  accuracy {result['accuracy']:.2f} +- {result['ci95_half_width']:.2f} "
+        f"(Wald 95%, missing = wrong)  accuracy over judged {result['accuracy_judged']:.2f} "
+        f"({result['judged']} judged)  calibration error {result['calibration_error']:.1f}"
+    )
+    for cat, m in result["by_category"].items():
+        console.print(
+            f"  {cat:28s} n {m['n']:5d}  accuracy {m['accuracy']:6.2f} +- {m['ci95_half_width']:.2f}"
+        )
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -441,6 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _engine_args(p, "judge-")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser(
+        "metrics",
+        help="HLE's official metrics (accuracy, Wald CI, calibration error, per category) of "
+        "judged rows",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        help="JSONL with id, category, correct (yes/no or true/false; null = not judged) and "
+        "confidence (0-100)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_metrics)
 
     p = sub.add_parser(
         "export", help="merge a LoRA adapter into its base model (a folder vLLM loads)"

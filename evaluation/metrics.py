@@ -1,0 +1,101 @@
+"""HLE's official metrics, exactly as its scoring script computes them
+(shared/reference/EVALUATION.md):
+
+- n is the number of questions; a question without a judgement counts as wrong;
+- accuracy = round(100 * correct / n, 2);
+- Wald 95% half-width = round(1.96 * sqrt(accuracy * (100 - accuracy) / n), 2), from the
+  rounded accuracy;
+- calibration error: RMS over bins of beta = 100 consecutive judged items sorted by
+  confidence; the last bin is stretched to the end and then left out of the sum, as upstream
+  does; 100 * round(sqrt(sum), 2). Under 100 judged items there is no bin: 0.0, as the
+  competition fork returns (upstream raises).
+
+`accuracy_judged` divides by the judged items instead (the competition fork's variant),
+labelled as such.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+BETA = 100
+
+
+def calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], beta: int = BETA
+) -> float:
+    """RMS calibration error (confidence in [0, 1]) with upstream's binning, before scaling.
+    numpy's default argsort, as upstream, so ties at a bin edge split the same way."""
+    import numpy as np
+
+    conf = np.array(confidence, dtype=float)
+    corr = np.array(correct, dtype=float)
+    idxs = np.argsort(conf)
+    conf, corr = conf[idxs], corr[idxs]
+    bins = [[i * beta, (i + 1) * beta] for i in range(len(conf) // beta)]
+    if not bins:
+        return 0.0
+    bins[-1] = [bins[-1][0], len(conf)]
+    total, err = len(conf), 0.0
+    for lo, hi in bins[:-1]:  # upstream's loop stops before the stretched last bin
+        size = hi - lo
+        if size > 0:
+            diff = np.abs(np.nanmean(conf[lo:hi]) - np.nanmean(corr[lo:hi]))
+            err += size / total * np.square(diff)
+    return float(np.sqrt(err))
+
+
+def summary(items: Sequence[tuple[bool | None, float | None]]) -> dict:
+    """Metrics of (correct or None when not judged, confidence 0-100 or None) per question."""
+    n = len(items)
+    judged = [(c, conf) for c, conf in items if c is not None]
+    correct = sum(1 for c, _ in judged if c)
+    accuracy = round(100 * correct / n, 2) if n else 0.0
+    half = round(1.96 * math.sqrt(accuracy * (100 - accuracy) / n), 2) if n else 0.0
+    conf = [(100.0 if x is None else float(x)) / 100 for _, x in judged]
+    calib = 100 * round(calibration_error(conf, [bool(c) for c, _ in judged]), 2)
+    return {
+        "n": n,
+        "judged": len(judged),
+        "correct": correct,
+        "accuracy": accuracy,
+        "ci95_half_width": half,
+        "calibration_error": calib,
+        "accuracy_judged": round(100 * correct / len(judged), 2) if judged else 0.0,
+    }
+
+
+def hle_metrics(rows: Iterable[dict]) -> dict:
+    """Overall and per-category metrics of judged rows (id, category, correct, confidence)."""
+    items: list[tuple[bool | None, float | None]] = []
+    by_cat: dict[str, list[tuple[bool | None, float | None]]] = defaultdict(list)
+    for row in rows:
+        item = (row.get("correct"), row.get("confidence"))
+        items.append(item)
+        by_cat[str(row.get("category") or "uncategorized")].append(item)
+    out = summary(items)
+    out["by_category"] = {k: summary(v) for k, v in sorted(by_cat.items())}
+    return out
+
+
+def parse_correct(value: object) -> tuple[bool | None, str | None]:
+    """A row's `correct` as True/False/None (not judged), or a reject reason."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, str) and value.strip().lower() in ("yes", "no", "true", "false"):
+        return value.strip().lower() in ("yes", "true"), None
+    return None, "correct_not_yes_no"
+
+
+def parse_confidence(value: object) -> tuple[float | None, str | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None, "confidence_not_a_number"
+    if not 0 <= value <= 100:
+        return None, "confidence_out_of_range"
+    return float(value), None
