@@ -58,7 +58,7 @@ class Index:
     def match(self, question: str, exact: bool = True) -> dict | None:
         tokens = words(question)
         if exact:
-            hit = self.exact.get(" ".join(tokens))  # = normalize(question)
+            hit = self.exact.get(" ".join(tokens))  # the normalised text
             if hit is not None:
                 return {"benchmark": hit[0], "item_id": hit[1], "match": "exact"}
         grams = self.grams

@@ -28,7 +28,7 @@ from evaluation.store import (
     run_to_store,
 )
 from ramen.console import console, err_console
-from ramen.io import canonical_json, read_json, sha256_text
+from ramen.io import sha256_text
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 
@@ -68,14 +68,11 @@ def generate_samples(
         "max_tokens": max_tokens,
         "seed": seed,
     }
-    old = parts_dir / "settings.json"
-    if old.exists():
-        if canonical_json(read_json(old)) != canonical_json(settings):
-            err_console.print(
-                f"[yellow]{ctx.name}[/]: model or sampling settings changed; stored samples "
-                f"in {parts_dir} are discarded"
-            )
-    check_settings(parts_dir, settings, reset=True)
+    if check_settings(parts_dir, settings, reset=True):
+        err_console.print(
+            f"[yellow]{ctx.name}[/]: model or sampling settings changed; stored samples "
+            f"in {parts_dir} were discarded"
+        )
     questions = {str(p["id"]): p["question"] for p in problems}
     stale = prune_parts(
         parts_dir, lambda r: questions.get(str(r["problem_id"])) == r.get("question")

@@ -1,5 +1,6 @@
-"""Text helpers shared by cleaning, dedup and decontamination: one normalisation, one word
-splitter, n-grams, the repetition ratio and broken-text detection."""
+"""Text helpers shared by cleaning, dedup and decontamination: one word splitter (its words
+joined by spaces are the normalised text that exact matching compares), n-grams, the
+repetition ratio and broken-text detection."""
 
 from __future__ import annotations
 
@@ -17,17 +18,6 @@ _MOJIBAKE = re.compile(r"(?:Ã[\u0080-\u00bf]|â€[\u0080-\u00bf™œž“”˜
 def words(text: str) -> list[str]:
     """Lower-cased words and single symbols (so `3 + 4` and `3 - 4` differ)."""
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
-
-
-def normalize(text: str) -> str:
-    """Case, width, spacing and the spaces around symbols folded: the key of exact dedup and
-    exact decontamination (`What is 7+8?` and `what is 7 + 8 ?` are one question)."""
-    return " ".join(words(text))
-
-
-def ngrams(tokens: list[str], n: int) -> Iterable[str]:
-    """Word n-grams joined by spaces; a text shorter than n gives none."""
-    return (" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def ngram_tuples(tokens: list[str], n: int) -> Iterable[tuple[str, ...]]:

@@ -111,22 +111,26 @@ def read_parts(parts_dir: Path) -> tuple[dict[Key, dict], int]:
     return rows, duplicates
 
 
-def check_settings(parts_dir: Path, settings: dict, *, reset: bool) -> None:
-    """Refuse (or with `reset`, clear) parts generated with other settings."""
+def check_settings(parts_dir: Path, settings: dict, *, reset: bool) -> bool:
+    """Refuse (or with `reset`, clear) parts generated with other settings. Returns whether
+    stored samples were discarded."""
     path = parts_dir / "settings.json"
     if path.exists():
         if canonical_json(read_json(path)) == canonical_json(settings):
-            return
+            return False
         if not reset:
             raise UserError(
                 "this folder holds samples generated with other settings; delete it or pass "
                 "--force to start afresh",
                 where=str(parts_dir),
             )
+    discarded = False
     if reset and parts_dir.exists():
+        discarded = any(parts_dir.glob("shard-*.jsonl"))
         shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, settings)
+    return discarded
 
 
 def prune_parts(parts_dir: Path, keep: Callable[[dict], bool]) -> int:

@@ -596,3 +596,40 @@ def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage
         ).read_bytes()
     assert stats_pool == stats_one
     assert sum(stats_one["rejected"].values()) > 0
+
+
+def test_clean_tokenizer_and_reasoning_limit(tmp_path):
+    rows = [
+        problem(0, "Short?", "1", reasoning="one plus zero is one"),
+        problem(1, "Short too?", "1", reasoning=" ".join(f"w{i}" for i in range(400))),
+    ]
+    recipe = make_recipe(
+        tmp_path,
+        {"clean": {"tokenizer": "strong", "max_question_tokens": None, "max_reasoning_tokens": 64}},
+    )
+    kept, rejects, stats = run_stage(clean, recipe, {"prepare": rows}, tmp_path)
+    assert [r["id"] for r in kept] == ["p0"]
+    assert rejects[0]["reason"] == "reasoning_too_long" and rejects[0]["limit"] == 64
+    assert (
+        stats["tokenizer"] == "strong" and stats["tokenized_texts"] == 1
+    )  # p0 under the byte bound
+
+
+def test_decontaminate_exact_match_can_be_turned_off(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"id": "b", "question": "What is 7 + 8?"}) + "\n")
+    cfg = {"decontaminate": {"against": [str(bench)], "ngram": 13, "exact": False}}
+    kept, _, _ = run_stage(
+        decontaminate, make_recipe(tmp_path, cfg), {"dedup": [problem(0, "what is 7+8?")]}, tmp_path
+    )
+    assert len(kept) == 1  # shorter than 13 words: only the exact check could catch it
+
+
+def test_pass_rate_band():
+    from curation.config import SelectConfig
+
+    band = SelectConfig(min_pass_rate=0.1, max_pass_rate=0.9).band(8)
+    assert band == pytest.approx((0.8, 7.2))
+    assert band_reason(0, 8, *band) == "none_correct" and band_reason(1, 8, *band) is None
+    assert band_reason(8, 8, *band) == "all_correct" and band_reason(7, 8, *band) is None
+    assert SelectConfig().band(4) == (1.0, 3.0)

@@ -123,10 +123,10 @@ def test_settings_guard(tmp_path):
     parts = tmp_path / "parts"
     check_settings(parts, {"temperature": 1.0}, reset=False)
     (parts / "shard-00000-of-00001.jsonl").write_text('{"problem_id": "p", "sample_index": 0}\n')
-    check_settings(parts, {"temperature": 1.0}, reset=False)  # same settings: resume
+    assert check_settings(parts, {"temperature": 1.0}, reset=False) is False  # same: resume
     with pytest.raises(UserError, match="other settings"):
         check_settings(parts, {"temperature": 0.5}, reset=False)
-    check_settings(parts, {"temperature": 0.5}, reset=True)
+    assert check_settings(parts, {"temperature": 0.5}, reset=True) is True  # samples discarded
     assert not (parts / "shard-00000-of-00001.jsonl").exists()
 
 

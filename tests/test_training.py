@@ -416,3 +416,19 @@ def test_exported_model_loads_in_vllm_and_still_stops_by_eos(data, tmp_path):
     stopped = sum(r["finish_reason"] == "stop" for r in rows) / len(rows)
     assert stopped >= 0.95, stopped
     assert sum(r["content"] is not None for r in rows) / len(rows) >= 0.95
+
+
+def test_missing_training_data_names_the_step(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: sft
+  base: strong
+  data: {data["sft"]}
+  args: {{max_steps: 1}}
+  then:
+    - {{method: sft, data: {data["tmp"] / "nowhere.jsonl"}}}""",
+    )
+    out = ramen("run", str(recipe))
+    assert out.returncode == 2  # before step 1 trains
+    assert "training.then[0].data" in out.stderr and "Traceback" not in out.stderr
+    assert not (data["tmp"] / "runs" / "t" / "train" / "spec.json").exists()

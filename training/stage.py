@@ -88,13 +88,29 @@ def run_training(
         )
 
 
+def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
+    """The step's training data, or a one-line error naming its key."""
+    data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
+    if data.exists():
+        return data
+    where = "training.data" if index == 0 else f"training.then[{index - 1}].data"
+    if step.data:
+        raise UserError(f"training data not found: {data}", where=where)
+    made_by = "pairs" if step.method == "dpo" else "sft"
+    raise UserError(
+        f"no {step.method} data at {data}: add curation.{made_by} or give the step its own data",
+        where=where,
+    )
+
+
 def train_stage(ctx: StageContext, index: int) -> dict:
     recipe = ctx.recipe
     step = recipe.training.steps()[index]
     base_path, model_spec = base_for(ctx, index)
-    data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
-    if not data.exists():
-        raise UserError(f"training data not found: {data}", where="training.data")
+    if index == 0:  # a later step's missing file should not surface after hours of this one
+        for i, later in enumerate(recipe.training.steps()):
+            check_data(recipe, later, i)
+    data = check_data(recipe, step, index)
     gpu = on_gpu()
     spec = {
         "name": f"{recipe.name}/{ctx.name}",
