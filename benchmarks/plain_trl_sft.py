@@ -1,16 +1,21 @@
 """The plain-TRL side of benchmarks/training_overhead.py: the same SFT run as ramen's train
 stage, written the way a TRL user would (SFTConfig + SFTTrainer, nothing else).
 
-    accelerate launch --config_file ACCEL.yaml benchmarks/plain_trl_sft.py MODEL DATA OUT STEPS
+    accelerate launch --config_file ACCEL.yaml benchmarks/plain_trl_sft.py MODEL DATA OUT STEPS [DTYPE]
+
+On a GPU it trains in bf16 (as ramen does there), on CPU in the model's dtype.
 """
 
 import sys
 
+import torch
 from datasets import load_dataset
 from transformers import AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 model, data, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+dtype = sys.argv[5] if len(sys.argv) > 5 else "float32"
+gpu = torch.cuda.is_available()
 tokenizer = AutoTokenizer.from_pretrained(model)
 dataset = load_dataset("json", data_files=data, split="train")
 args = SFTConfig(
@@ -21,12 +26,12 @@ args = SFTConfig(
     logging_steps=1,
     save_strategy="no",
     report_to="none",
-    use_cpu=True,
-    bf16=False,
+    use_cpu=not gpu,
+    bf16=gpu,
     assistant_only_loss=True,
     eos_token="<|im_end|>",
     seed=0,
-    model_init_kwargs={"dtype": "float32"},
+    model_init_kwargs={"dtype": dtype},
 )
 trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
 trainer.train()

@@ -9,6 +9,10 @@ is what a user waits for). Runs alternate, plain first then ramen first.
 
     .venv/bin/python benchmarks/training_overhead.py
     .venv/bin/python benchmarks/training_overhead.py --steps 100 --reps 3
+
+On a GPU machine, `--shape qwen3-0.6b --dtype bfloat16` trains a randomly initialised model
+of Qwen3-0.6B's shape (28 layers, hidden 1024, GQA 16/8 heads; the tiny tokenizer's
+vocabulary) in bf16 on both sides.
 """
 
 from __future__ import annotations
@@ -46,8 +50,46 @@ def rows(n: int) -> list[dict]:
     return out
 
 
+# Qwen3-0.6B's shape (its config.json), with the tiny tokenizer's vocabulary.
+QWEN3_06B = dict(
+    hidden_size=1024,
+    intermediate_size=3072,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=4096,
+    rope_theta=1_000_000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
+)
+
+
+def shaped_model(tiny_model: str, dest: Path, dtype: str) -> str:
+    """A random model of Qwen3-0.6B's shape with the tiny tokenizer, saved to `dest`."""
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        **QWEN3_06B,
+    )
+    model = Qwen3ForCausalLM(config).to(getattr(torch, dtype))
+    model.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    print(
+        f"model: Qwen3-0.6B shape, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters"
+    )
+    return str(dest)
+
+
 def run_plain(
-    model: str, data: Path, work: Path, steps: int, accel: Path
+    model: str, data: Path, work: Path, steps: int, accel: Path, dtype: str
 ) -> tuple[float, int, float]:
     cmd = [
         sys.executable,
@@ -60,6 +102,7 @@ def run_plain(
         str(data),
         str(work / "plain"),
         str(steps),
+        dtype,
     ]
     env = {**os.environ, "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
     start = time.perf_counter()
@@ -69,13 +112,15 @@ def run_plain(
     return seconds, int(float(m.group(1))), float(m.group(2))
 
 
-def run_ramen(data: Path, work: Path, steps: int, rep: int) -> tuple[float, int, float]:
+def run_ramen(
+    model: str, data: Path, work: Path, steps: int, rep: int, dtype: str
+) -> tuple[float, int, float]:
     recipe = work / f"r{rep}.yaml"
     recipe.write_text(
         f"""name: bench{rep}
 workdir: {work / "runs"}
 models:
-  strong: {{path: "tiny:strong", dtype: float32, max_model_len: 1024}}
+  strong: {{path: "{model}", dtype: {dtype}, max_model_len: 1024}}
 training:
   method: sft
   base: strong
@@ -114,6 +159,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--shape", choices=("tiny", "qwen3-0.6b"), default="tiny")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
     from training import tiny
     from training.config import TrainingStep
@@ -122,6 +169,8 @@ def main() -> None:
     model = str(tiny.ensure_tiny("strong"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.shape == "qwen3-0.6b":
+            model = shaped_model(model, work / "qwen3-0.6b-shape", args.dtype)
         data = work / "sft.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows(512)))
         accel = write_accelerate_config(
@@ -133,9 +182,9 @@ def main() -> None:
             result = {}
             for side in order:
                 if side == "plain":
-                    result[side] = run_plain(model, data, work, args.steps, accel)
+                    result[side] = run_plain(model, data, work, args.steps, accel, args.dtype)
                 else:
-                    result[side] = run_ramen(data, work, args.steps, rep)
+                    result[side] = run_ramen(model, data, work, args.steps, rep, args.dtype)
             (ps, pt, pl), (rs, rt, rl) = result["plain"], result["ramen"]
             ratio, loop = (rt / rs) / (pt / ps), (rt / rl) / (pt / pl)
             ratios.append(ratio)
@@ -148,11 +197,19 @@ def main() -> None:
     print(
         f"ramen/plain tokens/s over the whole launch: median {statistics.median(ratios):.3f}; "
         f"training loop only: median {statistics.median(loop_ratios):.3f} ({args.reps} reps, "
-        f"{args.steps} steps, batch 8, tiny:strong full SFT, 1 CPU process)"
+        f"{args.steps} steps, batch 8, {args.shape} full SFT in {args.dtype}, 1 process on "
+        f"{device()})"
     )
     print(
-        f"reproduce: .venv/bin/python benchmarks/training_overhead.py --steps {args.steps} --reps {args.reps}"
+        f"reproduce: .venv/bin/python benchmarks/training_overhead.py --steps {args.steps} "
+        f"--reps {args.reps} --shape {args.shape} --dtype {args.dtype}"
     )
+
+
+def device() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
 
 
 if __name__ == "__main__":

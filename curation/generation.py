@@ -20,13 +20,8 @@ from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
 from evaluation.engine import LazyEngine, open_engine
 from evaluation.grading import grade_rows, row_key
 from evaluation.judge import Judge
-from evaluation.store import (
-    check_settings,
-    ordered_samples,
-    prune_parts,
-    read_parts,
-    run_to_store,
-)
+from evaluation.sampling import generate_to_store
+from evaluation.store import ordered_samples
 from ramen.console import console, err_console
 from ramen.io import sha256_text
 from ramen.prompts import load_prompt
@@ -68,29 +63,21 @@ def generate_samples(
         "max_tokens": max_tokens,
         "seed": seed,
     }
-    if check_settings(parts_dir, settings, reset=True):
-        err_console.print(
-            f"[yellow]{ctx.name}[/]: model or sampling settings changed; stored samples "
-            f"in {parts_dir} were discarded"
-        )
     questions = {str(p["id"]): p["question"] for p in problems}
-    stale = prune_parts(
-        parts_dir, lambda r: questions.get(str(r["problem_id"])) == r.get("question")
-    )
-    if stale:
-        err_console.print(f"{ctx.name}: {stale} stored samples of changed problems are redone")
     requests = problem_requests(
         problems, n=n, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens
     )
-    done, _ = read_parts(parts_dir) if parts_dir.exists() else ({}, 0)
-    todo = [r for r in requests if r.key not in done]
-    if todo:
-        path = ctx.resolve_model(model)
-        with open_engine(spec, path, model, seed=ctx.seed, log_dir=parts_dir) as engine:
-            stats = run_to_store(engine.generate, todo, parts_dir, description=description)
-        ctx.stats.setdefault("generation", {})[model] = stats
-    else:
-        ctx.stats.setdefault("generation", {})[model] = {"resumed": len(requests), "generated": 0}
+    ctx.stats.setdefault("generation", {})[model] = generate_to_store(
+        requests,
+        parts_dir,
+        settings=settings,
+        questions=questions,
+        open_engine=lambda: open_engine(
+            spec, ctx.resolve_model(model), model, seed=ctx.seed, log_dir=parts_dir
+        ),
+        description=description,
+        who=ctx.name,
+    )
     # The problem's current fields ride along (a reference answer may have been corrected
     # upstream while the question, and so the stored sample, stayed the same).
     by_id = {str(p["id"]): p for p in problems}

@@ -34,26 +34,34 @@ def _local(path: Path) -> Iterator[dict]:
     yield from datasets.load_dataset(kind, data_files=str(path), split="train")
 
 
-def benchmark_rows(name: str, path: str | None = None) -> Iterator[dict]:
+def _hub(path: str, split: str, name: str) -> Iterator[dict]:
+    import datasets
+
+    try:
+        return iter(datasets.load_dataset(path, split=split))
+    except Exception as e:  # hub errors come in many types; all mean "cannot read it here"
+        raise UserError(
+            f"cannot load benchmark '{name}' from the hub ({path}): {e}. "
+            "Give a local copy as a file path instead"
+        ) from None
+
+
+def benchmark_rows(name: str, path: str | None = None, split: str = "test") -> Iterator[dict]:
     """Rows of a benchmark: from `path` when given, else from the hub set named `name`.
+    A `qa` path that is no file is a hub dataset id (its `split`).
 
     HLE rows with an image are left out (the text-only set).
     """
     if path is not None:
         local = Path(resolve_bundled(path))
-        if not local.is_file():
+        if local.is_file():
+            rows = _local(local)
+        elif name == "qa" and not path.startswith((".", "/", "~", "bundled:")):
+            rows = _hub(path, split, name)
+        else:
             raise UserError(f"benchmark file not found: {path}")
-        rows = _local(local)
     elif name in HUB:
-        import datasets
-
-        try:
-            rows = iter(datasets.load_dataset(HUB[name]["path"], split=HUB[name]["split"]))
-        except Exception as e:  # hub errors come in many types; all mean "cannot read it here"
-            raise UserError(
-                f"cannot load benchmark '{name}' from the hub ({HUB[name]['path']}): {e}. "
-                "Give a local copy as a file path instead"
-            ) from None
+        rows = _hub(HUB[name]["path"], HUB[name]["split"], name)
     else:
         raise UserError(f"unknown benchmark '{name}'; use hle, do_not_answer or a file path")
     for row in rows:

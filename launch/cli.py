@@ -32,7 +32,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
-    runner = Runner(recipe, STAGES)
+    runner = Runner(recipe, STAGES, recipe_path=args.recipe)
     outcome = runner.run(only=split(args.stages), force=split(args.force))
     ran = [k for k, v in outcome.items() if v == "ran"]
     skipped = [k for k, v in outcome.items() if v == "skipped"]
@@ -93,6 +93,43 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         console.print(
             f"  {cat:28s} n {m['n']:5d}  accuracy {m['accuracy']:6.2f} +- {m['ci95_half_width']:.2f}"
         )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from evaluation.compare import compare_files, resolve_input
+
+    a, b = resolve_input(args.run_a), resolve_input(args.run_b)
+    names = (args.names or f"{args.run_a},{args.run_b}").split(",")
+    if len(names) != 2:
+        raise UserError("give two names separated by a comma", where="--names")
+    result = compare_files(a, b, seed=args.seed, names=(names[0], names[1]))
+    if args.output:
+        from ramen.io import write_json_atomic
+
+        write_json_atomic(args.output, result)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    for key, r in result["benchmarks"].items():
+        console.print(
+            f"[bold]{key}[/]: {names[0]} {r['a']:.2f} vs {names[1]} {r['b']:.2f} on {r['shared']} "
+            f"shared questions (only in A {r['only_in_a']}, only in B {r['only_in_b']}, "
+            f"left out {r['left_out_unscored']})"
+        )
+        console.print(f"  {r['sentence']}")
+        for cat, c in r["by_category"].items():
+            console.print(
+                f"  {cat:28s} n {c['n']:5d}  {c['difference']:+7.2f}  "
+                f"[{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]"
+            )
+    for side, counts in result.get("rejected", {}).items():
+        if counts:
+            err_console.print(
+                f"{side}: rejected rows {counts} (see the .compare-rejects.jsonl file)"
+            )
     return 0
 
 
@@ -507,6 +544,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_metrics)
+
+    p = sub.add_parser(
+        "compare",
+        help="paired comparison of two judged runs: difference with a bootstrap CI, McNemar "
+        "exact p, per category, and whether it is distinguishable from noise",
+    )
+    p.add_argument("run_a", help="run folder, evaluate stage folder or judged JSONL file (A)")
+    p.add_argument("run_b", help="the same for B")
+    p.add_argument("--names", help="display names 'A,B' (default: the paths)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--output", help="also write the result JSON to this file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "export", help="merge a LoRA adapter into its base model (a folder vLLM loads)"

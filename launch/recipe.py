@@ -275,6 +275,12 @@ def _check_references(recipe: Recipe) -> None:
         need_model("evaluation.model", e.model, allow_trained=recipe.training is not None)
         need_model("evaluation.baseline", e.baseline)
         need_model("evaluation.judge", e.judge)
+        for i, b in enumerate(e.benchmarks):
+            if b.name == "do_not_answer" and e.judge is None:
+                raise RecipeError(
+                    "Do-Not-Answer is scored by a judge; set evaluation.judge to a model name",
+                    where=f"evaluation.benchmarks[{i}]",
+                )
     if recipe.curation and recipe.data is None:
         raise RecipeError("curation needs a data: section with at least one source", where="data")
 

@@ -47,7 +47,7 @@ class StageDef:
 
     name: str
     fn: Callable[[StageContext], dict | None]
-    needs: tuple[str, ...]
+    needs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]]  # fixed, or from the recipe
     config: Callable[[Recipe], Any]  # the JSON-able config whose hash decides a rerun
     enabled: Callable[[Recipe], bool]
     help: str
@@ -136,8 +136,8 @@ def decide(
 
 
 class Runner:
-    def __init__(self, recipe: Recipe, stages: list[StageDef]):
-        self.recipe = recipe
+    def __init__(self, recipe: Recipe, stages: list[StageDef], recipe_path: str | None = None):
+        self.recipe, self.recipe_path = recipe, recipe_path
         self.all_stages = stages
         self.plan = [s for s in stages if s.enabled(recipe)]
         self.run_dir = recipe.run_dir
@@ -174,7 +174,8 @@ class Runner:
         stage_dir = self.run_dir / stage.name
         inputs: dict[str, Path] = {}
         input_hashes: dict[str, str] = {}
-        for need in stage.needs:
+        needs = stage.needs(self.recipe) if callable(stage.needs) else stage.needs
+        for need in needs:
             if not any(s.name == need for s in self.plan):
                 continue  # an optional input this recipe does not produce
             manifest = read_manifest(self.run_dir / need)
@@ -201,6 +202,7 @@ class Runner:
             inputs=inputs,
             seed=self.recipe.seed,
             recipe=self.recipe,
+            recipe_path=self.recipe_path,
         )
         started = time.time()
         try:

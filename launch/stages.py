@@ -13,7 +13,7 @@ from curation.pairs import pairs, sft
 from curation.select import select
 from curation.sources import prepare
 from launch.recipe import Recipe
-from launch.runner import StageDef
+from launch.runner import StageDef, read_manifest
 from ramen.bundled import resolve_bundled
 from ramen.console import err_console
 from ramen.errors import UserError
@@ -143,6 +143,12 @@ def _roles(r: Recipe) -> dict[str, str | None]:
         "sample": c.sample.model if c.sample else None,
         "judge": c.grade.judge,
     }
+
+
+def _report(ctx: StageContext) -> dict:
+    from evaluation.report import report_stage
+
+    return report_stage(ctx)
 
 
 def with_models(fn):
@@ -319,11 +325,89 @@ TRAIN_STAGES = [
 ]
 STAGES += TRAIN_STAGES
 
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _evaluate_fn(role: str):
+    def run(ctx: StageContext) -> dict:
+        from evaluation.evaluate import evaluate_stage, named_target
+        from training.stage import model_folder
+
+        cfg = ctx.recipe.evaluation
+        name = cfg.model if role == "model" else cfg.baseline
+        if name == "trained":
+            stage = next(s.name for s in reversed(TRAIN_STAGES) if s.name in ctx.inputs)
+            weights = read_manifest(ctx.inputs[stage])["output_hash"]
+            spec = ctx.recipe.models[ctx.recipe.training.base]
+            target = ("trained", spec, str(model_folder(ctx.inputs[stage])), weights)
+        else:
+            target = named_target(ctx, role)
+        return evaluate_stage(ctx, role, target)
+
+    run.__name__ = f"evaluate_{role}"
+    return with_models(run)
+
+
+def _evaluate_config(role: str):
+    def config(r: Recipe) -> dict:
+        e = r.evaluation
+        name = e.model if role == "model" else e.baseline
+        return {
+            "evaluation": e.model_dump(mode="json", exclude={"model", "baseline"}),
+            "model": name,
+            "spec": _spec(r, r.training.base if name == "trained" else name),
+            "judge": _spec(r, e.judge),
+            "benchmark_files": {
+                b.key: hash_file(resolve_bundled(b.path))
+                for b in e.benchmarks
+                if b.path and Path(resolve_bundled(b.path)).is_file()
+            },
+            "seed": r.seed,
+        }
+
+    return config
+
+
+def _has_baseline(r: Recipe) -> bool:
+    return r.evaluation is not None and r.evaluation.baseline is not None
+
+
+def _evaluates_trained(r: Recipe) -> bool:
+    return r.evaluation is not None and r.evaluation.model == "trained"
+
+
+STAGES += [
+    StageDef(
+        name="evaluate",
+        fn=_evaluate_fn("model"),
+        # the training stages are inputs only when the trained model is evaluated
+        needs=lambda r: tuple(s.name for s in TRAIN_STAGES) if _evaluates_trained(r) else (),
+        config=_evaluate_config("model"),
+        enabled=lambda r: r.evaluation is not None,
+        help="generate, judge and score every benchmark for evaluation.model (HLE, DNA, qa)",
+    ),
+    StageDef(
+        name="evaluate-baseline",
+        fn=_evaluate_fn("baseline"),
+        needs=(),
+        config=_evaluate_config("baseline"),
+        enabled=_has_baseline,
+        help="the same for evaluation.baseline, on the same questions and seeds",
+    ),
+    StageDef(
+        name="report",
+        fn=_report,
+        needs=("evaluate", "evaluate-baseline"),
+        config=lambda r: {"evaluation": r.evaluation.model_dump(mode="json"), "seed": r.seed},
+        enabled=lambda r: r.evaluation is not None,
+        help="markdown report with plots; paired comparison with the baseline (compare.json)",
+    ),
+]
+
 # Recipe sections whose stages this version does not run yet; `ramen run` says so instead of
 # skipping them silently.
-NOT_YET = {
-    "evaluation": "evaluate, report, compare",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def pending_sections(recipe: Recipe) -> list[str]:

@@ -60,6 +60,7 @@ class StageContext:
     inputs: dict[str, Path]
     seed: int
     recipe: Any = None
+    recipe_path: str | None = None  # the recipe file the run was started from (for reports)
     # name under `models:` -> a local path or hub id (tiny models built); the launcher sets it
     resolve_model: Callable[[str], str] | None = None
     stats: dict = field(default_factory=dict)

