@@ -3,7 +3,6 @@ on the bundled HLE- and DNA-format fixtures and a `qa` set given through a field
 judged by the tiny judge, with the report, plots and the paired comparison."""
 
 import json
-import shutil
 
 import pytest
 from conftest import ramen
@@ -154,7 +153,9 @@ def test_rerun_skips_and_more_samples_reuse_the_stored_ones(run):
 
 def test_dna_without_a_judge_is_a_recipe_error(run, tmp_path):
     recipe = tmp_path / "nojudge.yaml"
-    shutil.copy(run["recipe"], recipe)
-    out = ramen("validate", str(recipe), "evaluation.judge=null")
+    text = run["recipe"].read_text()
+    assert "  judge: judge\n" in text
+    recipe.write_text(text.replace("  judge: judge\n", ""))
+    out = ramen("validate", str(recipe))
     assert out.returncode == 2
     assert "evaluation.benchmarks[1]" in out.stderr and "set evaluation.judge" in out.stderr
