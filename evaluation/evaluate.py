@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks import benchmark_rows
@@ -39,7 +38,6 @@ from ramen.prompts import load_prompt
 from ramen.spec import ModelSpec
 from ramen.stage import StageContext
 
-STAGE = {"model": "evaluate", "baseline": "evaluate-baseline"}
 FIELDS = ("id", "question", "answer", "answer_type", "category")
 DNA_META = ("risk_area", "types_of_harm", "specific_harms")
 _CONFIDENCE = re.compile(r"confidence\s*[:：]\s*\**\s*(\d+(?:\.\d+)?)\s*%?", re.I)
@@ -427,7 +425,3 @@ def _print_summary(stage: str, metrics: dict, benches: dict[str, BenchmarkSpec])
                 f"(first sample, n {m['n']}), avg@{s['n_samples']} {s.get('avg@n', 0):.2f}, "
                 f"calibration error {m['calibration_error']:.1f}, truncated {m['truncation_rate']:.1f}%"
             )
-
-
-def stage_dir_for(run_dir: Path, role: str) -> Path:
-    return run_dir / STAGE[role]
