@@ -159,6 +159,21 @@ def test_recipe_refuses_args_ramen_owns(tmp_path):
 
 # --------------------------------------------------------------------------- real training
 
+def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
+    from training.run import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path / "none") == (None, [])
+    for step, state in [(20, '{"global_step": 20}'), (30, '{"global_st'), (40, None)]:
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_text("w")
+        if state is not None:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-x").mkdir()  # not a step number: ignored
+    last, unfinished = last_complete_checkpoint(tmp_path)
+    assert last == str(tmp_path / "checkpoint-20")
+    assert unfinished == [tmp_path / "checkpoint-40", tmp_path / "checkpoint-30"]
+
+
 slow = pytest.mark.slow
 
 

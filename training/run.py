@@ -18,6 +18,7 @@ What it takes care of beyond calling the trainer:
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,31 @@ def end_of_turn_token(tokenizer: Any) -> str | None:
         if i in specials:
             return tokenizer.convert_ids_to_tokens(i)
     return tokenizer.eos_token
+
+
+def last_complete_checkpoint(folder: Path) -> tuple[str | None, list[Path]]:
+    """The newest `checkpoint-N` whose save finished (or None), and the unfinished newer ones.
+
+    The Trainer writes a checkpoint's weights, then optimizer, scheduler and RNG states, and
+    `trainer_state.json` last; a kill in between leaves a folder that `get_last_checkpoint`
+    would still pick and `train(resume_from_checkpoint=...)` would fail on.
+    """
+    if not folder.is_dir():
+        return None, []
+    found = sorted(
+        (p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()),
+        key=lambda p: int(p.name[11:]),
+        reverse=True,
+    )
+    unfinished = []
+    for ckpt in found:
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            unfinished.append(ckpt)
+            continue
+        return str(ckpt), unfinished
+    return None, unfinished
 
 
 def _metrics_callback(path: Path):
@@ -159,7 +185,6 @@ def build_config(spec: dict, eos: str | None):
 
 def main(spec_path: str) -> None:
     from transformers import AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     out = Path(spec["out_dir"])
@@ -196,8 +221,13 @@ def main(spec_path: str) -> None:
         peft_config=peft_config,
         callbacks=[_metrics_callback(out / "metrics.jsonl")],
     )
-    checkpoints = Path(spec["checkpoints"])
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last, unfinished = last_complete_checkpoint(Path(spec["checkpoints"]))
+    trainer.accelerator.wait_for_everyone()  # every process has looked before any removal
+    if trainer.is_world_process_zero():
+        for ckpt in unfinished:  # the resumed run saves these steps again
+            print(f"ramen: {ckpt} was not saved completely (killed mid-save); removing it",
+                  flush=True)
+            shutil.rmtree(ckpt)
     if last and trainer.is_world_process_zero():
         print(f"ramen: resuming from {last}", flush=True)
     trainer.train(resume_from_checkpoint=last)
