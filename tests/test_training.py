@@ -159,6 +159,7 @@ def test_recipe_refuses_args_ramen_owns(tmp_path):
 
 # --------------------------------------------------------------------------- real training
 
+
 def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
     from training.run import last_complete_checkpoint
 

@@ -225,8 +225,9 @@ def main(spec_path: str) -> None:
     trainer.accelerator.wait_for_everyone()  # every process has looked before any removal
     if trainer.is_world_process_zero():
         for ckpt in unfinished:  # the resumed run saves these steps again
-            print(f"ramen: {ckpt} was not saved completely (killed mid-save); removing it",
-                  flush=True)
+            print(
+                f"ramen: {ckpt} was not saved completely (killed mid-save); removing it", flush=True
+            )
             shutil.rmtree(ckpt)
     if last and trainer.is_world_process_zero():
         print(f"ramen: resuming from {last}", flush=True)
