@@ -20,7 +20,7 @@ from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
 from evaluation.engine import LazyEngine, open_engine
 from evaluation.grading import grade_rows, row_key
 from evaluation.judge import Judge
-from evaluation.sampling import generate_to_store
+from evaluation.sampling import EngineTarget, generate_to_store
 from evaluation.store import ordered_samples
 from ramen.console import console, err_console
 from ramen.io import sha256_text
@@ -72,9 +72,7 @@ def generate_samples(
         parts_dir,
         settings=settings,
         questions=questions,
-        open_engine=lambda: open_engine(
-            spec, ctx.resolve_model(model), model, seed=ctx.seed, log_dir=parts_dir
-        ),
+        engine=EngineTarget(spec, ctx.resolve_model(model), model, ctx.seed, parts_dir),
         description=description,
         who=ctx.name,
     )

@@ -171,6 +171,9 @@ class Engine(Protocol):
 
 
 def _on_gpu() -> bool:
+    forced = os.environ.get("RAMEN_DEVICE", "").lower()  # as training/launcher.on_gpu
+    if forced in ("cpu", "gpu"):
+        return forced == "gpu"
     try:
         import torch
 
@@ -180,6 +183,12 @@ def _on_gpu() -> bool:
 
 
 # --------------------------------------------------------------------------- offline vLLM
+
+
+def uses_ray(spec: ModelSpec) -> bool:
+    """A model spread over nodes (pipeline parallel) runs on the Ray cluster the job script
+    started (RAY_ADDRESS, see launch/slurm.py); on one node vLLM's own processes suffice."""
+    return spec.pipeline_parallel > 1 and bool(os.environ.get("RAY_ADDRESS"))
 
 
 class OfflineEngine:
@@ -213,6 +222,8 @@ class OfflineEngine:
         )
         if spec.engine.max_num_seqs:
             kwargs["max_num_seqs"] = spec.engine.max_num_seqs
+        if uses_ray(spec):
+            kwargs["distributed_executor_backend"] = "ray"
         if not _on_gpu():
             kwargs["enable_chunked_prefill"] = CPU_CHUNKED_PREFILL
         self.llm = LLM(**kwargs)
@@ -499,7 +510,8 @@ class VLLMServer:
         )
         self.proc: subprocess.Popen | None = None
 
-    def command(self) -> list[str]:
+    def command(self, ray: bool | None = None) -> list[str]:
+        """The server's argv; `ray` forces the Ray executor on or off (default: uses_ray)."""
         s, e = self.spec, self.spec.engine
         cmd = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -520,6 +532,8 @@ class VLLMServer:
             cmd += ["--revision", s.revision]
         if e.max_num_seqs:
             cmd += ["--max-num-seqs", str(e.max_num_seqs)]
+        if uses_ray(s) if ray is None else ray:
+            cmd += ["--distributed-executor-backend", "ray"]
         if e.enforce_eager if e.enforce_eager is not None else not _on_gpu():
             cmd += ["--enforce-eager"]
         if not _on_gpu() and not CPU_CHUNKED_PREFILL:

@@ -31,7 +31,7 @@ from evaluation.failures import NO_ANSWER, UNCLASSIFIED, FailureJudge, failure_t
 from evaluation.grading import grade_rows, judge_items
 from evaluation.judge import Judge, JudgeItem
 from evaluation.metrics import evaluation_metrics
-from evaluation.sampling import generate_to_store
+from evaluation.sampling import EngineTarget, generate_to_store
 from evaluation.store import ordered_samples
 from ramen.console import console
 from ramen.prompts import load_prompt
@@ -171,7 +171,7 @@ def evaluate_stage(ctx: StageContext, role: str, target: Target) -> dict:
         # a changed question or system prompt redoes that question's samples, no others
         questions={r.problem_id: r.messages for r in requests},
         prompt_field="messages",
-        open_engine=lambda: open_engine(spec, path, name, seed=ctx.seed, log_dir=parts),
+        engine=EngineTarget(spec, path, name, ctx.seed, parts),
         description=f"{ctx.name}: sampling {name}",
         who=ctx.name,
     )

@@ -3,18 +3,67 @@
 A stored sample stays valid while the model, the sampling settings and its problem's question
 are unchanged: changed settings discard the store, a changed question redoes that problem's
 samples, and only the keys the store lacks are generated (the engine opens only then).
+
+Inside a multi-node allocation (ramen/cluster.py) the generation fans out: `srun` starts one
+vLLM replica per node or per group of GPUs (evaluation/shard_worker.py), each writing its
+share of the missing keys into its own shard file of the same store; this process then
+reads the merged store as if it had generated everything itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.engine import Engine, Request
+from evaluation.engine import Request, open_engine
 from evaluation.store import check_settings, prune_parts, read_parts, run_to_store
+from ramen.cluster import Allocation
 from ramen.console import err_console
+from ramen.errors import StageFailed
+from ramen.io import iter_jsonl, read_json, write_json_atomic, write_jsonl_atomic
+from ramen.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """The engine a generation step opens: which model, from where, with which run seed."""
+
+    spec: ModelSpec
+    path: str
+    name: str
+    seed: int = 0
+    log_dir: Path | None = None
+
+    def open(self):
+        return open_engine(self.spec, self.path, self.name, seed=self.seed, log_dir=self.log_dir)
+
+    @property
+    def gpus(self) -> int:
+        return self.spec.tensor_parallel * self.spec.pipeline_parallel
+
+    def to_json(self) -> dict:
+        return {
+            "spec": self.spec.model_dump(mode="json"),
+            "path": self.path,
+            "name": self.name,
+            "seed": self.seed,
+            "log_dir": str(self.log_dir) if self.log_dir else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> EngineTarget:
+        return cls(
+            spec=ModelSpec.model_validate(d["spec"]),
+            path=d["path"],
+            name=d["name"],
+            seed=d["seed"],
+            log_dir=Path(d["log_dir"]) if d["log_dir"] else None,
+        )
 
 
 def generate_to_store(
@@ -23,7 +72,7 @@ def generate_to_store(
     *,
     settings: dict,
     questions: Mapping[str, Any],
-    open_engine: Callable[[], AbstractContextManager[Engine]],
+    engine: EngineTarget,
     description: str,
     who: str,
     prompt_field: str = "question",
@@ -48,5 +97,65 @@ def generate_to_store(
     todo = [r for r in requests if r.key not in done]
     if not todo:
         return {"resumed": len(requests), "generated": 0}
-    with open_engine() as engine:
-        return run_to_store(engine.generate, todo, parts_dir, description=description)
+    alloc = Allocation.from_environ()
+    per_node = alloc.replicas_per_node(engine.gpus) if alloc else 0
+    if alloc is not None and per_node and alloc.nodes * per_node > 1:
+        return fan_out(todo, parts_dir, engine, alloc, per_node, description, len(requests))
+    with engine.open() as e:
+        return run_to_store(e.generate, todo, parts_dir, description=description)
+
+
+FANOUT_JOB = "fanout.json"
+
+
+def fan_out(
+    todo: list[Request],
+    parts_dir: Path,
+    engine: EngineTarget,
+    alloc: Allocation,
+    per_node: int,
+    description: str,
+    total: int,
+) -> dict:
+    """`srun` one replica per node (x per_node), each generating its share into the store."""
+    replicas = alloc.nodes * per_node
+    job = parts_dir / FANOUT_JOB
+    write_jsonl_atomic(parts_dir / "fanout-requests.jsonl", (dataclasses.asdict(r) for r in todo))
+    write_json_atomic(
+        job,
+        {
+            "engine": engine.to_json(),
+            "requests": "fanout-requests.jsonl",
+            "description": description,
+            "gpus_per_replica": engine.gpus,
+        },
+    )
+    cmd = [
+        *alloc.srun(tasks_per_node=per_node),
+        sys.executable,
+        "-m",
+        "evaluation.shard_worker",
+        str(job),
+    ]
+    err_console.print(
+        f"{description}: {len(todo)} samples over {replicas} replicas "
+        f"({alloc.nodes} nodes x {per_node})"
+    )
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise StageFailed(
+            f"a generation replica failed (srun exit {code}); its log is under {parts_dir}; "
+            "run the stage again to resume"
+        )
+    done, _ = read_parts(parts_dir)
+    return {
+        "resumed": total - len(todo),
+        "generated": sum(1 for r in todo if r.key in done),
+        "replicas": replicas,
+    }
+
+
+def load_fanout(job: Path) -> tuple[EngineTarget, list[Request], str, int]:
+    d = read_json(job)
+    requests = [Request(**row) for row in iter_jsonl(job.parent / d["requests"])]
+    return EngineTarget.from_json(d["engine"]), requests, d["description"], d["gpus_per_replica"]

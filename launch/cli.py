@@ -44,6 +44,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from launch.launcher import launch
+    from launch.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    backend = args.backend or recipe.launch.backend
+    return launch(recipe, args.recipe, args.overrides, backend=backend, dry_run=args.dry_run)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from launch.launcher import print_status
+
+    run = Path(args.run)
+    if run.is_file():  # a recipe: its run folder
+        from launch.recipe import load_recipe
+
+        run = load_recipe(run).run_dir
+    return print_status(run, as_json=args.json)
+
+
 def _cmd_metrics(args: argparse.Namespace) -> int:
     import json
     from collections import Counter
@@ -460,6 +482,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="", help="comma-separated stages to run (default: all)")
     p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "launch",
+        help="run the stages as SLURM jobs chained by dependencies (or as local processes)",
+        description="Render one sbatch script per stage into runs/<name>/launch/ and submit them "
+        "with --dependency=afterok (backend slurm), or run each stage as its own process here "
+        "(backend local). Finished, unchanged stages are not submitted again.",
+    )
+    p.add_argument("recipe", help="path to the recipe YAML")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. launch.partition=gpu-long"
+    )
+    p.add_argument(
+        "--backend", choices=["local", "slurm"], help="default: the recipe's launch.backend"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="write and print the scripts; submit nothing"
+    )
+    p.set_defaults(func=_cmd_launch)
+
+    p = sub.add_parser(
+        "status", help="each stage of a run: done, running, pending, failed or not started"
+    )
+    p.add_argument("run", help="run folder (runs/<name>) or the recipe YAML")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser(
         "generate",

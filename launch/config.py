@@ -1,30 +1,119 @@
-"""The `launch:` section of a recipe."""
+"""The `launch:` section of a recipe: where stages run (this machine, or SLURM jobs) and every
+cluster value the sbatch scripts need. Nothing about a cluster is hard-coded in ramen."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ramen.spec import StrictModel
+
+# A recipe value that lands in a script must be one line of printable text: a newline would
+# start a new shell line (values are shell-quoted as well, see launch/slurm.py).
+_ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+
+
+def _one_line(value: str | None, what: str) -> str | None:
+    if value is not None and not _ONE_LINE.match(value):
+        raise ValueError(f"{what} must be one line without control characters")
+    return value
 
 
 class LaunchConfig(StrictModel):
     backend: Literal["local", "slurm"] = Field(
         default="local",
-        description="`local`: stages as processes on this machine; `slurm`: sbatch jobs.",
+        description="`local`: stages as processes on this machine; `slurm`: one sbatch job per "
+        "stage, chained with `--dependency=afterok` (`ramen launch`).",
     )
-    nodes: int = Field(default=1, ge=1, description="Nodes for multi-node stages.")
-    gpus_per_node: int = Field(default=0, ge=0, description="GPUs per node (0 = CPU).")
-    partition: str | None = Field(default=None, description="SLURM partition.")
+    nodes: int = Field(
+        default=1,
+        ge=1,
+        description="Nodes (machines) for the multi-node stages: training runs one `accelerate "
+        "launch` per node, generation one vLLM replica per node or per group of GPUs.",
+    )
+    gpus_per_node: int = Field(default=0, ge=0, description="GPUs per node (0 = CPU nodes).")
+    cpus_per_task: int | None = Field(
+        default=None, ge=1, description="`--cpus-per-task` of every job (null = the cluster's)."
+    )
+    mem: str | None = Field(
+        default=None, description="`--mem` per node, e.g. `500G` (null = the cluster's default)."
+    )
+    partition: str | None = Field(default=None, description="SLURM partition of the GPU stages.")
+    cpu_partition: str | None = Field(
+        default=None,
+        description="Partition of the stages that need no GPU (prepare, clean, select, pairs, "
+        "report...); null = `partition`.",
+    )
     account: str | None = Field(default=None, description="SLURM account.")
     qos: str | None = Field(default=None, description="SLURM quality of service.")
-    time: str | None = Field(default=None, description="SLURM time limit per job, e.g. `24:00:00`.")
+    time: str | None = Field(
+        default=None, description="SLURM time limit per job, e.g. `24:00:00` (null = default)."
+    )
     constraint: str | None = Field(default=None, description="SLURM node constraint.")
     extra_sbatch: list[str] = Field(
-        default_factory=list, description="Extra `#SBATCH` options, e.g. `--exclusive`."
+        default_factory=list,
+        description="Extra sbatch options, one per item, e.g. `--exclusive` or `--reservation=x`.",
     )
     setup: list[str] = Field(
         default_factory=list,
-        description="Shell lines run before each job (module loads, container activation).",
+        description="Shell lines every job runs first, as written (module loads, `source "
+        "venv/bin/activate`, container set-up). They are the recipe author's own shell code.",
     )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables every job exports (shell-quoted), e.g. `HF_HOME: "
+        "/shared/hf`. Secrets belong in the cluster environment, not here.",
+    )
+    python: str | None = Field(
+        default=None,
+        description="Python that runs ramen in the jobs (null = the one running `ramen launch`; "
+        "it must exist on the compute nodes, e.g. on a shared filesystem).",
+    )
+    requeue: bool = Field(
+        default=True,
+        description="Ask SLURM to requeue a job that is pre-empted or about to hit its time "
+        "limit; the stage resumes where it stopped (`--requeue`, `--signal=B:USR1@300`).",
+    )
+    emulate_nodes: bool = Field(
+        default=False,
+        description="Run the `nodes` machines as tasks on one real node, the head on loopback "
+        "(for testing multi-node training on a one-node cluster).",
+    )
+    cpu_replicas_per_node: int = Field(
+        default=1,
+        ge=1,
+        description="vLLM replicas per node of a generation stage on CPU nodes (on GPU nodes: "
+        "gpus_per_node / (tensor_parallel x pipeline_parallel)).",
+    )
+
+    @field_validator("partition", "cpu_partition", "account", "qos", "time", "constraint", "mem")
+    @classmethod
+    def _line(cls, v: str | None, info) -> str | None:
+        return _one_line(v, info.field_name)
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _options(cls, items: list[str]) -> list[str]:
+        for item in items:
+            _one_line(item, "each extra_sbatch item")
+            if not item.startswith("-"):
+                raise ValueError(f"'{item}' is not an sbatch option (e.g. --exclusive)")
+        return items
+
+    @field_validator("setup")
+    @classmethod
+    def _setup(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            _one_line(line, "each setup line")
+        return lines
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"'{key}' is not an environment variable name")
+            _one_line(value, f"env.{key}")
+        return env

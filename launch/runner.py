@@ -170,14 +170,29 @@ class Runner:
             outcome[stage.name] = self._run_stage(stage, forced=stage.name in force)
         return outcome
 
+    def needs(self, stage: StageDef) -> list[str]:
+        """The stages of this plan whose outputs `stage` reads."""
+        needs = stage.needs(self.recipe) if callable(stage.needs) else stage.needs
+        planned = {s.name for s in self.plan}
+        return [n for n in needs if n in planned]  # others: optional inputs not produced here
+
+    def decision(self, stage: StageDef) -> Decision:
+        """Whether `stage` would run now (judged from the manifests on disk)."""
+        hashes = {}
+        for need in self.needs(stage):
+            manifest = read_manifest(self.run_dir / need)
+            if manifest is None or not manifest.get("done"):
+                return Decision(True, f"needs {need}")
+            hashes[need] = manifest["output_hash"]
+        stage_dir = self.run_dir / stage.name
+        config_hash = hash_obj(stage.config(self.recipe))
+        return decide(read_manifest(stage_dir), config_hash, hashes, stage_dir, False)
+
     def _run_stage(self, stage: StageDef, forced: bool) -> str:
         stage_dir = self.run_dir / stage.name
         inputs: dict[str, Path] = {}
         input_hashes: dict[str, str] = {}
-        needs = stage.needs(self.recipe) if callable(stage.needs) else stage.needs
-        for need in needs:
-            if not any(s.name == need for s in self.plan):
-                continue  # an optional input this recipe does not produce
+        for need in self.needs(stage):
             manifest = read_manifest(self.run_dir / need)
             if manifest is None or not manifest.get("done"):
                 raise UserError(

@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ramen.cluster import Allocation
 from ramen.errors import StageFailed, UserError
 from ramen.io import write_json_atomic
 from ramen.stage import StageContext
@@ -57,11 +58,27 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
 def run_training(
     spec: dict, stage_dir: Path, step: TrainingStep, topo: Topology, log_name: str = "train.log"
 ) -> None:
-    """Write spec.json and accelerate.yaml, run `accelerate launch`, stream its output."""
+    """Write spec.json and accelerate.yaml, run `accelerate launch`, stream its output.
+
+    In a multi-node allocation (ramen/cluster.py) `srun` runs training.node once per machine,
+    each an `accelerate launch` with its machine rank; their labelled output lands here too.
+    """
     spec_file = stage_dir / "spec.json"
     write_json_atomic(spec_file, spec)
     config = write_accelerate_config(stage_dir / "accelerate.yaml", step, topo)
-    cmd = launch_command(config, spec_file)
+    alloc = Allocation.from_environ()
+    if topo.machines > 1 and alloc is not None:
+        cmd = [
+            *alloc.srun(tasks_per_node=1),
+            sys.executable,
+            "-m",
+            "training.node",
+            str(config),
+            str(spec_file),
+            str(stage_dir),
+        ]
+    else:
+        cmd = launch_command(config, spec_file)
     env = launch_env(topo.gpu)
     if os.environ.get("RAMEN_NO_PROGRESS"):
         env.setdefault("TQDM_DISABLE", "1")
@@ -86,6 +103,26 @@ def run_training(
         raise StageFailed(
             f"training exited with code {code}: {last.strip()} (full log: {stage_dir / log_name})"
         )
+
+
+def topology(step: TrainingStep, gpu: bool) -> Topology:
+    """One machine, or every machine of a ramen-launched multi-node allocation."""
+    alloc = Allocation.from_environ()
+    if alloc is None or alloc.nodes == 1:
+        return Topology(gpu=gpu)
+    if not gpu and not step.deepspeed:
+        # accelerate starts multi-machine CPU runs without DeepSpeed through mpirun
+        raise UserError(
+            f"training on {alloc.nodes} CPU machines needs training.deepspeed (zero2 or zero3): "
+            "accelerate's plain multi-CPU launcher is mpirun",
+            where="training.deepspeed",
+        )
+    return Topology(
+        machines=alloc.nodes,
+        main_ip="127.0.0.1" if alloc.emulated else alloc.head,
+        main_port=alloc.head_port,
+        gpu=gpu,
+    )
 
 
 def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
@@ -131,7 +168,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
         "args": step.args,
     }
-    run_training(spec, ctx.out_dir, step, Topology(gpu=gpu))
+    run_training(spec, ctx.out_dir, step, topology(step, gpu))
     if step.lora:
         from training.export import merge_lora
 

@@ -1,0 +1,298 @@
+"""Rendering a recipe's stages as sbatch scripts: resources per stage, the job script, the
+`sbatch` command lines that chain them with `--dependency=afterok`.
+
+Every value that comes from the recipe or the command line is shell-quoted (`shlex.quote`),
+and the recipe refuses values with newlines or control characters (launch/config.py), so a
+recipe value can never become a shell command. The one exception is `launch.setup`: those
+lines are the recipe author's own shell code (module loads, container set-up) and run as
+written.
+
+A job runs `ramen run RECIPE --stages STAGE` on the first node of its allocation, with the
+allocation described in RAMEN_* variables (ramen/cluster.py). The stage itself fans out:
+training through `srun` + training.node, generation through `srun` + evaluation.shard_worker.
+A model larger than a node gets a Ray cluster over the allocation first; vLLM then runs with
+pipeline parallel on it (`--distributed-executor-backend ray`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from launch.recipe import Recipe
+from ramen.cluster import NCCL_DEFAULTS
+from ramen.spec import ModelSpec
+
+GENERATION_STAGES = ("filter", "sample", "grade", "evaluate", "evaluate-baseline")
+
+
+def stage_models(recipe: Recipe, stage: str) -> list[tuple[str, ModelSpec]]:
+    """The models a stage serves with vLLM (name, spec)."""
+    names: list[str | None] = []
+    cur, ev = recipe.curation, recipe.evaluation
+    judge = cur.grade.judge if cur is not None else None
+    if stage == "filter":
+        names = [*cur.filter.models, judge]
+    elif stage == "sample":
+        names = [cur.sample.model]
+    elif stage == "grade":
+        names = [judge]
+    elif stage in ("evaluate", "evaluate-baseline"):
+        target = ev.model if stage == "evaluate" else ev.baseline
+        if target == "trained":
+            target = recipe.training.base
+        names = [target, ev.judge]
+    return [(n, recipe.models[n]) for n in dict.fromkeys(names) if n is not None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """The allocation of one stage's job."""
+
+    stage: str
+    kind: str  # "cpu" | "train" | "generate"
+    nodes: int  # machines the stage uses (emulated ones included)
+    tasks_per_node: int
+    gpus_per_node: int
+    partition: str | None
+    ray: bool = False  # a model spans nodes: start a Ray cluster over the allocation
+
+    def sbatch_shape(self, emulate: bool) -> list[str]:
+        if emulate and self.nodes > 1:
+            return ["--nodes=1", f"--ntasks={self.nodes * self.tasks_per_node}"]
+        return [f"--nodes={self.nodes}", f"--ntasks-per-node={self.tasks_per_node}"]
+
+
+def plan_job(recipe: Recipe, stage: str) -> Job:
+    launch = recipe.launch
+    gpus = launch.gpus_per_node
+    if stage.startswith("train"):
+        return Job(stage, "train", launch.nodes, 1, gpus, launch.partition)
+    if stage in GENERATION_STAGES:
+        sizes = [m.tensor_parallel * m.pipeline_parallel for _, m in stage_models(recipe, stage)]
+        widest = max(sizes, default=1)
+        if gpus and widest > gpus:  # one replica over several nodes: Ray + pipeline parallel
+            return Job(stage, "generate", math.ceil(widest / gpus), 1, gpus, launch.partition, True)
+        per_node = max(gpus // s for s in sizes) if gpus and sizes else launch.cpu_replicas_per_node
+        return Job(stage, "generate", launch.nodes, max(1, per_node), gpus, launch.partition)
+    return Job(stage, "cpu", 1, 1, 0, launch.cpu_partition or launch.partition)
+
+
+def _q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def sbatch_header(recipe: Recipe, job: Job, log_dir: Path) -> list[str]:
+    launch = recipe.launch
+    opts = [
+        f"--job-name={_q(f'ramen-{recipe.name}-{job.stage}')}",
+        f"--output={_q(log_dir / f'{job.stage}-%j.out')}",
+        "--open-mode=append",  # a requeued job appends to the same log
+        *job.sbatch_shape(launch.emulate_nodes),
+    ]
+    if job.gpus_per_node:
+        opts.append(f"--gpus-per-node={job.gpus_per_node}")
+    for flag, value in (
+        ("cpus-per-task", launch.cpus_per_task),
+        ("mem", launch.mem),
+        ("partition", job.partition),
+        ("account", launch.account),
+        ("qos", launch.qos),
+        ("time", launch.time),
+        ("constraint", launch.constraint),
+    ):
+        if value is not None:
+            opts.append(f"--{flag}={_q(value)}")
+    if launch.requeue:
+        opts += ["--requeue", "--signal=B:USR1@300"]
+    opts += [_q_option(o) for o in launch.extra_sbatch]
+    return [f"#SBATCH {o}" for o in opts]
+
+
+def _q_option(option: str) -> str:
+    """`--name=value` with the value quoted; a bare flag as it is."""
+    name, sep, value = option.partition("=")
+    return f"{_q(name)}{sep}{_q(value)}" if sep else _q(option)
+
+
+RAY_BLOCK = """\
+# A model larger than one node: a Ray cluster over the allocation; vLLM runs pipeline
+# parallel on it (ramen starts it with --distributed-executor-backend ray, waits for
+# /health, then the stage's clients use it).
+RAY={ray}
+HEAD_IP="$(hostname --ip-address | awk '{{print $1}}')"
+RAY_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')"
+"$RAY" start --head --node-ip-address="$HEAD_IP" --port="$RAY_PORT" --num-gpus={gpus} --disable-usage-stats
+trap '"$RAY" stop --force >/dev/null 2>&1 || true' EXIT
+if [ "$RAMEN_NODES" -gt 1 ]; then
+  srun --nodes=$((RAMEN_NODES - 1)) --ntasks=$((RAMEN_NODES - 1)) --ntasks-per-node=1 \\
+    --exclude="$(hostname)" --overlap --kill-on-bad-exit=1 \\
+    "$RAY" start --address="$HEAD_IP:$RAY_PORT" --num-gpus={gpus} --block &
+fi
+export RAY_ADDRESS="$HEAD_IP:$RAY_PORT"
+"$PY" - <<'WAIT_FOR_RAY'
+import os, sys, time
+import ray
+want, deadline = int(os.environ["RAMEN_NODES"]), time.time() + 600
+ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+while sum(n["Alive"] for n in ray.nodes()) < want:
+    if time.time() > deadline:
+        sys.exit(f"ray: only {{sum(n['Alive'] for n in ray.nodes())}} of {{want}} nodes joined in 600 s")
+    time.sleep(5)
+print(f"ray: {{want}} nodes up", flush=True)
+WAIT_FOR_RAY
+"""
+
+RUN_BLOCK = """\
+# Pre-emption or the time limit (USR1, 300 s before): requeue; the stage resumes from its
+# stored samples or its last checkpoint.
+requeue() {{ echo "ramen: requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM_JOB_ID"; }}
+trap requeue USR1
+{command} &
+RAMEN_PID=$!
+while true; do
+  STATUS=0
+  wait "$RAMEN_PID" || STATUS=$?
+  if kill -0 "$RAMEN_PID" 2>/dev/null; then continue; fi  # woken by a signal, still running
+  exit "$STATUS"
+done
+"""
+
+
+def _comment(cmd: list[str]) -> str:
+    return "#   " + " ".join(cmd)
+
+
+def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
+    """The multi-node training commands the stage runs (exactly: the same functions build
+    them), shown here; the stage writes spec.json and accelerate.yaml first."""
+    from ramen.cluster import Allocation
+    from training.node import node_command
+    from training.stage import stage_name
+
+    index = next(i for i in range(4) if stage_name(i) == job.stage)
+    step = recipe.training.steps()[index]
+    stage_dir = recipe.run_dir.resolve() / job.stage
+    config, spec = stage_dir / "accelerate.yaml", stage_dir / "spec.json"
+    alloc = Allocation(nodes=job.nodes, emulated=recipe.launch.emulate_nodes)
+    srun = ["srun", *alloc.srun(1, check=False)[1:]]
+    node = [python, "-m", "training.node", str(config), str(spec), str(stage_dir)]
+    accel = node_command(config, spec, "$SLURM_PROCID", "$RAMEN_HEAD", "$RAMEN_HEAD_PORT")
+    accel[0] = python
+    return [
+        f"# Training on {job.nodes} machines x {step.processes} processes "
+        f"({job.nodes * step.processes} in all, deepspeed {step.deepspeed or 'off'}). The stage",
+        "# writes spec.json and accelerate.yaml (num_machines, num_processes, the DeepSpeed",
+        "# config), then starts one task per machine:",
+        _comment([*srun, *node]),
+        "# and each task runs (training/node.py; its log: train.rank<R>.log):",
+        _comment(accel),
+    ]
+
+
+def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
+    from evaluation.engine import VLLMServer
+
+    out = []
+    for name, spec in stage_models(recipe, job.stage):
+        if spec.tensor_parallel * spec.pipeline_parallel <= job.gpus_per_node:
+            continue
+        with _device("gpu"):  # as on the GPU nodes, not this login node
+            cmd = VLLMServer(spec, spec.path, name).command(ray=True)
+        cmd[0] = "$PY"
+        out += [
+            f"# {name} spans {spec.pipeline_parallel} nodes: the stage starts it on this Ray "
+            "cluster, waits for",
+            "# its /health (engine.startup_timeout_s) and points the stage's clients at it:",
+            _comment([c if c != str(_port(cmd)) else "PORT" for c in cmd]),
+        ]
+    return out
+
+
+@contextlib.contextmanager
+def _device(kind: str):
+    old = os.environ.get("RAMEN_DEVICE")
+    os.environ["RAMEN_DEVICE"] = kind
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["RAMEN_DEVICE"]
+        else:
+            os.environ["RAMEN_DEVICE"] = old
+
+
+def _port(cmd: list[str]) -> str:
+    return cmd[cmd.index("--port") + 1]
+
+
+def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: str) -> str:
+    return " ".join(
+        _q(x)
+        for x in [python, "-m", "launch.cli", "run", recipe_file, *overrides, "--stages", stage]
+    )
+
+
+def render_script(
+    recipe: Recipe,
+    job: Job,
+    *,
+    recipe_file: Path,
+    overrides: list[str],
+    workdir: Path,
+    log_dir: Path,
+    python: str | None = None,
+) -> str:
+    launch = recipe.launch
+    python = python or launch.python or sys.executable
+    lines = [
+        "#!/bin/bash",
+        f"# ramen stage '{job.stage}' of recipe '{recipe.name}' (recipe hash "
+        f"{recipe.hash()[:12]}), rendered by `ramen launch`. Submitted with --dependency=afterok",
+        "# on the stages it reads; rerunning it resumes (finished stages are skipped).",
+        *sbatch_header(recipe, job, log_dir),
+        "set -euo pipefail",
+        f"cd {_q(workdir)}",
+    ]
+    if launch.setup:
+        lines += ["# launch.setup (the recipe's own shell lines)", *launch.setup]
+    lines.append(f"PY={_q(python)}")
+    env = {**{k: v for k, v in launch.env.items()}}
+    if launch.env:
+        lines.append("# launch.env")
+        lines += [f"export {k}={_q(v)}" for k, v in env.items()]
+    if job.kind != "cpu":
+        lines.append("# NCCL: errors abort instead of hanging (the environment's own values win)")
+        lines += [f'export {k}="${{{k}:-{v}}}"' for k, v in NCCL_DEFAULTS.items()]
+    lines += [
+        "# the allocation, for the stage's fan-out (ramen/cluster.py)",
+        f"export RAMEN_NODES={job.nodes}",
+        f"export RAMEN_EMULATED={int(launch.emulate_nodes and job.nodes > 1)}",
+        f"export RAMEN_GPUS_PER_NODE={job.gpus_per_node}",
+        f"export RAMEN_CPU_REPLICAS={launch.cpu_replicas_per_node}",
+        'export RAMEN_HEAD="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+        'export RAMEN_HEAD_PORT="$("$PY" -c \'import socket; s=socket.socket(); '
+        's.bind(("", 0)); print(s.getsockname()[1])\')"',
+    ]
+    if job.ray:
+        ray = Path(python).parent / "ray"
+        lines += RAY_BLOCK.format(ray=_q(ray), gpus=job.gpus_per_node).splitlines()
+        lines += _vllm_comment(recipe, job)
+    if job.kind == "train" and job.nodes > 1:
+        lines += _training_comment(recipe, job, python)
+    command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')
+    lines += RUN_BLOCK.format(command=command).splitlines()
+    return "\n".join(lines) + "\n"
+
+
+def sbatch_command(script: Path, after: list[str]) -> list[str]:
+    """The sbatch argv: `--parsable` prints the job id; a failed dependency cancels this job."""
+    cmd = ["sbatch", "--parsable", "--kill-on-invalid-dep=yes"]
+    if after:
+        cmd.append("--dependency=afterok:" + ":".join(after))
+    return [*cmd, str(script)]

@@ -1,0 +1,92 @@
+"""What a stage knows about the allocation it runs in, and how it fans work out over it.
+
+A job that `ramen launch --backend slurm` rendered exports the variables below; a stage run
+anywhere else (a laptop, `ramen run`, the local backend) sees none of them and runs as one
+process, as before. So the stage code is the same everywhere; only the fan-out differs:
+- training: `srun` starts one task per machine, each runs `accelerate launch` with its
+  machine rank (training/stage.py, training/node.py);
+- generation: `srun` starts one vLLM replica per node or per group of GPUs, each generating
+  its shard of the requests into the stage's sample store (evaluation/sampling.py).
+
+Variables (all set by the job script):
+    RAMEN_NODES          machines in the allocation (emulated ones included)
+    RAMEN_EMULATED       1: the machines are tasks on one node (head on loopback)
+    RAMEN_GPUS_PER_NODE  GPUs per machine (0 = CPU)
+    RAMEN_CPU_REPLICAS   vLLM replicas per CPU machine
+    RAMEN_HEAD           the first machine of the allocation (training rendezvous)
+    RAMEN_HEAD_PORT      a port that was free on it
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+# Defaults every multi-node job exports unless the cluster environment already sets them:
+# NCCL errors abort the process group instead of hanging it (the main multi-node hang), and
+# NCCL prints warnings. Timeouts: TrainingArguments' ddp_timeout (the recipe's args).
+NCCL_DEFAULTS = {
+    "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
+    "NCCL_DEBUG": "WARN",
+    "TORCH_NCCL_DUMP_ON_TIMEOUT": "1",
+}
+
+
+@dataclass(frozen=True)
+class Allocation:
+    nodes: int = 1
+    emulated: bool = False
+    gpus_per_node: int = 0
+    cpu_replicas: int = 1
+    head: str = "127.0.0.1"
+    head_port: int = 29500
+
+    @classmethod
+    def from_environ(cls, env: dict[str, str] | None = None) -> Allocation | None:
+        """The allocation of a ramen-launched job, or None outside one."""
+        env = os.environ if env is None else env
+        if "RAMEN_NODES" not in env or not env.get("SLURM_JOB_ID"):
+            return None
+        return cls(
+            nodes=int(env["RAMEN_NODES"]),
+            emulated=env.get("RAMEN_EMULATED") == "1",
+            gpus_per_node=int(env.get("RAMEN_GPUS_PER_NODE", "0")),
+            cpu_replicas=int(env.get("RAMEN_CPU_REPLICAS", "1")),
+            head=env.get("RAMEN_HEAD", "127.0.0.1"),
+            head_port=int(env.get("RAMEN_HEAD_PORT", "29500")),
+        )
+
+    def replicas_per_node(self, gpus_per_replica: int) -> int:
+        """vLLM replicas that fit on one machine (0: the model needs more than a machine)."""
+        if self.gpus_per_node == 0:
+            return self.cpu_replicas
+        return self.gpus_per_node // gpus_per_replica
+
+    def srun(self, tasks_per_node: int, *, label: bool = True, check: bool = True) -> list[str]:
+        """`srun` with one task per machine (x tasks_per_node); a failed task stops them all."""
+        if check and shutil.which("srun") is None:
+            raise RuntimeError("srun is not on PATH inside a SLURM job")
+        cmd = [
+            "srun",
+            f"--ntasks={self.nodes * tasks_per_node}",
+            "--kill-on-bad-exit=1",
+            "--overlap",  # the batch step keeps running beside the tasks
+        ]
+        if self.emulated:
+            cmd.append("--nodes=1")
+        else:
+            cmd += [f"--nodes={self.nodes}", f"--ntasks-per-node={tasks_per_node}"]
+        if label:
+            cmd.append("--label")  # every output line starts with its task's rank
+        return cmd
+
+
+def task_rank() -> tuple[int, int, int]:
+    """(rank, number of tasks, rank on this node) of an srun task; (0, 1, 0) outside one."""
+    env = os.environ
+    return (
+        int(env.get("SLURM_PROCID", "0")),
+        int(env.get("SLURM_NTASKS", "1")),
+        int(env.get("SLURM_LOCALID", "0")),
+    )

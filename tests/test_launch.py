@@ -1,0 +1,171 @@
+"""`ramen launch` rendering, resources and `ramen status`, without a scheduler (the real-SLURM
+run is tests/test_slurm.py)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, ramen
+
+from launch.recipe import load_recipe
+from launch.slurm import plan_job
+from ramen.cluster import Allocation
+
+BIG = ROOT / "recipes" / "qwen3-235b-dpo.yaml"
+
+
+def dry_run(tmp_path: Path, recipe: Path, *overrides: str) -> tuple[str, Path]:
+    proc = ramen("launch", str(recipe), *overrides, "--backend", "slurm", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = load_recipe(recipe, list(overrides)).name
+    return proc.stdout, tmp_path / "runs" / name / "launch"
+
+
+def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_path):
+    out, launch_dir = dry_run(tmp_path, BIG)
+    scripts = sorted(launch_dir.glob("*.sbatch"))
+    assert {p.stem for p in scripts} >= {"filter", "sample", "grade", "train", "evaluate"}
+    for script in scripts:
+        check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert check.returncode == 0, f"{script.name}: {check.stderr}"
+    train = (launch_dir / "train.sbatch").read_text()
+    assert "#SBATCH --nodes=3" in train and "#SBATCH --gpus-per-node=8" in train
+    assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
+    assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
+    assert "srun --ntasks=3 --kill-on-bad-exit=1" in train
+    assert "24 in all, deepspeed zero3" in train
+    assert 'TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"' in train
+    sample = (launch_dir / "sample.sbatch").read_text()
+    assert '"$RAY" start --head' in sample and "RAY_ADDRESS" in sample
+    assert (
+        "--pipeline-parallel-size 2 " in sample and "--distributed-executor-backend ray" in sample
+    )
+    assert "#SBATCH --nodes=2" in sample  # tp 8 x pp 2 = two nodes of 8 GPUs
+    # dependencies: each stage after what it reads (and after `models`)
+    assert "--dependency=afterok:<pairs>:<models>" in out
+    assert "--dependency=afterok:<filter>:<balance>:<decontaminate>:<models>" in out
+
+
+def test_stage_resources_follow_the_recipe():
+    r = load_recipe(BIG)
+    assert plan_job(r, "select").kind == "cpu" and plan_job(r, "select").gpus_per_node == 0
+    f = plan_job(r, "filter")  # 30B and the 32B judge at tp 4: two replicas per 8-GPU node
+    assert (f.nodes, f.tasks_per_node, f.ray) == (3, 2, False)
+    s = plan_job(r, "sample")
+    assert (s.nodes, s.ray) == (2, True)
+    t = plan_job(r, "train")
+    assert (t.kind, t.nodes, t.tasks_per_node) == ("train", 3, 1)
+    r2 = load_recipe(BIG, ["launch.cpu_partition=cpu", "models.sampler.pipeline_parallel=1"])
+    assert plan_job(r2, "pairs").partition == "cpu"
+    assert plan_job(r2, "sample").ray is False and plan_job(r2, "sample").tasks_per_node == 1
+
+
+def test_recipe_values_render_inertly(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}); `touch {marker}`"
+    out, launch_dir = dry_run(
+        tmp_path,
+        BIG,
+        "launch.partition=gpu; rm -rf ~",
+        f"launch.account={evil}",
+        f"launch.env.EVIL={evil}",
+    )
+    train = (launch_dir / "train.sbatch").read_text()
+    assert "#SBATCH --partition='gpu; rm -rf ~'" in train
+    export = next(line for line in train.splitlines() if line.startswith("export EVIL="))
+    shown = subprocess.run(
+        ["bash", "-c", f'{export}; printf %s "$EVIL"'], capture_output=True, text=True
+    )
+    assert shown.stdout == evil  # the value arrives as text
+    # sbatch reads #SBATCH lines, bash skips them: run the whole header part through bash
+    header = "\n".join(line for line in train.splitlines() if line.startswith(("#", "export E")))
+    subprocess.run(["bash", "-c", header], check=True)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("launch.partition=gpu\nrm -rf ~", "launch.partition"),
+        ("launch.extra_sbatch=[exclusive]", "launch.extra_sbatch"),
+        ("launch.env={'A B': x}", "launch.env"),
+    ],
+)
+def test_bad_launch_values_exit_2_naming_the_key(tmp_path, override, key):
+    proc = ramen("launch", str(BIG), override, "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert key in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_allocation_from_the_job_environment():
+    assert Allocation.from_environ({}) is None
+    env = {"SLURM_JOB_ID": "7", "RAMEN_NODES": "3", "RAMEN_GPUS_PER_NODE": "8"}
+    alloc = Allocation.from_environ(env)
+    assert alloc.replicas_per_node(4) == 2 and alloc.replicas_per_node(16) == 0
+    cmd = alloc.srun(2, check=False)
+    assert "--ntasks=6" in cmd and "--ntasks-per-node=2" in cmd and "--kill-on-bad-exit=1" in cmd
+    emulated = Allocation.from_environ({**env, "RAMEN_EMULATED": "1", "RAMEN_NODES": "2"})
+    assert "--nodes=1" in emulated.srun(1, check=False)
+
+
+def test_replicas_bind_their_own_gpus(monkeypatch):
+    from evaluation.shard_worker import bind_gpus
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert bind_gpus(1, 4, 8) == "4,5,6,7"
+    assert bind_gpus(0, 1, 0) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert bind_gpus(1, 1, 2) == "5"
+    with pytest.raises(SystemExit):
+        bind_gpus(1, 2, 2)
+
+
+ROWS_ONLY = """
+name: rows
+seed: 0
+data:
+  sources: [{path: "bundled:problems.jsonl", licence: cc0-1.0}]
+  allow_licences: [cc0-1.0]
+  clean: {max_question_tokens: null}
+"""
+
+
+def test_local_backend_runs_each_stage_as_a_process_like_ramen_run(tmp_path):
+    recipe = tmp_path / "rows.yaml"
+    recipe.write_text(ROWS_ONLY)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    launched = ramen("launch", str(recipe), "--backend", "local", cwd=a)
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    assert ramen("run", str(recipe), cwd=b, check=True).returncode == 0
+    for stage in ("prepare", "clean", "dedup", "decontaminate"):
+        ma = json.loads((a / "runs/rows" / stage / "manifest.json").read_text())
+        mb = json.loads((b / "runs/rows" / stage / "manifest.json").read_text())
+        assert ma["output_hash"] == mb["output_hash"], stage
+        assert (a / "runs/rows/launch/logs" / f"{stage}.log").exists()
+    status = ramen("status", str(a / "runs/rows"), "--json", check=True)
+    rows = json.loads(status.stdout)
+    assert [r["state"] for r in rows] == ["done"] * 4
+    again = ramen("launch", str(recipe), "--backend", "local", cwd=a, check=True)
+    assert "nothing to launch" in again.stdout  # finished stages are not submitted again
+
+
+def test_status_shows_incomplete_failed_and_not_started(tmp_path):
+    run = tmp_path / "runs" / "x"
+    (run / "launch").mkdir(parents=True)
+    (run / "a").mkdir()
+    (run / "a" / "manifest.json").write_text(json.dumps({"done": True, "finished_at": "t"}))
+    (run / "b" / "parts").mkdir(parents=True)  # killed mid-stage
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    jobs = {
+        "a": {"backend": "local", "pid": os.getpid()},
+        "b": {"backend": "local", "pid": dead.pid},
+        "c": {"backend": "local", "pid": dead.pid},
+    }
+    (run / "launch" / "jobs.json").write_text(json.dumps(jobs))
+    rows = {r["stage"]: r["state"] for r in json.loads(ramen("status", str(run), "--json").stdout)}
+    assert rows == {"a": "done", "b": "incomplete", "c": "not started"}
+    assert ramen("status", str(tmp_path / "nope")).returncode == 2
