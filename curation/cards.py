@@ -24,12 +24,19 @@ STAGE_ORDER = (
 )
 
 
+# Stages before a set's own that are not in its lineage: the SFT set is made from `grade`, so
+# `select` and `pairs` (which may or may not have run yet, e.g. as parallel SLURM jobs) stay out.
+NOT_LINEAGE = {"sft": {"select", "pairs"}}
+
+
 def stage_counts(run_dir: Path, upto: str) -> list[dict]:
-    """input / kept / dropped-by-reason of each finished stage before `upto`."""
+    """input / kept / dropped-by-reason of each finished stage `upto` was made from."""
     out = []
     for stage in STAGE_ORDER:
         if stage == upto:
             break
+        if stage in NOT_LINEAGE.get(upto, ()):
+            continue
         path = run_dir / stage / "stats.json"
         if not path.is_file():
             continue

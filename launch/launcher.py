@@ -249,7 +249,8 @@ def stage_states(run_dir: Path) -> list[dict]:
         job = jobs.get(name, {})
         row = {"stage": name, "job": job.get("job_id") or job.get("pid")}
         if manifest and manifest.get("done"):
-            row |= {"state": "done", "detail": f"finished {manifest.get('finished_at', '?')}"}
+            when = str(manifest.get("finished_at", "?"))[:19].replace("T", " ")
+            row |= {"state": "done", "detail": f"finished {when} UTC"}
         elif job.get("backend") == "slurm":
             q = queue.get(job["job_id"], "UNKNOWN")
             if q in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"):

@@ -111,6 +111,8 @@ def test_outputs_load_as_datasets_with_cards(run):
         assert "bundled:problems.jsonl" in card and "tiny:strong" in card
         for upstream in ("prepare", "clean", "dedup", "decontaminate", "balance", "filter"):
             assert f"| {upstream} |" in card, (stage, upstream)
+    # the SFT set is made from `grade`: whether pairs ran first must not change its card
+    assert "| pairs |" not in (d / "sft" / "README.md").read_text()
 
 
 def test_rerun_skips_everything(run):
