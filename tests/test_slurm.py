@@ -114,3 +114,52 @@ def test_tiny_recipe_under_real_slurm_matches_the_local_backend(slurm, tmp_path)
     for stage in SAME_DATA:
         assert a[stage]["output_hash"] == b[stage]["output_hash"], stage
     assert (run / "report" / "report.md").exists()
+
+
+REQUEUE = """
+name: requeue
+seed: 0
+models:
+  strong: {path: "tiny:strong", dtype: float32, max_model_len: 1024}
+data:
+  sources: [{path: "bundled:problems.jsonl", licence: cc0-1.0}]
+  allow_licences: [cc0-1.0]
+curation:
+  sample: {model: strong, n: 8, temperature: 1.0}
+"""
+
+
+def test_a_requeued_stage_resumes_and_matches_an_uninterrupted_run(slurm, tmp_path):
+    """USR1 to the batch script (what `--signal=B:USR1@300` sends before the time limit) makes
+    it requeue itself; the requeued job resumes the sample store: nothing lost or repeated."""
+    recipe = tmp_path / "requeue.yaml"
+    recipe.write_text(REQUEUE)
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    on_slurm.mkdir(), local.mkdir()
+    out = ramen("launch", str(recipe), "launch.cpus_per_task=1", "--backend", "slurm", cwd=on_slurm)
+    assert out.returncode == 0, out.stdout + out.stderr
+    run = on_slurm / "runs" / "requeue"
+    job = json.loads((run / "launch" / "jobs.json").read_text())["sample"]["job_id"]
+    deadline = time.monotonic() + 15 * 60
+    lines = 0
+    while time.monotonic() < deadline and lines < 200:
+        lines = (
+            sum(p.read_text().count("\n") for p in (run / "sample" / "parts").glob("shard-*.jsonl"))
+            if (run / "sample" / "parts").is_dir()
+            else 0
+        )
+        time.sleep(0.5)
+    assert lines >= 200, "the sample stage never started writing"
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
+    rows = wait(run, 20 * 60)
+    assert all(r["state"] == "done" for r in rows), rows
+    log = (run / "launch" / "logs" / f"sample-{job}.out").read_text()
+    assert f"ramen: requeueing job {job}" in log
+    assert log.count("run  sample:") == 2  # the first attempt, then the requeued one
+    generation = json.loads((run / "sample" / "stats.json").read_text())["generation"]["strong"]
+    assert generation["resumed"] >= 200 and generation["generated"] > 0
+
+    assert ramen("run", str(recipe), cwd=local, check=True).returncode == 0
+    a, b = manifests(run), manifests(local / "runs" / "requeue")
+    for stage in ("sample", "grade", "select"):
+        assert a[stage]["output_hash"] == b[stage]["output_hash"], stage
