@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
-from ramen.spec import StrictModel
+from ramen.spec import SAFE_NAME, StrictModel
 
 
 class BenchmarkSpec(StrictModel):
@@ -27,6 +27,7 @@ class BenchmarkSpec(StrictModel):
     )
     label: str | None = Field(
         default=None,
+        pattern=SAFE_NAME,
         description="Name in reports and file names (default: the benchmark's name); needed when "
         "two `qa` sets are evaluated.",
     )

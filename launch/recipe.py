@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,13 +18,13 @@ from launch.config import LaunchConfig
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
 from ramen.io import hash_obj
-from ramen.spec import ModelSpec, StrictModel
+from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
 from training.config import TrainingConfig
 
 
 class Recipe(StrictModel):
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=SAFE_NAME,
         description="Run name; artifacts go to `<workdir>/<name>/<stage>/`.",
     )
     seed: int = Field(default=0, ge=0, description="Seed for every sampler, shuffle and trainer.")
@@ -52,6 +53,11 @@ class Recipe(StrictModel):
     def _model_names(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
         reserved = {"trained"}
         for name in models:
+            if not re.fullmatch(SAFE_NAME, name):
+                raise ValueError(
+                    f"model name '{name}' must be letters, digits, '.', '_' or '-' (it names "
+                    "folders of the run)"
+                )
             if name in reserved:
                 raise ValueError(
                     f"'{name}' is reserved for the training output; pick another model name"

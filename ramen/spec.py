@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Names that become file or folder names (run, model, benchmark label): no path separators,
+# no leading dot, so no recipe value can point a write outside the run folder.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
 # The tiny model family that training/tiny.py builds offline (`path: tiny:NAME`).
 TINY_NAMES = ("weak", "strong", "judge")
 
