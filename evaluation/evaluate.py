@@ -425,3 +425,8 @@ def _print_summary(stage: str, metrics: dict, benches: dict[str, BenchmarkSpec])
                 f"(first sample, n {m['n']}), avg@{s['n_samples']} {s.get('avg@n', 0):.2f}, "
                 f"calibration error {m['calibration_error']:.1f}, truncated {m['truncation_rate']:.1f}%"
             )
+            if m.get("judge_errors"):
+                console.print(
+                    f"[yellow]{stage} {key}[/]: {m['judge_errors']} samples are judge_error (the "
+                    "judge's reply could not be parsed after its retries); they count as wrong"
+                )

@@ -156,6 +156,8 @@ def evaluation_metrics(samples: Iterable[dict], n: int) -> dict:
     out = hle_metrics(first)
     flat = [s for q in questions for s in q]
     out.update(_rates(flat))
+    # unparsable judgements after the retries: not judged, so wrong in `accuracy`
+    out["judge_errors"] = sum(1 for s in flat if s.get("verdict") == "judge_error")
     out["sampling"] = _sampling(questions, n)
     cats: dict[str, list[list[dict]]] = defaultdict(list)
     for q in questions:

@@ -189,6 +189,9 @@ def _answers_section(
         lambda m: f"{m['accuracy_judged']:.2f} ({m['judged']} judged)",
     )
     row("calibration error", lambda m: f"{m['calibration_error']:.1f}")
+    row(
+        "judge errors (unparsable judgements, all samples)", lambda m: str(m.get("judge_errors", 0))
+    )
     for k in first["sampling"]:
         if k != "n_samples":
             row(k, lambda m, k=k: f"{m['sampling'].get(k, 0):.2f}")

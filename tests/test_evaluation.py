@@ -61,7 +61,9 @@ def test_evaluation_metrics_by_hand():
              "confidence": None, "extracted": None, "finish_reason": "length",
              "completion_tokens": 30}
         )  # fmt: skip
+    rows[-1] |= {"correct": None, "verdict": "judge_error"}
     m = evaluation_metrics(rows, 4)
+    assert m["judge_errors"] == 1
     assert m["n"] == 2 and m["accuracy"] == 50.0  # first samples: a right, b wrong
     assert m["ci95_half_width"] == round(1.96 * math.sqrt(50 * 50 / 2), 2)
     assert m["sampling"]["avg@n"] == 25.0 and m["sampling"]["pass@1"] == 25.0

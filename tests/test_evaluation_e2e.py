@@ -159,3 +159,37 @@ def test_dna_without_a_judge_is_a_recipe_error(run, tmp_path):
     out = ramen("validate", str(recipe))
     assert out.returncode == 2
     assert "evaluation.benchmarks[1]" in out.stderr and "set evaluation.judge" in out.stderr
+
+
+GARBAGE_JUDGE = """
+name: garbage
+seed: 0
+models:
+  strong: {path: "tiny:strong", dtype: float32, max_model_len: 1024}
+  # the strong model answers sums; it cannot write a judgement: every reply is unparsable
+  garbage: {path: "tiny:strong", dtype: float32, max_model_len: 1024}
+evaluation:
+  model: strong
+  benchmarks: [{name: hle, path: "bundled:hle_fixture.jsonl", system_prompt: none, limit: 12}]
+  samples: 1
+  judge: garbage
+  judge_retries: 1
+  failure_analysis: false
+"""
+
+
+def test_a_garbage_judge_shows_as_judge_errors_in_the_report(tmp_path):
+    recipe = tmp_path / "garbage.yaml"
+    recipe.write_text(GARBAGE_JUDGE)
+    out = ramen("run", str(recipe), f"workdir={tmp_path / 'runs'}", check=True)
+    run = tmp_path / "runs" / "garbage"
+    metrics = json.loads((run / "evaluate" / "metrics.json").read_text())["hle"]
+    judged = rows(run / "evaluate" / "data.jsonl")
+    errors = sum(r["verdict"] == "judge_error" for r in judged)
+    assert errors > 0 and metrics["judge_errors"] == errors
+    assert all(
+        r["correct"] is None and r["score"] == 0 for r in judged if r["verdict"] == "judge_error"
+    )
+    assert f"{errors} samples are judge_error" in out.stdout
+    report = (run / "report" / "report.md").read_text()
+    assert f"| judge errors (unparsable judgements, all samples) | {errors} |" in report
