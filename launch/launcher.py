@@ -62,7 +62,8 @@ def launch(
     log_dir = (launch_dir / "logs").resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
     recipe_file = (launch_dir / "recipe.yaml").resolve()
-    shutil.copyfile(recipe_path, recipe_file)
+    if Path(recipe_path).resolve() != recipe_file:  # relaunching the copy itself is fine
+        shutil.copyfile(recipe_path, recipe_file)
     todo = _to_submit(runner)
     for stage in runner.plan:
         if stage.name not in todo:
@@ -251,6 +252,11 @@ def stage_states(run_dir: Path) -> list[dict]:
         if manifest and manifest.get("done"):
             when = str(manifest.get("finished_at", "?"))[:19].replace("T", " ")
             row |= {"state": "done", "detail": f"finished {when} UTC"}
+        elif job.get("backend") == "slurm" and shutil.which("squeue") is None:
+            row |= {
+                "state": "submitted",
+                "detail": "no squeue here: run ramen status on the cluster",
+            }
         elif job.get("backend") == "slurm":
             q = queue.get(job["job_id"], "UNKNOWN")
             if q in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"):

@@ -169,3 +169,25 @@ def test_status_shows_incomplete_failed_and_not_started(tmp_path):
     rows = {r["stage"]: r["state"] for r in json.loads(ramen("status", str(run), "--json").stdout)}
     assert rows == {"a": "done", "b": "incomplete", "c": "not started"}
     assert ramen("status", str(tmp_path / "nope")).returncode == 2
+
+
+def test_status_of_slurm_jobs_from_a_machine_without_squeue(tmp_path, monkeypatch):
+    from launch import launcher
+
+    run = tmp_path / "runs" / "x"
+    (run / "launch").mkdir(parents=True)
+    (run / "launch" / "jobs.json").write_text(
+        json.dumps({"a": {"backend": "slurm", "job_id": "7"}})
+    )
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    rows = launcher.stage_states(run)
+    assert rows[0]["state"] == "submitted" and "squeue" in rows[0]["detail"]
+
+
+def test_relaunching_the_recorded_recipe_copy(tmp_path):
+    recipe = tmp_path / "rows.yaml"
+    recipe.write_text(ROWS_ONLY)
+    ramen("launch", str(recipe), "--backend", "local", cwd=tmp_path, check=True)
+    copy = tmp_path / "runs" / "rows" / "launch" / "recipe.yaml"
+    again = ramen("launch", str(copy), "--backend", "local", cwd=tmp_path, check=True)
+    assert "nothing to launch" in again.stdout
