@@ -24,19 +24,27 @@ STAGE_ORDER = (
 )
 
 
-# Stages before a set's own that are not in its lineage: the SFT set is made from `grade`, so
-# `select` and `pairs` (which may or may not have run yet, e.g. as parallel SLURM jobs) stay out.
-NOT_LINEAGE = {"sft": {"select", "pairs"}}
-
-
-def stage_counts(run_dir: Path, upto: str) -> list[dict]:
-    """input / kept / dropped-by-reason of each finished stage `upto` was made from."""
-    out = []
-    for stage in STAGE_ORDER:
-        if stage == upto:
-            break
-        if stage in NOT_LINEAGE.get(upto, ()):
+def lineage(run_dir: Path, inputs: list[str]) -> list[str]:
+    """The stages a set was made from: its inputs and, through their manifests'
+    `input_hashes`, theirs, in pipeline order. Stages that merely ran earlier (e.g. `pairs`
+    beside `sft`) are not in it, whatever order the jobs finished in."""
+    seen: set[str] = set()
+    todo = list(inputs)
+    while todo:
+        stage = todo.pop()
+        if stage in seen:
             continue
+        seen.add(stage)
+        manifest = run_dir / stage / "manifest.json"
+        if manifest.is_file():
+            todo += list(read_json(manifest).get("input_hashes", {}))
+    return [s for s in STAGE_ORDER if s in seen]
+
+
+def stage_counts(run_dir: Path, inputs: list[str]) -> list[dict]:
+    """input / kept / dropped-by-reason of each finished stage a set was made from."""
+    out = []
+    for stage in lineage(run_dir, inputs):
         path = run_dir / stage / "stats.json"
         if not path.is_file():
             continue
@@ -47,7 +55,7 @@ def stage_counts(run_dir: Path, upto: str) -> list[dict]:
                 "input": stats.get("input"),
                 "kept": stats.get("input_kept", stats.get("kept")),
                 "written": stats.get("kept"),
-                "unit": stats.get("unit", "problems" if stage != "prepare" else "problems"),
+                "unit": stats.get("unit", "problems"),
                 "dropped": stats.get("rejected", {}),
             }
         )
@@ -63,6 +71,7 @@ def write_card(
     *,
     recipe: Any,
     kind: str,
+    inputs: list[str],
     rows: int,
     problems: int,
     by_category: Counter,
@@ -76,7 +85,7 @@ def write_card(
     from ramen.io import write_text_atomic
 
     run_dir = recipe.run_dir
-    stages = [*stage_counts(run_dir, kind), this_stage]
+    stages = [*stage_counts(run_dir, inputs), this_stage]
     lines = [
         "---",
         f"license: {_licence_field(licences)}",

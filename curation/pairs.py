@@ -123,6 +123,7 @@ class SetWriter:
             self.ctx.out_dir / "README.md",
             recipe=self.ctx.recipe,
             kind=self.kind,
+            inputs=list(self.ctx.inputs),
             rows=len(self.rows),
             problems=self.problems,
             by_category=self.by_category,

@@ -171,9 +171,6 @@ class Engine(Protocol):
 
 
 def _on_gpu() -> bool:
-    forced = os.environ.get("RAMEN_DEVICE", "").lower()  # as training/launcher.on_gpu
-    if forced in ("cpu", "gpu"):
-        return forced == "gpu"
     try:
         import torch
 
@@ -510,9 +507,11 @@ class VLLMServer:
         )
         self.proc: subprocess.Popen | None = None
 
-    def command(self, ray: bool | None = None) -> list[str]:
-        """The server's argv; `ray` forces the Ray executor on or off (default: uses_ray)."""
+    def command(self, ray: bool | None = None, gpu: bool | None = None) -> list[str]:
+        """The server's argv. `ray` and `gpu` default to what this machine has (a job script
+        renders the command as it will run on the GPU nodes)."""
         s, e = self.spec, self.spec.engine
+        gpu = _on_gpu() if gpu is None else gpu
         cmd = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", self.path,
@@ -523,7 +522,7 @@ class VLLMServer:
             "--max-model-len", str(s.max_model_len),
             "--tensor-parallel-size", str(s.tensor_parallel),
             "--pipeline-parallel-size", str(s.pipeline_parallel),
-            "--gpu-memory-utilization", str(s.memory_utilization(_on_gpu())),
+            "--gpu-memory-utilization", str(s.memory_utilization(gpu)),
             "--seed", str(self.seed),
         ]  # fmt: skip
         if s.data_parallel > 1:
@@ -534,9 +533,9 @@ class VLLMServer:
             cmd += ["--max-num-seqs", str(e.max_num_seqs)]
         if uses_ray(s) if ray is None else ray:
             cmd += ["--distributed-executor-backend", "ray"]
-        if e.enforce_eager if e.enforce_eager is not None else not _on_gpu():
+        if e.enforce_eager if e.enforce_eager is not None else not gpu:
             cmd += ["--enforce-eager"]
-        if not _on_gpu() and not CPU_CHUNKED_PREFILL:
+        if not gpu and not CPU_CHUNKED_PREFILL:
             cmd += ["--no-enable-chunked-prefill"]
         if s.trust_remote_code:
             cmd += ["--trust-remote-code"]

@@ -176,30 +176,34 @@ class Runner:
         planned = {s.name for s in self.plan}
         return [n for n in needs if n in planned]  # others: optional inputs not produced here
 
-    def decision(self, stage: StageDef) -> Decision:
-        """Whether `stage` would run now (judged from the manifests on disk)."""
-        hashes = {}
+    def _inputs(self, stage: StageDef) -> tuple[dict[str, Path], dict[str, str], str | None]:
+        """(input folders, their output hashes, the first needed stage not finished yet)."""
+        inputs: dict[str, Path] = {}
+        hashes: dict[str, str] = {}
         for need in self.needs(stage):
             manifest = read_manifest(self.run_dir / need)
             if manifest is None or not manifest.get("done"):
-                return Decision(True, f"needs {need}")
+                return inputs, hashes, need
+            inputs[need] = self.run_dir / need
             hashes[need] = manifest["output_hash"]
+        return inputs, hashes, None
+
+    def decision(self, stage: StageDef) -> Decision:
+        """Whether `stage` would run now (judged from the manifests on disk)."""
+        _, hashes, unfinished = self._inputs(stage)
+        if unfinished:
+            return Decision(True, f"needs {unfinished}")
         stage_dir = self.run_dir / stage.name
         config_hash = hash_obj(stage.config(self.recipe))
         return decide(read_manifest(stage_dir), config_hash, hashes, stage_dir, False)
 
     def _run_stage(self, stage: StageDef, forced: bool) -> str:
         stage_dir = self.run_dir / stage.name
-        inputs: dict[str, Path] = {}
-        input_hashes: dict[str, str] = {}
-        for need in self.needs(stage):
-            manifest = read_manifest(self.run_dir / need)
-            if manifest is None or not manifest.get("done"):
-                raise UserError(
-                    f"stage '{stage.name}' needs stage '{need}', which has not finished; run it first"
-                )
-            inputs[need] = self.run_dir / need
-            input_hashes[need] = manifest["output_hash"]
+        inputs, input_hashes, unfinished = self._inputs(stage)
+        if unfinished:
+            raise UserError(
+                f"stage '{stage.name}' needs stage '{unfinished}', which has not finished; run it first"
+            )
         config = stage.config(self.recipe)
         config_hash = hash_obj(config)
         decision = decide(read_manifest(stage_dir), config_hash, input_hashes, stage_dir, forced)

@@ -16,9 +16,7 @@ pipeline parallel on it (`--distributed-executor-backend ray`).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -148,11 +146,14 @@ print(f"ray: {{want}} nodes up", flush=True)
 WAIT_FOR_RAY
 """
 
-RUN_BLOCK = """\
+REQUEUE_TRAP = """\
 # Pre-emption or the time limit (USR1, 300 s before): requeue; the stage resumes from its
 # stored samples or its last checkpoint.
-requeue() {{ echo "ramen: requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM_JOB_ID"; }}
+requeue() { echo "ramen: requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM_JOB_ID"; }
 trap requeue USR1
+"""
+
+RUN_BLOCK = """\
 {command} &
 RAMEN_PID=$!
 while true; do
@@ -202,33 +203,16 @@ def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
     for name, spec in stage_models(recipe, job.stage):
         if spec.tensor_parallel * spec.pipeline_parallel <= job.gpus_per_node:
             continue
-        with _device("gpu"):  # as on the GPU nodes, not this login node
-            cmd = VLLMServer(spec, spec.path, name).command(ray=True)
+        cmd = VLLMServer(spec, spec.path, name).command(ray=True, gpu=True)
         cmd[0] = "$PY"
+        cmd[cmd.index("--port") + 1] = "PORT"  # a free one, chosen when the stage starts
         out += [
             f"# {name} spans {spec.pipeline_parallel} nodes: the stage starts it on this Ray "
             "cluster, waits for",
             "# its /health (engine.startup_timeout_s) and points the stage's clients at it:",
-            _comment([c if c != str(_port(cmd)) else "PORT" for c in cmd]),
+            _comment(cmd),
         ]
     return out
-
-
-@contextlib.contextmanager
-def _device(kind: str):
-    old = os.environ.get("RAMEN_DEVICE")
-    os.environ["RAMEN_DEVICE"] = kind
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["RAMEN_DEVICE"]
-        else:
-            os.environ["RAMEN_DEVICE"] = old
-
-
-def _port(cmd: list[str]) -> str:
-    return cmd[cmd.index("--port") + 1]
 
 
 def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: str) -> str:
@@ -262,10 +246,9 @@ def render_script(
     if launch.setup:
         lines += ["# launch.setup (the recipe's own shell lines)", *launch.setup]
     lines.append(f"PY={_q(python)}")
-    env = {**{k: v for k, v in launch.env.items()}}
     if launch.env:
         lines.append("# launch.env")
-        lines += [f"export {k}={_q(v)}" for k, v in env.items()]
+        lines += [f"export {k}={_q(v)}" for k, v in launch.env.items()]
     if job.kind != "cpu":
         lines.append("# NCCL: errors abort instead of hanging (the environment's own values win)")
         lines += [f'export {k}="${{{k}:-{v}}}"' for k, v in NCCL_DEFAULTS.items()]
@@ -286,6 +269,8 @@ def render_script(
     if job.kind == "train" and job.nodes > 1:
         lines += _training_comment(recipe, job, python)
     command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')
+    if launch.requeue:
+        lines += REQUEUE_TRAP.splitlines()
     lines += RUN_BLOCK.format(command=command).splitlines()
     return "\n".join(lines) + "\n"
 

@@ -191,3 +191,37 @@ def test_relaunching_the_recorded_recipe_copy(tmp_path):
     copy = tmp_path / "runs" / "rows" / "launch" / "recipe.yaml"
     again = ramen("launch", str(copy), "--backend", "local", cwd=tmp_path, check=True)
     assert "nothing to launch" in again.stdout
+
+
+def test_every_cluster_value_reaches_the_script(tmp_path):
+    _, launch_dir = dry_run(
+        tmp_path,
+        BIG,
+        "launch.account=proj",
+        "launch.qos=high",
+        "launch.constraint=h100",
+        "launch.mem=1800G",
+        "launch.cpus_per_task=96",
+        "launch.cpu_partition=cpu",
+        "launch.extra_sbatch=[--exclusive, --reservation=llm week]",
+        "launch.setup=[module load cuda/12.4]",
+        "launch.python=/shared/venv/bin/python",
+        "launch.cpu_replicas_per_node=3",
+        "launch.requeue=false",
+    )
+    train = (launch_dir / "train.sbatch").read_text()
+    for line in (
+        "#SBATCH --account=proj",
+        "#SBATCH --qos=high",
+        "#SBATCH --constraint=h100",
+        "#SBATCH --mem=1800G",
+        "#SBATCH --cpus-per-task=96",
+        "#SBATCH --exclusive",
+        "#SBATCH --reservation='llm week'",
+        "module load cuda/12.4",
+        "PY=/shared/venv/bin/python",
+        "export RAMEN_CPU_REPLICAS=3",
+    ):
+        assert line in train.splitlines(), line
+    assert "--requeue" not in train and "trap requeue" not in train
+    assert "#SBATCH --partition=cpu" in (launch_dir / "select.sbatch").read_text()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, ramen
 
-from launch.launcher import stage_states
+from curation.cards import STAGE_ORDER
+from launch.launcher import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +29,7 @@ OVERRIDES = [
     "training.deepspeed=zero2",
 ]
 # Stages whose outputs do not depend on how many machines trained: byte-identical outputs.
-SAME_DATA = (
-    "prepare",
-    "clean",
-    "dedup",
-    "decontaminate",
-    "balance",
-    "filter",
-    "sample",
-    "grade",
-    "select",
-    "pairs",
-    "sft",
-    "evaluate-baseline",
-)
+SAME_DATA = (*STAGE_ORDER, "evaluate-baseline")
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +55,11 @@ def manifests(run: Path) -> dict[str, dict]:
 
 
 def wait(run: Path, timeout_s: float) -> list[dict]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        rows = stage_states(run)
-        if rows and all(r["state"] not in ("pending", "running") for r in rows):
-            return rows
-        time.sleep(5)
-    subprocess.run(["scancel", "--name", "ramen-tiny-*"], check=False)
-    return stage_states(run)
+    rows = wait_for(run, timeout_s)
+    if any(r["state"] in ("pending", "running") for r in rows):  # timed out: leave no jobs
+        jobs = json.loads((run / "launch" / "jobs.json").read_text())
+        subprocess.run(["scancel", *(j["job_id"] for j in jobs.values())], check=False)
+    return rows
 
 
 def test_tiny_recipe_under_real_slurm_matches_the_local_backend(slurm, tmp_path):

@@ -93,6 +93,29 @@ def launch_command(config_file: Path, spec_file: Path) -> list[str]:
     ]
 
 
+def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 30):
+    """Run `cmd`, appending its output to `log_path` and echoing it to stdout as it comes;
+    returns (exit code, its last `tail` lines)."""
+    import subprocess
+    from collections import deque
+
+    last: deque[str] = deque(maxlen=tail)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:  # plain writes: rich rendering per line slowed training
+            log.write(line)
+            sys.stdout.write(line)
+            last.append(line.rstrip())
+        log.flush()
+        sys.stdout.flush()
+        return proc.wait(), list(last)
+
+
 def launch_env(gpu: bool) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

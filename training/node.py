@@ -11,13 +11,11 @@ NCCL defaults that turn hangs into errors are set unless the environment already
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from ramen.cluster import NCCL_DEFAULTS, Allocation, task_rank
-from training.launcher import launch_command
+from training.launcher import launch_command, launch_env, run_logged
 
 
 def node_command(config: Path, spec: Path, rank: object, head: str, port: object) -> list[str]:
@@ -43,26 +41,13 @@ def main(config: str, spec: str, stage_dir: str) -> int:
         print("training.node runs inside a ramen-launched SLURM job", file=sys.stderr)
         return 2
     rank, _, _ = task_rank()
-    env = dict(os.environ)
+    env = launch_env(alloc.gpus_per_node > 0)
     for key, value in NCCL_DEFAULTS.items():
         env.setdefault(key, value)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
     head = "127.0.0.1" if alloc.emulated else alloc.head
     cmd = node_command(Path(config), Path(spec), rank, head, alloc.head_port)
-    log_path = Path(stage_dir) / f"train.rank{rank}.log"
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            log.flush()
-            sys.stdout.write(line)
-            sys.stdout.flush()
-        return proc.wait()
+    code, _ = run_logged(cmd, env, Path(stage_dir) / f"train.rank{rank}.log")
+    return code
 
 
 if __name__ == "__main__":

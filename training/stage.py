@@ -9,9 +9,7 @@ checkpoint when it runs again.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from training.launcher import (
     launch_env,
     on_gpu,
     preset_path,
+    run_logged,
     write_accelerate_config,
 )
 
@@ -82,20 +81,7 @@ def run_training(
     env = launch_env(topo.gpu)
     if os.environ.get("RAMEN_NO_PROGRESS"):
         env.setdefault("TQDM_DISABLE", "1")
-    tail: deque[str] = deque(maxlen=30)
-    with open(stage_dir / log_name, "a", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:  # plain writes: rich rendering per line slowed training
-            log.write(line)
-            sys.stdout.write(line)
-            tail.append(line.rstrip())
-        log.flush()
-        sys.stdout.flush()
-        code = proc.wait()
+    code, tail = run_logged(cmd, env, stage_dir / log_name)
     if code != 0:
         wrappers = ("CalledProcessError", "ChildFailedError", "raise ")
         errors = [t for t in tail if "Error" in t and not any(w in t for w in wrappers)]
