@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evaluation.rules import split_reasoning
+from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
 
@@ -322,14 +323,18 @@ def _load_tokenizer(spec: ModelSpec, path: str) -> Any | None:
 
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 30.0  # longest wait between two tries of one request
 
 
 class ServerEngine:
     """An OpenAI-compatible chat endpoint, driven by an async client.
 
-    At most `concurrency` requests are in flight; a request that fails with a connection
-    error, a timeout, 429 or 5xx is retried up to `max_retries` times with exponential backoff
-    and jitter. Other 4xx replies are the request's fault and are not retried. Samples that
+    At most `concurrency` requests are in flight. A request that times out or gets 429 or 5xx
+    is retried up to `max_retries` times with exponential backoff and jitter; other 4xx
+    replies are the request's fault and are not retried. A server that cannot be reached at
+    all (refused or dropped connections: it crashed, or is restarting) is waited for up to
+    `reconnect_timeout_s`; when ramen started that server itself (`server`, backend `serve`)
+    and its process died, it is restarted first, at most `max_restarts` times. Samples that
     still fail are reported together at the end, after every other sample was yielded.
     """
 
@@ -342,8 +347,11 @@ class ServerEngine:
         path: str | None = None,
         api_key: str | None = None,
         backoff_s: float = 1.0,
+        server: VLLMServer | None = None,
     ):
         self.name, self.spec = name, spec
+        self.server = server  # the `vllm serve` ramen started, restarted if it dies
+        self.restarts, self._revived_at = 0, 0.0
         self.base_url = base_url.rstrip("/")
         self.served_name = spec.engine.served_name or name
         self._api_key = api_key  # never logged, never written
@@ -371,25 +379,69 @@ class ServerEngine:
     async def _post(self, client: Any, body: dict) -> dict:
         import httpx
 
-        last: str = ""
-        for attempt in range(self.spec.engine.max_retries + 1):
-            if attempt:
-                self.retried += 1
-                delay = self.backoff_s * 2 ** (attempt - 1)
-                await asyncio.sleep(delay * (0.5 + random.random()))
+        e = self.spec.engine
+        failed, unreachable, down_since, last = 0, 0, 0.0, ""
+        while True:
             try:
                 resp = await client.post(f"{self.base_url}/chat/completions", json=body)
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                last = f"{type(e).__name__}: {e}"
+            except httpx.TimeoutException as err:
+                failed, last = failed + 1, f"{type(err).__name__}: {err}"
+            except httpx.TransportError as err:  # refused or dropped: the server is gone
+                last = f"{type(err).__name__}: {err}"
+                if not unreachable:
+                    down_since = time.monotonic()
+                unreachable += 1
+                await self._revive_if_dead()
+                # a restart may take long; the window starts again when the server is back
+                if time.monotonic() - max(down_since, self._revived_at) > e.reconnect_timeout_s:
+                    raise EngineError(
+                        f"{self.base_url} could not be reached for {e.reconnect_timeout_s:.0f}s "
+                        f"(engine.reconnect_timeout_s): {last}"
+                    ) from None
+                self.retried += 1
+                await self._backoff(unreachable)
                 continue
-            if resp.status_code == 200:
-                return resp.json()
-            last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-            if resp.status_code not in RETRY_STATUS:
-                raise EngineError(f"{self.base_url} refused a request ({last})")
-        raise EngineError(
-            f"{self.base_url}: a request failed {self.spec.engine.max_retries + 1} times ({last})"
-        )
+            else:
+                if resp.status_code == 200:
+                    return resp.json()
+                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                if resp.status_code not in RETRY_STATUS:
+                    raise EngineError(f"{self.base_url} refused a request ({last})")
+                failed += 1
+            unreachable = 0
+            if failed > e.max_retries:
+                raise EngineError(f"{self.base_url}: a request failed {failed} times ({last})")
+            self.retried += 1
+            await self._backoff(failed)
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+        await asyncio.sleep(delay * (0.5 + random.random()))
+
+    async def _revive_if_dead(self) -> None:
+        """Restart the `vllm serve` ramen started if its process has exited (one task does it;
+        the others wait on the lock and find it alive)."""
+        server = self.server
+        if server is None or server.proc is None:
+            return
+        async with self._revive_lock:
+            code = server.proc.poll()
+            if code is None:
+                return
+            if self.restarts >= self.spec.engine.max_restarts:
+                raise EngineError(
+                    f"vllm serve ({self.name}) exited with code {code} and was already restarted "
+                    f"{self.restarts} time(s) (engine.max_restarts); last lines of "
+                    f"{server.log_path}:\n{server.log_tail()}"
+                )
+            self.restarts += 1
+            err_console.print(
+                f"[yellow]warning:[/] vllm serve ({self.name}) exited with code {code} mid-run; "
+                f"restarting it ({self.restarts}/{self.spec.engine.max_restarts}), requests in "
+                f"flight are retried; log: {server.log_path}"
+            )
+            await asyncio.to_thread(server.restart)
+            self._revived_at = time.monotonic()
 
     async def _one(self, client: Any, sem: asyncio.Semaphore, req: Request) -> dict:
         prompt_tokens, prefilled, budget = 0, False, req.max_tokens
@@ -440,6 +492,7 @@ class ServerEngine:
         timeout = httpx.Timeout(self.spec.engine.request_timeout_s, connect=30.0)
         limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
         failures: list[str] = []
+        self._revive_lock = asyncio.Lock()
         async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as client:
 
             async def task(req: Request) -> None:
@@ -574,6 +627,14 @@ class VLLMServer:
         except OSError:
             return ""
 
+    def restart(self) -> VLLMServer:
+        """Start again on the same port after the process died (its leftover children, such
+        as vLLM's engine core, are killed first), so clients keep their URL."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.start()
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -636,7 +697,7 @@ def open_engine(
     if backend == "serve":
         log_path = (log_dir / f"vllm-serve-{name}.log") if log_dir else None
         with VLLMServer(spec, path, name, seed=seed, log_path=log_path) as server:
-            yield ServerEngine(spec, name, server.url, path=path)
+            yield ServerEngine(spec, name, server.url, path=path, server=server)
         return
     key = None
     if spec.engine.api_key_env:

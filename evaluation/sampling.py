@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.engine import Request, open_engine
-from evaluation.store import check_settings, prune_parts, read_parts, run_to_store
+from evaluation.store import check_settings, prune_parts, run_to_store, stored_keys
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
@@ -93,7 +93,7 @@ def generate_to_store(
     )
     if stale:
         err_console.print(f"{who}: {stale} stored samples of changed problems are redone")
-    done, _ = read_parts(parts_dir) if parts_dir.exists() else ({}, 0)
+    done, _ = stored_keys(parts_dir)
     todo = [r for r in requests if r.key not in done]
     if not todo:
         return {"resumed": len(requests), "generated": 0}
@@ -147,7 +147,7 @@ def fan_out(
             f"a generation replica failed (srun exit {code}); its log is under {parts_dir}; "
             "run the stage again to resume"
         )
-    done, _ = read_parts(parts_dir)
+    done, _ = stored_keys(parts_dir)
     return {
         "resumed": total - len(todo),
         "generated": sum(1 for r in todo if r.key in done),

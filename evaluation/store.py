@@ -14,6 +14,7 @@ settings are never mixed in (the CLI refuses, a recipe stage that reruns starts 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,21 +94,57 @@ def repair_torn_tail(path: Path) -> int:
         return size - keep
 
 
-def read_parts(parts_dir: Path) -> tuple[dict[Key, dict], int]:
-    """Every complete sample in the shard files, first occurrence of a key wins.
+def scan_parts(parts_dir: Path) -> Iterator[tuple[dict, int, int]]:
+    """(row, shard file number, byte offset) of every complete line of the shard files, in
+    file order, read line by line. Other shards may be writing right now, so a torn last line
+    (no newline yet) is skipped, not an error."""
+    for number, path in enumerate(_shard_files(parts_dir)):
+        offset = 0
+        with open(path, "rb") as f:
+            for i, raw in enumerate(f):
+                start, offset = offset, offset + len(raw)
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw)
+                except ValueError as e:
+                    if not raw.endswith(b"\n"):
+                        break
+                    raise ValueError(f"{path}:{i + 1}: not a JSON line ({e})") from None
+                yield row, number, start
 
-    Returns (rows by key, duplicate lines seen). Other shards may be writing right now, so a
-    torn last line is skipped, not an error.
-    """
+
+def _shard_files(parts_dir: Path) -> list[Path]:
+    return sorted(parts_dir.glob("shard-*.jsonl"))
+
+
+def stored_keys(parts_dir: Path) -> tuple[set[Key], int]:
+    """The keys the shard files hold, and how many duplicate lines they have. Only the keys
+    stay in memory, never the samples (a store can hold millions of long reasoning traces)."""
+    keys: set[Key] = set()
+    duplicates = 0
+    if not parts_dir.exists():
+        return keys, 0
+    for row, _, _ in scan_parts(parts_dir):
+        key = key_of(row)
+        if key in keys:
+            duplicates += 1
+        keys.add(key)
+    return keys, duplicates
+
+
+def read_parts(parts_dir: Path) -> tuple[dict[Key, dict], int]:
+    """Every complete row in the shard files, first occurrence of a key wins; returns (rows
+    by key, duplicate lines seen). It holds every row in memory: for small stores (judge
+    results) and tests; `stored_keys` and `ordered_samples` stream."""
     rows: dict[Key, dict] = {}
     duplicates = 0
-    for path in sorted(parts_dir.glob("shard-*.jsonl")):
-        for row in iter_jsonl(path, tolerate_torn_tail=True):
-            key = key_of(row)
-            if key in rows:
-                duplicates += 1
-                continue
-            rows[key] = row
+    for row, _, _ in scan_parts(parts_dir):
+        key = key_of(row)
+        if key in rows:
+            duplicates += 1
+            continue
+        rows[key] = row
     return rows, duplicates
 
 
@@ -137,13 +174,12 @@ def prune_parts(parts_dir: Path, keep: Callable[[dict], bool]) -> int:
     """Rewrite the shard files without the rows `keep` rejects (stale samples whose input
     changed); returns how many were removed. Run it only when no other shard is writing."""
     removed = 0
-    for path in sorted(parts_dir.glob("shard-*.jsonl")):
+    for path in _shard_files(parts_dir):
         repair_torn_tail(path)
-        rows = list(iter_jsonl(path))
-        good = [r for r in rows if keep(r)]
-        if len(good) != len(rows):
-            removed += len(rows) - len(good)
-            write_jsonl_atomic(path, good)
+        stale = sum(1 for r in iter_jsonl(path) if not keep(r))
+        if stale:  # rewritten as a stream: the shard is never in memory as a whole
+            write_jsonl_atomic(path, (r for r in iter_jsonl(path) if keep(r)))
+            removed += stale
     return removed
 
 
@@ -186,13 +222,13 @@ def run_to_store(
     """
     parts_dir.mkdir(parents=True, exist_ok=True)
     writer = ShardWriter(parts_dir / shard.filename)
-    done, _ = read_parts(parts_dir)
+    done, _ = stored_keys(parts_dir)
     todo = [r for r in requests if r.key not in done]
     try:
         for sample in track(generate(todo), description, total=len(todo)):
             if key_of(sample) in done:  # an engine must not answer a key twice; never store it
                 continue
-            done[key_of(sample)] = sample
+            done.add(key_of(sample))
             writer.write(sample)
     finally:
         writer.close()
@@ -204,9 +240,14 @@ def run_to_store(
 
 
 def ordered_samples(parts_dir: Path, expected: Sequence[Key]) -> Iterator[dict]:
-    """The stored samples in `expected` order; raises if any expected key is missing."""
-    rows, _ = read_parts(parts_dir)
-    missing = [k for k in expected if k not in rows]
+    """The stored samples in `expected` order; raises if any expected key is missing.
+
+    Streams: an index of (shard file, byte offset) per key is built first (the first line of
+    a key wins), then each sample is read from its place when its turn comes."""
+    where: dict[Key, tuple[int, int]] = {}
+    for row, number, offset in scan_parts(parts_dir):
+        where.setdefault(key_of(row), (number, offset))
+    missing = [k for k in expected if k not in where]
     if missing:
         first = ", ".join(f"{p}#{i}" for p, i in missing[:3])
         raise UserError(
@@ -214,8 +255,13 @@ def ordered_samples(parts_dir: Path, expected: Sequence[Key]) -> Iterator[dict]:
             "run the remaining shards, then merge again",
             where=str(parts_dir),
         )
-    for key in expected:
-        yield rows[key]
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(open(p, "rb")) for p in _shard_files(parts_dir)]
+        for key in expected:
+            number, offset = where[key]
+            f = files[number]
+            f.seek(offset)
+            yield json.loads(f.readline())
 
 
 def finalize(parts_dir: Path, expected: Sequence[Key], out_path: Path) -> int:

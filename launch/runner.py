@@ -219,6 +219,7 @@ class Runner:
             out_dir=stage_dir,
             config=config,
             inputs=inputs,
+            input_hashes=input_hashes,
             seed=self.recipe.seed,
             recipe=self.recipe,
             recipe_path=self.recipe_path,

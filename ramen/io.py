@@ -100,23 +100,23 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 
 
 def iter_jsonl(path: str | os.PathLike, *, tolerate_torn_tail: bool = False) -> Iterator[dict]:
-    """Read JSONL rows. With `tolerate_torn_tail`, a half-written last line (a killed writer) is skipped.
+    """Read JSONL rows, one line at a time (memory does not grow with the file).
 
-    A broken line anywhere else is a real corruption and raises ValueError naming the line.
+    With `tolerate_torn_tail`, a half-written last line (a killed writer: no newline at its
+    end) is skipped. A broken line anywhere else is a real corruption and raises ValueError
+    naming the line.
     """
     path = Path(path)
     with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    last = len(lines) - 1
-    for i, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        try:
-            yield json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            if tolerate_torn_tail and i == last:
-                return
-            raise ValueError(f"{path}:{i + 1}: not a JSON line ({e})") from None
+        for i, raw in enumerate(f):
+            if not raw.strip():
+                continue
+            try:
+                yield json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                if tolerate_torn_tail and not raw.endswith(b"\n"):
+                    return
+                raise ValueError(f"{path}:{i + 1}: not a JSON line ({e})") from None
 
 
 def jsonl_records(path: str | os.PathLike) -> Iterator[tuple[dict | None, str | None, Any]]:

@@ -57,6 +57,19 @@ class EngineSpec(StrictModel):
         description="Retries of a failed server request (connection errors, timeouts, 429, 5xx), "
         "with exponential backoff.",
     )
+    reconnect_timeout_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="Seconds a request keeps retrying while the server cannot be reached at all "
+        "(connection refused or dropped: a server that crashed and is restarting), with backoff "
+        "capped at 30 s. Counted apart from `max_retries`, which covers error replies and timeouts.",
+    )
+    max_restarts: int = Field(
+        default=3,
+        ge=0,
+        description="Backend `serve`: how many times ramen restarts its `vllm serve` when the "
+        "server process dies mid-run (requests in flight are retried; 0 = fail on the first death).",
+    )
     startup_timeout_s: float = Field(
         default=1800.0,
         gt=0,

@@ -59,6 +59,8 @@ class StageContext:
     config: Any
     inputs: dict[str, Path]
     seed: int
+    # each input stage's output hash (from its manifest): what this run of the stage reads
+    input_hashes: dict[str, str] = field(default_factory=dict)
     recipe: Any = None
     recipe_path: str | None = None  # the recipe file the run was started from (for reports)
     # name under `models:` -> a local path or hub id (tiny models built); the launcher sets it

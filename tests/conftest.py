@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,21 @@ def write_recipe(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One uninterrupted `ramen run recipes/tiny.yaml` from a fresh folder, shared by the slow
+    suites. Read it, never change it: copy `dir` (see `copy_run`) to run stages again."""
+    work = tmp_path_factory.mktemp("tiny-run")
+    recipe = work / "tiny.yaml"
+    shutil.copy(ROOT / "recipes" / "tiny.yaml", recipe)
+    first = ramen("run", str(recipe), f"workdir={work / 'runs'}", check=True)
+    return {"recipe": recipe, "work": work, "dir": work / "runs" / "tiny", "first": first}
+
+
+def copy_run(tiny: dict, dest: Path) -> dict:
+    """A private copy of `tiny_run` under `dest` (a run folder can move: nothing reruns)."""
+    shutil.copy(tiny["recipe"], dest / "tiny.yaml")
+    shutil.copytree(tiny["dir"], dest / "runs" / "tiny", symlinks=True)
+    return {**tiny, "recipe": dest / "tiny.yaml", "work": dest, "dir": dest / "runs" / "tiny"}

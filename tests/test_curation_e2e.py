@@ -3,11 +3,10 @@ weak, strong and judge models and the grader, run with the real CLI."""
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, ramen
+from conftest import copy_run, ramen
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +26,9 @@ def ran_and_skipped(stdout: str) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("work")
-    recipe = work / "tiny.yaml"
-    shutil.copy(ROOT / "recipes" / "tiny.yaml", recipe)
-    first = ramen("run", str(recipe), f"workdir={work / 'runs'}", check=True)
-    return {"recipe": recipe, "work": work, "dir": work / "runs" / "tiny", "first": first}
+def run(tiny_run, tmp_path_factory):
+    """A copy of the session's fresh tiny run: these tests rerun stages in it."""
+    return copy_run(tiny_run, tmp_path_factory.mktemp("work"))
 
 
 def test_every_stage_ran_and_accounts_for_every_row(run):

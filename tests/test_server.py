@@ -2,13 +2,22 @@
 against a local HTTP server that injects faults (503s, hangs, 400s) to test retries."""
 
 import json
+import os
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evaluation.engine import EngineError, Request, ServerEngine, VLLMServer, sample_seed
+from evaluation.engine import (
+    EngineError,
+    Request,
+    ServerEngine,
+    VLLMServer,
+    free_port,
+    sample_seed,
+)
 from ramen.spec import EngineSpec, ModelSpec
 from training import tiny
 
@@ -26,7 +35,7 @@ REPLY = {
 class FaultServer:
     """Answers /v1/chat/completions from a script of faults, then with REPLY."""
 
-    def __init__(self, faults, reply=None):
+    def __init__(self, faults, reply=None, port=0):
         self.faults, self.bodies = list(faults), []
         self.reply = reply or REPLY
         outer = self
@@ -50,7 +59,7 @@ class FaultServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -120,6 +129,123 @@ def test_good_samples_survive_a_failing_one():
     finally:
         server.close()
     assert len(got) == 3, "every sample that succeeded is handed over before the error"
+
+
+def test_a_server_that_is_down_is_waited_for_apart_from_max_retries():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    started: list[FaultServer] = []
+    # Nothing listens yet: connections are refused until the server comes up 1 s later.
+    timer = threading.Timer(1.0, lambda: started.append(FaultServer([], port=port)))
+    spec = _spec(max_retries=0, reconnect_timeout_s=30)
+    engine = ServerEngine(spec, "m", url, backoff_s=0.05)
+    timer.start()
+    try:
+        [s] = engine.generate([_req()])
+    finally:
+        timer.join()
+        for server in started:
+            server.close()
+    assert s["content"] == "Answer: 4"
+    assert engine.retried >= 2, "refused connections were retried although max_retries is 0"
+
+    spec = _spec(max_retries=5, reconnect_timeout_s=0.3)
+    engine = ServerEngine(spec, "m", f"http://127.0.0.1:{free_port()}/v1", backoff_s=0.05)
+    with pytest.raises(
+        EngineError, match=r"could not be reached for 0s \(engine.reconnect_timeout_s\)"
+    ):
+        list(engine.generate([_req()]))
+
+
+def _tiny_serve_spec(**engine):
+    return ModelSpec(
+        path="tiny:strong",
+        dtype="float32",
+        max_model_len=256,
+        engine=EngineSpec(
+            **{
+                "backend": "serve",
+                "concurrency": 2,
+                "max_num_seqs": 1,
+                "startup_timeout_s": 300,
+                **engine,
+            }  # fmt: skip
+        ),
+    )
+
+
+def _many(count=160):
+    return [
+        Request(
+            f"p{a}",
+            0,
+            [{"role": "user", "content": f"What is {a} + 2?"}],
+            sample_seed(0, f"p{a}", 0),
+        )
+        for a in range(count)
+    ]
+
+
+def _kill(server: VLLMServer) -> None:
+    os.killpg(server.proc.pid, signal.SIGKILL)  # the API server and vLLM's engine core
+    server.proc.wait()
+
+
+def _assert_complete(samples, reqs):
+    keys = [(s["problem_id"], s["sample_index"]) for s in samples]
+    assert len(keys) == len(set(keys)), "no sample twice"
+    assert set(keys) == {r.key for r in reqs}, "no sample lost"
+    assert all(s["finish_reason"] in ("stop", "length") for s in samples)
+
+
+@pytest.mark.slow
+def test_a_vllm_serve_killed_mid_run_is_restarted_and_the_run_completes(tmp_path):
+    """backend `serve`: ramen started the server, so ramen restarts it when it dies."""
+    spec, path = _tiny_serve_spec(), str(tiny.ensure_tiny("strong"))
+    reqs = _many()
+    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
+        engine = ServerEngine(spec, "strong", server.url, path=path, server=server)
+        first_pid, samples = server.proc.pid, []
+        for s in engine.generate(reqs):
+            samples.append(s)
+            if len(samples) == 20:
+                _kill(server)
+        assert server.proc.pid != first_pid and server.proc.poll() is None, "a new server runs"
+    _assert_complete(samples, reqs)
+    assert engine.restarts == 1 and engine.retried >= 1
+
+    spec = _tiny_serve_spec(max_restarts=0)
+    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve0.log") as server:
+        engine = ServerEngine(spec, "strong", server.url, path=path, server=server)
+        with pytest.raises(
+            EngineError, match=r"already restarted 0 time\(s\) \(engine.max_restarts\)"
+        ):
+            for i, _ in enumerate(engine.generate(reqs[:40])):
+                if i == 5:
+                    _kill(server)
+
+
+@pytest.mark.slow
+def test_an_endpoint_killed_and_restarted_by_hand_is_waited_for(tmp_path):
+    """backend `endpoint`: someone else runs the server; the client retries until it is back."""
+    spec, path = _tiny_serve_spec(), str(tiny.ensure_tiny("strong"))
+    endpoint = ModelSpec(**{**spec.model_dump(), "engine": {"backend": "endpoint", "url": "x",
+                                                            "concurrency": 2}})  # fmt: skip
+    reqs = _many()
+    restarter = None
+    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
+        engine = ServerEngine(endpoint, "strong", server.url, path=path)
+        samples = []
+        for s in engine.generate(reqs):
+            samples.append(s)
+            if len(samples) == 20:
+                _kill(server)
+                # the operator brings it back on the same port a little later
+                restarter = threading.Timer(2.0, server.restart)
+                restarter.start()
+        restarter.join()
+    _assert_complete(samples, reqs)
+    assert engine.restarts == 0 and engine.retried >= 1
 
 
 @pytest.mark.slow

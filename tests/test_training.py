@@ -175,6 +175,40 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
     assert unfinished == [tmp_path / "checkpoint-40", tmp_path / "checkpoint-30"]
 
 
+def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
+    """A stage rerun because its config or data changed starts from the base model; a rerun
+    after a kill (same key), or with only save/log settings changed, resumes."""
+    from ramen.stage import StageContext
+    from training.stage import guard_checkpoints
+
+    def ctx(lr=1e-4, save_steps=10, pairs="hash-a"):
+        config = {
+            "step": {"method": "dpo", "args": {"learning_rate": lr, "save_steps": save_steps}}
+        }
+        return StageContext(name="train", out_dir=tmp_path, config=config, inputs={}, seed=0,
+                            input_hashes={"pairs": pairs})  # fmt: skip
+
+    folder = tmp_path / "checkpoints"
+
+    def checkpoint():
+        (folder / "checkpoint-5").mkdir(parents=True, exist_ok=True)
+        return folder / "checkpoint-5"
+
+    checkpoint()  # no key: an older ramen, or copied from elsewhere
+    guard_checkpoints(ctx(), folder)
+    assert (folder / "ramen-checkpoints.json").is_file()
+    assert not any(folder.glob("checkpoint-*")), "checkpoints without a key are not resumed"
+    checkpoint()
+    guard_checkpoints(ctx(), folder)  # the same training again, as after a kill
+    guard_checkpoints(ctx(save_steps=25), folder)  # saving more often trains the same
+    assert (folder / "checkpoint-5").is_dir()
+    guard_checkpoints(ctx(lr=2e-4), folder)
+    assert not (folder / "checkpoint-5").exists(), "another learning rate starts afresh"
+    checkpoint()
+    guard_checkpoints(ctx(lr=2e-4, pairs="hash-b"), folder)
+    assert not (folder / "checkpoint-5").exists(), "other data starts afresh"
+
+
 slow = pytest.mark.slow
 
 

@@ -239,9 +239,22 @@ def main(spec_path: str) -> None:
         tokenizer.eos_token = eos or tokenizer.eos_token
         tokenizer.save_pretrained(str(final))
         _fix_generation_config(final, tokenizer)
+        _sort_adapter_config(final)
         rows = clean_metrics(out / "metrics.jsonl")
         plot_loss(rows, out / "loss.png", f"{spec['method']} {spec['name']}")
     trainer.accelerator.wait_for_everyone()
+
+
+def _sort_adapter_config(folder: Path) -> None:
+    """PEFT keeps `target_modules` as a set and writes it in hash order, which changes from
+    process to process: sorted, two runs of the same recipe write the same file."""
+    path = folder / "adapter_config.json"
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _report_setup(trainer: Any, spec: dict) -> None:

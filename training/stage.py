@@ -9,13 +9,15 @@ checkpoint when it runs again.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from ramen.cluster import Allocation
+from ramen.console import console
 from ramen.errors import StageFailed, UserError
-from ramen.io import write_json_atomic
+from ramen.io import hash_obj, read_json, write_json_atomic
 from ramen.stage import StageContext
 from training.config import TrainingStep
 from training.launcher import (
@@ -126,6 +128,46 @@ def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
     )
 
 
+# TRL arguments that change when and what is saved or logged, not what is trained: changing
+# them keeps the checkpoints.
+RESUME_NEUTRAL_ARGS = {"save_steps", "save_total_limit", "logging_steps", "logging_first_step"}
+
+
+def checkpoint_key(ctx: StageContext) -> str:
+    """What the checkpoints of this stage were trained from: its config (step, base model,
+    data file, seed, DeepSpeed preset) and the output hashes of the stages it reads."""
+    config = dict(ctx.config)
+    step = dict(config.get("step") or {})
+    step["args"] = {
+        k: v for k, v in (step.get("args") or {}).items() if k not in RESUME_NEUTRAL_ARGS
+    }
+    config["step"] = step
+    return hash_obj({"config": config, "inputs": ctx.input_hashes})
+
+
+def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
+    """Checkpoints resume only the training that wrote them.
+
+    A stage that runs again because its config or its data changed must not resume from the
+    old run's checkpoints (it would pick up the old training where it stopped and call the
+    result new). Checkpoints written under another key, or with no key (an older ramen), are
+    removed with a line saying why; a resume after a kill keeps them.
+    """
+    key = checkpoint_key(ctx)
+    marker = folder / "ramen-checkpoints.json"
+    if folder.is_dir() and any(folder.glob("checkpoint-*")):
+        old = read_json(marker).get("key") if marker.is_file() else None
+        if old != key:
+            why = "its config or data changed" if old else "they carry no ramen key"
+            console.print(
+                f"[yellow]note:[/] removing the checkpoints in {folder}: they belong to another "
+                f"training ({why}); training starts from the base model"
+            )
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, {"key": key})
+
+
 def train_stage(ctx: StageContext, index: int) -> dict:
     recipe = ctx.recipe
     step = recipe.training.steps()[index]
@@ -154,6 +196,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
         "args": step.args,
     }
+    guard_checkpoints(ctx, Path(spec["checkpoints"]))
     run_training(spec, ctx.out_dir, step, topology(step, gpu))
     if step.lora:
         from training.export import merge_lora
