@@ -7,9 +7,9 @@ covers every output file, so no sample, judgement or row was lost, duplicated or
 After every kill the stage is not marked done and its stores hold each key once. Training
 resumes from its last complete checkpoint and ends with the same weights and metrics.
 
-The kill points are `KILL_SEED`-seeded fractions of the stage's uninterrupted duration,
-counted from the line where the stage starts; the test prints them, so a failure can be
-replayed. Also here: two fresh runs of the recipe write byte-identical curation outputs.
+The kill points are `KILL_SEED`-seeded fractions of the stage's work (the lines its stores
+or training metrics hold at the end of the uninterrupted run); the test prints them, so a
+failure can be replayed. Also here: two fresh runs of the recipe write byte-identical curation outputs.
 """
 
 import json
@@ -54,12 +54,23 @@ def _output_files(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
             rel = f.relative_to(stage_dir).as_posix()
             if f.is_file() and rel not in NAMES_THE_FOLDER:
                 files[rel] = f.read_bytes()
+    if "metrics.jsonl" in files:  # the Trainer's closing row: run time, and the mean loss
+        lines = files["metrics.jsonl"].splitlines()  # of the steps this process ran
+        assert b'"train_runtime"' in lines[-1]
+        files["metrics.jsonl"] = b"\n".join(lines[:-1])
     return files
 
 
 def _stores(stage_dir: Path) -> list[Path]:
     """The append-only sample and judge stores of a stage (folders with settings.json)."""
     return [p.parent for p in stage_dir.rglob("settings.json") if "checkpoint" not in str(p)]
+
+
+def _progress(stage_dir: Path) -> int:
+    """Work a stage has stored so far: lines in its sample/judge stores and training metrics."""
+    files = [f for store in _stores(stage_dir) for f in store.glob("shard-*.jsonl")]
+    files.append(stage_dir / "metrics.jsonl")
+    return sum(f.read_bytes().count(b"\n") for f in files if f.is_file())
 
 
 class StageProcess:
@@ -102,20 +113,26 @@ def test_a_stage_killed_at_random_points_ends_as_an_uninterrupted_run(tiny_run, 
     stage_dir = run["dir"] / stage
     shutil.rmtree(stage_dir)  # this stage never ran in the copy; everything before it did
 
+    # Kill points: seeded fractions of the stage's work (lines its stores or metrics hold at
+    # the end), in rising order, each reached while the stage runs again after the last kill.
+    total = _progress(reference_dir)
     rng = random.Random(f"{KILL_SEED}-{stage}")
+    points = sorted(rng.uniform(0.05, 0.9) for _ in range(KILLS))
     killed, resumable = 0, False
-    for trial in range(KILLS):
-        fraction = rng.uniform(0.05, 0.8)
+    for trial, fraction in enumerate(points):
         p = StageProcess(run["recipe"], run["work"], stage)
         assert p.started.wait(120), f"the stage did not start:\n{p.wait()}"
-        time.sleep(fraction * reference["duration_s"])
-        if p.proc.poll() is not None:  # a resumed stage has less to do: it finished first
+        deadline = time.monotonic() + 600
+        while p.proc.poll() is None and _progress(stage_dir) < fraction * total:
+            assert time.monotonic() < deadline, f"{stage}: no progress in 600 s"
+            time.sleep(0.05)
+        if p.proc.poll() is not None:
             assert p.proc.returncode == 0, p.wait()[-3000:]
-            print(f"{stage}: trial {trial} finished before {fraction:.2f} of the run")
+            print(f"{stage}: trial {trial} finished before {fraction:.2f} of its work")
             break
         p.kill()
         killed += 1
-        print(f"{stage}: trial {trial} killed at {fraction:.2f} of the uninterrupted duration")
+        print(f"{stage}: trial {trial} killed at {_progress(stage_dir)}/{total} lines of work")
         assert _manifest(stage_dir) is None, "a killed stage is never marked done"
         resumable = any((stage_dir / "checkpoints").glob("checkpoint-*/trainer_state.json"))
         for store in _stores(stage_dir):
