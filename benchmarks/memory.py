@@ -102,8 +102,11 @@ def row_stages(tmp: Path, n: int) -> dict[str, int]:
         "models": {"strong": {"path": "tiny:strong"}},
         "data": {
             "sources": [
-                {"path": str(tmp / "rows.jsonl"), "licence": "mit",
-                 "fields": {"reasoning": "reasoning"}}  # fmt: skip
+                {
+                    "path": str(tmp / "rows.jsonl"),
+                    "licence": "mit",
+                    "fields": {"reasoning": "reasoning"},
+                }  # fmt: skip
             ],
             "clean": {"max_question_tokens": 512},
             "decontaminate": {"against": [str(tmp / "bench.jsonl")], "ngram": 13},

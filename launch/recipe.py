@@ -69,7 +69,9 @@ class Recipe(StrictModel):
         return Path(self.workdir) / self.name
 
     def hash(self) -> str:
-        return hash_obj(self.model_dump(mode="json"))
+        """What the recipe asks for, not where it runs: `workdir` is left out, so the same
+        recipe run in two folders (or moved) names the same hash in cards and reports."""
+        return hash_obj(self.model_dump(mode="json", exclude={"workdir"}))
 
 
 # --------------------------------------------------------------------------- schema walking

@@ -26,6 +26,7 @@ import pytest
 from conftest import RAMEN, ROOT, copy_run, ramen
 
 from evaluation.store import read_parts
+from launch.runner import output_hash
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ def _output_files(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
                 files[rel] = f.read_bytes()
     if "metrics.jsonl" in files:  # the Trainer's closing row: run time, and the mean loss
         lines = files["metrics.jsonl"].splitlines()  # of the steps this process ran
-        assert b'"train_runtime"' in lines[-1]
+        assert b'"train_runtime"' in lines[-1], "the summary comes last"
         files["metrics.jsonl"] = b"\n".join(lines[:-1])
     return files
 
@@ -114,10 +115,10 @@ def test_a_stage_killed_at_random_points_ends_as_an_uninterrupted_run(tiny_run, 
     shutil.rmtree(stage_dir)  # this stage never ran in the copy; everything before it did
 
     # Kill points: seeded fractions of the stage's work (lines its stores or metrics hold at
-    # the end), in rising order, each reached while the stage runs again after the last kill.
+    # the end), one in each third, each reached while the stage runs again after the last kill.
     total = _progress(reference_dir)
     rng = random.Random(f"{KILL_SEED}-{stage}")
-    points = sorted(rng.uniform(0.05, 0.9) for _ in range(KILLS))
+    points = [rng.uniform(0.05 + 0.9 * k / KILLS, 0.9 * (k + 1) / KILLS) for k in range(KILLS)]
     killed, resumable = 0, False
     for trial, fraction in enumerate(points):
         p = StageProcess(run["recipe"], run["work"], stage)
@@ -170,6 +171,12 @@ def test_two_fresh_runs_write_byte_identical_curation_outputs(tiny_run, tmp_path
         first = _manifest(tiny_run["dir"] / stage)
         second = _manifest(tmp_path / "runs" / "tiny" / stage)
         assert second["output_hash"] == first["output_hash"], f"{stage} differs between runs"
+    for stage_dir in sorted(p for p in tiny_run["dir"].iterdir() if _manifest(p)):
+        manifest = _manifest(stage_dir)
+        outputs = [f for f in manifest["outputs"] if f != "stats.json"]
+        assert output_hash(stage_dir, outputs) == manifest["output_hash"], (
+            f"{stage_dir.name}'s outputs changed after it finished (a later stage wrote there)"
+        )
     for stage in ("pairs", "sft"):
         a = (tiny_run["dir"] / stage / "data.jsonl").read_bytes()
         b = (tmp_path / "runs" / "tiny" / stage / "data.jsonl").read_bytes()

@@ -29,8 +29,9 @@ KEEP_COLUMNS = {
 }
 
 
-def load_data(path: str, method: str):
-    """A `datasets` folder or a .jsonl/.json/.parquet file, with only the TRL columns."""
+def load_data(path: str, method: str, cache_dir: str | None = None):
+    """A `datasets` folder or a .jsonl/.json/.parquet file, with only the TRL columns (a
+    file's Arrow cache goes to `cache_dir`, in the stage's folder)."""
     import datasets
 
     p = Path(path)
@@ -38,7 +39,7 @@ def load_data(path: str, method: str):
         ds = datasets.load_from_disk(str(p))
     else:
         kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}[p.suffix]
-        ds = datasets.load_dataset(kind, data_files=str(p), split="train")
+        ds = datasets.load_dataset(kind, data_files=str(p), split="train", cache_dir=cache_dir)
     extra = [c for c in ds.column_names if c not in KEEP_COLUMNS[method]]
     return ds.remove_columns(extra) if extra else ds
 
@@ -107,7 +108,8 @@ def _metrics_callback(path: Path):
 
 def clean_metrics(path: Path) -> list[dict]:
     """metrics.jsonl after a resume holds the steps between the checkpoint and the kill twice:
-    keep the last line per (step, kind), in step order, and rewrite the file."""
+    keep the last line per (step, kind), in step order (a step's training row first, then
+    e.g. the Trainer's closing summary), and rewrite the file."""
     if not path.exists():
         return []
     rows: dict[tuple[int, str], dict] = {}
@@ -118,7 +120,7 @@ def clean_metrics(path: Path) -> list[dict]:
             continue  # a line torn by the kill
         kind = "train" if "loss" in row else ",".join(sorted(k for k in row if k != "step"))
         rows[(row["step"], kind)] = row
-    ordered = [rows[k] for k in sorted(rows)]
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1] != "train", k[1]))]
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
     return ordered
 
@@ -196,7 +198,7 @@ def main(spec_path: str) -> None:
         tokenizer.pad_token = tokenizer.eos_token
     eos = end_of_turn_token(tokenizer)
     config = build_config(spec, eos)
-    dataset = load_data(spec["data"], spec["method"])
+    dataset = load_data(spec["data"], spec["method"], str(Path(spec["out_dir"]) / "hf-cache"))
     peft_config = None
     if spec.get("lora"):
         from peft import LoraConfig

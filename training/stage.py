@@ -113,6 +113,16 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     )
 
 
+def private_copy(folder: Path, dest: Path) -> Path:
+    """A `datasets` folder copied into this stage's folder. The trainer's `map` writes its
+    cache files next to the data it reads; in place, they would land in (and change) the
+    outputs of the stage that made the data, or a user's own folder."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns("cache-*.arrow"))
+    return dest
+
+
 def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
     """The step's training data, or a one-line error naming its key."""
     data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
@@ -176,6 +186,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         for i, later in enumerate(recipe.training.steps()):
             check_data(recipe, later, i)
     data = check_data(recipe, step, index)
+    if data.is_dir():
+        data = private_copy(data, ctx.out_dir / "data")
     gpu = on_gpu()
     spec = {
         "name": f"{recipe.name}/{ctx.name}",
