@@ -176,3 +176,32 @@ def test_merge_command_after_shards(tmp_path):
     assert [json.loads(x)["problem_id"] for x in out.open()] == [
         f"p{i}" for i in range(5) for _ in range(2)
     ]
+
+
+def test_resume_and_merge_hold_keys_not_samples(tmp_path):
+    """100 MB of long reasoning samples: a resume and the merge stay far below that in
+    Python memory (they keep keys and byte offsets; samples are read back one at a time)."""
+    import tracemalloc
+
+    trace = "<think>" + "let me check that step once more. " * 600 + "</think> Answer: 7"
+
+    def generate(reqs):
+        for r in reqs:
+            yield {"problem_id": r.problem_id, "sample_index": r.sample_index, "text": trace}
+
+    reqs = _requests(n_problems=1250, n=4)  # 5,000 samples of ~20 KB
+    parts = tmp_path / "parts"
+    run_to_store(generate, reqs, parts)
+    stored = sum(p.stat().st_size for p in parts.glob("shard-*.jsonl"))
+    assert stored > 100e6
+    tracemalloc.start()
+    try:
+        assert run_to_store(generate, reqs, parts)["resumed"] == len(reqs)
+        _, resume_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert finalize(parts, [r.key for r in reqs], tmp_path / "final.jsonl") == len(reqs)
+        _, merge_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert resume_peak < stored / 20, f"resume held {resume_peak / 1e6:.0f} MB"
+    assert merge_peak < stored / 20, f"merge held {merge_peak / 1e6:.0f} MB"

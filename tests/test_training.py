@@ -482,3 +482,25 @@ def test_missing_training_data_names_the_step(data):
     assert out.returncode == 2  # before step 1 trains
     assert "training.then[0].data" in out.stderr and "Traceback" not in out.stderr
     assert not (data["tmp"] / "runs" / "t" / "train" / "spec.json").exists()
+
+
+def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
+    """Steps logged twice keep their last row; TRL's num_tokens, which restarts from zero in
+    a resumed run, continues from the checkpoint's count; the summary row comes last."""
+    from training.run import clean_metrics
+
+    def row(step, tokens):
+        return {"step": step, "loss": 1.0 / step, "num_tokens": float(tokens)}
+
+    first = [row(s, 10 * s) for s in range(1, 6)]  # killed after step 5; checkpoint at 4
+    second = [row(s, 10 * (s - 4)) for s in range(5, 8)]  # resumed: counts from 0 again
+    third = [row(s, 10 * (s - 6)) for s in range(7, 10)]  # killed after 7, checkpoint at 6
+    summary = {"step": 9, "train_runtime": 1.0, "train_loss": 0.5}
+    lines = [json.dumps(r) for r in first + second + third + [summary]]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(lines) + "\n" + '{"step": 9, "lo')  # a torn last line
+    rows = clean_metrics(path)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 9]
+    assert [r.get("num_tokens") for r in rows[:-1]] == [10.0 * s for s in range(1, 10)]
+    assert "train_runtime" in rows[-1]
+    assert [json.loads(x) for x in path.read_text().splitlines()] == rows

@@ -109,16 +109,30 @@ def _metrics_callback(path: Path):
 def clean_metrics(path: Path) -> list[dict]:
     """metrics.jsonl after a resume holds the steps between the checkpoint and the kill twice:
     keep the last line per (step, kind), in step order (a step's training row first, then
-    e.g. the Trainer's closing summary), and rewrite the file."""
+    e.g. the Trainer's closing summary), and rewrite the file.
+
+    TRL's `num_tokens` (tokens trained so far) is not in the checkpoint and starts again from
+    zero in a resumed run; it is continued from the checkpoint's count, so the file reads as
+    one run (and equals an uninterrupted run's)."""
     if not path.exists():
         return []
     rows: dict[tuple[int, str], dict] = {}
+    tokens: dict[int, float] = {}  # step -> corrected num_tokens of the training rows
+    last_step, offset = 0, 0.0
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line torn by the kill
         kind = "train" if "loss" in row else ",".join(sorted(k for k in row if k != "step"))
+        if kind == "train" and "num_tokens" in row:
+            step = row["step"]
+            if step <= last_step:  # a resumed run: its first row after the checkpoint
+                before = max((s for s in tokens if s < step), default=None)
+                base = tokens[before] if before is not None else 0.0
+                offset = base if row["num_tokens"] < base else 0.0
+            row["num_tokens"] += offset
+            tokens[step], last_step = row["num_tokens"], step
         rows[(row["step"], kind)] = row
     ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1] != "train", k[1]))]
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
