@@ -155,8 +155,9 @@ def test_a_stage_killed_at_random_points_ends_as_an_uninterrupted_run(tiny_run, 
     for store in _stores(stage_dir):
         assert read_parts(store)[1] == 0
     if stage == "train":
-        steps = [json.loads(x)["step"] for x in (stage_dir / "metrics.jsonl").open()]
-        assert steps == sorted(set(steps)), "every step logged once"
+        rows = [json.loads(x) for x in (stage_dir / "metrics.jsonl").open()]
+        steps = [r["step"] for r in rows if "loss" in r]
+        assert steps == list(range(1, len(steps) + 1)), "every step logged once"
         if resumable:
             assert "ramen: resuming from" in (stage_dir / "train.log").read_text()
 
