@@ -167,7 +167,8 @@ def test_the_tiny_recipe_trains_dpo_and_sft(run):
     ran, _ = ran_and_skipped(out.stdout)
     assert ran[:2] == ["train", "evaluate"]
     spec = json.loads((train / "spec.json").read_text())
-    assert spec["method"] == "sft" and spec["data"].endswith("sft/dataset")
+    assert spec["method"] == "sft" and spec["data_source"].endswith("sft/dataset")
+    assert spec["data"].endswith("train/data"), "trained from its own copy of the SFT set"
     assert any("loss" in json.loads(x) for x in (train / "metrics.jsonl").read_text().splitlines())
 
 

@@ -1,9 +1,10 @@
 """The `train` stages: one per training step of the recipe (`train`, then `train-2`, ...).
 
 Each writes, in its folder: spec.json (what training.run gets), accelerate.yaml (generated
-from the recipe), train.log, metrics.jsonl, loss.png, checkpoints/ and model/ (the final
-model, or the LoRA adapter with its tokenizer). A killed stage resumes from its last
-checkpoint when it runs again.
+from the recipe), data/ (its copy of the training set), train.log, metrics.jsonl, loss.png,
+checkpoints/ and model/ (the final model, or the LoRA adapter with its tokenizer). A killed
+stage resumes from its last checkpoint when it runs again, if that checkpoint belongs to the
+same training (config and inputs).
 """
 
 from __future__ import annotations
@@ -185,15 +186,15 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     if index == 0:  # a later step's missing file should not surface after hours of this one
         for i, later in enumerate(recipe.training.steps()):
             check_data(recipe, later, i)
-    data = check_data(recipe, step, index)
-    if data.is_dir():
-        data = private_copy(data, ctx.out_dir / "data")
+    source = check_data(recipe, step, index)
+    data = private_copy(source, ctx.out_dir / "data") if source.is_dir() else source
     gpu = on_gpu()
     spec = {
         "name": f"{recipe.name}/{ctx.name}",
         "method": step.method,
         "model": base_path,
         "data": str(data),
+        "data_source": str(source),  # what `data` is a copy of
         "out_dir": str(ctx.out_dir.resolve()),
         "checkpoints": str((ctx.out_dir / "checkpoints").resolve()),
         "seed": recipe.seed,
