@@ -77,6 +77,26 @@ def make_rows(n: int, bench: list[str], seed: int = 0) -> list[dict]:
     return rows
 
 
+def rows_recipe(name: str, folder: Path) -> dict:
+    """The row stages' recipe over `folder`/rows.jsonl, decontaminated against bench.jsonl."""
+    return {
+        "name": name,
+        "workdir": str(folder / "runs"),
+        "models": {"strong": {"path": "tiny:strong"}},
+        "data": {
+            "sources": [
+                {
+                    "path": str(folder / "rows.jsonl"),
+                    "licence": "mit",
+                    "fields": {"reasoning": "reasoning"},
+                }  # fmt: skip
+            ],
+            "clean": {"max_question_tokens": 512},
+            "decontaminate": {"against": [str(folder / "bench.jsonl")], "ngram": 13},
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -97,24 +117,7 @@ def main() -> None:
         )
         rows = make_rows(args.rows, bench)
         (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        recipe = recipe_from_dict(
-            {
-                "name": "bench",
-                "workdir": str(tmp_path / "runs"),
-                "models": {"strong": {"path": "tiny:strong"}},
-                "data": {
-                    "sources": [
-                        {
-                            "path": str(tmp_path / "rows.jsonl"),
-                            "licence": "mit",
-                            "fields": {"reasoning": "reasoning"},
-                        }
-                    ],
-                    "clean": {"max_question_tokens": 512},
-                    "decontaminate": {"against": [str(tmp_path / "bench.jsonl")], "ngram": 13},
-                },
-            }
-        )
+        recipe = recipe_from_dict(rows_recipe("bench", tmp_path))
         stages = ["clean", "dedup", "decontaminate"]
         Runner(recipe, STAGES).run(only=["models", "prepare"])
         Runner(recipe, STAGES).run(only=stages)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from curation_rows import FILLER, WORDS, question  # noqa: E402
+from curation_rows import FILLER, WORDS, question, rows_recipe  # noqa: E402
 
 ROW_STAGES = ["prepare", "clean", "dedup", "decontaminate", "balance"]
 CATEGORIES = ["algebra", "geometry", "number theory", "combinatorics"]
@@ -96,23 +96,8 @@ def row_stages(tmp: Path, n: int) -> dict[str, int]:
         "".join(json.dumps({"id": f"b{i}", "question": q}) + "\n" for i, q in enumerate(bench))
     )
     size = write_rows(tmp / "rows.jsonl", n, bench)
-    recipe = {
-        "name": "memory",
-        "workdir": str(tmp / "runs"),
-        "models": {"strong": {"path": "tiny:strong"}},
-        "data": {
-            "sources": [
-                {
-                    "path": str(tmp / "rows.jsonl"),
-                    "licence": "mit",
-                    "fields": {"reasoning": "reasoning"},
-                }  # fmt: skip
-            ],
-            "clean": {"max_question_tokens": 512},
-            "decontaminate": {"against": [str(tmp / "bench.jsonl")], "ngram": 13},
-            "balance": {"shares": {c: 0.25 for c in CATEGORIES}},
-        },
-    }
+    recipe = rows_recipe("memory", tmp)
+    recipe["data"]["balance"] = {"shares": {c: 0.25 for c in CATEGORIES}}
     (tmp / "recipe.yaml").write_text(json.dumps(recipe))  # JSON is YAML
     ramen = [sys.executable, "-m", "launch.cli", "run", str(tmp / "recipe.yaml")]
     env = {"RAMEN_NO_PROGRESS": "1"}

@@ -38,12 +38,6 @@ def shingles(tokens: list[str], n: int) -> set[bytes]:
     return {b" ".join(g) for g in ngram_tuples(encoded, n)}
 
 
-def _minhash(num_perm: int):
-    from datasketch import MinHash
-
-    return MinHash(num_perm=num_perm, seed=SEED, hashfunc=_crc32)
-
-
 def row_keys(texts: list[str], shingle: int, num_perm: int | None) -> list[tuple[str, Any]]:
     """(exact key, MinHash hash values or None) of each text. The exact key is the SHA-1 of
     the normalised text; hash values are over word `shingle`-grams (None: near dedup off)."""
@@ -80,11 +74,12 @@ class NearIndex:
     """Kept rows' MinHash signatures in LSH band buckets; `match` names the earliest kept twin.
 
     The bands are datasketch's `MinHashLSH` bands for this threshold and num_perm (b bands of
-    r values), so the candidates are the same. The index is leaner than datasketch's, which
-    keeps every band's bytes twice per row: one 64-bit hash per band and row, and the
-    signatures in one uint32 array, about 1.2 KB a kept row instead of 3.8 KB (measured in
-    benchmarks/memory.py). Python's `hash` is salted per process, which is fine here: the
-    buckets live and die in this process, and candidates are verified on the signatures.
+    r values), so the candidates are the same (a test compares them). The index is leaner
+    than datasketch's, which keeps every band's bytes twice per row: one 64-bit hash per band
+    and row, and the signatures in one uint32 array (the whole stage: 1,550 B a row instead of
+    3,848 B; `benchmarks/memory.py`, numbers in benchmarks/README.md). Python's `hash` is
+    salted per process, which is fine here: the buckets live and die in this process, and
+    candidates are verified on the signatures.
     """
 
     def __init__(self, threshold: float, num_perm: int):
@@ -96,21 +91,27 @@ class NearIndex:
         self.sigs = np.zeros((1024, num_perm), dtype=np.uint32)
         self.kept_ids: list[str] = []
 
-    def _keys(self, values: np.ndarray) -> list[int]:
+    def band_keys(self, values: np.ndarray) -> list[int]:
+        """One hash per band of a signature (computed once, for `match` and then `add`)."""
         return [hash(values[start:end].tobytes()) for start, end in self.bands]
 
-    def match(self, values: np.ndarray) -> tuple[str, float] | None:
-        """(kept id, estimated Jaccard) of the earliest kept row this one duplicates, or None.
-        LSH finds candidates; the signatures' agreement must reach the threshold."""
-        candidates: set[int] = set()
-        for bucket, key in zip(self.buckets, self._keys(values), strict=True):
+    def candidates(self, keys: list[int]) -> set[int]:
+        """Kept rows sharing at least one band with this signature."""
+        found: set[int] = set()
+        for bucket, key in zip(self.buckets, keys, strict=True):
             hit = bucket.get(key)
             if hit is None:
                 continue
             if isinstance(hit, int):
-                candidates.add(hit)
+                found.add(hit)
             else:
-                candidates.update(hit)
+                found.update(hit)
+        return found
+
+    def match(self, values: np.ndarray, keys: list[int]) -> tuple[str, float] | None:
+        """(kept id, estimated Jaccard) of the earliest kept row this one duplicates, or None.
+        LSH finds candidates; the signatures' agreement must reach the threshold."""
+        candidates = self.candidates(keys)
         if not candidates:
             return None
         order = np.array(sorted(candidates))
@@ -121,7 +122,7 @@ class NearIndex:
         first = above[0]
         return self.kept_ids[order[first]], round(float(similarity[first]), 4)
 
-    def add(self, row_id: str, values: np.ndarray) -> None:
+    def add(self, row_id: str, values: np.ndarray, keys: list[int]) -> None:
         i = len(self.kept_ids)
         if i == len(self.sigs):
             self.sigs = np.concatenate([self.sigs, np.zeros_like(self.sigs)])
@@ -129,7 +130,7 @@ class NearIndex:
             raise ValueError("MinHash values above 32 bits: datasketch changed its hash range")
         self.sigs[i] = values
         self.kept_ids.append(row_id)
-        for bucket, key in zip(self.buckets, self._keys(values), strict=True):
+        for bucket, key in zip(self.buckets, keys, strict=True):
             hit = bucket.get(key)
             if hit is None:
                 bucket[key] = i
@@ -155,13 +156,14 @@ def dedup_lines(ctx: StageContext, path: Path, cfg: DedupConfig) -> None:
                 ctx.reject(json.loads(line), "exact_duplicate", kept_id=exact_seen[key])
                 continue
             if near is not None:
-                twin = near.match(values)
+                bands = near.band_keys(values)
+                twin = near.match(values, bands)
                 if twin is not None:
                     ctx.reject(
                         json.loads(line), "near_duplicate", kept_id=twin[0], similarity=twin[1]
                     )
                     continue
-                near.add(row_id, values)
+                near.add(row_id, values, bands)
             exact_seen.setdefault(key, row_id)
             ctx.keep_line(line)
 

@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 
 from ramen.console import track
 from ramen.errors import UserError
-from ramen.io import canonical_json, iter_jsonl, read_json, write_json_atomic, write_jsonl_atomic
+from ramen.io import (
+    canonical_json,
+    iter_jsonl,
+    iter_jsonl_offsets,
+    read_json,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 
 Key = tuple[str, int]
 T = TypeVar("T")
@@ -99,19 +106,8 @@ def scan_parts(parts_dir: Path) -> Iterator[tuple[dict, int, int]]:
     file order, read line by line. Other shards may be writing right now, so a torn last line
     (no newline yet) is skipped, not an error."""
     for number, path in enumerate(_shard_files(parts_dir)):
-        offset = 0
-        with open(path, "rb") as f:
-            for i, raw in enumerate(f):
-                start, offset = offset, offset + len(raw)
-                if not raw.strip():
-                    continue
-                try:
-                    row = json.loads(raw)
-                except ValueError as e:
-                    if not raw.endswith(b"\n"):
-                        break
-                    raise ValueError(f"{path}:{i + 1}: not a JSON line ({e})") from None
-                yield row, number, start
+        for row, offset in iter_jsonl_offsets(path, tolerate_torn_tail=True):
+            yield row, number, offset
 
 
 def _shard_files(parts_dir: Path) -> list[Path]:
@@ -123,8 +119,6 @@ def stored_keys(parts_dir: Path) -> tuple[set[Key], int]:
     stay in memory, never the samples (a store can hold millions of long reasoning traces)."""
     keys: set[Key] = set()
     duplicates = 0
-    if not parts_dir.exists():
-        return keys, 0
     for row, _, _ in scan_parts(parts_dir):
         key = key_of(row)
         if key in keys:

@@ -106,13 +106,23 @@ def iter_jsonl(path: str | os.PathLike, *, tolerate_torn_tail: bool = False) -> 
     end) is skipped. A broken line anywhere else is a real corruption and raises ValueError
     naming the line.
     """
+    for row, _ in iter_jsonl_offsets(path, tolerate_torn_tail=tolerate_torn_tail):
+        yield row
+
+
+def iter_jsonl_offsets(
+    path: str | os.PathLike, *, tolerate_torn_tail: bool = False
+) -> Iterator[tuple[dict, int]]:
+    """`iter_jsonl` with the byte offset where each row's line starts (to seek back to it)."""
     path = Path(path)
+    offset = 0
     with open(path, "rb") as f:
         for i, raw in enumerate(f):
+            start, offset = offset, offset + len(raw)
             if not raw.strip():
                 continue
             try:
-                yield json.loads(raw.decode("utf-8"))
+                yield json.loads(raw.decode("utf-8")), start
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 if tolerate_torn_tail and not raw.endswith(b"\n"):
                     return

@@ -196,6 +196,40 @@ def test_minhash_signatures_are_the_same_in_every_process():
     assert all((a == b).all() for (_, a), (_, b) in zip(here, there, strict=True))
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9])
+def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
+    """ramen's lean LSH index and datasketch's MinHashLSH (same bands) propose the same kept
+    rows for every query, on questions with planted near-duplicates."""
+    import random
+
+    from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+    from curation.dedup import SEED, NearIndex
+
+    rng = random.Random(threshold)
+    words = "find the sum product of prime roots integer circle area angle x y n".split()
+    texts = []
+    for _ in range(600):
+        if texts and rng.random() < 0.3:  # a near-duplicate: one word changed or added
+            t = rng.choice(texts).split()
+            t[rng.randrange(len(t))] = rng.choice(words)
+            texts.append(" ".join(t + ([rng.choice(words)] if rng.random() < 0.5 else [])))
+        else:
+            texts.append(" ".join(rng.choice(words) for _ in range(rng.randint(8, 20))))
+    ours, theirs = NearIndex(threshold, 128), MinHashLSH(threshold=threshold, num_perm=128)
+    scheme = MinHash(num_perm=128, seed=SEED).scheme
+    found = 0
+    for i, (_, values) in enumerate(row_keys(texts, 3, 128)):
+        keys = ours.band_keys(values)
+        lean = LeanMinHash(seed=SEED, hashvalues=values, scheme=scheme)
+        want = {int(k) for k in theirs.query(lean)}
+        assert ours.candidates(keys) == want, i
+        found += bool(want)
+        ours.add(str(i), values, keys)
+        theirs.insert(str(i), lean, check_duplication=False)
+    assert found >= 10, "the planted near-duplicates were found"
+
+
 def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
     import curation.parallel as par
 
