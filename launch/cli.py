@@ -285,6 +285,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 f"{value} is out of range (n >= 1, temperature >= 0, 0 < top-p <= 1, max-tokens >= 1)",
                 where=flag,
             )
+    shard = Shard.parse(args.shard)  # a bad --shard fails before a model is resolved or built
     spec, path, name = _model_from_cli(args.model, args, "--model", **_engine_overrides(args))
     stats = generate_file(
         spec,
@@ -297,7 +298,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         max_tokens=args.max_tokens,
         seed=args.seed,
-        shard=Shard.parse(args.shard),
+        shard=shard,
         system_prompt=args.system_prompt,
         force=args.force,
     )

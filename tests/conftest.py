@@ -1,3 +1,6 @@
+import contextlib
+import io
+import multiprocessing.process
 import os
 import shutil
 import subprocess
@@ -11,6 +14,77 @@ RAMEN = [sys.executable, "-m", "launch.cli"]
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Every test has exactly one tier (docs/contributing.md):
+#   unit  - pure logic in this process: no model, no subprocess (`make test-fast`)
+#   slow  - real models or real processes, one component at a time
+#   e2e   - whole recipes through `ramen run` / `ramen launch` (the shared tiny run)
+#   slurm - the real scheduler (scripts/slurm-local.sh)
+TIERS = ("unit", "slow", "e2e", "slurm")
+TIER_PROBLEMS = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test counts
+def pytest_collection_modifyitems(config, items):
+    problems = []
+    for item in items:
+        tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
+        if len(tiers) != 1:
+            problems.append(f"{item.nodeid}: {'+'.join(tiers) or 'no tier'}")
+    config.stash[TIER_PROBLEMS] = problems
+
+
+class _UnitTierViolation(AssertionError):
+    pass
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise _UnitTierViolation(
+            f"a unit test {what}; mark it slow (real models or processes) or e2e instead"
+        )
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_stays_in_process(request, monkeypatch):
+    """A `unit` test that starts a process or builds/loads a tiny model fails: the tier must stay
+    fast on a fresh machine (an empty model cache costs minutes)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    from training import tiny
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a process"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _refuse("started a process"))
+    monkeypatch.setattr(tiny, "ensure_tiny", _refuse("needs a tiny model"))
+
+
+def cli(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """The CLI in this process (unit tier): `launch.cli.main` with the same argv, its exit code
+    and what it printed, shaped like `ramen(...)`'s result."""
+    from launch.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.environ.get("RAMEN_NO_PROGRESS")
+    os.environ["RAMEN_NO_PROGRESS"] = "1"
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse: --help, usage errors
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        if old is None:
+            os.environ.pop("RAMEN_NO_PROGRESS", None)
+        else:
+            os.environ["RAMEN_NO_PROGRESS"] = old
+    proc = subprocess.CompletedProcess(["ramen", *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(
+            f"ramen {' '.join(args)} failed ({code}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
 
 
 def ramen(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:

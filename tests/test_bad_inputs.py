@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, ramen
+from conftest import ROOT, cli, ramen
 
 from launch.cli import main
 
@@ -18,11 +18,13 @@ CORPUS = Path(__file__).parent / "corpus"
 RECIPES = sorted((CORPUS / "bad_recipes").glob("*.yaml"))
 
 
+@pytest.mark.unit
 def test_the_corpus_is_large_enough():
     assert len(RECIPES) >= 25
     assert len(json.loads((CORPUS / "bad_rows.expected.json").read_text())["rejected"]) >= 25
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_bad_recipe_exits_2_with_one_line_naming_the_key(path, capfd, tmp_path, monkeypatch):
     expect = path.read_text(errors="replace").splitlines()[0].removeprefix("# expect: ")
@@ -37,14 +39,16 @@ def test_bad_recipe_exits_2_with_one_line_naming_the_key(path, capfd, tmp_path, 
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.unit
 def test_a_python_tag_in_a_recipe_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f'name: !!python/object/apply:os.system ["touch {marker}"]\n')
-    proc = ramen("validate", str(recipe))
+    proc = cli("validate", str(recipe))
     assert proc.returncode == 2 and not marker.exists()
 
 
+@pytest.mark.e2e
 def test_broken_rows_go_to_rejects_with_their_reason_and_the_run_goes_on(tmp_path):
     recipe = tmp_path / "rows.yaml"
     recipe.write_text(
@@ -84,5 +88,6 @@ data:
     assert prepare["input"] == len(expected["rejected"]) + len(expected["kept"])
 
 
+@pytest.mark.unit
 def test_corpus_recipes_are_not_shipped_recipes():
     assert not any(p.parent == ROOT / "recipes" for p in RECIPES)

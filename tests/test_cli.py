@@ -4,17 +4,19 @@ an override (only the affected stage reruns)."""
 import json
 
 import pytest
-from conftest import ROOT, ramen
+from conftest import ROOT, cli, ramen
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "sub", [[], ["validate"], ["run"], ["generate"], ["grade"], ["env"], ["docs"]]
 )
 def test_help_everywhere(sub):
-    proc = ramen(*sub, "--help")
+    proc = cli(*sub, "--help")
     assert proc.returncode == 0 and "usage: ramen" in proc.stdout
 
 
+@pytest.mark.slow
 def test_env_prints_versions_and_devices():
     proc = ramen("env", check=True)
     for name in (
@@ -31,11 +33,12 @@ def test_env_prints_versions_and_devices():
     assert "cpu" in proc.stdout
 
 
+@pytest.mark.unit
 def test_docs_check_passes():
-    assert ramen("docs", "--check").returncode == 0
+    assert cli("docs", "--check").returncode == 0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tiny_recipe_runs_skips_and_reruns_only_what_changed(tmp_path):
     recipe = str(ROOT / "recipes" / "tiny.yaml")
     workdir = f"workdir={tmp_path}"

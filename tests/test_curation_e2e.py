@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import copy_run, ramen
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 CURATION = ["models", "prepare", "clean", "dedup", "decontaminate", "balance", "filter"]
 AFTER_SAMPLE = ["sample", "grade", "select", "pairs", "sft", "train"]

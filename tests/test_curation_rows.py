@@ -78,6 +78,7 @@ def problem(i, question, answer="1", category="arithmetic", **kw):
 # --------------------------------------------------------------------------- clean
 
 
+@pytest.mark.slow
 def test_clean_drops_each_bad_row_with_its_reason(tmp_path):
     loop = "let me check again " * 40
     rows = [
@@ -119,6 +120,7 @@ def test_clean_drops_each_bad_row_with_its_reason(tmp_path):
     assert stats["tokenizer"] == "strong"
 
 
+@pytest.mark.unit
 def test_clean_keeps_answerless_rows_when_asked(tmp_path):
     recipe = make_recipe(tmp_path, {"clean": {"require_answer": False}})
     kept, rejects, _ = run_stage(
@@ -131,6 +133,7 @@ def test_clean_keeps_answerless_rows_when_asked(tmp_path):
     assert rejects[0]["reason"] == "placeholder_answer"
 
 
+@pytest.mark.unit
 def test_clean_profile_covers_every_row_not_the_first_page(tmp_path):
     # The first 150 rows all say domain=algebra; the rest differ. A first-page viewer would
     # show one value; the profile must show all three, with exact counts.
@@ -159,6 +162,7 @@ LONG = (
 )
 
 
+@pytest.mark.unit
 def test_dedup_exact_and_near_keep_the_first_and_name_the_twin(tmp_path):
     rows = [
         problem(0, LONG),
@@ -176,6 +180,7 @@ def test_dedup_exact_and_near_keep_the_first_and_name_the_twin(tmp_path):
     assert 0.85 <= by_id["p3"]["similarity"] <= 1.0
 
 
+@pytest.mark.unit
 def test_dedup_near_can_be_turned_off(tmp_path):
     rows = [problem(0, LONG), problem(1, LONG + " Explain.")]
     recipe = make_recipe(tmp_path, {"dedup": {"near": False}})
@@ -183,6 +188,7 @@ def test_dedup_near_can_be_turned_off(tmp_path):
     assert len(kept) == 2
 
 
+@pytest.mark.slow
 def test_minhash_signatures_are_the_same_in_every_process():
     import concurrent.futures
     import multiprocessing
@@ -196,6 +202,7 @@ def test_minhash_signatures_are_the_same_in_every_process():
     assert all((a == b).all() for (_, a), (_, b) in zip(here, there, strict=True))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9])
 def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
     """ramen's lean LSH index and datasketch's MinHashLSH (same bands) propose the same kept
@@ -230,6 +237,7 @@ def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
     assert found >= 10, "the planted near-duplicates were found"
 
 
+@pytest.mark.slow
 def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
     import curation.parallel as par
 
@@ -248,6 +256,7 @@ def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- decontaminate
 
 
+@pytest.mark.unit
 def test_decontaminate_names_the_benchmark_item(tmp_path):
     bench = tmp_path / "bench.jsonl"
     bench.write_text(
@@ -274,6 +283,7 @@ def test_decontaminate_names_the_benchmark_item(tmp_path):
     assert stats["benchmark_items"] == {"bench": 2}
 
 
+@pytest.mark.unit
 def test_decontaminate_uses_the_evaluation_sections_file(tmp_path):
     recipe = make_recipe(
         tmp_path,
@@ -303,6 +313,7 @@ def test_decontaminate_uses_the_evaluation_sections_file(tmp_path):
 # --------------------------------------------------------------------------- balance
 
 
+@pytest.mark.unit
 def test_quotas_by_hand():
     shares = {"a": 0.5, "b": 0.3, "c": 0.2}
     # a allows 200, b allows 100, c allows 250 -> total 100: 50 / 30 / 20
@@ -317,6 +328,7 @@ def test_quotas_by_hand():
     assert balance_mod.quotas({}, shares, None) == {}
 
 
+@pytest.mark.unit
 def test_balance_maps_labels_and_downsamples(tmp_path):
     rows = [problem(i, f"Q{i}?", category="Algebra") for i in range(60)]
     rows += [problem(100 + i, f"B{i}?", category="Genetics") for i in range(20)]
@@ -349,6 +361,7 @@ def test_balance_maps_labels_and_downsamples(tmp_path):
     assert again == kept  # same seed, same rows
 
 
+@pytest.mark.unit
 def test_balance_hle_preset_with_a_catch_all(tmp_path):
     rows = [problem(i, f"Q{i}?", category="Geometry") for i in range(10)]
     recipe = make_recipe(tmp_path, {"balance": {"target": "hle", "category_map": {"*": "Math"}}})
@@ -361,6 +374,7 @@ def test_balance_hle_preset_with_a_catch_all(tmp_path):
 # --------------------------------------------------------------------------- filter, select
 
 
+@pytest.mark.unit
 def test_difficulty_tiers():
     assert tier(True, True) == "easy"
     assert tier(False, True) == "medium"
@@ -373,6 +387,7 @@ def test_difficulty_tiers():
     assert table["by_category"]["x"] == {"easy": 1, "medium": 0, "hard": 2, "inverted": 1}
 
 
+@pytest.mark.unit
 def test_band_reasons():
     assert band_reason(0, 4, 1, 3) == "none_correct"
     assert band_reason(4, 4, 1, 3) == "all_correct"
@@ -405,6 +420,7 @@ class PairsCfg:
         self.allow_truncated_rejected = kw.get("allow_truncated_rejected", True)
 
 
+@pytest.mark.unit
 def test_pairs_never_choose_a_truncated_sample_and_match_lengths():
     prob = {
         "id": "p",
@@ -430,6 +446,7 @@ def test_pairs_never_choose_a_truncated_sample_and_match_lengths():
     assert choose_pairs(only_truncated, PairsCfg(), 0) == ([], "no_complete_correct_sample")
 
 
+@pytest.mark.unit
 def test_assistant_turn_keeps_reasoning_through_the_template(family):
     from transformers import AutoTokenizer
 
@@ -455,6 +472,7 @@ def family():
     return {n: tiny.ensure_tiny(n) for n in ("strong",)}
 
 
+@pytest.mark.unit
 def test_majority_label():
     rows = [{"extracted": x} for x in ["1/2", "0.5", "\\frac{1}{2}", "0.5", "3"]]
     assert majority_label(rows, 0.8)[0] == "number:1/2"  # 4 of 5 = 0.8 agree
@@ -467,6 +485,7 @@ def test_majority_label():
 # --------------------------------------------------------------------------- recipe checks
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "curation, where",
     [
@@ -488,6 +507,7 @@ def test_bad_curation_values_name_their_key(tmp_path, curation, where):
     assert where in str(e.value)
 
 
+@pytest.mark.unit
 def test_bad_balance_and_decontaminate_values(tmp_path):
     with pytest.raises(RecipeError, match="data.balance"):
         make_recipe(tmp_path, {"balance": {"target": "hle", "shares": {"a": 1.0}}})
@@ -517,6 +537,7 @@ def graded(pid, i, verdict, extracted, answer="", finish="stop", tokens=10):
     }
 
 
+@pytest.mark.slow
 def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
     from curation.pairs import sft
 
@@ -558,6 +579,7 @@ def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
     assert "license: mit" in card and "| maths | 3 |" in card
 
 
+@pytest.mark.slow
 def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
     from curation.pairs import pairs
     from curation.select import problem_group
@@ -592,6 +614,7 @@ def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
     assert ds[0]["chosen"] == row["chosen"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["clean", "dedup", "decontaminate"])
 def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage):
     """Chunks handled by spawned worker processes come back in order: byte-identical files."""
@@ -632,6 +655,7 @@ def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage
     assert sum(stats_one["rejected"].values()) > 0
 
 
+@pytest.mark.slow
 def test_clean_tokenizer_and_reasoning_limit(tmp_path):
     rows = [
         problem(0, "Short?", "1", reasoning="one plus zero is one"),
@@ -649,6 +673,7 @@ def test_clean_tokenizer_and_reasoning_limit(tmp_path):
     )  # p0 under the byte bound
 
 
+@pytest.mark.unit
 def test_decontaminate_exact_match_can_be_turned_off(tmp_path):
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"id": "b", "question": "What is 7 + 8?"}) + "\n")
@@ -659,6 +684,7 @@ def test_decontaminate_exact_match_can_be_turned_off(tmp_path):
     assert len(kept) == 1  # shorter than 13 words: only the exact check could catch it
 
 
+@pytest.mark.unit
 def test_pass_rate_band():
     from curation.config import SelectConfig
 

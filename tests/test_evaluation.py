@@ -6,7 +6,7 @@ import math
 import random
 
 import pytest
-from conftest import ramen
+from conftest import cli
 
 from evaluation.compare import compare_benchmark, read_judged
 from evaluation.dna import parse_label, safety
@@ -14,6 +14,8 @@ from evaluation.evaluate import stated_confidence
 from evaluation.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
 from evaluation.metrics import evaluation_metrics
 from evaluation.stats import ks_for, majority, mcnemar_exact, paired_bootstrap, pass_at_k
+
+pytestmark = pytest.mark.unit
 
 # --------------------------------------------------------------------------- n samples
 
@@ -161,25 +163,25 @@ def write(path, rows):
 def test_compare_clearly_different_runs(tmp_path):
     a = write(tmp_path / "a.jsonl", synthetic(400, 0.7, 1))
     b = write(tmp_path / "b.jsonl", synthetic(400, 0.3, 2))
-    out = ramen("compare", str(a), str(b), "--names", "big,small", "--json", check=True)
+    out = cli("compare", str(a), str(b), "--names", "big,small", "--json", check=True)
     r = json.loads(out.stdout)["benchmarks"]["all"]
     assert r["shared"] == 400 and r["distinguishable"]
     assert r["difference"] > 25 and r["ci95"][0] > 0 and r["mcnemar_p"] < 1e-6
     assert r["sentence"].startswith("big is better than small")
     assert set(r["by_category"]) == {"Math", "Physics"}
-    text = ramen("compare", str(a), str(b), "--names", "big,small", check=True).stdout
+    text = cli("compare", str(a), str(b), "--names", "big,small", check=True).stdout
     assert "big is better than small" in text
 
 
 def test_compare_identical_and_noisy_runs_are_not_distinguishable(tmp_path):
     a = write(tmp_path / "a.jsonl", synthetic(300, 0.5, 1))
-    r = json.loads(ramen("compare", str(a), str(a), "--json", check=True).stdout)
+    r = json.loads(cli("compare", str(a), str(a), "--json", check=True).stdout)
     same = r["benchmarks"]["all"]
     assert same["difference"] == 0 and same["ci95"] == [0, 0] and same["mcnemar_p"] == 1.0
     assert not same["distinguishable"] and "not distinguishable from noise" in same["sentence"]
     # two independent draws of the same 50% model: a small difference that is noise
     b = write(tmp_path / "b.jsonl", synthetic(300, 0.5, 2))
-    noisy = json.loads(ramen("compare", str(a), str(b), "--json", check=True).stdout)
+    noisy = json.loads(cli("compare", str(a), str(b), "--json", check=True).stdout)
     noisy = noisy["benchmarks"]["all"]
     assert noisy["ci95"][0] < 0 < noisy["ci95"][1] and not noisy["distinguishable"]
 
@@ -191,7 +193,7 @@ def test_compare_pairs_only_shared_ids_and_rejects_bad_rows(tmp_path):
     ]
     a = write(tmp_path / "a.jsonl", a_rows)
     b = write(tmp_path / "b.jsonl", synthetic(10, 0.0, 1))
-    r = json.loads(ramen("compare", str(a), str(b), "--json", check=True).stdout)
+    r = json.loads(cli("compare", str(a), str(b), "--json", check=True).stdout)
     res = r["benchmarks"]["all"]
     assert res["shared"] == 10 and res["only_in_a"] == 1 and res["difference"] == 100.0
     assert r["rejected"]["a"] == {"correct_not_yes_no": 1}
@@ -209,5 +211,5 @@ def test_compare_leaves_out_unparsable_dna_pairs(tmp_path):
 
 
 def test_compare_missing_input_is_a_clear_error(tmp_path):
-    out = ramen("compare", str(tmp_path / "nope"), str(tmp_path / "nope2"))
+    out = cli("compare", str(tmp_path / "nope"), str(tmp_path / "nope2"))
     assert out.returncode == 2 and "no judged rows here" in out.stderr

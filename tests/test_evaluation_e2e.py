@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import ramen
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -28,7 +28,7 @@ from conftest import RAMEN, ROOT, copy_run, ramen
 from evaluation.store import read_parts
 from launch.runner import output_hash
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 KILL_SEED = 8
 KILLS = 3  # kill points per stage

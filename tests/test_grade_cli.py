@@ -5,7 +5,7 @@ audit round trip (label by hand, then agreement and Cohen's kappa)."""
 import json
 
 import pytest
-from conftest import ramen
+from conftest import cli, ramen
 
 ROWS = [
     {"id": "a", "question": "What is 2 + 2?", "answer": "4", "answer_type": "exactMatch",
@@ -32,10 +32,11 @@ def _out(path):
     return {r["id"]: r for r in map(json.loads, path.open())}
 
 
+@pytest.mark.unit
 def test_grade_rules_only_with_bad_rows(tmp_path):
     inp = _input(tmp_path, ['{"id": "x"}', "not json", json.dumps(ROWS[0])])
     out = tmp_path / "graded.jsonl"
-    proc = ramen("grade", "--input", str(inp), "--output", str(out), "--no-judge", check=True)
+    proc = cli("grade", "--input", str(inp), "--output", str(out), "--no-judge", check=True)
     rows = _out(out)
     assert [rows[k]["verdict"] for k in "abcde"] == [
         "correct", "incorrect", "undecided", "correct", "incorrect"
@@ -52,13 +53,14 @@ def test_grade_rules_only_with_bad_rows(tmp_path):
     assert "1 rows are undecided by rules" in proc.stdout
 
 
+@pytest.mark.unit
 def test_grade_bad_usage_exits_2(tmp_path):
-    proc = ramen(
+    proc = cli(
         "grade", "--input", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "o.jsonl")
     )
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "--input" in proc.stderr
-    proc = ramen("grade", "--input", "x", "--output", "y", "--no-judge", "--judge", "tiny:judge")
+    proc = cli("grade", "--input", "x", "--output", "y", "--no-judge", "--judge", "tiny:judge")
     assert proc.returncode == 2 and "exclude each other" in proc.stderr
     for args, key in (
         ([], "--model"),
@@ -66,7 +68,7 @@ def test_grade_bad_usage_exits_2(tmp_path):
         (["--model", "tiny:strong", "--top-p", "0"], "--top-p"),
         (["--model", "tiny:strong", "--shard", "3/2"], "--shard"),
     ):
-        proc = ramen("generate", "--input", "x", "--output", "y", *args)
+        proc = cli("generate", "--input", "x", "--output", "y", *args)
         assert proc.returncode == 2 and proc.stderr.startswith(f"error: {key}"), proc.stderr
         assert proc.stderr.strip().count("\n") == 0
 

@@ -12,6 +12,8 @@ from evaluation.grading import cohen_kappa, grade_rows, score_audit, write_audit
 from evaluation.judge import Judge, check_prompt, default_prompt, parse_judgement, render_prompt
 from ramen.errors import UserError
 
+pytestmark = pytest.mark.unit
+
 GOOD = "extracted_final_answer: 5\nreasoning: same value.\ncorrect: yes\nconfidence: 85%"
 
 

@@ -23,6 +23,7 @@ def dry_run(tmp_path: Path, recipe: Path, *overrides: str) -> tuple[str, Path]:
     return proc.stdout, tmp_path / "runs" / name / "launch"
 
 
+@pytest.mark.slow
 def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_path):
     out, launch_dir = dry_run(tmp_path, BIG)
     scripts = sorted(launch_dir.glob("*.sbatch"))
@@ -48,6 +49,7 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
     assert "--dependency=afterok:<filter>:<balance>:<decontaminate>:<models>" in out
 
 
+@pytest.mark.unit
 def test_stage_resources_follow_the_recipe():
     r = load_recipe(BIG)
     assert plan_job(r, "select").kind == "cpu" and plan_job(r, "select").gpus_per_node == 0
@@ -62,6 +64,7 @@ def test_stage_resources_follow_the_recipe():
     assert plan_job(r2, "sample").ray is False and plan_job(r2, "sample").tasks_per_node == 1
 
 
+@pytest.mark.slow
 def test_recipe_values_render_inertly(tmp_path):
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}); `touch {marker}`"
@@ -85,6 +88,7 @@ def test_recipe_values_render_inertly(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, key",
     [
@@ -99,6 +103,7 @@ def test_bad_launch_values_exit_2_naming_the_key(tmp_path, override, key):
     assert key in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.unit
 def test_allocation_from_the_job_environment():
     assert Allocation.from_environ({}) is None
     env = {"SLURM_JOB_ID": "7", "RAMEN_NODES": "3", "RAMEN_GPUS_PER_NODE": "8"}
@@ -110,6 +115,7 @@ def test_allocation_from_the_job_environment():
     assert "--nodes=1" in emulated.srun(1, check=False)
 
 
+@pytest.mark.unit
 def test_replicas_bind_their_own_gpus(monkeypatch):
     from evaluation.shard_worker import bind_gpus
 
@@ -132,6 +138,7 @@ data:
 """
 
 
+@pytest.mark.e2e
 def test_local_backend_runs_each_stage_as_a_process_like_ramen_run(tmp_path):
     recipe = tmp_path / "rows.yaml"
     recipe.write_text(ROWS_ONLY)
@@ -152,6 +159,7 @@ def test_local_backend_runs_each_stage_as_a_process_like_ramen_run(tmp_path):
     assert "nothing to launch" in again.stdout  # finished stages are not submitted again
 
 
+@pytest.mark.slow
 def test_status_shows_incomplete_failed_and_not_started(tmp_path):
     run = tmp_path / "runs" / "x"
     (run / "launch").mkdir(parents=True)
@@ -171,6 +179,7 @@ def test_status_shows_incomplete_failed_and_not_started(tmp_path):
     assert ramen("status", str(tmp_path / "nope")).returncode == 2
 
 
+@pytest.mark.unit
 def test_status_of_slurm_jobs_from_a_machine_without_squeue(tmp_path, monkeypatch):
     from launch import launcher
 
@@ -184,6 +193,7 @@ def test_status_of_slurm_jobs_from_a_machine_without_squeue(tmp_path, monkeypatc
     assert rows[0]["state"] == "submitted" and "squeue" in rows[0]["detail"]
 
 
+@pytest.mark.slow
 def test_relaunching_the_recorded_recipe_copy(tmp_path):
     recipe = tmp_path / "rows.yaml"
     recipe.write_text(ROWS_ONLY)
@@ -193,6 +203,7 @@ def test_relaunching_the_recorded_recipe_copy(tmp_path):
     assert "nothing to launch" in again.stdout
 
 
+@pytest.mark.slow
 def test_every_cluster_value_reaches_the_script(tmp_path):
     _, launch_dir = dry_run(
         tmp_path,

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_ruff_check_and_format():

@@ -3,9 +3,11 @@
 import json
 
 import pytest
-from conftest import ramen
+from conftest import cli
 
 from evaluation.metrics import calibration_error, hle_metrics
+
+pytestmark = pytest.mark.unit
 
 
 def write(tmp_path, rows, name="judged.jsonl"):
@@ -15,7 +17,7 @@ def write(tmp_path, rows, name="judged.jsonl"):
 
 
 def run_metrics(path):
-    out = ramen("metrics", "--input", str(path), "--json", check=True)
+    out = cli("metrics", "--input", str(path), "--json", check=True)
     return json.loads(out.stdout)
 
 

@@ -2,11 +2,15 @@
 
 import json
 
+import pytest
+
 from launch.recipe import recipe_from_dict
 from launch.runner import Runner
 from launch.stages import STAGES
 from ramen import bundled
 from ramen.problems import split_problems
+
+pytestmark = pytest.mark.unit
 
 
 def test_bundled_files_are_what_the_generator_writes(tmp_path):

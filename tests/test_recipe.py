@@ -4,12 +4,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, ramen
+from conftest import ROOT, cli
 from pydantic import BaseModel
 
 from launch import docs
 from launch.recipe import Recipe, apply_overrides, load_recipe, recipe_from_dict
 from ramen.errors import RecipeError
+
+pytestmark = pytest.mark.unit
 
 MINIMAL = {"name": "t", "models": {"m": {"path": "tiny:weak"}}}
 
@@ -30,7 +32,7 @@ def error_of(raw: dict) -> str:
 
 def test_misspelled_top_level_key_via_cli_exits_2_with_suggestion(write_recipe):
     path = write_recipe("name: t\nmodles:\n  m: {path: 'tiny:weak'}\n")
-    proc = ramen("validate", str(path))
+    proc = cli("validate", str(path))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -74,7 +76,7 @@ def test_pass_band_outside_n():
 
 def test_yaml_syntax_error_names_the_line(write_recipe):
     path = write_recipe("name: t\nmodels: {m: [unclosed\n")
-    proc = ramen("validate", str(path))
+    proc = cli("validate", str(path))
     assert proc.returncode == 2
     assert f"{path}:" in proc.stderr and "YAML syntax error" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -98,10 +100,10 @@ def test_overrides_are_typed_by_the_schema():
 
 def test_override_of_unknown_key_suggests(write_recipe):
     path = write_recipe(yaml.safe_dump(with_sample()))
-    proc = ramen("validate", str(path), "curation.sample.nn=3")
+    proc = cli("validate", str(path), "curation.sample.nn=3")
     assert proc.returncode == 2
     assert "curation.sample.nn: unknown key; did you mean 'n'?" in proc.stderr
-    proc = ramen("validate", str(path), "curation.sample.n=zero")
+    proc = cli("validate", str(path), "curation.sample.n=zero")
     assert proc.returncode == 2 and "curation.sample.n:" in proc.stderr
 
 

@@ -13,6 +13,8 @@ from evaluation.rules import (
     symbolic_equal,
 )
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "text, expected",

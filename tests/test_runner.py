@@ -8,6 +8,8 @@ from launch.recipe import recipe_from_dict
 from launch.runner import Runner, StageDef
 from ramen.errors import UserError
 
+pytestmark = pytest.mark.unit
+
 
 def make_stages(calls: list[str], fail_in: set[str] | None = None):
     fail_in = fail_in or set()

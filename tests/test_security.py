@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 from launch.recipe import load_recipe
@@ -39,6 +40,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.e2e
 def test_secrets_never_reach_manifests_logs_or_sbatch_scripts(tmp_path):
     recipe = tmp_path / "sec.yaml"
     recipe.write_text(RECIPE)
@@ -68,6 +70,7 @@ def test_secrets_never_reach_manifests_logs_or_sbatch_scripts(tmp_path):
             assert secret.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.e2e
 def test_trust_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
     recipe = tmp_path / "sec.yaml"
     recipe.write_text(RECIPE)
@@ -80,6 +83,7 @@ def test_trust_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
     assert len(warnings) == 1 and "models.remote.trust_remote_code is on" in warnings[0]
 
 
+@pytest.mark.e2e
 def test_writes_stay_in_the_run_folder(tmp_path):
     """Every name a recipe gives that becomes a path (run, model, benchmark label) is a plain
     name; a run writes nothing outside workdir/name except the tiny-model cache."""

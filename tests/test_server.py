@@ -78,6 +78,7 @@ def _req(i=0):
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("faults", [[503, 503], ["hang"], [429, 500, 502]])
 def test_retries_with_backoff_then_success(faults):
     server = FaultServer(faults)
@@ -103,6 +104,7 @@ def test_retries_with_backoff_then_success(faults):
     assert server.bodies[-1][0]["model"] == "org/served"
 
 
+@pytest.mark.unit
 def test_client_errors_are_not_retried_and_retries_run_out():
     server = FaultServer([400])
     try:
@@ -118,6 +120,7 @@ def test_client_errors_are_not_retried_and_retries_run_out():
         server.close()
 
 
+@pytest.mark.unit
 def test_good_samples_survive_a_failing_one():
     server = FaultServer([400])  # the first request is refused, the others succeed
     try:
@@ -131,6 +134,7 @@ def test_good_samples_survive_a_failing_one():
     assert len(got) == 3, "every sample that succeeded is handed over before the error"
 
 
+@pytest.mark.unit
 def test_a_server_that_is_down_is_waited_for_apart_from_max_retries():
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
@@ -282,6 +286,7 @@ def test_real_vllm_serve_on_loopback(tmp_path):
     assert c["finish_reason"] == "length" and c["completion_tokens"] == 3 and c["content"] is None
 
 
+@pytest.mark.slow
 def test_grade_against_an_endpoint_keeps_the_key_secret(tmp_path, monkeypatch):
     from conftest import ramen
 
@@ -326,6 +331,7 @@ def test_grade_against_an_endpoint_keeps_the_key_secret(tmp_path, monkeypatch):
     assert "sk-very-secret" not in written, "the key never reaches logs or files"
 
 
+@pytest.mark.unit
 def test_endpoint_key_variable_must_be_set(monkeypatch):
     from evaluation.engine import open_engine
     from ramen.errors import UserError

