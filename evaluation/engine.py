@@ -183,6 +183,31 @@ def _on_gpu() -> bool:
 # --------------------------------------------------------------------------- offline vLLM
 
 
+def engine_multiprocessing(spec: ModelSpec) -> bool:
+    """Whether vLLM's engine core runs in its own process (see `engine.multiprocessing`)."""
+    chosen = spec.engine.multiprocessing
+    return _on_gpu() if chosen is None else chosen
+
+
+@contextlib.contextmanager
+def vllm_multiprocessing(enabled: bool) -> Iterator[None]:
+    """VLLM_ENABLE_V1_MULTIPROCESSING for one engine's construction (vLLM reads it there), then
+    as it was: it is not left behind for other engines or for child processes."""
+    import vllm.envs
+
+    name, old = "VLLM_ENABLE_V1_MULTIPROCESSING", os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    # an in-process engine core freezes vLLM's environment cache; let this engine read its own
+    getattr(vllm.envs, "disable_envs_cache", lambda: None)()
+    os.environ[name] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 def uses_ray(spec: ModelSpec) -> bool:
     """A model spread over nodes (pipeline parallel) runs on the Ray cluster the job script
     started (RAY_ADDRESS, see launch/slurm.py); on one node vLLM's own processes suffice."""
@@ -224,7 +249,8 @@ class OfflineEngine:
             kwargs["distributed_executor_backend"] = "ray"
         if not _on_gpu():
             kwargs["enable_chunked_prefill"] = CPU_CHUNKED_PREFILL
-        self.llm = LLM(**kwargs)
+        with vllm_multiprocessing(engine_multiprocessing(spec)):
+            self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:

@@ -4,7 +4,7 @@ an override (only the affected stage reruns)."""
 import json
 
 import pytest
-from conftest import ROOT, cli, ramen
+from conftest import cli, copy_run, ramen
 
 
 @pytest.mark.unit
@@ -39,18 +39,20 @@ def test_docs_check_passes():
 
 
 @pytest.mark.e2e
-def test_tiny_recipe_runs_skips_and_reruns_only_what_changed(tmp_path):
-    recipe = str(ROOT / "recipes" / "tiny.yaml")
-    workdir = f"workdir={tmp_path}"
-    first = ramen("run", recipe, workdir, check=True)
+def test_tiny_recipe_runs_skips_and_reruns_only_what_changed(tiny_run, tmp_path):
+    """The session's fresh run ran every stage; in a copy of it, a second run skips all, an
+    override reruns only the stage it touches, and --force reruns the stage it names."""
+    first = tiny_run["first"]
     assert "run  models" in first.stdout and "run  prepare" in first.stdout
-    prepare = tmp_path / "tiny" / "prepare"
+    prepare = tiny_run["dir"] / "prepare"
     stats = json.loads((prepare / "stats.json").read_text())
     assert stats["input"] == stats["kept"] + sum(stats["rejected"].values())
     assert stats["rejected"] == {"missing_question": 1}
-    models = json.loads((tmp_path / "tiny" / "models" / "models.json").read_text())
+    models = json.loads((tiny_run["dir"] / "models" / "models.json").read_text())
     assert set(models) == {"weak", "strong", "judge"}
 
+    run = copy_run(tiny_run, tmp_path)
+    recipe, workdir = str(run["recipe"]), f"workdir={run['work'] / 'runs'}"
     second = ramen("run", recipe, workdir, check=True)
     assert "skip models" in second.stdout and "skip prepare" in second.stdout
     assert "ran nothing" in second.stdout

@@ -1,5 +1,6 @@
 """Kill/resume: `ramen generate` on the real vLLM is SIGKILLed mid-run (its whole process
-group: the CLI and vLLM's engine core), then rerun. The final samples equal an uninterrupted
+group: the CLI and vLLM's engine core, which runs in a process of its own here as it does on
+GPUs: `engine.multiprocessing: true`), then rerun. The final samples equal an uninterrupted
 run's: none lost, none duplicated, and no sample stored before the kill is regenerated."""
 
 import json
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.slow
 N = 4
 
 
-def _problems(path, count=150):
+def _problems(path, count=60):
     rows = [
         {"id": f"q{a}", "question": f"What is {a % 20} + {a // 3}?", "answer": str(a % 20 + a // 3)}
         for a in range(count)
@@ -27,10 +29,35 @@ def _problems(path, count=150):
     return rows
 
 
+# max_num_seqs 1 keeps the batch small, so the run lasts long enough to be killed mid-way.
+RECIPE = """name: kill
+models:
+  strong:
+    path: "tiny:strong"
+    dtype: float32
+    max_model_len: 256
+    engine: {max_num_seqs: 1, multiprocessing: true}
+"""
+
+
 def _cmd(inp, out):
-    # max-num-seqs 1 keeps the batch small, so the run lasts long enough to be killed mid-way.
-    return [*RAMEN, "generate", "--model", "tiny:strong", "--input", str(inp), "--output", str(out),
-            "--n", str(N), "--seed", "3", "--max-num-seqs", "1", "--max-model-len", "256"]  # fmt: skip
+    recipe = inp.parent / "kill.yaml"
+    recipe.write_text(RECIPE)
+    return [*RAMEN, "generate", "--recipe", str(recipe), "--model", "strong", "--input", str(inp),
+            "--output", str(out), "--n", str(N), "--seed", "3"]  # fmt: skip
+
+
+def _group(pgid: int) -> list[int]:
+    """Processes in a process group (from /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def _env():
@@ -54,6 +81,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     while _lines(shard) < 20 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    assert len(_group(proc.pid)) >= 2, "vLLM's engine core runs in a process of its own"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists(), "no final file from a killed run"
