@@ -99,7 +99,7 @@ class EngineSpec(StrictModel):
         "default; `VLLM_ENABLE_V1_MULTIPROCESSING`), which overlaps scheduling with the GPU. "
         "null = on for GPU, off for CPU, where the spawned engine core and worker re-import torch "
         "and vLLM: a tiny model's engine starts in ~3 s in-process instead of ~25 s "
-        "(benchmarks/engine_startup.py).",
+        "(benchmarks/engine_modes.py).",
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 #   slurm - the real scheduler (scripts/slurm-local.sh)
 TIERS = ("unit", "slow", "e2e", "slurm")
 TIER_PROBLEMS = pytest.StashKey[list]()
+COLLECTED = pytest.StashKey[list]()  # every collected test's node id, before `-m` deselects
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test counts
@@ -32,6 +33,7 @@ def pytest_collection_modifyitems(config, items):
         if len(tiers) != 1:
             problems.append(f"{item.nodeid}: {'+'.join(tiers) or 'no tier'}")
     config.stash[TIER_PROBLEMS] = problems
+    config.stash[COLLECTED] = [item.nodeid for item in items]
 
 
 class _UnitTierViolation(AssertionError):
