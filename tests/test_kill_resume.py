@@ -36,13 +36,15 @@ models:
     path: "tiny:strong"
     dtype: float32
     max_model_len: 256
-    engine: {max_num_seqs: 1, multiprocessing: true}
+    engine: {max_num_seqs: 1, multiprocessing: MP}
 """
 
 
-def _cmd(inp, out):
-    recipe = inp.parent / "kill.yaml"
-    recipe.write_text(RECIPE)
+def _cmd(inp, out, multiprocessing=True):
+    """The killed and the resumed run: the multiprocess engine; the uninterrupted reference:
+    the in-process one (ramen's CPU default), so the two modes must sample the same text."""
+    recipe = inp.parent / f"kill-{multiprocessing}.yaml"
+    recipe.write_text(RECIPE.replace("MP", str(multiprocessing).lower()))
     return [*RAMEN, "generate", "--recipe", str(recipe), "--model", "strong", "--input", str(inp),
             "--output", str(out), "--n", str(N), "--seed", "3"]  # fmt: skip
 
@@ -97,7 +99,11 @@ def test_sigkill_mid_run_then_resume(tmp_path):
 
     clean_out = tmp_path / "clean.jsonl"
     clean = subprocess.run(
-        _cmd(inp, clean_out), cwd=ROOT, env=_env(), capture_output=True, text=True
+        _cmd(inp, clean_out, multiprocessing=False),
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
     )
     assert clean.returncode == 0, clean.stderr[-2000:]
 

@@ -215,12 +215,12 @@ def test_a_vllm_serve_killed_mid_run_is_restarted_and_the_run_completes(tmp_path
             if len(samples) == 20:
                 _kill(server)
         assert server.proc.pid != first_pid and server.proc.poll() is None, "a new server runs"
-    _assert_complete(samples, reqs)
-    assert engine.restarts == 1 and engine.retried >= 1
+        _assert_complete(samples, reqs)
+        assert engine.restarts == 1 and engine.retried >= 1
 
-    spec = _tiny_serve_spec(max_restarts=0)
-    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve0.log") as server:
-        engine = ServerEngine(spec, "strong", server.url, path=path, server=server)
+        # the restarted server again, now for a client that may not restart it: a clear error
+        no_restarts = _tiny_serve_spec(max_restarts=0)
+        engine = ServerEngine(no_restarts, "strong", server.url, path=path, server=server)
         with pytest.raises(
             EngineError, match=r"already restarted 0 time\(s\) \(engine.max_restarts\)"
         ):

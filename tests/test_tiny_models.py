@@ -20,9 +20,14 @@ def family():
 
 
 def _llm(path):
+    """A raw vLLM engine, its engine core in this process (ramen's CPU default: starts in
+    seconds; what is tested here is the models, not the engine's process layout)."""
     from vllm import LLM
 
-    return LLM(model=str(path), dtype="float32", max_model_len=1024, enforce_eager=True, seed=0)
+    from evaluation.engine import vllm_multiprocessing
+
+    with vllm_multiprocessing(False):
+        return LLM(model=str(path), dtype="float32", max_model_len=1024, enforce_eager=True, seed=0)
 
 
 def _held_back_problems():
