@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 N = 4
 
 
-def _problems(path, count=60):
+def _problems(path, count=30):
     rows = [
         {"id": f"q{a}", "question": f"What is {a % 20} + {a // 3}?", "answer": str(a % 20 + a // 3)}
         for a in range(count)
