@@ -138,7 +138,7 @@ def test_rerun_skips_and_more_samples_reuse_the_stored_ones(run):
     }
     out = ramen(
         "run", str(run["recipe"]), f"workdir={run['work'] / 'runs'}", "evaluation.samples=5",
-        check=True,
+        "--stages", "evaluate", check=True,
     )  # fmt: skip
     assert "run  evaluate:" in out.stdout
     stats = json.loads((run["dir"] / "evaluate" / "stats.json").read_text())

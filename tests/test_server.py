@@ -203,8 +203,12 @@ def _assert_complete(samples, reqs):
 
 
 @pytest.mark.slow
-def test_a_vllm_serve_killed_mid_run_is_restarted_and_the_run_completes(tmp_path):
-    """backend `serve`: ramen started the server, so ramen restarts it when it dies."""
+def test_a_killed_vllm_serve_is_restarted_by_ramen_or_waited_for(tmp_path):
+    """One real `vllm serve`, SIGKILLed three times mid-run:
+    1. backend `serve`: ramen started it, so ramen restarts it, and the run completes;
+    2. backend `endpoint`: someone else runs it; the client retries until the operator brings
+       it back on the same port (2 s later), and the run completes;
+    3. a `serve` client with `max_restarts: 0` stops with a clear error instead."""
     spec, path = _tiny_serve_spec(), str(tiny.ensure_tiny("strong"))
     reqs = _many()
     with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
@@ -218,28 +222,10 @@ def test_a_vllm_serve_killed_mid_run_is_restarted_and_the_run_completes(tmp_path
         _assert_complete(samples, reqs)
         assert engine.restarts == 1 and engine.retried >= 1
 
-        # the restarted server again, now for a client that may not restart it: a clear error
-        no_restarts = _tiny_serve_spec(max_restarts=0)
-        engine = ServerEngine(no_restarts, "strong", server.url, path=path, server=server)
-        with pytest.raises(
-            EngineError, match=r"already restarted 0 time\(s\) \(engine.max_restarts\)"
-        ):
-            for i, _ in enumerate(engine.generate(reqs[:40])):
-                if i == 5:
-                    _kill(server)
-
-
-@pytest.mark.slow
-def test_an_endpoint_killed_and_restarted_by_hand_is_waited_for(tmp_path):
-    """backend `endpoint`: someone else runs the server; the client retries until it is back."""
-    spec, path = _tiny_serve_spec(), str(tiny.ensure_tiny("strong"))
-    endpoint = ModelSpec(**{**spec.model_dump(), "engine": {"backend": "endpoint", "url": "x",
-                                                            "concurrency": 2}})  # fmt: skip
-    reqs = _many()
-    restarter = None
-    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
+        endpoint = ModelSpec(**{**spec.model_dump(), "engine": {"backend": "endpoint", "url": "x",
+                                                                "concurrency": 2}})  # fmt: skip
         engine = ServerEngine(endpoint, "strong", server.url, path=path)
-        samples = []
+        samples, restarter = [], None
         for s in engine.generate(reqs):
             samples.append(s)
             if len(samples) == 20:
@@ -248,8 +234,17 @@ def test_an_endpoint_killed_and_restarted_by_hand_is_waited_for(tmp_path):
                 restarter = threading.Timer(2.0, server.restart)
                 restarter.start()
         restarter.join()
-    _assert_complete(samples, reqs)
-    assert engine.restarts == 0 and engine.retried >= 1
+        _assert_complete(samples, reqs)
+        assert engine.restarts == 0 and engine.retried >= 1
+
+        no_restarts = _tiny_serve_spec(max_restarts=0)
+        engine = ServerEngine(no_restarts, "strong", server.url, path=path, server=server)
+        with pytest.raises(
+            EngineError, match=r"already restarted 0 time\(s\) \(engine.max_restarts\)"
+        ):
+            for i, _ in enumerate(engine.generate(reqs[:40])):
+                if i == 5:
+                    _kill(server)
 
 
 @pytest.mark.slow

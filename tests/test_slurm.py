@@ -1,7 +1,8 @@
 """recipes/tiny.yaml through a real SLURM (slurm-wlm + munge, one node, started by
 scripts/slurm-local.sh), with training as 2 tasks that emulate 2 machines and generation as
-2 vLLM replicas, compared with the session's `ramen run` of the same recipe (`tiny_run`):
-every curation stage and the baseline's evaluation byte for byte. The local launcher is
+2 vLLM replicas, from `sample` on (the stages before it come finished from the session's
+`ramen run`, `tiny_run`), compared with that run: every curation stage and the baseline's
+evaluation byte for byte. The local launcher is
 compared with `ramen run` in tests/test_launch.py.
 
 Where SLURM cannot be installed (no root, no apt) the test skips and says why; under CI
@@ -11,12 +12,13 @@ Where SLURM cannot be installed (no root, no apt) the test skips and says why; u
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, ramen
+from conftest import ROOT, copy_run, ramen
 
 from curation.cards import STAGE_ORDER
 from launch.launcher import wait_for
@@ -33,6 +35,10 @@ OVERRIDES = [
 ]
 # Stages whose outputs do not depend on how many machines trained: byte-identical outputs.
 SAME_DATA = (*STAGE_ORDER, "evaluate-baseline")
+# What the SLURM run runs (generation on 2 replicas, training on 2 machines, evaluation, the
+# report); the stages before `sample` come finished from the shared run.
+ON_SLURM = ("sample", "grade", "select", "pairs", "sft", "train", "evaluate",
+            "evaluate-baseline", "report")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +104,18 @@ def wait(run: Path, timeout_s: float) -> list[dict]:
 
 @pytest.mark.timeout(45 * 60)
 def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_path):
+    # From a copy of the shared run with everything from `sample` on removed: the finished
+    # upstream (models ... filter) is not submitted again; the rest runs as SLURM jobs.
     on_slurm = tmp_path / "slurm"
-    on_slurm.mkdir()
+    (on_slurm / "runs").mkdir(parents=True)
+    run = copy_run(tiny_run, on_slurm)["dir"]
+    for stage in ON_SLURM:
+        shutil.rmtree(run / stage)
     submitted = ramen("launch", str(TINY), *OVERRIDES, "--backend", "slurm", cwd=on_slurm)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-    assert "submitted train" in submitted.stdout
-    run = on_slurm / "runs" / "tiny"
+    assert "done filter: not submitted (finished, unchanged)" in submitted.stdout
+    for stage in ON_SLURM:
+        assert f"submitted {stage}" in submitted.stdout, stage
     rows = wait(run, 40 * 60)
     logs = run / "launch" / "logs"
     not_done = {r["stage"]: r for r in rows if r["state"] != "done"}
