@@ -131,3 +131,17 @@ def copy_run(tiny: dict, dest: Path) -> dict:
     shutil.copy(tiny["recipe"], dest / "tiny.yaml")
     shutil.copytree(tiny["dir"], dest / "runs" / "tiny", symlinks=True)
     return {**tiny, "recipe": dest / "tiny.yaml", "work": dest, "dir": dest / "runs" / "tiny"}
+
+
+def output_files(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
+    """Every file a stage's manifest lists as output (folders walked), keyed by relative path,
+    but stats.json (it counts how much was resumed: differs by design)."""
+    files = {}
+    for name in manifest["outputs"]:
+        if name == "stats.json":
+            continue
+        path = stage_dir / name
+        for f in sorted([path] if path.is_file() else path.rglob("*")):
+            if f.is_file():
+                files[f.relative_to(stage_dir).as_posix()] = f.read_bytes()
+    return files

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RAMEN, ROOT, ramen
+from conftest import RAMEN, ROOT, output_files, ramen
 
 from evaluation.store import read_parts
 from launch.runner import output_hash
@@ -51,18 +51,13 @@ def _manifest(stage_dir: Path) -> dict | None:
 
 
 def _output_files(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
-    """Every file the manifest lists as output (folders walked), keyed by relative path."""
-    files = {}
-    for name in manifest["outputs"]:
-        if name == "stats.json":  # counts how much was resumed: differs by design
-            continue
-        path = stage_dir / name
-        for f in sorted([path] if path.is_file() else path.rglob("*")):
-            rel = f.relative_to(stage_dir).as_posix()
-            if f.is_file() and rel not in NAMES_THE_FOLDER:
-                files[rel] = f.read_bytes()
-    if "metrics.jsonl" in files:  # the Trainer's closing row: run time, and the mean loss
-        lines = files["metrics.jsonl"].splitlines()  # of the steps this process ran
+    """The stage's output files, less those that name the run folder and the Trainer's closing
+    metrics row (run time, and the mean loss of the steps this process ran)."""
+    files = output_files(stage_dir, manifest)
+    for name in NAMES_THE_FOLDER:
+        files.pop(name, None)
+    if "metrics.jsonl" in files:
+        lines = files["metrics.jsonl"].splitlines()
         assert b'"train_runtime"' in lines[-1], "the summary comes last"
         files["metrics.jsonl"] = b"\n".join(lines[:-1])
     return files

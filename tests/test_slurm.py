@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, copy_run, ramen
+from conftest import ROOT, copy_run, output_files, ramen
 
 from curation.cards import STAGE_ORDER
 from launch.launcher import wait_for
@@ -78,17 +78,10 @@ def _start_requeued_job_now(job: str, timeout_s: float = 120) -> None:
         time.sleep(0.5)
 
 
-def output_files(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
-    """A stage's output files (folders walked) but stats.json (it counts what was resumed). A
-    dataset card names the recipe's hash, which the launch overrides change: left out there."""
-    files = {}
-    for name in manifest["outputs"]:
-        if name == "stats.json":
-            continue
-        path = stage_dir / name
-        for f in sorted([path] if path.is_file() else path.rglob("*")):
-            if f.is_file():
-                files[f.relative_to(stage_dir).as_posix()] = f.read_bytes()
+def same_data(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
+    """A stage's output files; a dataset card names the recipe's hash, which the launch
+    overrides change: left out there."""
+    files = output_files(stage_dir, manifest)
     if "README.md" in files:
         files["README.md"] = re.sub(rb"recipe hash `\w+`", b"recipe hash `-`", files["README.md"])
     return files
@@ -144,8 +137,8 @@ def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_pat
     for stage in SAME_DATA:
         assert sorted(a[stage]["outputs"]) == sorted(b[stage]["outputs"]), stage
         got, want = (
-            output_files(run / stage, a[stage]),
-            output_files(tiny_run["dir"] / stage, b[stage]),
+            same_data(run / stage, a[stage]),
+            same_data(tiny_run["dir"] / stage, b[stage]),
         )
         assert sorted(got) == sorted(want), stage
         differ = [name for name in want if got[name] != want[name]]
