@@ -37,6 +37,10 @@ CASES = [
     ("Paris", "Answer: the city of Paris", "exactMatch"),
     ("TC^0", "Answer: TC0", "exactMatch"),
     ("7", None, "exactMatch"),
+    ("5 cm", "Answer: 50 mm", "exactMatch"),
+    ("(1, 2), (3, 4)", "So the pairs are \\boxed{(3, 4)} and \\boxed{(1, 2)}.", "exactMatch"),
+    ("x = 3 \\text{ or } x = 5", "Final Answer: x = 5 or x = 3", "exactMatch"),
+    ("\\frac{10!}{3!\\,7!}", "**Final Answer:** 120", "exactMatch"),
 ]
 
 
@@ -58,6 +62,24 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def bare_math_verify(rows: list[dict]) -> int:
+    """math-verify alone on the same rows: parse the reference and the final content, verify.
+    Timeouts off (SIGALRM), as ramen runs it; the count of rows it calls equal."""
+    from math_verify import parse, verify
+
+    from evaluation.grading import final_content
+
+    same = 0
+    for row in rows:
+        content = final_content(row)
+        if content is None:
+            continue
+        gold = parse(f"${row['answer']}$", parsing_timeout=None)
+        pred = parse(content, parsing_timeout=None)
+        same += bool(gold and pred and verify(gold, pred, timeout_seconds=None))
+    return same
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=5000)
@@ -68,6 +90,11 @@ def main() -> None:
 
     rows = make_rows(args.rows)
     rule_grades(rows[:200], 1)  # warm-up: imports, sympy caches
+    bare_math_verify(rows[:200])
+    t = time.perf_counter()
+    bare_math_verify(rows)
+    bare_secs = time.perf_counter() - t
+    print(f"bare math-verify (parse + verify), 1 process: {args.rows / bare_secs:,.0f} rows/s")
     results = {}
     for workers in sorted({1, args.workers}):
         t = time.perf_counter()
@@ -77,6 +104,9 @@ def main() -> None:
         print(
             f"{workers} worker(s): {args.rows / secs:,.0f} rows/s ({args.rows} rows, {secs:.2f}s)"
         )
+    print(
+        f"rule grader / bare math-verify, 1 worker each: {bare_secs * results[1] / args.rows:.2f}x"
+    )
     print("verdicts:", dict(Counter(g.verdict for g in grades)))
     print(f"cpus on this machine: {os.cpu_count()}")
     print("reproduce: .venv/bin/python benchmarks/grader_throughput.py " + " ".join(sys.argv[1:]))
