@@ -159,4 +159,3 @@ def test_free_text_mismatch_goes_to_the_judge():
     g = grade("Answer: the powerhouse of the cell", "mitochondrion")
     assert g.verdict == "undecided" and g.extracted == "the powerhouse of the cell"
     assert grade("Answer: Mitochondrion.", "mitochondrion").verdict == "correct"
-
