@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from evaluation.sampling_params import SamplingKnobs
 from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
 
@@ -162,7 +163,7 @@ class DataConfig(StrictModel):
     )
 
 
-class FilterConfig(StrictModel):
+class FilterConfig(SamplingKnobs):
     model: str | list[str] = Field(
         description="Name (under `models:`) of the weak model that tries each problem, or several "
         "names from smallest to largest: then difficulty tiers (easy / medium / hard / inverted) "
@@ -199,7 +200,7 @@ class FilterConfig(StrictModel):
         return self.decide_by or self.models[-1]
 
 
-class SampleConfig(StrictModel):
+class SampleConfig(SamplingKnobs):
     model: str = Field(
         description="Name (under `models:`) of the strong model that samples answers."
     )

@@ -21,6 +21,7 @@ from evaluation.engine import LazyEngine, open_engine
 from evaluation.grading import grade_rows, row_key
 from evaluation.judge import Judge
 from evaluation.sampling import EngineTarget, generate_to_store
+from evaluation.sampling_params import resolved_for
 from evaluation.store import ordered_samples
 from ramen.console import console, err_console
 from ramen.io import sha256_text
@@ -52,27 +53,36 @@ def generate_samples(
     seed: int,
     parts_dir: Path,
     description: str,
+    knobs: dict | None = None,
 ) -> Iterator[dict]:
     """n samples per problem from `model`, resumably; yields them in problem order."""
     spec = ctx.recipe.models[model]
+    path = ctx.resolve_model(model)
     settings = {
         "model": model,
         "spec": spec.model_dump(mode="json"),
         "temperature": temperature,
         "top_p": top_p,
+        "sampling": resolved_for(spec, path, knobs or {}),
         "max_tokens": max_tokens,
         "seed": seed,
     }
     questions = {str(p["id"]): p["question"] for p in problems}
     requests = problem_requests(
-        problems, n=n, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens
+        problems,
+        n=n,
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        knobs=knobs,
     )
     ctx.stats.setdefault("generation", {})[model] = generate_to_store(
         requests,
         parts_dir,
         settings=settings,
         questions=questions,
-        engine=EngineTarget(spec, ctx.resolve_model(model), model, ctx.seed, parts_dir),
+        engine=EngineTarget(spec, path, model, ctx.seed, parts_dir),
         description=description,
         who=ctx.name,
     )
@@ -196,6 +206,7 @@ def filter_stage(ctx: StageContext) -> dict:
                 n=cfg.samples,
                 temperature=cfg.temperature,
                 top_p=cfg.top_p,
+                knobs=cfg.knobs(),
                 max_tokens=cfg.max_tokens,
                 seed=derived_seed(ctx.seed, "filter", model),
                 parts_dir=ctx.out_dir / f"parts-{model}",
@@ -261,6 +272,7 @@ def sample_stage(ctx: StageContext) -> dict:
         n=cfg.n,
         temperature=cfg.temperature,
         top_p=cfg.top_p,
+        knobs=cfg.knobs(),
         max_tokens=cfg.max_tokens,
         seed=derived_seed(ctx.seed, "sample"),
         parts_dir=ctx.out_dir / "parts",

@@ -10,6 +10,7 @@ from pathlib import Path
 from evaluation.engine import Request, open_engine, sample_seed
 from evaluation.grading import JudgeMode, check_row, grade_rows, row_key, write_audit
 from evaluation.judge import Judge, check_prompt
+from evaluation.sampling_params import resolved_for
 from evaluation.store import Shard, check_settings, finalize, run_to_store
 from ramen.errors import UserError
 from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
@@ -74,6 +75,7 @@ def problem_requests(
     top_p: float = 1.0,
     max_tokens: int | None = None,
     system_prompt: str | None = None,
+    knobs: dict | None = None,
 ) -> list[Request]:
     """n requests per problem, each with its own seed; the problem's fields ride along."""
     out = []
@@ -92,6 +94,7 @@ def problem_requests(
                     temperature=temperature,
                     top_p=top_p,
                     max_tokens=max_tokens,
+                    knobs=dict(knobs or {}),
                     extra=extra,
                 )
             )
@@ -113,6 +116,7 @@ def generate_file(
     shard: Shard | None = None,
     system_prompt: str | None = None,
     force: bool = False,
+    knobs: dict | None = None,
 ) -> dict:
     """Sample n answers per problem of a JSONL file, resumably; returns stats."""
     unique, reasons = read_rows(
@@ -126,6 +130,7 @@ def generate_file(
         "n": n,
         "temperature": temperature,
         "top_p": top_p,
+        "sampling": resolved_for(spec, path, knobs or {}),
         "max_tokens": max_tokens,
         "seed": seed,
         "system_prompt": system_prompt,
@@ -140,6 +145,7 @@ def generate_file(
         top_p=top_p,
         max_tokens=max_tokens,
         system_prompt=system_prompt,
+        knobs=knobs,
     )
     with open_engine(spec, path, name, seed=seed, log_dir=parts) as engine:
         stats = run_to_store(engine.generate, mine, parts, shard, description=f"sampling {name}")

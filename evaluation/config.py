@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from evaluation.sampling_params import SamplingKnobs
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import SAFE_NAME, StrictModel
 
@@ -71,7 +72,7 @@ class BenchmarkSpec(StrictModel):
         return {"name": value} if isinstance(value, str) else value
 
 
-class EvaluationConfig(StrictModel):
+class EvaluationConfig(SamplingKnobs):
     model: str = Field(
         default="trained",
         description="What to evaluate: `trained` (the training output) or a name under `models:`.",

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evaluation.rules import split_reasoning
+from evaluation.sampling_params import generation_config, resolve
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
@@ -61,6 +62,7 @@ class Request:
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int | None = None  # the recipe's cap; None = all the context leaves
+    knobs: dict = field(default_factory=dict)  # other sampling knobs the recipe set (top_k, ...)
     extra: dict = field(default_factory=dict)  # copied into the sample (e.g. the problem's fields)
 
     @property
@@ -88,6 +90,22 @@ def completion_budget(prompt_tokens: int, max_model_len: int, margin: int, cap: 
 def prompt_opens_think(prompt_text: str) -> bool:
     """True when the chat template pre-fills `<think>`: the completion starts inside reasoning."""
     return prompt_text.rfind("<think>") > prompt_text.rfind("</think>")
+
+
+def sampling_params(req: Request, defaults: dict, max_tokens: int, seed: int, **extra):
+    """The vLLM SamplingParams of one request: every knob resolved (sampling_params.py), so the
+    offline engine draws from the distribution `vllm serve` is asked for."""
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        n=1,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        **resolve(req.knobs, defaults),
+        max_tokens=max_tokens,
+        seed=seed,
+        **extra,
+    )
 
 
 class ChatRenderer:
@@ -252,9 +270,9 @@ class OfflineEngine:
         with vllm_multiprocessing(engine_multiprocessing(spec)):
             self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
+        self.defaults = generation_config(spec, path)
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
-        from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
@@ -269,13 +287,9 @@ class OfflineEngine:
         def submit(req: Request, ids: list[int], prefilled: bool, budget: int, attempt: int):
             seed = attempt_seed(req, attempt)
             rid = f"ramen-{next(ids_iter)}"
-            params = SamplingParams(
-                n=1,
-                temperature=req.temperature,
-                top_p=req.top_p,
-                max_tokens=budget,
-                seed=seed,
-                output_kind=RequestOutputKind.FINAL_ONLY,  # one output per request, as LLM.generate
+            # one output per request, as LLM.generate
+            params = sampling_params(
+                req, self.defaults, budget, seed, output_kind=RequestOutputKind.FINAL_ONLY
             )
             engine.add_request(rid, to_input(TokensPrompt(prompt_token_ids=ids)), params)
             live[rid] = (req, ids, prefilled, budget, attempt, seed)
@@ -384,6 +398,11 @@ class ServerEngine:
         self.backoff_s = backoff_s
         tokenizer = _load_tokenizer(spec, path or spec.path)
         self.renderer = ChatRenderer(tokenizer, spec.template_kwargs()) if tokenizer else None
+        # `vllm serve` would fill unset knobs from generation_config: send them all, resolved
+        # as the offline engine resolves them; an endpoint gets only what the recipe set.
+        self.defaults = (
+            generation_config(spec, path or spec.path) if spec.engine.backend == "serve" else None
+        )
         self.retried = 0  # requests retried (for stats)
 
     def _body(self, req: Request, max_tokens: int | None, seed: int) -> dict:
@@ -393,6 +412,7 @@ class ServerEngine:
             "n": 1,
             "temperature": req.temperature,
             "top_p": req.top_p,
+            **(resolve(req.knobs, self.defaults) if self.defaults is not None else req.knobs),
             "seed": seed,
         }
         if max_tokens is not None:
@@ -603,6 +623,7 @@ class VLLMServer:
             "--pipeline-parallel-size", str(s.pipeline_parallel),
             "--gpu-memory-utilization", str(s.memory_utilization(gpu)),
             "--seed", str(self.seed),
+            "--enable-log-requests",  # serve.log records the SamplingParams each request got
         ]  # fmt: skip
         if s.data_parallel > 1:
             cmd += ["--data-parallel-size", str(s.data_parallel)]

@@ -32,6 +32,7 @@ from evaluation.grading import grade_rows, judge_items
 from evaluation.judge import Judge, JudgeItem
 from evaluation.metrics import evaluation_metrics
 from evaluation.sampling import EngineTarget, generate_to_store
+from evaluation.sampling_params import resolved_for
 from evaluation.store import ordered_samples
 from ramen.console import console
 from ramen.prompts import load_prompt
@@ -147,11 +148,13 @@ def evaluate_stage(ctx: StageContext, role: str, target: Target) -> dict:
             top_p=cfg.top_p,
             max_tokens=cfg.max_tokens,
             system_prompt=prompts[key],
+            knobs=cfg.knobs(),
         )
     params = {
         "n": cfg.samples,
         "temperature": cfg.temperature,
         "top_p": cfg.top_p,
+        "sampling": resolved_for(spec, path, cfg.knobs()),
         "max_tokens": cfg.max_tokens,
         "seed": ctx.seed,
         "system_prompts": prompts,

@@ -318,6 +318,10 @@ def report_stage(ctx: StageContext) -> dict:
         "(each sample's own seed is in data.jsonl).",
         "",
     ]
+    if params.get("sampling"):
+        # the values both backends applied: the recipe's, else the model's generation_config
+        knobs = ", ".join(f"{k} {v}" for k, v in params["sampling"].items())
+        lines[-1:-1] = [f"Resolved sampling knobs: {knobs}."]
     plots = []
     for bench in recipe.evaluation.benchmarks:
         key = bench.key

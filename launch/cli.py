@@ -258,6 +258,22 @@ def _engine_overrides(args: argparse.Namespace, prefix: str = "") -> dict:
     }
 
 
+def _sampling_knobs(args: argparse.Namespace) -> dict:
+    """--top-k, --min-p, ... as the recipe's sampling knobs (only those given)."""
+    from pydantic import ValidationError
+
+    from evaluation.sampling_params import KNOBS, SamplingKnobs
+
+    given = {k: getattr(args, k) for k in KNOBS if getattr(args, k, None) is not None}
+    try:
+        return SamplingKnobs(**given).knobs()
+    except ValidationError as err:
+        first = err.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-")
+        value = given.get(first["loc"][0])
+        raise UserError(f"{value} is out of range: {first['msg']}", where=flag) from None
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -285,6 +301,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 f"{value} is out of range (n >= 1, temperature >= 0, 0 < top-p <= 1, max-tokens >= 1)",
                 where=flag,
             )
+    knobs = _sampling_knobs(args)
     shard = Shard.parse(args.shard)  # a bad --shard fails before a model is resolved or built
     spec, path, name = _model_from_cli(args.model, args, "--model", **_engine_overrides(args))
     stats = generate_file(
@@ -301,6 +318,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         shard=shard,
         system_prompt=args.system_prompt,
         force=args.force,
+        knobs=knobs,
     )
     console.print(
         f"generated {stats['generated']} samples now, {stats['resumed']} were already done"
@@ -523,6 +541,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1, help="samples per question (default 1)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, help="default: the model's generation_config, else off")
+    p.add_argument("--min-p", type=float, help="default: the model's generation_config, else 0")
+    p.add_argument(
+        "--repetition-penalty", type=float, help="default: the model's generation_config, else 1"
+    )
+    p.add_argument(
+        "--presence-penalty", type=float, help="default: the model's generation_config, else 0"
+    )
+    p.add_argument(
+        "--frequency-penalty", type=float, help="default: the model's generation_config, else 0"
+    )
     p.add_argument(
         "--max-tokens", type=int, help="cap on completion tokens (default: all the context leaves)"
     )

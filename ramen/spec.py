@@ -158,6 +158,13 @@ class ModelSpec(StrictModel):
     engine: EngineSpec = Field(
         default_factory=EngineSpec, description="How the model is served for generation."
     )
+    generation_defaults: Literal["model", "none"] = Field(
+        default="model",
+        description="Sampling knobs a recipe leaves unset (top_k, min_p, repetition_penalty, "
+        "presence_penalty, frequency_penalty): `model` takes them from the model's "
+        "generation_config.json, as `vllm serve` does; `none` uses vLLM's neutral values. Both "
+        "backends apply the same resolved values.",
+    )
     trust_remote_code: bool = Field(
         default=False,
         description="Run Python code shipped with the model. Off unless you trust the repository; "

@@ -3,6 +3,7 @@ against a local HTTP server that injects faults (503s, hangs, 400s) to test retr
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -17,7 +18,9 @@ from evaluation.engine import (
     VLLMServer,
     free_port,
     sample_seed,
+    sampling_params,
 )
+from evaluation.sampling_params import NEUTRAL, generation_config
 from ramen.spec import EngineSpec, ModelSpec
 from training import tiny
 
@@ -248,15 +251,44 @@ def test_a_killed_vllm_serve_is_restarted_by_ramen_or_waited_for(tmp_path):
 
 
 @pytest.mark.slow
+def _with_generation_config(tmp_path, source, config):
+    """The tiny model's files, with a generation_config.json of our own (as Qwen3 ships one)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for f in source.iterdir():
+        if f.name != "generation_config.json":
+            (folder / f.name).symlink_to(f)
+    (folder / "generation_config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def _served_params(log_text):
+    """seed -> the SamplingParams fields `vllm serve` logged for each request it received."""
+    out = {}
+    for line in log_text.splitlines():
+        m = re.search(r"Received request \S+: params: SamplingParams\((.*?)\), lora_request", line)
+        if m:
+            fields = dict(re.findall(r"(\w+)=([^,]+)", m.group(1)))
+            out[int(fields["seed"])] = fields
+    return out
+
+
 def test_real_vllm_serve_on_loopback(tmp_path):
-    path = str(tiny.ensure_tiny("strong"))
+    """A real `vllm serve` on loopback: samples, budgets, and the sampling distribution. The
+    model's generation_config sets top_k and min_p; the server applies, field by field, the
+    SamplingParams the offline engine builds for the same requests (it would fill unset knobs
+    from generation_config if ramen did not send them all)."""
+    path = _with_generation_config(
+        tmp_path, tiny.ensure_tiny("strong"), {"top_k": 20, "min_p": 0.05, "eos_token_id": 2}
+    )
     spec = ModelSpec(
         path="tiny:strong",
         dtype="float32",
         max_model_len=256,
         engine=EngineSpec(backend="serve", concurrency=4, startup_timeout_s=300),
     )
-    with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
+    log = tmp_path / "serve.log"
+    with VLLMServer(spec, path, "strong", log_path=log) as server:
         assert server.url.startswith("http://127.0.0.1:")
         engine = ServerEngine(spec, "strong", server.url, path=path)
         reqs = [
@@ -265,6 +297,7 @@ def test_real_vllm_serve_on_loopback(tmp_path):
                 i,
                 [{"role": "user", "content": f"What is {a} + 2?"}],
                 sample_seed(0, f"p{a}", i),
+                knobs={"top_k": 5} if a == 3 else {},  # the recipe's value beats the model's
             )
             for a in range(4)
             for i in range(2)
@@ -279,6 +312,18 @@ def test_real_vllm_serve_on_loopback(tmp_path):
         assert s["prompt_tokens"] > 5 and 0 < s["completion_tokens"] <= s["max_tokens"]
     [c] = capped
     assert c["finish_reason"] == "length" and c["completion_tokens"] == 3 and c["content"] is None
+
+    served = _served_params(log.read_text())
+    by_key = {(s["problem_id"], s["sample_index"]): s for s in samples}
+    defaults = generation_config(spec, path)
+    assert defaults == {"top_k": 20, "min_p": 0.05}
+    compared = ("temperature", "top_p", "seed", "max_tokens", "skip_special_tokens", *NEUTRAL)
+    for req in reqs:
+        offline = sampling_params(req, defaults, by_key[req.key]["max_tokens"], req.seed)
+        got = served[req.seed]
+        for name in compared:
+            assert got[name] == str(getattr(offline, name)), (req.key, name)
+        assert got["top_k"] == ("5" if req.knobs else "20") and got["min_p"] == "0.05"
 
 
 @pytest.mark.slow

@@ -1,0 +1,115 @@
+"""One sampling distribution for every backend.
+
+The offline engine samples with exactly the SamplingParams it is given, while `vllm serve`
+fills every field a request leaves out from the model's `generation_config.json` (Qwen3 ships
+top_k 20, for instance), and vLLM's chat API makes `skip_special_tokens` follow it too. So
+ramen resolves every knob itself, once, the same way for both: the recipe's value if it set
+one; else, with the model's `generation_defaults: model`, the model's generation_config value;
+else vLLM's neutral value. Both backends then apply the resolved values explicitly, and the
+values are recorded in the store settings and the report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from ramen.spec import ModelSpec, StrictModel
+
+# vLLM's neutral values: what SamplingParams() has when nothing is set.
+NEUTRAL: dict[str, Any] = {
+    "top_k": 0,
+    "min_p": 0.0,
+    "repetition_penalty": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+KNOBS = tuple(NEUTRAL)
+# Not a sampling knob, but vLLM's chat API defaults it from generation_config too.
+SKIP_SPECIAL_TOKENS = True
+
+
+class SamplingKnobs(StrictModel):
+    """The sampling knobs besides temperature and top_p; null = not set by the recipe."""
+
+    top_k: int | None = Field(
+        default=None,
+        ge=-1,
+        description="Sample from the k most likely tokens (0 or -1 = all); null = the model's "
+        "generation_config value, or off (see the model's `generation_defaults`).",
+    )
+    min_p: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Drop tokens below this fraction of the top token's probability; null = the "
+        "model's generation_config value, or 0.",
+    )
+    repetition_penalty: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Penalty on tokens already in the prompt or output (1 = none); null = the "
+        "model's generation_config value, or 1.",
+    )
+    presence_penalty: float | None = Field(
+        default=None,
+        ge=-2.0,
+        le=2.0,
+        description="Penalty on tokens already in the output (0 = none); null = the model's "
+        "generation_config value, or 0.",
+    )
+    frequency_penalty: float | None = Field(
+        default=None,
+        ge=-2.0,
+        le=2.0,
+        description="Penalty growing with a token's count in the output (0 = none); null = the "
+        "model's generation_config value, or 0.",
+    )
+
+    def knobs(self) -> dict[str, Any]:
+        """The knobs the recipe set."""
+        return {k: getattr(self, k) for k in KNOBS if getattr(self, k) is not None}
+
+
+def generation_config(spec: ModelSpec, path: str | None) -> dict[str, Any]:
+    """The sampling values of the model's own `generation_config.json` (local folder or the
+    local hub cache; nothing is downloaded); {} when it has none or `generation_defaults` is
+    `none`."""
+    if spec.generation_defaults == "none" or not path:
+        return {}
+    file = Path(path) / "generation_config.json"
+    if not file.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(path, "generation_config.json", revision=spec.revision)
+        except Exception:  # noqa: BLE001 - not a hub id: no config
+            cached = None
+        if not isinstance(cached, str):
+            return {}
+        file = Path(cached)
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: data[k] for k in KNOBS if data.get(k) is not None}
+
+
+def resolve(knobs: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Every knob's value: the recipe's, else the model's default, else vLLM's neutral one."""
+    out = {k: knobs.get(k, defaults.get(k, NEUTRAL[k])) for k in KNOBS}
+    if out["top_k"] == -1:
+        out["top_k"] = 0  # both mean "all tokens"; one spelling for the settings hash
+    out["skip_special_tokens"] = SKIP_SPECIAL_TOKENS
+    return out
+
+
+def resolved_for(spec: ModelSpec, path: str | None, knobs: dict[str, Any]) -> dict[str, Any]:
+    """What a model samples with, for the store settings and the report."""
+    if spec.engine.backend == "endpoint":
+        # a server someone else runs: only what the recipe set is sent; the rest is its own
+        return {**knobs, "unset": "the endpoint's defaults"}
+    return resolve(knobs, generation_config(spec, path))
