@@ -304,6 +304,11 @@ def test_real_vllm_serve_on_loopback(tmp_path):
         ]
         samples = list(engine.generate(reqs))
         capped = list(engine.generate([Request("c", 0, reqs[0].messages, 1, max_tokens=3)]))
+        # generation_defaults none: vLLM's neutral values, although the server has the config
+        neutral_spec = spec.model_copy(update={"generation_defaults": "none"})
+        neutral = ServerEngine(neutral_spec, "strong", server.url, path=path)
+        neutral_reqs = [Request("n", i, reqs[0].messages, 1000 + i) for i in range(2)]
+        neutral_samples = list(neutral.generate(neutral_reqs))
     assert server.proc.poll() is not None, "the server is stopped on exit"
     assert {(s["problem_id"], s["sample_index"]) for s in samples} == {r.key for r in reqs}
     for s in samples:
@@ -324,6 +329,13 @@ def test_real_vllm_serve_on_loopback(tmp_path):
         for name in compared:
             assert got[name] == str(getattr(offline, name)), (req.key, name)
         assert got["top_k"] == ("5" if req.knobs else "20") and got["min_p"] == "0.05"
+    assert generation_config(neutral_spec, path) == {}
+    for req, s in zip(neutral_reqs, neutral_samples, strict=True):
+        offline = sampling_params(req, {}, s["max_tokens"], req.seed)
+        got = served[req.seed]
+        for name in compared:
+            assert got[name] == str(getattr(offline, name)), (req.key, name)
+        assert got["top_k"] == "0" and got["min_p"] == "0.0"
 
 
 @pytest.mark.slow
