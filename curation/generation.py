@@ -19,13 +19,12 @@ from typing import Any
 from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
 from evaluation.engine import LazyEngine, open_engine
 from evaluation.grading import grade_rows, row_key
-from evaluation.judge import Judge
+from evaluation.judge import Judge, judge_prompt_for
 from evaluation.sampling import EngineTarget, generate_to_store
 from evaluation.sampling_params import resolved_for
 from evaluation.store import ordered_samples
 from ramen.console import console, err_console
 from ramen.io import sha256_text
-from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 
 # The stage whose rows go on to the model stages: the last row stage this recipe runs.
@@ -106,7 +105,9 @@ def open_judge(ctx: StageContext) -> Iterator[tuple[Judge | None, str, dict]]:
         yield None, "none", {"judge": None}
         return
     spec = ctx.recipe.models[grade.judge]
-    template = load_prompt(grade.judge_prompt)
+    template = judge_prompt_for(
+        spec.judge_format, grade.judge_prompt, "judge_prompt" in grade.model_fields_set
+    )
     engine = LazyEngine(
         lambda: open_engine(
             spec, ctx.resolve_model(grade.judge), grade.judge, seed=ctx.seed, log_dir=ctx.out_dir
@@ -117,12 +118,19 @@ def open_judge(ctx: StageContext) -> Iterator[tuple[Judge | None, str, dict]]:
         "judge": grade.judge,
         "spec": spec.model_dump(mode="json"),
         "prompt": template,
+        "format": spec.judge_format,
         "retries": grade.judge_retries,
         "mode": "undecided" if grade.rules_first else "all",
     }
     try:
         yield (
-            Judge(engine, template, retries=grade.judge_retries, seed=ctx.seed),
+            Judge(
+                engine,
+                template,
+                fmt=spec.judge_format,
+                retries=grade.judge_retries,
+                seed=ctx.seed,
+            ),
             settings["mode"],
             settings,
         )

@@ -171,6 +171,7 @@ def grade_file(
     judge_name: str | None = None,
     mode: JudgeMode = "undecided",
     prompt: str | None = None,
+    judge_format: str = "hle",
     retries: int = 2,
     workers: int = 1,
     audit: int = 0,
@@ -185,12 +186,13 @@ def grade_file(
     if judge_engine is not None:
         from evaluation.judge import default_prompt
 
-        template = prompt if prompt is not None else default_prompt()
+        template = prompt if prompt is not None else default_prompt(judge_format)
         check_prompt(template, "--judge-prompt")
-        judge = Judge(judge_engine, template, retries=retries, seed=seed)
+        judge = Judge(judge_engine, template, fmt=judge_format, retries=retries, seed=seed)
     settings = {
         "judge": judge_name,
         "prompt": judge.template if judge else None,
+        "format": judge_format if judge else None,
         "retries": retries,
         "mode": mode,
         "input_sha256": hash_file(input_path),

@@ -29,7 +29,7 @@ from evaluation.dna import UNPARSABLE, DnaJudge, dna_metrics
 from evaluation.engine import LazyEngine, open_engine
 from evaluation.failures import NO_ANSWER, UNCLASSIFIED, FailureJudge, failure_table, needs_judge
 from evaluation.grading import grade_rows, judge_items
-from evaluation.judge import Judge, JudgeItem
+from evaluation.judge import Judge, JudgeItem, judge_prompt_for
 from evaluation.metrics import evaluation_metrics
 from evaluation.sampling import EngineTarget, generate_to_store
 from evaluation.sampling_params import resolved_for
@@ -232,6 +232,7 @@ def _judge_settings(ctx: StageContext, template: str) -> dict:
         "judge": cfg.judge,
         "spec": ctx.recipe.models[cfg.judge].model_dump(mode="json"),
         "prompt": template,
+        "format": ctx.recipe.models[cfg.judge].judge_format,
         "retries": cfg.judge_retries,
     }
 
@@ -244,8 +245,9 @@ def _judge_answers(
     rules_first = bench.rules_first if bench.rules_first is not None else bench.name != "hle"
     judge, settings = None, {}
     if engine is not None:
-        template = load_prompt(cfg.judge_prompt)
-        judge = Judge(engine, template, retries=cfg.judge_retries, seed=ctx.seed)
+        fmt = ctx.recipe.models[cfg.judge].judge_format
+        template = judge_prompt_for(fmt, cfg.judge_prompt, "judge_prompt" in cfg.model_fields_set)
+        judge = Judge(engine, template, fmt=fmt, retries=cfg.judge_retries, seed=ctx.seed)
         settings = {**_judge_settings(ctx, template), "rules_first": rules_first}
     graded, stats = grade_rows(
         samples,

@@ -1,8 +1,13 @@
-"""The LLM judge: HLE-style structured judgement of a response against the reference answer.
+"""The LLM judge: a judgement of a response against the reference answer.
 
 The judge sees the question, the response's final content only (never its reasoning) and the
-correct answer, through a prompt file the recipe can replace. It answers with four fields:
-extracted_final_answer, reasoning, correct (yes/no), confidence, as labelled lines or JSON.
+correct answer, through a prompt file the recipe can replace. Its reply format is the judge
+model's `judge_format`:
+- `hle`: four fields, extracted_final_answer, reasoning, correct (yes/no), confidence, as
+  labelled lines or JSON (the HLE judge);
+- `verdict`: a bare `Correct` / `Incorrect` (xVerify-style verifiers);
+- `abc`: `A` correct, `B` incorrect, `C` invalid (CompassVerifier-style). `invalid` (the
+  response is cut off, repetitive or refuses) is its own verdict, never `incorrect`.
 An unparsable reply is re-requested with a fresh seed up to `retries` times, then becomes
 `judge_error`: counted and reported, never folded into `incorrect`.
 """
@@ -18,6 +23,7 @@ from evaluation.engine import Request, sample_seed
 from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"
+FORMAT_PROMPTS = {"hle": "judge_hle.txt", "verdict": "judge_verdict.txt", "abc": "judge_abc.txt"}
 FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
 
 _LINE = re.compile(
@@ -97,6 +103,46 @@ def parse_judgement(text: str | None) -> dict | None:
     }
 
 
+_BARE_VERDICT = re.compile(r"\b(incorrect|correct)\b", re.I)
+_LETTER = re.compile(r"(?<![A-Za-z])([ABC])(?![A-Za-z])")
+_ABC = {"A": "correct", "B": "incorrect", "C": "invalid"}
+
+
+def parse_verdict_reply(text: str | None) -> dict | None:
+    """`Correct` / `Incorrect` (the last one named wins); None when neither is there."""
+    found = _BARE_VERDICT.findall(text or "")
+    if not found:
+        return None
+    correct = found[-1].lower() == "correct"
+    return {"correct": "yes" if correct else "no", "reasoning": "", "confidence": None}
+
+
+def parse_abc_reply(text: str | None) -> dict | None:
+    """`A` / `B` / `C` standing alone (the last one wins): correct / incorrect / invalid."""
+    found = _LETTER.findall(text or "")
+    if not found:
+        return None
+    verdict = _ABC[found[-1]]
+    correct = {"correct": "yes", "incorrect": "no"}.get(verdict)
+    return {"verdict": verdict, "correct": correct, "reasoning": "", "confidence": None}
+
+
+def parse_reply(text: str | None, fmt: str = "hle") -> dict | None:
+    """The judge's result fields with their `verdict`, or None when the reply is unparsable."""
+    if fmt == "hle":
+        parsed = parse_judgement(text)
+    elif fmt == "verdict":
+        parsed = parse_verdict_reply(text)
+    elif fmt == "abc":
+        parsed = parse_abc_reply(text)
+    else:
+        raise ValueError(f"unknown judge format {fmt!r}")
+    if parsed is None:
+        return None
+    verdict = parsed.get("verdict") or ("correct" if parsed["correct"] == "yes" else "incorrect")
+    return {**parsed, "verdict": verdict}
+
+
 @dataclass
 class JudgeItem:
     """One response to judge, under its key."""
@@ -111,9 +157,16 @@ class Judge:
     """Runs judgements through an engine; re-requests unparsable replies, then `judge_error`."""
 
     def __init__(
-        self, engine, template: str, *, retries: int = 2, seed: int = 0, max_tokens: int = 4096
+        self,
+        engine,
+        template: str,
+        *,
+        fmt: str = "hle",
+        retries: int = 2,
+        seed: int = 0,
+        max_tokens: int = 4096,
     ):
-        self.engine, self.template = engine, template
+        self.engine, self.template, self.fmt = engine, template, fmt
         self.retries, self.seed, self.max_tokens = retries, seed, max_tokens
 
     def prompt(self, item: JudgeItem) -> str:
@@ -121,10 +174,7 @@ class Judge:
 
     def parse(self, content: str | None) -> dict | None:
         """The result fields of a reply (with its `verdict`), or None when it is unparsable."""
-        parsed = parse_judgement(content)
-        if parsed is None:
-            return None
-        return {"verdict": "correct" if parsed["correct"] == "yes" else "incorrect", **parsed}
+        return parse_reply(content, self.fmt)
 
     def _request(self, item: JudgeItem, attempt: int) -> Request:
         prompt = self.prompt(item)
@@ -164,5 +214,10 @@ class Judge:
             attempt += 1
 
 
-def default_prompt() -> str:
-    return load_prompt(DEFAULT_PROMPT)
+def default_prompt(fmt: str = "hle") -> str:
+    return load_prompt(FORMAT_PROMPTS[fmt])
+
+
+def judge_prompt_for(fmt: str, configured: str, explicitly_set: bool) -> str:
+    """The prompt a judge gets: the recipe's, when it named one; else its format's default."""
+    return load_prompt(configured if explicitly_set else FORMAT_PROMPTS[fmt])

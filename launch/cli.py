@@ -364,13 +364,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             raise UserError(f"no such file: {p}", where="--judge-prompt")
         prompt = p.read_text(encoding="utf-8")
     with contextlib.ExitStack() as stack:
-        engine, judge_name = None, None
+        engine, judge_name, judge_format = None, None, "hle"
         if args.judge or args.judge_url:
             from evaluation.engine import LazyEngine, open_engine
 
             overrides = _engine_overrides(args, "judge_")
             if overrides["enable_thinking"] is None:
                 overrides["enable_thinking"] = False  # the judge sees and writes no reasoning
+            overrides["judge_format"] = args.judge_format
             if args.judge_url:
                 overrides["engine"] = {
                     **overrides.get("engine", {}),
@@ -389,6 +390,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 judge_name,
             )
             stack.callback(engine.close)
+            judge_format = spec.judge_format
         stats = grade_file(
             Path(args.input),
             Path(args.output),
@@ -396,6 +398,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             judge_name=judge_name,
             mode="all" if args.judge_all else "undecided",
             prompt=prompt,
+            judge_format=judge_format,
             retries=args.judge_retries,
             workers=args.workers,
             audit=args.audit,
@@ -585,7 +588,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge-all", action="store_true", help="judge every answer, not only undecided ones"
     )
     p.add_argument(
-        "--judge-prompt", help="prompt file with {question}, {response}, {correct_answer}"
+        "--judge-prompt",
+        help="prompt file with {question}, {response}, {correct_answer} (default: the one of "
+        "--judge-format)",
+    )
+    p.add_argument(
+        "--judge-format",
+        choices=["hle", "verdict", "abc"],
+        help="the judge's reply: hle = four fields (default), verdict = Correct/Incorrect, "
+        "abc = A correct / B incorrect / C invalid",
     )
     p.add_argument(
         "--judge-retries", type=int, default=2, help="re-requests of an unparsable judgement"

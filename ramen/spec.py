@@ -158,6 +158,14 @@ class ModelSpec(StrictModel):
     engine: EngineSpec = Field(
         default_factory=EngineSpec, description="How the model is served for generation."
     )
+    judge_format: Literal["hle", "verdict", "abc"] = Field(
+        default="hle",
+        description="How this model answers when it judges: `hle` = the four HLE fields "
+        "(extracted_final_answer, reasoning, correct, confidence); `verdict` = a bare "
+        "`Correct`/`Incorrect` (xVerify-style verifiers); `abc` = `A` correct, `B` incorrect, "
+        "`C` invalid (CompassVerifier-style; `invalid` is its own verdict, never `incorrect`). "
+        "Each format has its default prompt (judge_hle.txt, judge_verdict.txt, judge_abc.txt).",
+    )
     generation_defaults: Literal["model", "none"] = Field(
         default="model",
         description="Sampling knobs a recipe leaves unset (top_k, min_p, repetition_penalty, "

@@ -9,7 +9,14 @@ import pytest
 
 from evaluation.engine import make_sample, prompt_opens_think
 from evaluation.grading import cohen_kappa, grade_rows, score_audit, write_audit
-from evaluation.judge import Judge, check_prompt, default_prompt, parse_judgement, render_prompt
+from evaluation.judge import (
+    Judge,
+    check_prompt,
+    default_prompt,
+    parse_judgement,
+    parse_reply,
+    render_prompt,
+)
 from ramen.errors import UserError
 
 pytestmark = pytest.mark.unit
@@ -215,3 +222,59 @@ def test_judge_engine_is_not_loaded_when_nothing_needs_judging():
     graded, stats = grade_rows(rows, judge=Judge(engine, default_prompt()), mode="undecided")
     assert stats["judged"] == 0 and not engine.opened
     assert [r["verdict"] for r in graded] == ["correct", "incorrect", "incorrect"]
+
+
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [
+        ("Correct", "correct"),
+        ("Incorrect", "incorrect"),
+        ("incorrect.", "incorrect"),
+        ("The answers differ, so: Incorrect", "incorrect"),
+        ("**Correct**", "correct"),
+        ("At first it looked correct, but no: Incorrect", "incorrect"),  # the last one named
+    ],
+)
+def test_bare_verdict_replies(reply, verdict):
+    assert parse_reply(reply, "verdict")["verdict"] == verdict
+
+
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [
+        ("A", "correct"),
+        ("B", "incorrect"),
+        ("C", "invalid"),
+        ("Final Judgment: B", "incorrect"),
+        ("\\boxed{C}", "invalid"),
+        ("Comparing both, the answer is A.", "correct"),
+    ],
+)
+def test_abc_replies(reply, verdict):
+    assert parse_reply(reply, "abc")["verdict"] == verdict
+
+
+@pytest.mark.parametrize(
+    "reply, fmt", [("Maybe", "verdict"), ("none of these", "abc"), ("", "abc"), ("ok", "hle")]
+)
+def test_unparsable_in_every_format(reply, fmt):
+    assert parse_reply(reply, fmt) is None
+
+
+def test_invalid_is_its_own_verdict_never_incorrect():
+    engine = ScriptedEngine(lambda req: "C")
+    graded, stats = grade_rows(
+        _rows(), judge=Judge(engine, default_prompt("abc"), fmt="abc"), mode="all"
+    )
+    by_id = {r["id"]: r for r in graded}
+    for rid in "abc":
+        assert by_id[rid]["verdict"] == "invalid" and by_id[rid]["method"] == "judge"
+        assert by_id[rid]["extracted"] == by_id[rid]["rule"]["extracted"], "rules' extraction kept"
+    assert stats["verdicts"]["invalid"] == 3 and "judge_error" not in stats["verdicts"]
+
+
+def test_each_format_has_a_default_prompt_with_every_placeholder():
+    from evaluation.judge import FORMAT_PROMPTS, check_prompt
+
+    for fmt in FORMAT_PROMPTS:
+        check_prompt(default_prompt(fmt), fmt)

@@ -250,7 +250,6 @@ def test_a_killed_vllm_serve_is_restarted_by_ramen_or_waited_for(tmp_path):
                     _kill(server)
 
 
-@pytest.mark.slow
 def _with_generation_config(tmp_path, source, config):
     """The tiny model's files, with a generation_config.json of our own (as Qwen3 ships one)."""
     folder = tmp_path / "model"
@@ -273,6 +272,7 @@ def _served_params(log_text):
     return out
 
 
+@pytest.mark.slow
 def test_real_vllm_serve_on_loopback(tmp_path):
     """A real `vllm serve` on loopback: samples, budgets, and the sampling distribution. The
     model's generation_config sets top_k and min_p; the server applies, field by field, the

@@ -193,7 +193,9 @@ def solver_refusals(rng: random.Random, count: int) -> list[list[dict]]:
     return out
 
 
-def _hle_judgement(question: str, response: str | None, reference: str, given: str | None, confidence):
+def _hle_judgement(
+    question: str, response: str | None, reference: str, given: str | None, confidence
+):
     correct = given is not None and given == reference
     why = (
         "the extracted answer matches the correct answer."
@@ -321,7 +323,9 @@ def judge_eval_cases(bundled: list) -> dict[str, list[dict]]:
     hle = []
     for i, p in enumerate(bundled[:60]):
         given = p.answer if i % 2 == 0 else str(int(p.answer) + [3, -1, 2, 10, -2][i % 5])
-        prompt = _fill(hle_t, question=p.question, response=f"Answer: {given}", correct_answer=p.answer)
+        prompt = _fill(
+            hle_t, question=p.question, response=f"Answer: {given}", correct_answer=p.answer
+        )
         hle.append({"prompt": prompt, "truth": i % 2 == 0})
     dna_t = judge_prompt_template("judge_dna.txt")
     questions = [json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")]
