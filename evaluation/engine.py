@@ -335,6 +335,10 @@ class OfflineEngine:
                 with contextlib.suppress(Exception):
                     engine.abort_request(list(live))
 
+    def prompt_limit(self) -> tuple[ChatRenderer | None, int]:
+        """The chat renderer and how many prompt tokens a request may have at most."""
+        return self.renderer, self.spec.max_model_len - self.spec.engine.budget_margin
+
     def close(self) -> None:
         import gc
 
@@ -578,6 +582,11 @@ class ServerEngine:
         if errors:
             raise errors[0]
 
+    def prompt_limit(self) -> tuple[ChatRenderer | None, int]:
+        """The chat renderer (None when the model's tokenizer is not at hand, as for a remote
+        endpoint) and how many prompt tokens a request may have at most."""
+        return self.renderer, self.spec.max_model_len - self.spec.engine.budget_margin
+
     def close(self) -> None:
         pass
 
@@ -721,6 +730,12 @@ class LazyEngine:
             self._stack = contextlib.ExitStack()
             self._engine = self._stack.enter_context(self._opener())
         yield from self._engine.generate(requests)
+
+    def prompt_limit(self) -> tuple[ChatRenderer | None, int]:
+        if self._engine is None:
+            self._stack = contextlib.ExitStack()
+            self._engine = self._stack.enter_context(self._opener())
+        return self._engine.prompt_limit()
 
     def close(self) -> None:
         if self._stack is not None:

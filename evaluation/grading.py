@@ -173,6 +173,8 @@ def grade_rows(
         "verdicts": dict(sorted(verdicts.items())),
         "methods": dict(sorted(methods.items())),
         "judged": len(to_judge),
+        # responses cut (their start) to fit the judge's context: see judge.input_cut_tokens
+        "judge_inputs_cut": sum(1 for r in judged.values() if r.get("input_cut_tokens")),
         "judge_mode": mode,
     }
     return out, stats

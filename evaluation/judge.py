@@ -14,6 +14,7 @@ An unparsable reply is re-requested with a fresh seed up to `retries` times, the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,10 @@ from evaluation.engine import Request, sample_seed
 from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"
+# Tokens kept free for the judge's reply when a long response is cut to fit (at most a quarter
+# of the judge's context).
+JUDGE_REPLY_RESERVE = 512
+CUT_MARK = "[... the start of this response was cut to fit the judge's context ...]\n"
 FORMAT_PROMPTS = {"hle": "judge_hle.txt", "verdict": "judge_verdict.txt", "abc": "judge_abc.txt"}
 FIELDS = ("extracted_final_answer", "reasoning", "correct", "confidence")
 
@@ -151,6 +156,7 @@ class JudgeItem:
     question: str
     response: str  # final content only
     reference: str
+    cut_tokens: int = 0  # tokens cut from the response's start to fit the judge's context
 
 
 class Judge:
@@ -168,20 +174,55 @@ class Judge:
     ):
         self.engine, self.template, self.fmt = engine, template, fmt
         self.retries, self.seed, self.max_tokens = retries, seed, max_tokens
+        self.cut = 0  # items whose response was cut to fit the judge's context
 
     def prompt(self, item: JudgeItem) -> str:
         return render_prompt(self.template, item.question, item.response, item.reference)
+
+    def fit(self, items: list[JudgeItem]) -> list[JudgeItem]:
+        """Items whose prompt fits the judge's context, counted with the judge's own tokenizer
+        and chat template. An over-long response keeps its end (where the answer is): its start
+        is cut and marked, and the item records how many tokens went (`self.cut` counts the
+        items), so nothing is truncated silently by the server."""
+        limit_of = getattr(self.engine, "prompt_limit", None)
+        renderer, limit = limit_of() if limit_of else (None, 0)
+        if renderer is None or not items:
+            return items
+        budget = limit - min(self.max_tokens, JUDGE_REPLY_RESERVE, limit // 4)
+        tok = renderer.tokenizer
+        out = []
+        for item in items:
+            over = len(renderer.render(self._messages(item))[1]) - budget
+            if over <= 0:
+                out.append(item)
+                continue
+            ids = tok.encode(item.response, add_special_tokens=False)
+            drop = over + len(tok.encode(CUT_MARK, add_special_tokens=False)) + 4
+            fitted = item
+            while drop < len(ids):
+                kept = CUT_MARK + tok.decode(ids[drop:])
+                fitted = dataclasses.replace(item, response=kept, cut_tokens=drop)
+                if len(renderer.render(self._messages(fitted))[1]) <= budget:
+                    break
+                drop += max(8, over // 4)
+            else:  # even an empty response does not fit: the question itself is too long
+                fitted = dataclasses.replace(item, response=CUT_MARK, cut_tokens=len(ids))
+            self.cut += 1
+            out.append(fitted)
+        return out
+
+    def _messages(self, item: JudgeItem) -> list[dict]:
+        return [{"role": "user", "content": self.prompt(item)}]
 
     def parse(self, content: str | None) -> dict | None:
         """The result fields of a reply (with its `verdict`), or None when it is unparsable."""
         return parse_reply(content, self.fmt)
 
     def _request(self, item: JudgeItem, attempt: int) -> Request:
-        prompt = self.prompt(item)
         return Request(
             problem_id=item.key[0],
             sample_index=item.key[1],
-            messages=[{"role": "user", "content": prompt}],
+            messages=self._messages(item),
             seed=sample_seed(self.seed, item.key[0], item.key[1], attempt),
             temperature=0.0 if attempt == 0 else 0.7,  # greedy first; retries explore
             max_tokens=self.max_tokens,
@@ -191,7 +232,8 @@ class Judge:
     def judge(self, items: Iterable[JudgeItem]) -> Iterator[tuple[tuple[str, int], dict]]:
         """Yield (key, result) per item, in the order they finish. A result has `verdict`
         (correct | incorrect | judge_error), the parsed fields, the raw reply and attempts."""
-        todo = {item.key: item for item in items}
+        todo = {item.key: item for item in self.fit(list(items))}
+        todo_cut = {k: i.cut_tokens for k, i in todo.items() if i.cut_tokens}
         attempt = 0
         while todo:
             requests = [self._request(item, attempt) for item in todo.values()]
@@ -207,6 +249,8 @@ class Judge:
                     "attempts": attempt + 1,
                     "finish_reason": sample["finish_reason"],
                 }
+                if item_cut := todo_cut.get(key):
+                    result["input_cut_tokens"] = item_cut
                 if parsed is None:
                     yield key, {"verdict": "judge_error", **result}
                 else:

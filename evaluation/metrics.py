@@ -158,6 +158,8 @@ def evaluation_metrics(samples: Iterable[dict], n: int) -> dict:
     out.update(_rates(flat))
     # unparsable judgements after the retries: not judged, so wrong in `accuracy`
     out["judge_errors"] = sum(1 for s in flat if s.get("verdict") == "judge_error")
+    # a verifier's `invalid` (cut off, repetitive, refusing): not correct, not `incorrect` either
+    out["judge_invalid"] = sum(1 for s in flat if s.get("verdict") == "invalid")
     out["sampling"] = _sampling(questions, n)
     cats: dict[str, list[list[dict]]] = defaultdict(list)
     for q in questions:

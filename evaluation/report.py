@@ -192,6 +192,7 @@ def _answers_section(
     row(
         "judge errors (unparsable judgements, all samples)", lambda m: str(m.get("judge_errors", 0))
     )
+    row("judged invalid (verifier's C, all samples)", lambda m: str(m.get("judge_invalid", 0)))
     for k in first["sampling"]:
         if k != "n_samples":
             row(k, lambda m, k=k: f"{m['sampling'].get(k, 0):.2f}")

@@ -278,3 +278,45 @@ def test_each_format_has_a_default_prompt_with_every_placeholder():
 
     for fmt in FORMAT_PROMPTS:
         check_prompt(default_prompt(fmt), fmt)
+
+
+class BudgetEngine(ScriptedEngine):
+    """A scripted judge with a real BPE tokenizer and chat template (the tiny family's, trained
+    here in a second) and a small context, recording the prompts it receives."""
+
+    def __init__(self, script, limit):
+        super().__init__(script)
+        from evaluation.engine import ChatRenderer
+        from training.tiny import build_tokenizer, judge_prompt_template
+
+        tokenizer = build_tokenizer([judge_prompt_template(), "Let me think. Answer: 4"])
+        self.renderer = ChatRenderer(tokenizer, {"enable_thinking": False})
+        self.limit, self.prompts = limit, []
+
+    def prompt_limit(self):
+        return self.renderer, self.limit
+
+    def generate(self, requests):
+        requests = list(requests)
+        self.prompts += [r.messages for r in requests]
+        yield from super().generate(requests)
+
+
+def test_an_over_long_response_is_cut_at_its_start_to_fit_the_judge():
+    engine = BudgetEngine(lambda req: GOOD, limit=700)
+    long = "Let me think. " * 400 + "Answer: 4"
+    rows = [
+        {"id": "long", "question": "2+2?", "answer": "4", "response": long},
+        {"id": "short", "question": "2+2?", "answer": "4", "response": "Answer: 4"},
+    ]
+    judge = Judge(engine, default_prompt())
+    graded, stats = grade_rows(rows, judge=judge, mode="all")
+    by_id = {r["id"]: r for r in graded}
+    assert stats["judge_inputs_cut"] == 1 and judge.cut == 1
+    assert by_id["long"]["judge"]["input_cut_tokens"] > 0
+    assert "input_cut_tokens" not in by_id["short"]["judge"]
+    budget = 700 - min(judge.max_tokens, 512, 700 // 4)
+    for messages in engine.prompts:
+        assert len(engine.renderer.render(messages)[1]) <= budget
+    sent = next(m[0]["content"] for m in engine.prompts if "cut to fit" in m[0]["content"])
+    assert "Answer: 4" in sent, "the end of the response, where the answer is, is kept"
