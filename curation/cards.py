@@ -160,6 +160,6 @@ def model_roles(recipe: Any) -> dict[str, str]:
             out[f"difficulty filter ({name})"] = recipe.models[name].path
     if cur.sample is not None:
         out[f"sampler ({cur.sample.model})"] = recipe.models[cur.sample.model].path
-    if cur.grade.judge is not None:
-        out[f"judge ({cur.grade.judge})"] = recipe.models[cur.grade.judge].path
+    for judge in cur.grade.judges:
+        out[f"judge ({judge})"] = recipe.models[judge].path
     return out

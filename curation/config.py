@@ -231,6 +231,31 @@ class GradeConfig(StrictModel):
         ge=0,
         description="Re-requests of an unparsable judgement before it counts as judge_error.",
     )
+    panel: list[str] = Field(
+        default_factory=list,
+        description="More judges (names under `models:`) that judge the same samples beside "
+        "`judge`, each in its own `judge_format`; their verdicts are combined by `panel_rule` "
+        "and every disagreement is written to judge-disagreements.jsonl for a person to read.",
+    )
+    panel_rule: Literal["unanimous", "majority"] = Field(
+        default="majority",
+        description="`unanimous`: a verdict only when every judge gives it; `majority`: the "
+        "verdict of more than half the judges. Otherwise the sample stays `undecided` (neither "
+        "chosen nor rejected).",
+    )
+
+    @model_validator(mode="after")
+    def _panel_needs_a_judge(self) -> GradeConfig:
+        if self.panel and self.judge is None:
+            raise ValueError("`panel` lists more judges beside `judge`; set `judge` first")
+        if self.judge in self.panel or len(set(self.panel)) != len(self.panel):
+            raise ValueError("each judge appears once among `judge` and `panel`")
+        return self
+
+    @property
+    def judges(self) -> list[str]:
+        """Every judge: `judge`, then the panel."""
+        return [self.judge, *self.panel] if self.judge else []
 
     @field_validator("judge_prompt")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
 from evaluation.engine import LazyEngine, open_engine
 from evaluation.grading import grade_rows, row_key
-from evaluation.judge import Judge, judge_prompt_for
+from evaluation.judge import Judge, JudgePanel, judge_prompt_for
 from evaluation.sampling import EngineTarget, generate_to_store
 from evaluation.sampling_params import resolved_for
 from evaluation.store import ordered_samples
@@ -97,54 +97,79 @@ def generate_samples(
         }
 
 
-@contextlib.contextmanager
-def open_judge(ctx: StageContext) -> Iterator[tuple[Judge | None, str, dict]]:
-    """The recipe's judge (opened only if something needs judging), its mode and settings."""
+def _member(ctx: StageContext, name: str) -> tuple[Judge, LazyEngine, dict]:
+    """One judge of the recipe: its Judge (engine opened on first use) and its settings."""
     grade = ctx.recipe.curation.grade
-    if grade.judge is None:
-        yield None, "none", {"judge": None}
-        return
-    spec = ctx.recipe.models[grade.judge]
+    spec = ctx.recipe.models[name]
     template = judge_prompt_for(
         spec.judge_format, grade.judge_prompt, "judge_prompt" in grade.model_fields_set
     )
     engine = LazyEngine(
         lambda: open_engine(
-            spec, ctx.resolve_model(grade.judge), grade.judge, seed=ctx.seed, log_dir=ctx.out_dir
+            spec, ctx.resolve_model(name), name, seed=ctx.seed, log_dir=ctx.out_dir
         ),
-        grade.judge,
+        name,
+    )
+    judge = Judge(
+        engine, template, fmt=spec.judge_format, retries=grade.judge_retries, seed=ctx.seed
     )
     settings = {
-        "judge": grade.judge,
+        "judge": name,
         "spec": spec.model_dump(mode="json"),
         "prompt": template,
         "format": spec.judge_format,
+    }
+    return judge, engine, settings
+
+
+@contextlib.contextmanager
+def open_judge(ctx: StageContext) -> Iterator[tuple[Judge | JudgePanel | None, str, dict]]:
+    """The recipe's judge, or its panel (engines opened only if something needs judging), its
+    mode and settings."""
+    grade = ctx.recipe.curation.grade
+    if grade.judge is None:
+        yield None, "none", {"judge": None}
+        return
+    members = [_member(ctx, name) for name in grade.judges]
+    settings = {
+        **members[0][2],
         "retries": grade.judge_retries,
         "mode": "undecided" if grade.rules_first else "all",
     }
-    try:
-        yield (
-            Judge(
-                engine,
-                template,
-                fmt=spec.judge_format,
-                retries=grade.judge_retries,
-                seed=ctx.seed,
-            ),
-            settings["mode"],
-            settings,
+    judge: Judge | JudgePanel = members[0][0]
+    if len(members) > 1:
+        judge = JudgePanel(
+            [(name, m[0]) for name, m in zip(grade.judges, members, strict=True)],
+            grade.panel_rule,
         )
+        settings["panel"] = [m[2] for m in members[1:]]
+        settings["panel_rule"] = grade.panel_rule
+    try:
+        yield judge, settings["mode"], settings
     finally:
-        engine.close()
+        for _, engine, _ in members:
+            engine.close()
 
 
 def grade_samples(
     ctx: StageContext, samples: list[dict], parts_dir: Path
 ) -> tuple[list[dict], dict]:
+    """Grade samples (rules, then the judge or panel); a panel's disagreements are written
+    beside the judge parts and counted among the stage's outputs."""
+    disagreements = parts_dir.name.replace("judge-parts", "judge-disagreements") + ".jsonl"
     with open_judge(ctx) as (judge, mode, settings):
-        return grade_rows(
-            samples, judge=judge, mode=mode, parts_dir=parts_dir, settings=settings, reset=True
+        graded, stats = grade_rows(
+            samples,
+            judge=judge,
+            mode=mode,
+            parts_dir=parts_dir,
+            settings=settings,
+            reset=True,
+            disagreements_path=ctx.out_dir / disagreements,
         )
+    if (ctx.out_dir / disagreements).exists():
+        ctx.add_output(disagreements)
+    return graded, stats
 
 
 # --------------------------------------------------------------------------- filter

@@ -131,8 +131,10 @@ def grade_rows(
     settings: dict | None = None,
     reset: bool = False,
     workers: int = 1,
+    disagreements_path: Path | None = None,
 ) -> tuple[list[dict], dict]:
-    """Grade rows; judge results go to `parts_dir` as they finish, so a rerun resumes."""
+    """Grade rows; judge results go to `parts_dir` as they finish, so a rerun resumes. With a
+    judge panel, the items its judges disagreed on go to `disagreements_path`."""
     if judge is None:
         mode = "none"
     graded_rules = rule_grades(rows, workers)
@@ -146,6 +148,24 @@ def grade_rows(
     judged: dict[Key, dict] = {}
     if to_judge and judge is not None:
         judged = judge_items(judge, to_judge, parts_dir, settings or {}, reset=reset)
+    disagreements = [
+        {
+            "problem_id": item.key[0],
+            "sample_index": item.key[1],
+            "question": item.question,
+            "response": item.response,
+            "reference": item.reference,
+            "panel_verdict": judged[item.key]["verdict"],
+            "judges": {
+                name: {"verdict": r["verdict"], "raw": r.get("raw")}
+                for name, r in judged[item.key]["panel"].items()
+            },
+        }
+        for item in to_judge
+        if item.key in judged and judged[item.key].get("agree") is False
+    ]
+    if disagreements_path is not None and any("panel" in r for r in judged.values()):
+        write_jsonl_atomic(disagreements_path, disagreements)
 
     out, verdicts, methods = [], Counter(), Counter()
     for row, rule in zip(rows, graded_rules, strict=True):
@@ -175,6 +195,7 @@ def grade_rows(
         "judged": len(to_judge),
         # responses cut (their start) to fit the judge's context: see judge.input_cut_tokens
         "judge_inputs_cut": sum(1 for r in judged.values() if r.get("input_cut_tokens")),
+        "panel_disagreements": len(disagreements),
         "judge_mode": mode,
     }
     return out, stats

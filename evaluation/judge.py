@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -256,6 +257,58 @@ class Judge:
                 else:
                     yield key, {**parsed, **result}
             attempt += 1
+
+
+def combine_verdicts(verdicts: list[str], rule: str) -> str:
+    """A panel's verdict: `unanimous` needs every judge; `majority` more than half of them.
+    Otherwise `undecided` (a judge_error is a vote for nothing)."""
+    top, count = Counter(verdicts).most_common(1)[0]
+    if rule == "unanimous":
+        return top if count == len(verdicts) else "undecided"
+    return top if count * 2 > len(verdicts) else "undecided"
+
+
+class JudgePanel:
+    """Several judges on the same items, one after another (each engine is closed before the
+    next one opens, so two large judges never share the accelerators). Each item's result holds
+    every member's result under `panel`; `agree` says whether they all gave one verdict."""
+
+    def __init__(self, members: list[tuple[str, Judge]], rule: str = "majority"):
+        if len(members) < 2:
+            raise ValueError("a panel has at least two judges")
+        self.members, self.rule = members, rule
+        self.template = members[0][1].template
+        self.cut = 0
+
+    def judge(self, items: Iterable[JudgeItem]) -> Iterator[tuple[tuple[str, int], dict]]:
+        items = list(items)
+        results: dict[str, dict] = {}
+        for name, member in self.members:
+            results[name] = dict(member.judge(items))
+            self.cut += member.cut
+            close = getattr(member.engine, "close", None)
+            if close is not None:
+                close()
+        for item in items:
+            per = {name: results[name][item.key] for name, _ in self.members}
+            verdicts = [r["verdict"] for r in per.values()]
+            verdict = combine_verdicts(verdicts, self.rule)
+            # the extraction of the first judge that gave the panel's verdict, if any
+            extracted = next(
+                (
+                    r["extracted_final_answer"]
+                    for r in per.values()
+                    if r["verdict"] == verdict and "extracted_final_answer" in r
+                ),
+                None,
+            )
+            result = {"verdict": verdict, "panel": per, "agree": len(set(verdicts)) == 1}
+            if extracted is not None:
+                result["extracted_final_answer"] = extracted
+            cut = max((r.get("input_cut_tokens", 0) for r in per.values()), default=0)
+            if cut:
+                result["input_cut_tokens"] = cut
+            yield item.key, result
 
 
 def default_prompt(fmt: str = "hle") -> str:

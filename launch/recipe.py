@@ -248,6 +248,8 @@ def _check_references(recipe: Recipe) -> None:
                     where="curation.select",
                 )
         need_model("curation.grade.judge", c.grade.judge)
+        for i, member in enumerate(c.grade.panel):
+            need_model(f"curation.grade.panel[{i}]", member)
         if (c.pairs or c.sft) and not c.sample:
             raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
     if recipe.data is not None:

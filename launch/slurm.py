@@ -33,13 +33,13 @@ def stage_models(recipe: Recipe, stage: str) -> list[tuple[str, ModelSpec]]:
     """The models a stage serves with vLLM (name, spec)."""
     names: list[str | None] = []
     cur, ev = recipe.curation, recipe.evaluation
-    judge = cur.grade.judge if cur is not None else None
+    judges = cur.grade.judges if cur is not None else []
     if stage == "filter":
-        names = [*cur.filter.models, judge]
+        names = [*cur.filter.models, *judges]
     elif stage == "sample":
         names = [cur.sample.model]
     elif stage == "grade":
-        names = [judge]
+        names = list(judges)
     elif stage in ("evaluate", "evaluate-baseline"):
         target = ev.model if stage == "evaluate" else ev.baseline
         if target == "trained":

@@ -97,7 +97,11 @@ def _decontaminate_config(r: Recipe) -> dict:
 
 def _grade_settings(r: Recipe) -> dict:
     g = r.curation.grade
-    return {"grade": g.model_dump(mode="json"), "judge": _spec(r, g.judge)}
+    return {
+        "grade": g.model_dump(mode="json"),
+        "judge": _spec(r, g.judge),
+        **({"panel": [_spec(r, name) for name in g.panel]} if g.panel else {}),
+    }
 
 
 def _filter_config(r: Recipe) -> dict:

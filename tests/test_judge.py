@@ -320,3 +320,56 @@ def test_an_over_long_response_is_cut_at_its_start_to_fit_the_judge():
         assert len(engine.renderer.render(messages)[1]) <= budget
     sent = next(m[0]["content"] for m in engine.prompts if "cut to fit" in m[0]["content"])
     assert "Answer: 4" in sent, "the end of the response, where the answer is, is kept"
+
+
+def _panel(rule, *scripts):
+    from evaluation.judge import JudgePanel
+
+    members = [
+        (f"j{i}", Judge(ScriptedEngine(s), default_prompt(fmt), fmt=fmt))
+        for i, (s, fmt) in enumerate(scripts)
+    ]
+    return JudgePanel(members, rule)
+
+
+@pytest.mark.parametrize(
+    "rule, replies, verdict",
+    [
+        ("majority", ["Correct", "A", GOOD.replace("yes", "no")], "correct"),
+        ("unanimous", ["Correct", "A", GOOD.replace("yes", "no")], "undecided"),
+        ("unanimous", ["Incorrect", "B"], "incorrect"),
+        ("majority", ["Correct", "B"], "undecided"),  # a tie decides nothing
+        ("majority", ["C", "C", "Correct"], "invalid"),
+    ],
+)
+def test_panel_rules(tmp_path, rule, replies, verdict):
+    fmts = {"Correct": "verdict", "Incorrect": "verdict", "A": "abc", "B": "abc", "C": "abc"}
+    scripts = [((lambda r, text=text: text), fmts.get(text, "hle")) for text in replies]
+    rows = [{"id": "c", "question": "colour?", "answer": "red", "response": "Answer: crimson"}]
+    path = tmp_path / "judge-disagreements.jsonl"
+    graded, stats = grade_rows(rows, judge=_panel(rule, *scripts), disagreements_path=path)
+    [row] = graded
+    assert row["verdict"] == verdict and set(row["judge"]["panel"]) == {
+        f"j{i}" for i in range(len(replies))
+    }
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    agree = len({r["verdict"] for r in row["judge"]["panel"].values()}) == 1
+    assert stats["panel_disagreements"] == len(lines) == (0 if agree else 1)
+    if lines:
+        assert lines[0]["panel_verdict"] == verdict and lines[0]["question"] == "colour?"
+        assert {j["verdict"] for j in lines[0]["judges"].values()} == {
+            r["verdict"] for r in row["judge"]["panel"].values()
+        }
+
+
+def test_a_panel_needs_its_judge_and_distinct_members():
+    from curation.config import GradeConfig
+
+    assert GradeConfig(judge="a", panel=["b", "c"]).judges == ["a", "b", "c"]
+    for bad in (
+        {"panel": ["b"]},
+        {"judge": "a", "panel": ["a"]},
+        {"judge": "a", "panel": ["b", "b"]},
+    ):
+        with pytest.raises(ValueError):
+            GradeConfig(**bad)
