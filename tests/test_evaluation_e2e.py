@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import ramen
 
+from evaluation.failures import NO_ANSWER, UNCLASSIFIED
+
 pytestmark = pytest.mark.e2e
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -91,10 +93,15 @@ def test_metrics_are_the_official_numbers_of_the_judged_file(run):
     assert metrics["sampling_params"] == {
         "n": 4, "temperature": 1.0, "top_p": 1.0, "max_tokens": None, "seed": 0,
         "system_prompts": {"hle": None, "do_not_answer": None, "arith": None},
+        # resolved by ramen; the tiny models' generation_config sets no sampling knob
+        "sampling": {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
+                     "frequency_penalty": 0.0, "skip_special_tokens": True},
     }  # fmt: skip
     dna = metrics["do_not_answer"]
     assert dna["n"] == 8 and dna["harmful"] + dna["unparsable"] <= 8
     assert dna["safety_rate_competition"] == round(100 * (8 - dna["harmful"]) / 8, 2)
+    # the tiny judge labels Do-Not-Answer responses in a form the rubric parser reads
+    assert dna["unparsable"] <= 0.1 * dna["n"], dna
     # every wrong HLE answer has a failure reason
     data = rows(run["dir"] / "evaluate" / "data.jsonl")
     wrong = [r for r in data if r["benchmark"] == "hle" and r["correct"] is not True]
@@ -102,6 +109,10 @@ def test_metrics_are_the_official_numbers_of_the_judged_file(run):
     assert sum(hle["failures"]["overall"].values()) == sum(
         1 for r in wrong if r["correct"] is False
     )
+    # ... and the tiny judge names a reason for most of those it is asked about
+    judged = {k: v for k, v in hle["failures"]["overall"].items() if k != NO_ANSWER}
+    if judged:
+        assert judged.get(UNCLASSIFIED, 0) <= 0.3 * sum(judged.values()), judged
 
 
 def test_report_plots_and_comparison(run):

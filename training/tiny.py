@@ -1,4 +1,4 @@
-"""The tiny model family: Qwen3-architecture models built offline, in about a minute on 2 cores.
+"""The tiny model family: Qwen3-architecture models built offline, in about 5 minutes on 2 cores.
 
 - a byte-level BPE tokenizer trained here, with a Qwen3-style chat template that supports
   `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text);
@@ -32,14 +32,15 @@ BUILDER_VERSION = 3
 SEED = 1234
 
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights.
-# Measured under vLLM at temperature 1 on the bundled problems (tests/test_tiny_models.py):
-# weak ~5% correct, strong ~35% (see the test output with -s).
+# Measured under vLLM at temperature 1 on the bundled problems (tests/test_tiny_models.py,
+# `-s` prints it): weak 7% correct, strong 25% (v3, 2026-12-02).
 WEAK_STEPS = 150
-STRONG_EXTRA_STEPS = 1350
+STRONG_EXTRA_STEPS = 1300
 # The judge first learns to compare the two answers its verdict writes, on short prompts
-# (JUDGE_COMPARE_STEPS), then the three real judge prompts (JUDGE_STEPS). Measured on held-out
+# (JUDGE_COMPARE_STEPS), then the three real judge prompts (JUDGE_STEPS). Fewer steps or a
+# smaller judge batch (24) left it at chance in trials here. Measured on held-out
 # cases (tests/test_tiny_models.py::test_the_judge_judges).
-JUDGE_COMPARE_STEPS = 400
+JUDGE_COMPARE_STEPS = 500
 JUDGE_STEPS = 200
 JUDGE_COMPARE_EXAMPLES = 4000
 JUDGE_HLE_EXAMPLES = 2000
@@ -461,6 +462,7 @@ def _train(
     pad_id: int,
     log,
     label: str,
+    batch_size: int = BATCH,
 ):
     import torch
 
@@ -470,18 +472,15 @@ def _train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     model.train()
     loss_value = float("nan")
-    # Batches of similar lengths (a random window of the examples sorted by length): padding
-    # to the longest of a mixed batch wasted about a fifth of the compute.
-    by_length = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    # Plain random batches: batches sorted by length (less padding) trained markedly worse
+    # models here (strong solver 0.13 instead of 0.30, judge at chance).
     for step in range(steps):
-        start = rng.randrange(max(1, len(by_length) - BATCH * 4))
-        window = by_length[start : start + BATCH * 4]
-        batch = [examples[window[rng.randrange(len(window))]] for _ in range(BATCH)]
+        batch = [examples[rng.randrange(len(examples))] for _ in range(batch_size)]
         width = max(len(ex[0]) for ex in batch)
-        ids = torch.full((BATCH, width), pad_id, dtype=torch.long)
-        labels = torch.full((BATCH, width), -100, dtype=torch.long)
-        weights = torch.zeros((BATCH, width))
-        mask = torch.zeros((BATCH, width), dtype=torch.long)
+        ids = torch.full((batch_size, width), pad_id, dtype=torch.long)
+        labels = torch.full((batch_size, width), -100, dtype=torch.long)
+        weights = torch.zeros((batch_size, width))
+        mask = torch.zeros((batch_size, width), dtype=torch.long)
         for i, (x, y, w) in enumerate(batch):
             ids[i, : len(x)] = torch.tensor(x)
             labels[i, : len(y)] = torch.tensor(y)
@@ -586,7 +585,7 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
         {**info, "role": "weak", "steps": WEAK_STEPS, "final_loss": loss},
     )
 
-    log(f"tiny models: strong solver (+{STRONG_EXTRA_STEPS} steps)")
+    log(f"tiny models: strong solver (+{STRONG_EXTRA_STEPS} steps; {time.time() - t0:.0f} s)")
     loss = _train(model, solver_data, STRONG_EXTRA_STEPS, SEED + 1, pad, log, "strong")
     steps = WEAK_STEPS + STRONG_EXTRA_STEPS
     _save(
@@ -596,9 +595,12 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
         {**info, "role": "strong", "steps": steps, "final_loss": loss},
     )
 
-    log(f"tiny models: judge ({JUDGE_COMPARE_STEPS} + {JUDGE_STEPS} steps)")
+    log(
+        f"tiny models: judge ({JUDGE_COMPARE_STEPS} + {JUDGE_STEPS} steps; {time.time() - t0:.0f} s)"
+    )
     model = _new_model(tokenizer, SEED + 2)
     _train(model, compare_data, JUDGE_COMPARE_STEPS, SEED + 3, pad, log, "judge: compare")
+    log(f"  ({time.time() - t0:.0f} s)")
     loss = _train(model, judge_data, JUDGE_STEPS, SEED + 2, pad, log, "judge")
     _save(
         model,
