@@ -655,8 +655,14 @@ class VLLMServer:
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        # Unbuffered: the log is complete up to the moment the server dies or is stopped (a
+        # block-buffered stdout lost its last lines, e.g. the last requests' SamplingParams).
         self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         deadline = time.monotonic() + self.spec.engine.startup_timeout_s

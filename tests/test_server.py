@@ -323,6 +323,8 @@ def test_real_vllm_serve_on_loopback(tmp_path):
     defaults = generation_config(spec, path)
     assert defaults == {"top_k": 20, "min_p": 0.05}
     compared = ("temperature", "top_p", "seed", "max_tokens", "skip_special_tokens", *NEUTRAL)
+    sent = [r.seed for r in reqs] + [r.seed for r in neutral_reqs]
+    assert set(sent) <= set(served), f"serve.log lacks seeds {set(sent) - set(served)}"
     for req in reqs:
         offline = sampling_params(req, defaults, by_key[req.key]["max_tokens"], req.seed)
         got = served[req.seed]
