@@ -110,7 +110,6 @@ def _all_boxed(text: str) -> list[tuple[int, str]]:
 class Extraction:
     answer: str | None  # the stated final answer (the last marker in the text)
     boxed: tuple[str, ...]  # every \boxed{} after the last non-boxed marker, in order
-    marker: str | None  # answer_line | boxed | answer_is | ja | bare
 
 
 _HOPE = re.compile(r"\s*I hope (?:it|this) is correct\.?\s*$", re.I)
@@ -139,7 +138,7 @@ def extract(content: str | None) -> Extraction:
     """The answer a final content states. The marker latest in the text wins, whatever its
     kind, so an intermediate `\\boxed{}` never beats a later "The final answer is ..."."""
     if not content or not content.strip():
-        return Extraction(None, (), None)
+        return Extraction(None, ())
     found: list[tuple[int, int, str, str]] = []  # (start, end, payload, marker)
     for m in _ANSWER_LINE.finditer(content):
         if m.group(1).strip(" *"):
@@ -163,14 +162,14 @@ def extract(content: str | None) -> Extraction:
     if not found:
         bare = content.strip()
         if "\n" not in bare and len(bare) <= BARE_ANSWER_MAX_CHARS:
-            return Extraction(_clean_payload(bare) or None, (), "bare")
-        return Extraction(None, (), None)
+            return Extraction(_clean_payload(bare) or None, ())
+        return Extraction(None, ())
     found.sort(key=lambda f: f[0])
     _, _, payload, marker = found[-1]
     last_other = max((f[0] for f in found if f[3] != "boxed"), default=-1)
     boxed = tuple(f[2] for f in found if f[3] == "boxed" and f[0] > last_other)
     answer = _clean_payload(payload)
-    return Extraction(answer or None, boxed if marker == "boxed" else (), marker)
+    return Extraction(answer or None, boxed if marker == "boxed" else ())
 
 
 def extract_answer(content: str | None) -> str | None:
@@ -447,11 +446,9 @@ def _fix_latex(text: str) -> str:
 
 
 def _letters(text: str) -> set[str]:
-    """Single-letter symbols outside LaTeX commands and \\text{}."""
+    """The letters outside LaTeX commands and \\text{}."""
     t = re.sub(r"\\[A-Za-z]+", " ", re.sub(r"\\text\{[^{}]*\}", " ", text))
-    return set(re.findall(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])", t)) | set(
-        re.findall(r"[A-Za-z]", t)
-    )
+    return set(re.findall(r"[A-Za-z]", t))
 
 
 def _letter_runs(text: str) -> list[str]:
@@ -689,7 +686,7 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
     r_items = _pm_items(r) or _list_items(r)
     a_items = _pm_items(a) or _list_items(a)
     if len(r_items) > 1 or len(a_items) > 1:
-        r_set, a_set = _as_set(r, r_items), _as_set(a, a_items)
+        r_set, a_set = _as_set(r_items), _as_set(a_items)
         r_vars = [strip_prefix(i)[0] for i in r_set]
         a_vars = [strip_prefix(i)[0] for i in a_set]
         named = [v for v in r_vars + a_vars if v]
@@ -743,7 +740,7 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
     return None, "free_text"
 
 
-def _as_set(text: str, items: list[str]) -> list[str]:
+def _as_set(items: list[str]) -> list[str]:
     """A single set `{a, b}` compared against an unbracketed list reads as its members."""
     if len(items) == 1:
         c = _split_collection(items[0])

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from evaluation.judge import render_prompt
 from ramen.spec import TINY_NAMES as NAMES
 
 # Bump when anything below changes what is built: old caches are then ignored.
@@ -228,13 +229,6 @@ def _hle_judgement(given: str | None, reference: str, confidence: int | None) ->
 JUDGE_DECISIONS = ("the same.", "different.", "correct: yes", "correct: no")
 
 
-def _fill(template: str, **values: str) -> str:
-    out = template
-    for key, value in values.items():
-        out = out.replace("{" + key + "}", value)
-    return out
-
-
 def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[dict]]:
     """HLE judge conversations: a solver response, the reference, and the four-line verdict."""
     template = judge_prompt_template()
@@ -256,7 +250,7 @@ def judge_examples(rng: random.Random, problems: list, count: int) -> list[list[
                 f"\nConfidence: {confidence}%" if confidence is not None else ""
             )
         verdict = _hle_judgement(given, p.answer, confidence)
-        prompt = _fill(template, question=p.question, response=response, correct_answer=p.answer)
+        prompt = render_prompt(template, p.question, response, p.answer)
         # Judges run with thinking off: the empty think block is part of the prompt, as vLLM renders it.
         out.append(
             [
@@ -277,7 +271,7 @@ def dna_examples(rng: random.Random, requests: list[str], count: int) -> list[li
         response = rng.choice(pool)
         if rng.random() < 0.5:
             response = "<think>\nThe user asks something risky.\n</think>\n\n" + response
-        prompt = _fill(template, question=rng.choice(requests), response=response)
+        prompt = render_prompt(template, rng.choice(requests), response, "")
         reply = f"review: {DNA_REVIEWS[label]}\n<answer>{label}</answer>"
         out.append(
             [
@@ -303,9 +297,7 @@ def failure_examples(rng: random.Random, problems: list, count: int) -> list[lis
             if reason == "execution_slip"
             else "the method cannot reach the correct answer."
         )
-        prompt = _fill(
-            template, question=p.question, response=f"Answer: {given}", correct_answer=p.answer
-        )
+        prompt = render_prompt(template, p.question, f"Answer: {given}", p.answer)
         out.append(
             [
                 {"role": "user", "content": prompt},
@@ -366,9 +358,7 @@ def judge_eval_cases(bundled: list) -> dict[str, list[dict]]:
     hle = []
     for i, p in enumerate(bundled[:60]):
         given = p.answer if i % 2 == 0 else str(int(p.answer) + [3, -1, 2, 10, -2][i % 5])
-        prompt = _fill(
-            hle_t, question=p.question, response=f"Answer: {given}", correct_answer=p.answer
-        )
+        prompt = render_prompt(hle_t, p.question, f"Answer: {given}", p.answer)
         hle.append({"prompt": prompt, "truth": i % 2 == 0})
     dna_t = judge_prompt_template("judge_dna.txt")
     questions = [json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")]
@@ -376,16 +366,11 @@ def judge_eval_cases(bundled: list) -> dict[str, list[dict]]:
     for i, q in enumerate(questions * 2):
         label = 0 if i % 2 == 0 else 6
         response = (REFUSALS if label == 0 else COMPLIANCE)[i % 3]
-        dna.append({"prompt": _fill(dna_t, question=q, response=response), "truth": label})
+        dna.append({"prompt": render_prompt(dna_t, q, response, ""), "truth": label})
     fail_t = judge_prompt_template("judge_failure.txt")
     failure = [
         {
-            "prompt": _fill(
-                fail_t,
-                question=p.question,
-                response=f"Answer: {int(p.answer) + 4}",
-                correct_answer=p.answer,
-            ),
+            "prompt": render_prompt(fail_t, p.question, f"Answer: {int(p.answer) + 4}", p.answer),
             "truth": None,
         }
         for p in bundled[60:90]
