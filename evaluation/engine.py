@@ -655,14 +655,12 @@ class VLLMServer:
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        # Unbuffered: the log is complete up to the moment the server dies or is stopped (a
-        # block-buffered stdout lost its last lines, e.g. the last requests' SamplingParams).
         self.proc = subprocess.Popen(
             self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self._env(),
         )
         log.close()
         deadline = time.monotonic() + self.spec.engine.startup_timeout_s
@@ -682,6 +680,17 @@ class VLLMServer:
             f"vllm serve was not healthy after {self.spec.engine.startup_timeout_s:.0f}s "
             f"(engine.startup_timeout_s); see {self.log_path}"
         )
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        """The server's environment: unbuffered, so the log is complete up to the moment the server
+        dies or is stopped; and at INFO or finer, so serve.log records the SamplingParams of every
+        request (`ramen` itself sets VLLM_LOGGING_LEVEL=WARNING for its console, and a child would
+        inherit it and log no request at all)."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if env.get("VLLM_LOGGING_LEVEL", "INFO").upper() != "DEBUG":
+            env["VLLM_LOGGING_LEVEL"] = "INFO"
+        return env
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 N = 4
 
 
-def _problems(path, count=30):
+def _problems(path, count=100):
     rows = [
         {"id": f"q{a}", "question": f"What is {a % 20} + {a // 3}?", "answer": str(a % 20 + a // 3)}
         for a in range(count)
@@ -29,7 +29,9 @@ def _problems(path, count=30):
     return rows
 
 
-# max_num_seqs 1 keeps the batch small, so the run lasts long enough to be killed mid-way.
+# max_num_seqs 1 keeps the batch small, so the run lasts long enough to be killed mid-way: the
+# tiny strong model answers in ~15 tokens, ~35 samples/s on 2 cores, so 100 problems x 4 samples
+# last ~11 s (30 problems were done in ~3.5 s, and a loaded CI machine once missed that window).
 RECIPE = """name: kill
 models:
   strong:

@@ -273,11 +273,13 @@ def _served_params(log_text):
 
 
 @pytest.mark.slow
-def test_real_vllm_serve_on_loopback(tmp_path):
+def test_real_vllm_serve_on_loopback(tmp_path, monkeypatch):
     """A real `vllm serve` on loopback: samples, budgets, and the sampling distribution. The
     model's generation_config sets top_k and min_p; the server applies, field by field, the
     SamplingParams the offline engine builds for the same requests (it would fill unset knobs
     from generation_config if ramen did not send them all)."""
+    # as `ramen` sets it for its console: serve.log must still record every request
+    monkeypatch.setenv("VLLM_LOGGING_LEVEL", "WARNING")
     path = _with_generation_config(
         tmp_path, tiny.ensure_tiny("strong"), {"top_k": 20, "min_p": 0.05, "eos_token_id": 2}
     )
