@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evaluation.rules import split_reasoning
-from evaluation.sampling_params import generation_config, resolve
+from evaluation.sampling_params import applied, generation_config, knob_defaults, resolve
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
@@ -404,9 +404,7 @@ class ServerEngine:
         self.renderer = ChatRenderer(tokenizer, spec.template_kwargs()) if tokenizer else None
         # `vllm serve` would fill unset knobs from generation_config: send them all, resolved
         # as the offline engine resolves them; an endpoint gets only what the recipe set.
-        self.defaults = (
-            generation_config(spec, path or spec.path) if spec.engine.backend == "serve" else None
-        )
+        self.defaults = knob_defaults(spec, path or spec.path)
         self.retried = 0  # requests retried (for stats)
 
     def _body(self, req: Request, max_tokens: int | None, seed: int) -> dict:
@@ -416,7 +414,7 @@ class ServerEngine:
             "n": 1,
             "temperature": req.temperature,
             "top_p": req.top_p,
-            **(resolve(req.knobs, self.defaults) if self.defaults is not None else req.knobs),
+            **applied(req.knobs, self.defaults),
             "seed": seed,
         }
         if max_tokens is not None:

@@ -107,9 +107,24 @@ def resolve(knobs: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def knob_defaults(spec: ModelSpec, path: str | None) -> dict[str, Any] | None:
+    """Where a model's unset knobs come from: its generation_config (or vLLM's neutral values),
+    resolved by ramen; None for an `endpoint`, a server someone else runs, which is sent only
+    what the recipe set and fills the rest with its own defaults. The one place this is
+    decided, for the request bodies and for the recorded settings alike."""
+    if spec.engine.backend == "endpoint":
+        return None
+    return generation_config(spec, path)
+
+
+def applied(knobs: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """The knob values a request carries, given `knob_defaults`."""
+    return resolve(knobs, defaults) if defaults is not None else dict(knobs)
+
+
 def resolved_for(spec: ModelSpec, path: str | None, knobs: dict[str, Any]) -> dict[str, Any]:
     """What a model samples with, for the store settings and the report."""
-    if spec.engine.backend == "endpoint":
-        # a server someone else runs: only what the recipe set is sent; the rest is its own
+    defaults = knob_defaults(spec, path)
+    if defaults is None:
         return {**knobs, "unset": "the endpoint's defaults"}
-    return resolve(knobs, generation_config(spec, path))
+    return applied(knobs, defaults)
