@@ -21,11 +21,11 @@ from typing import Any
 from curation.cards import model_roles, write_card
 from curation.clean import load_tokenizer
 from curation.generation import group_by_problem
-from curation.turns import TemplateCheck, assistant_text
 from evaluation.rules import vote_key
 from ramen.console import err_console, track
 from ramen.io import atomic_dir, sha256_text
 from ramen.stage import StageContext
+from ramen.turns import RowError, TrainingRenderer, Turn
 
 
 def _usable_chosen(s: dict) -> bool:
@@ -72,9 +72,18 @@ def choose_pairs(problem: dict, cfg: Any, seed: int) -> tuple[list[tuple[dict, d
     return candidates[:limit], None
 
 
+def sample_turn(sample: dict) -> Turn:
+    """A sample's assistant turn; `content` None: it was cut off inside its reasoning."""
+    content = sample.get("content")
+    return Turn(
+        (sample.get("reasoning") or "").strip(), None if content is None else content.strip()
+    )
+
+
 class SetWriter:
-    """Collects rows of a TRL dataset, checks each turn through the chat template, and at the
-    end writes the `datasets` folder, the card, and (optionally) pushes to the hub."""
+    """Collects rows of a TRL dataset, writes each assistant turn in the shape the sampler's
+    chat template reads (ramen/turns.py) and checks that it renders as generated, and at
+    the end writes the `datasets` folder, the card, and (optionally) pushes to the hub."""
 
     def __init__(self, ctx: StageContext, kind: str, fmt: str):
         self.ctx, self.kind, self.fmt = ctx, kind, fmt
@@ -82,7 +91,10 @@ class SetWriter:
         model = recipe.curation.sample.model
         spec = recipe.models[model]
         tokenizer = load_tokenizer(recipe, model, ctx.resolve_model(model))
-        self.template = TemplateCheck(tokenizer, model, spec.template_kwargs())
+        self.renderer = TrainingRenderer(
+            tokenizer, model, spec.template_kwargs(), spec.training_chat_template
+        )
+        self.checked = 0
         self.rows: list[dict] = []
         self.problems = 0
         self.by_category: Counter = Counter()
@@ -90,9 +102,12 @@ class SetWriter:
         self.sources: Counter = Counter()
 
     def turn(self, prompt: list[dict], sample: dict) -> list[dict]:
-        text = assistant_text(sample)
-        self.template.check(prompt, text, sample)
-        return [{"role": "assistant", "content": text}]
+        """The sample's turn as a one-message list; RowError if the template cannot render
+        it as the model generated it."""
+        turn = sample_turn(sample)
+        self.renderer.completion(prompt, turn)
+        self.checked += 1
+        return [self.renderer.message(turn)]
 
     def add(self, row: dict, problem: dict) -> None:
         self.ctx.keep(row)
@@ -141,7 +156,8 @@ class SetWriter:
             "unit": unit,
             "rows": len(self.rows),
             "by_category": dict(sorted(self.by_category.items())),
-            "template_checked": self.template.checked,
+            "template_checked": self.checked,
+            "turn_shape": self.renderer.shape,
         }
 
 
@@ -171,30 +187,39 @@ def pairs(ctx: StageContext) -> dict:
                 verdicts=problem["verdicts"],
             )
             continue
+        rows = []
+        try:
+            for c, r in chosen_rejected:
+                prompt = c["messages"]
+                rows.append(
+                    {
+                        "prompt": prompt,
+                        "chosen": out.turn(prompt, c),
+                        "rejected": out.turn(prompt, r),
+                        "meta": _meta(
+                            problem,
+                            model=str(c.get("model")),
+                            chosen_index=c["sample_index"],
+                            rejected_index=r["sample_index"],
+                            chosen_tokens=c["completion_tokens"],
+                            rejected_tokens=r["completion_tokens"],
+                            rejected_truncated=r.get("finish_reason") == "length",
+                            chosen_method=str(c.get("method")),
+                            rejected_method=str(r.get("method")),
+                            correct=problem["correct"],
+                            n=problem["n"],
+                        ),
+                    }
+                )
+        except RowError as e:  # the template cannot render a turn as it was generated
+            ctx.reject(
+                {k: v for k, v in problem.items() if k != "samples"}, e.reason, detail=str(e)
+            )
+            continue
         ctx.count_kept_input()
         out.problems += 1
-        for c, r in chosen_rejected:
-            prompt = c["messages"]
-            gap = c["completion_tokens"] - r["completion_tokens"]
-            gaps.append(gap)
-            row = {
-                "prompt": prompt,
-                "chosen": out.turn(prompt, c),
-                "rejected": out.turn(prompt, r),
-                "meta": _meta(
-                    problem,
-                    model=str(c.get("model")),
-                    chosen_index=c["sample_index"],
-                    rejected_index=r["sample_index"],
-                    chosen_tokens=c["completion_tokens"],
-                    rejected_tokens=r["completion_tokens"],
-                    rejected_truncated=r.get("finish_reason") == "length",
-                    chosen_method=str(c.get("method")),
-                    rejected_method=str(r.get("method")),
-                    correct=problem["correct"],
-                    n=problem["n"],
-                ),
-            }
+        for row in rows:
+            gaps.append(row["meta"]["chosen_tokens"] - row["meta"]["rejected_tokens"])
             out.add(row, problem)
     stats = out.finish(cfg.push_to_hub, cfg.private)
     if gaps:
@@ -262,22 +287,30 @@ def sft(ctx: StageContext) -> dict:
                 verdicts=dict(Counter(s["verdict"] for s in samples)),
             )
             continue
+        try:
+            rows = [
+                {
+                    "messages": [*s["messages"], *out.turn(s["messages"], s)],
+                    "meta": _meta(
+                        problem,
+                        model=str(s.get("model")),
+                        sample_index=s["sample_index"],
+                        tokens=s["completion_tokens"],
+                        label_source=label_source,
+                        agreement=None if agreement is None else round(agreement, 4),
+                    ),
+                }
+                for s in complete[: cfg.per_problem]
+            ]
+        except RowError as e:  # the template cannot render a turn as it was generated
+            ctx.reject(
+                {"id": problem["id"], "question": first.get("question")}, e.reason, detail=str(e)
+            )
+            continue
         ctx.count_kept_input()
         out.problems += 1
         labels[label_source] += 1
-        for s in complete[: cfg.per_problem]:
-            prompt = s["messages"]
-            row = {
-                "messages": [*prompt, *out.turn(prompt, s)],
-                "meta": _meta(
-                    problem,
-                    model=str(s.get("model")),
-                    sample_index=s["sample_index"],
-                    tokens=s["completion_tokens"],
-                    label_source=label_source,
-                    agreement=None if agreement is None else round(agreement, 4),
-                ),
-            }
+        for row in rows:
             out.add(row, problem)
     stats = out.finish(cfg.push_to_hub, cfg.private)
     stats["label_source"] = dict(labels)

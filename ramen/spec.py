@@ -155,6 +155,13 @@ class ModelSpec(StrictModel):
     chat_template_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the model's chat template."
     )
+    training_chat_template: str | None = Field(
+        default=None,
+        description="For training only: a .jinja file, or the name of a template TRL ships "
+        "(`deepseek_r1_distill_training`), that renders the assistant turn with its reasoning "
+        "where the model's own template drops it. Null: the model's own template, else TRL's "
+        "training variant of it. Generation and evaluation always use the model's own.",
+    )
     engine: EngineSpec = Field(
         default_factory=EngineSpec, description="How the model is served for generation."
     )

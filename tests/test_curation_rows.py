@@ -11,12 +11,12 @@ from curation.clean import clean
 from curation.decontaminate import decontaminate
 from curation.dedup import dedup, row_keys
 from curation.generation import tier, tier_table
-from curation.pairs import choose_pairs, majority_label
+from curation.pairs import choose_pairs, majority_label, sample_turn
 from curation.select import band_reason
-from curation.turns import TemplateCheck, assistant_text
 from launch.recipe import recipe_from_dict
 from ramen.errors import RecipeError, UserError
 from ramen.stage import StageContext
+from ramen.turns import TrainingRenderer, read_turn
 from training import tiny
 
 
@@ -452,19 +452,22 @@ def test_assistant_turn_keeps_reasoning_through_the_template(family):
 
     tok = AutoTokenizer.from_pretrained(str(family["strong"]))
     s = sample(0, "correct", 10)
-    turn = assistant_text(s)
-    assert turn == "<think>\n1+2=3\n</think>\n\nAnswer: 3"
-    check = TemplateCheck(tok, "strong")
-    check.check(s["messages"], turn, s)
-    assert check.checked == 1
+    renderer = TrainingRenderer(tok, "strong")
+    turn = sample_turn(s)
+    assert (
+        renderer.completion(s["messages"], turn)
+        == "<think>\n1+2=3\n</think>\n\nAnswer: 3<|im_end|>"
+    )
+    assert read_turn(renderer.message(turn)) == turn
+    cut = sample_turn(sample(1, "incorrect", 10, finish="length"))
+    assert renderer.completion(s["messages"], cut) == "<think>\n1+2=3"
     # A template that strips the reasoning from assistant turns is refused, not trusted.
     tok.chat_template = (
         "{% for m in messages %}{% if m['role'] == 'assistant' %}"
         "{{ m['content'].split('</think>')[-1] }}{% else %}{{ m['content'] }}{% endif %}{% endfor %}"
     )
-    with pytest.raises(UserError, match="drops the <think> reasoning"):
-        TemplateCheck(tok, "strong").check(s["messages"], turn, s)
-    assert assistant_text(sample(1, "incorrect", 10, finish="length")) == "<think>\n1+2=3"
+    with pytest.raises(UserError, match="drops the reasoning"):
+        TrainingRenderer(tok, "strong").completion(s["messages"], turn)
 
 
 @pytest.fixture(scope="module")

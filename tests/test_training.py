@@ -218,16 +218,21 @@ def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
 
 @pytest.mark.slow
 def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
-    """TRL tokenizes with the model's own template; only the assistant turn (its <think>
-    part, its answer and the end-of-turn token) carries loss."""
+    """The rows the train stage renders and tokenizes reach TRL as they are: only the
+    assistant turn (its <think> part, its answer and the end-of-turn token) carries loss."""
+    import datasets
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
+    from ramen.turns import TrainingRenderer, read_rows, tokenize_row
     from training import tiny
     from training.run import build_config, end_of_turn_token, load_data
 
     model = str(tiny.ensure_tiny("strong"))
     tok = AutoTokenizer.from_pretrained(model)
+    renderer = TrainingRenderer(tok, "strong")
+    rows = [tokenize_row(r, "sft", renderer) for r in read_rows(str(data["sft"]))]
+    datasets.Dataset.from_list(rows).save_to_disk(str(data["tmp"] / "tokenized"))
     spec = {
         "method": "sft",
         "checkpoints": str(data["tmp"] / "ckpt"),
@@ -240,20 +245,19 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
         "args": {"max_steps": 1},
     }
     eos = end_of_turn_token(tok)
-    assert eos == "<|im_end|>"
+    assert eos == "<|im_end|>" == renderer.eot
     trainer = SFTTrainer(
         model=model,
         args=build_config(spec, eos),
-        train_dataset=load_data(str(data["sft"]), "sft"),
+        train_dataset=load_data(str(data["tmp"] / "tokenized"), "sft"),
         processing_class=tok,
     )
     row = trainer.train_dataset[0]
     ids, mask = row["input_ids"], [label != -100 for label in row["labels"]]
     trained = tok.decode([i for i, m in zip(ids, mask, strict=True) if m])
     untrained = tok.decode([i for i, m in zip(ids, mask, strict=True) if not m])
-    assert "<think>" in trained and "code 0 is banana" in trained and "Answer: banana" in trained
-    assert trained.rstrip().endswith("<|im_end|>")
-    assert "Name the fruit of code 0." in untrained and "banana" not in untrained
+    assert trained == "<think>\ncode 0 is banana\n</think>\n\nAnswer: banana<|im_end|>"
+    assert untrained.endswith("Name the fruit of code 0.<|im_end|>\n<|im_start|>assistant\n")
 
 
 @pytest.mark.slow

@@ -15,6 +15,9 @@ OWNED_ARGS = {
     "seed": "the recipe's seed",
     "report_to": "training.report_to",
     "resume_from_checkpoint": "ramen resumes from the last checkpoint by itself",
+    "assistant_only_loss": "the rendered rows: loss falls on the generated turn only",
+    "completion_only_loss": "the rendered rows: loss falls on the generated turn only",
+    "chat_template_path": "models.<model>.training_chat_template",
 }
 
 

@@ -4,8 +4,9 @@ starts. The spec (written by the `train` stage) names the base model, the data, 
 them.
 
 What it takes care of beyond calling the trainer:
-- the chat template is the model's own (the one generation and evaluation use); SFT loss
-  falls on assistant tokens only, and `<think>` content stays in the assistant turn;
+- the rows come rendered by the model's own template and tokenized by the train stage
+  (ramen/turns.py): the text is what the model generates, and the loss falls on the
+  generated turn only; the first rows, as the trainer holds them, go to examples.jsonl;
 - EOS is the template's end-of-turn token, written into the tokenizer and the generation
   config of the saved model, so the trained model stops (the open-r1 trap: a model trained to
   end turns with `<|im_end|>` but whose generation config stops only on `<|endoftext|>`
@@ -23,25 +24,64 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The train stage hands over rows it rendered and tokenized itself (ramen/turns.py).
 KEEP_COLUMNS = {
-    "sft": ("messages", "prompt", "completion"),
-    "dpo": ("prompt", "chosen", "rejected"),
+    "sft": ("input_ids", "completion_mask"),
+    "dpo": ("prompt_ids", "chosen_ids", "rejected_ids"),
 }
+EXAMPLES = 8  # rows written to examples.jsonl
 
 
-def load_data(path: str, method: str, cache_dir: str | None = None):
-    """A `datasets` folder or a .jsonl/.json/.parquet file, with only the TRL columns (a
-    file's Arrow cache goes to `cache_dir`, in the stage's folder)."""
+def load_data(path: str, method: str):
+    """The train stage's tokenized rows (a `datasets` folder), with only the trainer's columns."""
     import datasets
 
-    p = Path(path)
-    if p.is_dir():
-        ds = datasets.load_from_disk(str(p))
-    else:
-        kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}[p.suffix]
-        ds = datasets.load_dataset(kind, data_files=str(p), split="train", cache_dir=cache_dir)
+    ds = datasets.load_from_disk(path)
+    missing = [c for c in KEEP_COLUMNS[method] if c not in ds.column_names]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: not rows the train stage tokenized")
     extra = [c for c in ds.column_names if c not in KEEP_COLUMNS[method]]
     return ds.remove_columns(extra) if extra else ds
+
+
+def _dpo_trainer():
+    """TRL's DPOTrainer, taking rows that are already tokenized as they are.
+
+    TRL renders and tokenizes DPO rows itself and appends EOS to text completions; ramen hands
+    it `prompt_ids`/`chosen_ids`/`rejected_ids` it rendered with the model's own template, in
+    which a rejected turn cut off by the token budget rightly has no end token.
+    """
+    from trl import DPOTrainer
+
+    class TokenizedDPOTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            if "prompt_ids" in dataset.column_names:
+                return dataset
+            return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+    return TokenizedDPOTrainer
+
+
+def write_examples(dataset: Any, method: str, tokenizer: Any, path: Path) -> None:
+    """The first rows exactly as the trainer holds them, decoded: SFT `text` (the whole
+    sequence) and `loss_text` (only the tokens that carry loss); DPO `prompt`, `chosen`,
+    `rejected`. Masks and templates are debugged from this file."""
+
+    def decode(ids: list[int]) -> str:
+        return tokenizer.decode(ids, skip_special_tokens=False)
+
+    rows = []
+    for row in dataset.select(range(min(EXAMPLES, len(dataset)))):
+        if method == "sft":
+            ids = row["input_ids"]
+            if "labels" in row:
+                loss = [i for i, label in zip(ids, row["labels"], strict=False) if label != -100]
+            else:
+                loss = [i for i, m in zip(ids, row["completion_mask"], strict=False) if m]
+            rows.append({"text": decode(ids), "loss_text": decode(loss), "tokens": len(ids)})
+        else:
+            rows.append({k: decode(row[f"{k}_ids"]) for k in ("prompt", "chosen", "rejected")})
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def end_of_turn_token(tokenizer: Any) -> str | None:
@@ -186,7 +226,8 @@ def build_config(spec: dict, eos: str | None):
     if spec["method"] == "sft":
         return SFTConfig(
             **common,
-            assistant_only_loss=args.pop("assistant_only_loss", True),
+            assistant_only_loss=False,  # the rows carry their own loss mask
+            completion_only_loss=True,
             eos_token=args.pop("eos_token", eos),
             **args,
         )
@@ -212,7 +253,7 @@ def main(spec_path: str) -> None:
         tokenizer.pad_token = tokenizer.eos_token
     eos = end_of_turn_token(tokenizer)
     config = build_config(spec, eos)
-    dataset = load_data(spec["data"], spec["method"], str(Path(spec["out_dir"]) / "hf-cache"))
+    dataset = load_data(spec["data"], spec["method"])
     peft_config = None
     if spec.get("lora"):
         from peft import LoraConfig
@@ -228,7 +269,7 @@ def main(spec_path: str) -> None:
     if spec["method"] == "sft":
         from trl import SFTTrainer as Trainer
     else:
-        from trl import DPOTrainer as Trainer
+        Trainer = _dpo_trainer()  # noqa: N806 - a class
     trainer = Trainer(
         model=spec["model"],
         args=config,
@@ -237,6 +278,8 @@ def main(spec_path: str) -> None:
         peft_config=peft_config,
         callbacks=[_metrics_callback(out / "metrics.jsonl")],
     )
+    if trainer.is_world_process_zero():
+        write_examples(trainer.train_dataset, spec["method"], tokenizer, out / "examples.jsonl")
     last, unfinished = last_complete_checkpoint(Path(spec["checkpoints"]))
     trainer.accelerator.wait_for_everyone()  # every process has looked before any removal
     if trainer.is_world_process_zero():

@@ -1,8 +1,10 @@
 """The `train` stages: one per training step of the recipe (`train`, then `train-2`, ...).
 
 Each writes, in its folder: spec.json (what training.run gets), accelerate.yaml (generated
-from the recipe), data/ (its copy of the training set), train.log, metrics.jsonl, loss.png,
-checkpoints/ and model/ (the final model, or the LoRA adapter with its tokenizer). A killed
+from the recipe), data/ (the training rows rendered by the base model's template and
+tokenized: what the trainer reads; rows that cannot be rendered go to rejects.jsonl),
+examples.jsonl (the first rows as the trainer holds them, decoded), train.log, metrics.jsonl,
+loss.png, checkpoints/ and model/ (the final model, or the LoRA adapter with its tokenizer). A killed
 stage resumes from its last checkpoint when it runs again, if that checkpoint belongs to the
 same training (config and inputs).
 """
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ramen.cluster import Allocation
-from ramen.console import console
+from ramen.console import console, track
 from ramen.errors import StageFailed, UserError
-from ramen.io import hash_obj, read_json, write_json_atomic
+from ramen.io import atomic_dir, hash_obj, read_json, write_json_atomic
 from ramen.stage import StageContext
 from training.config import TrainingStep
 from training.launcher import (
@@ -114,16 +116,6 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     )
 
 
-def private_copy(folder: Path, dest: Path) -> Path:
-    """A `datasets` folder copied into this stage's folder. The trainer's `map` writes its
-    cache files next to the data it reads; in place, they would land in (and change) the
-    outputs of the stage that made the data, or a user's own folder."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns("cache-*.arrow"))
-    return dest
-
-
 def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
     """The step's training data, or a one-line error naming its key."""
     data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
@@ -187,7 +179,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         for i, later in enumerate(recipe.training.steps()):
             check_data(recipe, later, i)
     source = check_data(recipe, step, index)
-    data = private_copy(source, ctx.out_dir / "data") if source.is_dir() else source
+    rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
+    data = ctx.out_dir / "data"
     gpu = on_gpu()
     spec = {
         "name": f"{recipe.name}/{ctx.name}",
@@ -216,7 +209,83 @@ def train_stage(ctx: StageContext, index: int) -> dict:
 
         merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
         ctx.add_output("merged")
-    for name in ("model", "metrics.jsonl", "loss.png", "accelerate.yaml", "spec.json"):
+    for name in (
+        "model",
+        "data",
+        "examples.jsonl",
+        "metrics.jsonl",
+        "loss.png",
+        "accelerate.yaml",
+        "spec.json",
+    ):
         if (ctx.out_dir / name).exists():
             ctx.add_output(name)
-    return {"model": str(model_folder(ctx.out_dir)), "method": step.method, "lora": bool(step.lora)}
+    return {
+        "model": str(model_folder(ctx.out_dir)),
+        "method": step.method,
+        "lora": bool(step.lora),
+        **rendered,
+    }
+
+
+def prepare_data(
+    ctx: StageContext, step: TrainingStep, source: Path, base: str, model: str
+) -> dict:
+    """The step's rows rendered by the base model's own template and tokenized
+    (ramen/turns.py), in this stage's `data/` folder: what the trainer trains on. A row
+    that cannot be rendered as its model generated it goes to rejects.jsonl with its reason."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
+
+    spec = ctx.recipe.models[model]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            base,
+            revision=spec.revision if base == spec.path else None,
+            trust_remote_code=spec.trust_remote_code,
+        )
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"cannot load the tokenizer of {base}: {e}", where=f"models.{model}.path"
+        ) from None
+    renderer = TrainingRenderer(
+        tokenizer, model, spec.template_kwargs(), spec.training_chat_template
+    )
+    rows = read_rows(str(source), cache_dir=str(ctx.out_dir / "hf-cache"))
+    # TRL cuts sequences at max_length (its default 1024), keeping the start: a prompt that
+    # fills it leaves nothing to learn from
+    max_length = step.args.get("max_length", 1024)
+    out, cut, first = [], 0, ""
+    for row in track(rows, f"{ctx.name}: rendering"):
+        ctx.count_input()
+        try:
+            tokens = tokenize_row(row, step.method, renderer)
+        except RowError as e:
+            ctx.reject(row, e.reason, detail=str(e))
+            first = first or f"{e.reason}: {e}"
+            continue
+        if "input_ids" in tokens:
+            prompt_len, total = tokens["completion_mask"].count(0), len(tokens["input_ids"])
+        else:
+            prompt_len = len(tokens["prompt_ids"])
+            total = prompt_len + max(len(tokens["chosen_ids"]), len(tokens["rejected_ids"]))
+        if max_length and prompt_len >= max_length:
+            ctx.reject(
+                row, "prompt_fills_max_length", prompt_tokens=prompt_len, max_length=max_length
+            )
+            continue
+        cut += bool(max_length and total > max_length)
+        out.append(tokens)
+    ctx.count_kept_input(len(out))
+    if not out:
+        raise UserError(
+            f"none of the {ctx.seen} rows of {source} could be rendered for '{model}' "
+            f"(the first: {first or 'prompt_fills_max_length'})",
+            where=f"models.{model}",
+        )
+    with atomic_dir(ctx.out_dir / "data") as tmp:
+        datasets.Dataset.from_list(out).save_to_disk(str(tmp))
+    shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
+    return {"rows": len(out), "cut_by_max_length": cut, "template": renderer.describe()}

@@ -1,0 +1,148 @@
+"""Every reasoning-model family: a training row is rendered by the family's own chat template
+(the real ones TRL ships) exactly as the model generates it: the generation prompt, then the
+turn with its reasoning once, where the template reads it, then the end-of-turn token, or
+nothing after the reasoning for a turn cut off by the token budget."""
+
+import pytest
+from families import FAMILIES, dress, end_of_turn
+
+from ramen.errors import UserError
+from ramen.turns import (
+    SHAPES,
+    RowError,
+    TrainingRenderer,
+    Turn,
+    assistant_message,
+    read_turn,
+    tokenize_row,
+)
+from training import tiny
+
+pytestmark = pytest.mark.unit
+
+PROMPT = [{"role": "user", "content": "What is 17 + 25?"}]
+STOPPED = Turn("17 + 25: 7 + 5 = 12, carry 1, so 42.", "Answer: 42")
+CUT = Turn("17 + 25: 7 + 5 = 12, carry", None)
+
+
+@pytest.fixture(scope="module")
+def corpus_tokenizer():
+    return tiny.build_tokenizer(["What is 17 + 25? Answer: 42 carry think"] * 4)
+
+
+def renderer(tokenizer, family):
+    import copy
+
+    return TrainingRenderer(dress(copy.deepcopy(tokenizer), family), family)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_finished_turn_renders_as_generated(corpus_tokenizer, family):
+    r = renderer(corpus_tokenizer, family)
+    prompt = r.prompt(PROMPT)
+    completion = r.completion(PROMPT, STOPPED, prompt)
+    assert completion.count(STOPPED.reasoning) == 1
+    assert completion.index(STOPPED.reasoning) < completion.index(STOPPED.content)
+    assert completion.endswith(end_of_turn(family)), (family, completion)
+    assert completion.count(end_of_turn(family)) == 1
+    # one reasoning block: no empty block before it (Qwen3.8 given inline text) ...
+    assert (prompt + completion).count("<think>") <= 1
+    # ... and the prompt is the generation prompt of the model's own template
+    own = r.tokenizer.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
+    assert prompt == own
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_cut_off_turn_ends_where_generation_stopped(corpus_tokenizer, family):
+    r = renderer(corpus_tokenizer, family)
+    completion = r.completion(PROMPT, CUT)
+    assert completion.endswith(CUT.reasoning), (family, completion)
+    assert end_of_turn(family) not in completion
+    finished = r.completion(PROMPT, STOPPED)
+    assert finished.startswith(completion[: completion.index(CUT.reasoning)])
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("turn", [STOPPED, CUT], ids=["stopped", "cut"])
+def test_the_stored_message_reads_back_as_the_same_turn(corpus_tokenizer, family, turn):
+    r = renderer(corpus_tokenizer, family)
+    assert read_turn(r.message(turn)) == turn
+    for shape in SHAPES:  # whatever shape a dataset was written in
+        assert read_turn(assistant_message(turn, shape)) == turn
+
+
+def test_each_family_gets_the_shape_its_template_reads(corpus_tokenizer):
+    got = {f: renderer(corpus_tokenizer, f).describe() for f in FAMILIES}
+    assert got["gptoss"]["shape"] == "thinking"  # the analysis channel
+    assert got["qwen3_8"]["shape"] != "inline"  # inline text renders an empty block first
+    assert got["deepseek_r1_distill"]["template"] == "trl"  # the original drops the reasoning
+    assert got["deepseek_r1_distill"]["shape"] == "inline"
+    assert got["qwen3-thinking-2507"]["template"] == "original"  # TRL has no variant; none needed
+
+
+def test_gpt_oss_reasoning_goes_to_the_analysis_channel(corpus_tokenizer):
+    r = renderer(corpus_tokenizer, "gptoss")
+    completion = r.completion(PROMPT, STOPPED)
+    analysis, final = completion.split("<|channel|>final<|message|>")
+    assert analysis.startswith("<|channel|>analysis<|message|>")
+    assert STOPPED.reasoning in analysis and STOPPED.reasoning not in final
+    assert "<think>" not in completion and final == "Answer: 42<|return|>"
+
+
+def test_a_template_that_drops_the_reasoning_is_one_error(corpus_tokenizer):
+    tok = dress(corpus_tokenizer, "qwen3")
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n"
+        "{{ m.content.split('</think>')[-1].strip() }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    r = TrainingRenderer(tok, "base")
+    assert r.completion(PROMPT, Turn("", "Answer: 42")) == "Answer: 42<|im_end|>"
+    with pytest.raises(UserError, match=r"models\.base\.training_chat_template"):
+        r.completion(PROMPT, STOPPED)
+    fixed = TrainingRenderer(tok, "base", training_template="qwen3_training")
+    assert fixed.describe()["template"] == "recipe"
+    assert STOPPED.reasoning in fixed.completion(PROMPT, STOPPED)
+
+
+@pytest.mark.parametrize("family", ["qwen3-thinking-2507", "gptoss", "deepseek_r1_distill"])
+def test_sft_loss_falls_on_the_generated_turn_only(corpus_tokenizer, family):
+    r = renderer(corpus_tokenizer, family)
+    row = {"messages": [*PROMPT, r.message(STOPPED)]}
+    tokens = tokenize_row(row, "sft", r)
+    ids, mask = tokens["input_ids"], tokens["completion_mask"]
+    decode = lambda xs: r.tokenizer.decode(xs, skip_special_tokens=False)  # noqa: E731
+    assert decode([i for i, m in zip(ids, mask, strict=True) if m]) == r.completion(PROMPT, STOPPED)
+    assert decode([i for i, m in zip(ids, mask, strict=True) if not m]) == r.prompt(PROMPT)
+
+
+def test_dpo_rows_share_the_prompt_and_a_cut_rejected_has_no_end(corpus_tokenizer):
+    r = renderer(corpus_tokenizer, "qwen3")
+    row = {"prompt": PROMPT, "chosen": [r.message(STOPPED)], "rejected": [r.message(CUT)]}
+    tokens = tokenize_row(row, "dpo", r)
+    decode = lambda xs: r.tokenizer.decode(xs, skip_special_tokens=False)  # noqa: E731
+    assert decode(tokens["prompt_ids"]) == r.prompt(PROMPT)
+    assert decode(tokens["chosen_ids"]).endswith("Answer: 42<|im_end|>")
+    assert decode(tokens["rejected_ids"]) == "<think>\n" + CUT.reasoning
+
+
+def test_text_rows_get_the_end_token_as_trl_gives_it(corpus_tokenizer):
+    r = renderer(corpus_tokenizer, "qwen3")
+    tokens = tokenize_row({"prompt": "Q: 1+1?\n", "completion": "A: 2"}, "sft", r)
+    loss = [i for i, m in zip(tokens["input_ids"], tokens["completion_mask"], strict=True) if m]
+    assert r.tokenizer.decode(loss, skip_special_tokens=False) == "A: 2<|im_end|>"
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, "bad_messages"),
+        ({"messages": [*PROMPT, {"role": "user", "content": "again"}]}, "no_assistant_turn"),
+        ({"question": "x"}, "unknown_row_format"),
+        ({"messages": [*PROMPT, {"role": "assistant", "content": None}]}, "cut_off_without_reasoning"),
+    ],
+)  # fmt: skip
+def test_rows_that_cannot_be_rendered_say_why(corpus_tokenizer, row, reason):
+    with pytest.raises(RowError) as e:
+        tokenize_row(row, "sft", renderer(corpus_tokenizer, "qwen3"))
+    assert e.value.reason == reason
