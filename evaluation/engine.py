@@ -242,6 +242,15 @@ class OfflineEngine:
                 "serve` (vLLM's own data parallelism) or run shards (`--shard i/k`)",
                 where=f"models.{name}.data_parallel",
             )
+        tokenizer = _load_tokenizer(spec, path)
+        if tokenizer is not None and "<|channel|>" in str(tokenizer.chat_template or ""):
+            # harmony's channel markers are special tokens: offline decoding strips them and
+            # the analysis and final channels run together ("analysis…assistantfinal…")
+            raise UserError(
+                "a harmony-format model (gpt-oss) is sampled through `vllm serve`, which parses "
+                "its channels; set engine.backend: serve",
+                where=f"models.{name}.engine.backend",
+            )
         from vllm import LLM
 
         self.name, self.spec = name, spec

@@ -3,6 +3,8 @@
 turn with its reasoning once, where the template reads it, then the end-of-turn token, or
 nothing after the reasoning for a turn cut off by the token budget."""
 
+import copy
+
 import pytest
 from families import FAMILIES, dress, end_of_turn
 
@@ -31,8 +33,6 @@ def corpus_tokenizer():
 
 
 def renderer(tokenizer, family):
-    import copy
-
     return TrainingRenderer(dress(copy.deepcopy(tokenizer), family), family)
 
 
@@ -90,7 +90,7 @@ def test_gpt_oss_reasoning_goes_to_the_analysis_channel(corpus_tokenizer):
 
 
 def test_a_template_that_drops_the_reasoning_is_one_error(corpus_tokenizer):
-    tok = dress(corpus_tokenizer, "qwen3")
+    tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
     tok.chat_template = (
         "{% for m in messages %}<|im_start|>{{ m.role }}\n"
         "{{ m.content.split('</think>')[-1].strip() }}<|im_end|>\n{% endfor %}"
@@ -146,3 +146,15 @@ def test_rows_that_cannot_be_rendered_say_why(corpus_tokenizer, row, reason):
     with pytest.raises(RowError) as e:
         tokenize_row(row, "sft", renderer(corpus_tokenizer, "qwen3"))
     assert e.value.reason == reason
+
+
+def test_gpt_oss_is_not_sampled_offline_where_its_channels_would_be_lost(
+    corpus_tokenizer, tmp_path
+):
+    from evaluation.engine import OfflineEngine
+    from ramen.spec import ModelSpec
+
+    dress(copy.deepcopy(corpus_tokenizer), "gptoss").save_pretrained(tmp_path)
+    with pytest.raises(UserError, match=r"engine\.backend: serve") as e:
+        OfflineEngine(ModelSpec(path=str(tmp_path)), str(tmp_path), "oss")
+    assert e.value.where == "models.oss.engine.backend"
