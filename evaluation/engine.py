@@ -23,6 +23,7 @@ import itertools
 import os
 import queue
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -101,11 +102,35 @@ def sampling_params(req: Request, defaults: dict, max_tokens: int, seed: int, **
         n=1,
         temperature=req.temperature,
         top_p=req.top_p,
-        **resolve(req.knobs, defaults),
+        **{**resolve(req.knobs, defaults), **extra},
         max_tokens=max_tokens,
         seed=seed,
-        **extra,
     )
+
+
+def is_harmony(tokenizer: Any) -> bool:
+    """True for a harmony chat template (gpt-oss): turns are written in channels."""
+    return "<|channel|>" in str(getattr(tokenizer, "chat_template", None) or "")
+
+
+_HARMONY_MESSAGE = re.compile(
+    r"<\|channel\|>(\w+)[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)"
+    r"(?=<\|end\|>|<\|start\|>|<\|return\|>|<\|call\|>|$)",
+    re.S,
+)
+
+
+def split_harmony(text: str) -> tuple[str, str | None]:
+    """(reasoning, final content) of harmony output decoded with its special tokens: the
+    analysis (and commentary) messages are the reasoning, the final channel the content;
+    None when the text has no final channel (cut off while reasoning)."""
+    reasoning, final = [], None
+    for channel, body in _HARMONY_MESSAGE.findall(text):
+        if channel == "final":
+            final = body
+        else:
+            reasoning.append(body.strip())
+    return "\n\n".join(r for r in reasoning if r), (None if final is None else final.strip())
 
 
 class ChatRenderer:
@@ -242,15 +267,6 @@ class OfflineEngine:
                 "serve` (vLLM's own data parallelism) or run shards (`--shard i/k`)",
                 where=f"models.{name}.data_parallel",
             )
-        tokenizer = _load_tokenizer(spec, path)
-        if tokenizer is not None and "<|channel|>" in str(tokenizer.chat_template or ""):
-            # harmony's channel markers are special tokens: offline decoding strips them and
-            # the analysis and final channels run together ("analysis…assistantfinal…")
-            raise UserError(
-                "a harmony-format model (gpt-oss) is sampled through `vllm serve`, which parses "
-                "its channels; set engine.backend: serve",
-                where=f"models.{name}.engine.backend",
-            )
         from vllm import LLM
 
         self.name, self.spec = name, spec
@@ -280,6 +296,9 @@ class OfflineEngine:
             self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
         self.defaults = generation_config(spec, path)
+        # harmony (gpt-oss): the channel markers are special tokens, which decoding would strip
+        # and run the channels together; keep them and split the channels (split_harmony)
+        self.harmony = is_harmony(self.renderer.tokenizer)
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
         from vllm.inputs import TokensPrompt
@@ -298,7 +317,12 @@ class OfflineEngine:
             rid = f"ramen-{next(ids_iter)}"
             # one output per request, as LLM.generate
             params = sampling_params(
-                req, self.defaults, budget, seed, output_kind=RequestOutputKind.FINAL_ONLY
+                req,
+                self.defaults,
+                budget,
+                seed,
+                output_kind=RequestOutputKind.FINAL_ONLY,
+                **({"skip_special_tokens": False} if self.harmony else {}),
             )
             engine.add_request(rid, to_input(TokensPrompt(prompt_token_ids=ids)), params)
             live[rid] = (req, ids, prefilled, budget, attempt, seed)
@@ -327,10 +351,15 @@ class OfflineEngine:
                     if choice.finish_reason == "length" and attempt < retries:
                         submit(req, ids, prefilled, budget, attempt + 1)
                         continue
+                    text, reasoning = choice.text, None
+                    if self.harmony:
+                        reasoning, content = split_harmony(text)
+                        text = content or ""
                     yield make_sample(
                         req,
                         model=self.name,
-                        text=choice.text,
+                        text=text,
+                        reasoning=reasoning,
                         finish_reason=choice.finish_reason or "stop",
                         prompt_tokens=len(ids),
                         completion_tokens=len(choice.token_ids),

@@ -148,13 +148,38 @@ def test_rows_that_cannot_be_rendered_say_why(corpus_tokenizer, row, reason):
     assert e.value.reason == reason
 
 
-def test_gpt_oss_is_not_sampled_offline_where_its_channels_would_be_lost(
-    corpus_tokenizer, tmp_path
-):
-    from evaluation.engine import OfflineEngine
-    from ramen.spec import ModelSpec
+# Gemma 4's thought channel is not parsed from sampled text yet (docs/families.md).
+PARSED = sorted(set(FAMILIES) - {"gemma4_v5"})
 
-    dress(copy.deepcopy(corpus_tokenizer), "gptoss").save_pretrained(tmp_path)
-    with pytest.raises(UserError, match=r"engine\.backend: serve") as e:
-        OfflineEngine(ModelSpec(path=str(tmp_path)), str(tmp_path), "oss")
-    assert e.value.where == "models.oss.engine.backend"
+
+@pytest.mark.parametrize("family", PARSED)
+@pytest.mark.parametrize("turn", [STOPPED, CUT], ids=["stopped", "cut"])
+def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, family, turn):
+    """Round trip: the text a model generates for a turn (the rendered completion without its
+    end token, the stop token vLLM leaves out) is split by the sampling engine back into
+    the same reasoning and answer."""
+    from evaluation.engine import is_harmony, prompt_opens_think, split_harmony
+    from evaluation.rules import split_reasoning
+
+    r = renderer(corpus_tokenizer, family)
+    prompt = r.prompt(PROMPT)
+    generated = r.completion(PROMPT, turn, prompt).removesuffix(r.eot)
+    if is_harmony(r.tokenizer):
+        got = split_harmony(generated)
+    else:
+        got = split_reasoning(generated, prefilled_think=prompt_opens_think(prompt))
+    assert got == (turn.reasoning, turn.content)
+
+
+def test_harmony_channels_split_into_reasoning_and_answer():
+    from evaluation.engine import split_harmony
+
+    text = (
+        "<|channel|>analysis<|message|>Add the units.<|end|>"
+        "<|start|>assistant<|channel|>commentary<|message|>Carry one.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>Answer: 42"
+    )
+    assert split_harmony(text) == ("Add the units.\n\nCarry one.", "Answer: 42")
+    assert split_harmony("<|channel|>analysis<|message|>Add the") == ("Add the", None)
+    # what offline decoding without the special tokens gives: nothing to split, no answer
+    assert split_harmony("analysisAdd the units.assistantfinalAnswer: 42") == ("", None)

@@ -29,7 +29,7 @@ from evaluation.judge import render_prompt
 from ramen.spec import TINY_NAMES as NAMES
 
 # Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 SEED = 1234
 
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights.
