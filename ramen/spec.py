@@ -196,6 +196,18 @@ class ModelSpec(StrictModel):
             )
         return path
 
+    @field_validator("training_chat_template")
+    @classmethod
+    def _template_found(cls, value: str | None) -> str | None:
+        from ramen.turns import find_template
+
+        if value is not None and find_template(value) is None:
+            raise ValueError(
+                f"'{value}' is neither a .jinja file nor a template TRL ships; give a file or a "
+                "name such as deepseek_r1_distill_training"
+            )
+        return value
+
     def template_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the chat template (`enable_thinking` included when set)."""
         kwargs = dict(self.chat_template_kwargs)

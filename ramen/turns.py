@@ -95,18 +95,19 @@ def assistant_message(turn: Turn, shape: str) -> dict:
     return {"role": "assistant", "content": turn.content, shape: turn.reasoning}
 
 
-def template_source(value: str) -> str:
-    """A `training_chat_template` value: a .jinja file, or the name of a template TRL ships
-    (`deepseek_r1_distill_training`, ...)."""
+def find_template(value: str) -> Path | None:
+    """A `training_chat_template` value's file: a .jinja file, or the name of a template TRL
+    ships (`deepseek_r1_distill_training`, ...); None when it is neither. TRL is not imported."""
+    import importlib.util
+
     path = Path(value).expanduser()
     if path.is_file():
-        return path.read_text(encoding="utf-8")
-    import trl
-
-    shipped = Path(trl.__file__).parent / "chat_templates" / f"{value}.jinja"
-    if shipped.is_file():
-        return shipped.read_text(encoding="utf-8")
-    raise FileNotFoundError(value)
+        return path
+    spec = importlib.util.find_spec("trl")
+    if spec is None or not spec.origin or "/" in value:
+        return None
+    shipped = Path(spec.origin).parent / "chat_templates" / f"{value}.jinja"
+    return shipped if shipped.is_file() else None
 
 
 def trl_training_variant(tokenizer: Any) -> str | None:
@@ -123,10 +124,10 @@ def trl_training_variant(tokenizer: Any) -> str | None:
 class TrainingRenderer:
     """Renders training rows through one model's chat template and tokenizes them.
 
-    `layout` is the (template, shape) pair chosen by rendering a probe: the original template
-    first, then the recipe's training template, then TRL's training variant; for each, the
-    shapes in SHAPES order. A template with which no shape keeps the reasoning is an error
-    for reasoning data (`needs_reasoning`), naming the model and the fix.
+    `layout` is the (name, template, shape) chosen by rendering a probe: the recipe's
+    training template first, then the model's own, then TRL's training variant; for each,
+    the shapes in SHAPES order. If none keeps the reasoning, rendering a turn that has some
+    is a one-line error naming the model and `training_chat_template`.
     """
 
     def __init__(
@@ -147,14 +148,14 @@ class TrainingRenderer:
             )
         candidates = [("original", self.original)]
         if training_template:
-            try:
-                candidates.insert(0, ("recipe", template_source(training_template)))
-            except FileNotFoundError:
+            found = find_template(training_template)
+            if found is None:
                 raise UserError(
                     f"training_chat_template '{training_template}' is neither a file nor a "
                     "template TRL ships (e.g. deepseek_r1_distill_training)",
                     where=f"models.{model}.training_chat_template",
-                ) from None
+                )
+            candidates.insert(0, ("recipe", found.read_text(encoding="utf-8")))
         variant = trl_training_variant(tokenizer)
         if variant and variant != self.original:
             candidates.append(("trl", variant))
