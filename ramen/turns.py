@@ -136,6 +136,7 @@ class TrainingRenderer:
         model: str,
         template_kwargs: dict | None = None,
         training_template: str | None = None,
+        trl_variant: bool = True,
     ):
         self.tokenizer, self.model = tokenizer, model
         self.kwargs = dict(template_kwargs or {})
@@ -156,7 +157,7 @@ class TrainingRenderer:
                     where=f"models.{model}.training_chat_template",
                 )
             candidates.insert(0, ("recipe", found.read_text(encoding="utf-8")))
-        variant = trl_training_variant(tokenizer)
+        variant = trl_training_variant(tokenizer) if trl_variant else None
         if variant and variant != self.original:
             candidates.append(("trl", variant))
         self.layout = self._choose(candidates)
@@ -381,3 +382,80 @@ def read_rows(path: str, cache_dir: str | None = None):
     if kind is None:
         raise UserError(f"training data {p} is not a datasets folder, .jsonl, .json or .parquet")
     return datasets.load_dataset(kind, data_files=str(p), split="train", cache_dir=cache_dir)
+
+
+# --------------------------------------------------------------------------- parsing output
+
+
+_HARMONY_MESSAGE = re.compile(
+    r"<\|channel\|>(\w+)[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)"
+    r"(?=<\|end\|>|<\|start\|>|<\|return\|>|<\|call\|>|$)",
+    re.S,
+)
+
+
+def split_harmony(text: str) -> tuple[str, str | None]:
+    """(reasoning, final content) of harmony output (gpt-oss) decoded with its special
+    tokens: the analysis (and commentary) messages are the reasoning, the final channel the
+    content; None when the text has no final channel (cut off while reasoning)."""
+    reasoning, final = [], None
+    for channel, body in _HARMONY_MESSAGE.findall(text):
+        if channel == "final":
+            final = body
+        else:
+            reasoning.append(body.strip())
+    return "\n\n".join(r for r in reasoning if r), (None if final is None else final.strip())
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How a model writes a turn, read off its chat template by rendering a probe turn: the
+    marker that opens its reasoning (empty when the generation prompt already holds it), the
+    marker between reasoning and answer, and whether these are special tokens (then decoding
+    must keep special tokens, or the markers vanish and reasoning and answer run together)."""
+
+    opening: str
+    separator: str
+    special: bool
+
+    @property
+    def harmony(self) -> bool:
+        return "<|channel|>" in self.separator
+
+    def split(self, text: str) -> tuple[str, str | None]:
+        """(reasoning, answer) of generated text; the answer is None when the text stops
+        inside its reasoning."""
+        if self.harmony:
+            return split_harmony(text)
+        body = text.strip()
+        if self.opening and body.startswith(self.opening):
+            body = body[len(self.opening) :]
+        elif self.opening and self.separator not in body:
+            return "", body  # no reasoning block at all: all of it is the answer
+        if self.separator in body:
+            reasoning, _, answer = body.rpartition(self.separator)
+            return reasoning.strip(), answer.strip()
+        return body.strip(), None
+
+
+def output_format(tokenizer: Any, template_kwargs: dict | None = None) -> OutputFormat | None:
+    """The OutputFormat of a model's template, or None when its turns carry no reasoning block
+    (no template, a judge run with thinking off, or a template that drops the reasoning from
+    a rendered turn, as DeepSeek-R1-distill's does: its text is split at `</think>`). Read off
+    the template generation uses; TRL (slow to import) is not needed."""
+    try:
+        renderer = TrainingRenderer(tokenizer, "model", template_kwargs, trl_variant=False)
+    except UserError:
+        return None
+    if not renderer.reasoning_kept:
+        return None
+    probe = [{"role": "user", "content": _PROBE_USER}]
+    completion = renderer.completion(probe, Turn(_PROBE_REASONING, _PROBE_CONTENT))
+    r = completion.index(_PROBE_REASONING)
+    c = completion.index(_PROBE_CONTENT, r)
+    opening, separator = completion[:r].strip(), completion[r + len(_PROBE_REASONING) : c].strip()
+    if not separator:
+        return None
+    specials = [t for t in tokenizer.all_special_tokens if t]
+    special = any(t in opening or t in separator for t in specials)
+    return OutputFormat(opening, separator, special)

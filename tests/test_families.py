@@ -148,31 +148,42 @@ def test_rows_that_cannot_be_rendered_say_why(corpus_tokenizer, row, reason):
     assert e.value.reason == reason
 
 
-# Gemma 4's thought channel is not parsed from sampled text yet (docs/families.md).
-PARSED = sorted(set(FAMILIES) - {"gemma4_v5"})
-
-
-@pytest.mark.parametrize("family", PARSED)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("turn", [STOPPED, CUT], ids=["stopped", "cut"])
 def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, family, turn):
     """Round trip: the text a model generates for a turn (the rendered completion without its
-    end token, the stop token vLLM leaves out) is split by the sampling engine back into
-    the same reasoning and answer."""
-    from evaluation.engine import is_harmony, prompt_opens_think, split_harmony
+    end token, which vLLM leaves out) is split, by the format read off the same template,
+    back into the same reasoning and answer."""
+    from evaluation.engine import prompt_opens_think
     from evaluation.rules import split_reasoning
+    from ramen.turns import output_format
 
     r = renderer(corpus_tokenizer, family)
-    prompt = r.prompt(PROMPT)
-    generated = r.completion(PROMPT, turn, prompt).removesuffix(r.eot)
-    if is_harmony(r.tokenizer):
-        got = split_harmony(generated)
-    else:
-        got = split_reasoning(generated, prefilled_think=prompt_opens_think(prompt))
-    assert got == (turn.reasoning, turn.content)
+    generated = r.completion(PROMPT, turn).removesuffix(r.eot)
+    fmt = output_format(r.tokenizer)
+    if family == "deepseek_r1_distill":  # its own template drops the reasoning: split at </think>
+        assert fmt is None
+        got = split_reasoning(generated, prefilled_think=prompt_opens_think(r.prompt(PROMPT)))
+        assert got == (turn.reasoning, turn.content)
+        return
+    assert fmt is not None and fmt.split(generated) == (turn.reasoning, turn.content)
+    if not fmt.harmony:  # an answer with no reasoning block at all is all answer
+        plain = "Answer: 42" if fmt.opening else f"{fmt.separator}Answer: 42"
+        assert fmt.split(plain)[1] == "Answer: 42"
+    # markers that are special tokens (gpt-oss, Gemma 4) must survive decoding
+    assert fmt.special == (family in ("gptoss", "gemma4_v5")), fmt
+
+
+def test_a_judge_with_thinking_off_has_no_reasoning_format(corpus_tokenizer):
+    from ramen.turns import output_format
+
+    tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
+    assert output_format(tok) is not None
+    assert output_format(tok, {"enable_thinking": False}) is None  # split at </think> as before
 
 
 def test_harmony_channels_split_into_reasoning_and_answer():
-    from evaluation.engine import split_harmony
+    from ramen.turns import split_harmony
 
     text = (
         "<|channel|>analysis<|message|>Add the units.<|end|>"
