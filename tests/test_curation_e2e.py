@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import copy_run, ramen
 
+from ramen.turns import Turn, read_turn
+
 pytestmark = pytest.mark.e2e
 
 CURATION = ["models", "prepare", "clean", "dedup", "decontaminate", "balance", "filter"]
@@ -75,8 +77,13 @@ def test_pairs_are_graded_right_and_in_the_band(run):
         assert rejected["verdict"] == "incorrect"
         assert p["prompt"] == chosen["messages"]
         assert p["chosen"][0]["role"] == "assistant"
-        assert (chosen["content"] or "").strip() in p["chosen"][0]["content"]
-        assert chosen["reasoning"].strip() in p["chosen"][0]["content"]  # <think> kept
+        # the turns are the samples', reasoning kept, in the shape the model's template reads
+        assert read_turn(p["chosen"][0]) == Turn(
+            chosen["reasoning"].strip(), chosen["content"].strip()
+        )
+        rejected_content = None if rejected["content"] is None else rejected["content"].strip()
+        assert read_turn(p["rejected"][0]) == Turn(rejected["reasoning"].strip(), rejected_content)
+        assert "reasoning_content" in p["chosen"][0]  # the tiny template's field
     n = 4
     selected = rows(d / "select" / "data.jsonl")
     assert all(1 <= s["correct"] <= n - 1 for s in selected)  # no 0/n, no n/n

@@ -571,7 +571,7 @@ def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
     assert by_problem["a"][0]["meta"]["agreement"] == 0.8
     assert [r["meta"]["sample_index"] for r in by_problem["c"]] == [0]  # truncated never used
     msgs = by_problem["c"][0]["messages"]
-    assert msgs[0]["role"] == "user" and msgs[-1]["content"].startswith("<think>\nthinking")
+    assert msgs[0]["role"] == "user" and msgs[-1]["reasoning_content"].startswith("thinking")
     assert {r["row"]["id"]: r["reason"] for r in rejects} == {
         "b": "no_majority",
         "d": "none_correct",
@@ -608,7 +608,12 @@ def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
     row = kept[0]
     assert set(row) == {"prompt", "chosen", "rejected", "meta"}
     assert row["meta"]["chosen_index"] == 0 and row["meta"]["rejected_index"] == 1  # gap 1 < 50
-    assert row["chosen"][0]["content"] == "<think>\nthinking about a\n</think>\n\nAnswer: 7"
+    assert row["chosen"][0] == {  # the shape the model's template reads the reasoning from
+        "role": "assistant",
+        "content": "Answer: 7",
+        "reasoning_content": "thinking about a",
+    }
+    assert stats["turn_shape"] == "reasoning_content" and stats["template_checked"] == 2
     assert rejects[0]["reason"] == "no_usable_incorrect_sample"  # judge_error is never rejected
     assert stats["input_kept"] == 1 and stats["rows"] == 1
     import datasets
