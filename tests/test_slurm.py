@@ -66,13 +66,18 @@ def manifests(run: Path) -> dict[str, dict]:
 def _start_requeued_job_now(job: str, timeout_s: float = 120) -> None:
     """slurmctld holds a requeued job back for about two minutes (its begin time is set ahead);
     the test has nothing to wait for, so once the job is pending again it may start now. The
-    requeue itself (the job script's own `scontrol requeue`) is what is under test."""
+    requeue itself (the job script's own `scontrol requeue`) is what is under test.
+
+    Not at once: slurmd refuses to launch a job whose credential it revoked in the same second
+    ("Job credential revoked", the job then FAILS with exit 1); a few seconds later it
+    accepts the new one ("reissued job credential")."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = subprocess.run(
             ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True
         ).stdout.strip()
         if state == "PENDING":
+            time.sleep(5)
             subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=False)
             return
         time.sleep(0.5)
