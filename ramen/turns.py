@@ -292,6 +292,19 @@ class TrainingRenderer:
 # --------------------------------------------------------------------------- training rows
 
 
+def end_of_turn_token(tokenizer: Any) -> str | None:
+    """The token a model's own template closes an assistant turn with (`<|im_end|>`,
+    `<|return|>`), or its EOS when the template writes none (what the trained model must
+    stop on)."""
+    try:
+        eot = TrainingRenderer(tokenizer, "model", trl_variant=False).eot
+    except UserError:  # no chat template: the tokenizer's EOS is all there is
+        return tokenizer.eos_token
+    tokens = [*tokenizer.all_special_tokens, *tokenizer.get_added_vocab()]
+    ending = [t for t in tokens if t and eot.endswith(t)]
+    return max(ending, key=len) if ending else tokenizer.eos_token
+
+
 def _clean(message: Any) -> dict:
     """A message as the template should see it: a row read through Arrow carries every field
     of every message, None where a message has none (`"thinking" in message` would be true)."""

@@ -194,3 +194,14 @@ def test_harmony_channels_split_into_reasoning_and_answer():
     assert split_harmony("<|channel|>analysis<|message|>Add the") == ("Add the", None)
     # what offline decoding without the special tokens gives: nothing to split, no answer
     assert split_harmony("analysisAdd the units.assistantfinalAnswer: 42") == ("", None)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_trained_model_stops_on_its_family_end_of_turn(corpus_tokenizer, family):
+    """The token written into the trained model's EOS is the one the family ends a turn with,
+    the same one the training rows end with."""
+    from ramen.turns import end_of_turn_token
+
+    tok = dress(copy.deepcopy(corpus_tokenizer), family)
+    assert end_of_turn_token(tok) == end_of_turn(family)
+    assert renderer(corpus_tokenizer, family).eot.endswith(end_of_turn(family))

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ramen.turns import end_of_turn_token
+
 # The train stage hands over rows it rendered and tokenized itself (ramen/turns.py).
 KEEP_COLUMNS = {
     "sft": ("input_ids", "completion_mask"),
@@ -82,27 +84,6 @@ def write_examples(dataset: Any, method: str, tokenizer: Any, path: Path) -> Non
         else:
             rows.append({k: decode(row[f"{k}_ids"]) for k in ("prompt", "chosen", "rejected")})
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def end_of_turn_token(tokenizer: Any) -> str | None:
-    """The token the chat template closes an assistant turn with (e.g. `<|im_end|>`)."""
-    marker = "RAMENMARKER"
-    try:
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}],
-            tokenize=False,
-        )
-    except Exception:  # no chat template: the tokenizer's EOS is all there is
-        return tokenizer.eos_token
-    tail = text[text.rfind(marker) + len(marker) :]
-    ids = tokenizer.encode(tail, add_special_tokens=False)
-    specials = set(tokenizer.all_special_ids) | {
-        i for t, i in tokenizer.get_vocab().items() if t in tokenizer.get_added_vocab()
-    }
-    for i in ids:
-        if i in specials:
-            return tokenizer.convert_ids_to_tokens(i)
-    return tokenizer.eos_token
 
 
 def last_complete_checkpoint(folder: Path) -> tuple[str | None, list[Path]]:
