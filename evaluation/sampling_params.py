@@ -122,9 +122,39 @@ def applied(knobs: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str,
     return resolve(knobs, defaults) if defaults is not None else dict(knobs)
 
 
+def local_tokenizer(spec: ModelSpec, path: str) -> Any | None:
+    """The model's tokenizer when it is on this machine (a folder or the HF cache), else None."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            path,
+            revision=spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            local_files_only=True,
+        )
+    except Exception:  # noqa: BLE001 - a provider model has no local tokenizer
+        return None
+
+
+def special_tokens_kept(spec: ModelSpec, path: str | None) -> bool:
+    """True where the model's reasoning markers are special tokens (gpt-oss, Gemma 4): the
+    engines decode with `skip_special_tokens: false`, or the markers would vanish."""
+    from ramen.turns import output_format
+
+    tokenizer = local_tokenizer(spec, path or spec.path)
+    fmt = output_format(tokenizer, spec.template_kwargs()) if tokenizer is not None else None
+    return bool(fmt and fmt.special)
+
+
 def resolved_for(spec: ModelSpec, path: str | None, knobs: dict[str, Any]) -> dict[str, Any]:
     """What a model samples with, for the store settings and the report."""
     defaults = knob_defaults(spec, path)
-    if defaults is None:
-        return {**knobs, "unset": "the endpoint's defaults"}
-    return applied(knobs, defaults)
+    out = (
+        {**knobs, "unset": "the endpoint's defaults"}
+        if defaults is None
+        else applied(knobs, defaults)
+    )
+    if special_tokens_kept(spec, path):
+        out["skip_special_tokens"] = False
+    return out

@@ -12,7 +12,7 @@ from ramen.errors import StageFailed, UserError
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from launch.recipe import load_recipe
-    from launch.stages import STAGES, pending_sections
+    from launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
     stages = [s.name for s in STAGES if s.enabled(recipe)]
@@ -20,27 +20,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})"
     )
     console.print(f"stages: {', '.join(stages) or 'none'}")
-    for note in pending_sections(recipe):
-        console.print(f"not run by this version yet: {note}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from launch.recipe import load_recipe
     from launch.runner import Runner
-    from launch.stages import STAGES, pending_sections
+    from launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
     runner = Runner(recipe, STAGES, recipe_path=args.recipe)
+    if args.dry_run:
+        for stage, decision in runner.dry_run(only=split(args.stages), force=split(args.force)):
+            console.print(
+                f"{stage}: run ({decision.why})" if decision.run else f"{stage}: skip",
+                markup=False,
+                highlight=False,
+            )
+        return 0
     outcome = runner.run(only=split(args.stages), force=split(args.force))
     ran = [k for k, v in outcome.items() if v == "ran"]
     skipped = [k for k, v in outcome.items() if v == "skipped"]
     console.print(
         f"[bold]done[/]: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}"
     )
-    for note in pending_sections(recipe):
-        console.print(f"[yellow]note[/]: not run by this version yet: {note}")
     return 0
 
 
@@ -503,6 +507,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stages", default="", help="comma-separated stages to run (default: all)")
     p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing; print each stage as `skip` or `run (why)`: the recipe keys that "
+        "changed, or the input stage that reruns",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show library output (vLLM, DeepSpeed, warnings) on the terminal too; by default "
+        "it goes to each stage's logs/stage.log",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -676,10 +692,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with `key.path=value` overrides allowed anywhere after the recipe
+    (`ramen run R --stages a,b k=v` as well as `ramen run R k=v --stages a,b`): argparse stops
+    a positional list at the first option, so overrides after options come back unparsed."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in rest):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = [*args.overrides, *rest]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     # vLLM's per-request INFO lines drown ramen's own output; set VLLM_LOGGING_LEVEL=INFO to see them.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
+    if getattr(args, "verbose", False):
+        os.environ["RAMEN_VERBOSE"] = "1"  # read by ramen.console, inherited by child commands
     try:
         return args.func(args)
     except (UserError, StageFailed) as e:

@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -298,15 +297,3 @@ def print_status(run_dir: Path, as_json: bool = False) -> int:
         t.add_row(r["stage"], f"[{c}]{r['state']}[/]", str(r["job"] or ""), r["detail"])
     console.print(t)
     return 0
-
-
-def wait_for(run_dir: Path, timeout_s: float, poll_s: float = 5.0) -> list[dict]:
-    """Poll until no stage is pending or running (tests and scripts); returns the rows."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = stage_states(run_dir)
-        if all(r["state"] not in ("pending", "running") for r in rows):
-            return rows
-        if time.monotonic() > deadline:
-            return rows
-        time.sleep(poll_s)

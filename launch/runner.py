@@ -21,7 +21,7 @@ from typing import Any
 
 from launch.recipe import Recipe
 from ramen import __version__
-from ramen.console import console, summary_table
+from ramen.console import console, err_console, log_tail, stage_output, summary_table, verbose
 from ramen.errors import UserError
 from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
 from ramen.stage import StageContext
@@ -116,15 +116,40 @@ class Decision:
     why: str
 
 
+def leaves(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a stage config by its key path (`curation.sample.temperature`); lists
+    are leaves."""
+    if not isinstance(config, dict) or not config:
+        return {prefix: config}
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        out.update(leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def changed_keys(old: dict, new: dict) -> list[str]:
+    """The key paths whose values differ between two stage configs (added and removed too)."""
+    a, b = leaves(old), leaves(new)
+    missing = object()
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
+
+
 def decide(
-    manifest: dict | None, config_hash: str, input_hashes: dict, stage_dir: Path, forced: bool
+    manifest: dict | None,
+    config_hash: str,
+    input_hashes: dict,
+    stage_dir: Path,
+    forced: bool,
+    config: dict | None = None,
 ) -> Decision:
     if forced:
         return Decision(True, "forced")
     if manifest is None or not manifest.get("done"):
         return Decision(True, "not done yet")
     if manifest.get("config_hash") != config_hash:
-        return Decision(True, "config changed")
+        old = manifest.get("config")
+        keys = changed_keys(old, config) if isinstance(old, dict) and config is not None else []
+        return Decision(True, f"config changed: {', '.join(keys)}" if keys else "config changed")
     old = manifest.get("input_hashes", {})
     changed = sorted(k for k in set(old) | set(input_hashes) if old.get(k) != input_hashes.get(k))
     if changed:
@@ -133,6 +158,12 @@ def decide(
     if missing:
         return Decision(True, f"output missing: {', '.join(missing)}")
     return Decision(False, "done; config and inputs unchanged")
+
+
+def quiet_failure(error: BaseException) -> bool:
+    """Whether a stage's failure should show its log's tail: the library output the terminal
+    did not show (not with --verbose, where it was shown, nor for an interrupt)."""
+    return not verbose() and not isinstance(error, KeyboardInterrupt | SystemExit)
 
 
 class Runner:
@@ -194,8 +225,31 @@ class Runner:
         if unfinished:
             return Decision(True, f"needs {unfinished}")
         stage_dir = self.run_dir / stage.name
-        config_hash = hash_obj(stage.config(self.recipe))
-        return decide(read_manifest(stage_dir), config_hash, hashes, stage_dir, False)
+        config = stage.config(self.recipe)
+        return decide(read_manifest(stage_dir), hash_obj(config), hashes, stage_dir, False, config)
+
+    def dry_run(
+        self, only: list[str] | None = None, force: list[str] | None = None
+    ) -> list[tuple[str, Decision]]:
+        """What `run` would do, changing nothing: each stage, and whether and why it would
+        run. A stage after one that reruns is listed as running (it is skipped after all if
+        that stage writes the same output again)."""
+        only, force = only or [], force or []
+        self._check_names(only, "--stages")
+        self._check_names(force, "--force")
+        reruns: set[str] = set()
+        plan = []
+        for stage in self.plan:
+            if only and stage.name not in only:
+                continue
+            upstream = [n for n in self.needs(stage) if n in reruns]
+            decision = Decision(True, "forced") if stage.name in force else self.decision(stage)
+            if upstream and not decision.why.startswith(("forced", "config changed")):
+                decision = Decision(True, f"input {', '.join(upstream)} reruns")
+            if decision.run:
+                reruns.add(stage.name)
+            plan.append((stage.name, decision))
+        return plan
 
     def _run_stage(self, stage: StageDef, forced: bool) -> str:
         stage_dir = self.run_dir / stage.name
@@ -206,7 +260,9 @@ class Runner:
             )
         config = stage.config(self.recipe)
         config_hash = hash_obj(config)
-        decision = decide(read_manifest(stage_dir), config_hash, input_hashes, stage_dir, forced)
+        decision = decide(
+            read_manifest(stage_dir), config_hash, input_hashes, stage_dir, forced, config
+        )
         if not decision.run:
             console.print(f"[green]skip[/] {stage.name}: {decision.why}")
             return "skipped"
@@ -225,10 +281,18 @@ class Runner:
             recipe_path=self.recipe_path,
         )
         started = time.time()
+        log = stage_dir / "logs" / "stage.log"
         try:
-            extra = stage.fn(ctx) or {}
-        except BaseException:
+            with stage_output(log):  # library output to the log; ramen's lines to the terminal
+                extra = stage.fn(ctx) or {}
+        except BaseException as e:
             ctx.abort()
+            if quiet_failure(e) and log.is_file():
+                err_console.print(
+                    f"stage {stage.name} failed; the last lines of {log}:\n{log_tail(log)}",
+                    markup=False,
+                    highlight=False,
+                )
             raise
         stats = ctx.finish()
         stats.update(extra)
@@ -247,6 +311,7 @@ class Runner:
             "recipe": self.recipe.name,
             "recipe_hash": self.recipe.hash(),
             "config_hash": config_hash,
+            "config": config,  # the slice itself: a rerun names the keys that changed
             "input_hashes": input_hashes,
             "outputs": outputs,
             "output_hash": output_hash(stage_dir, [f for f in outputs if f != "stats.json"]),

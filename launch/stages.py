@@ -21,7 +21,7 @@ from ramen.io import hash_file
 from ramen.stage import StageContext
 from training import tiny
 from training.launcher import preset_path
-from training.stage import stage_name, train_stage
+from training.stage import stage_name, step_path, train_stage
 
 
 def resolve_model_path(name: str, path: str) -> str:
@@ -61,30 +61,41 @@ def models_stage(ctx: StageContext) -> dict:
     return {"models": sorted(resolved)}
 
 
+# A stage's config is keyed by the recipe key paths it holds ("curation.sample",
+# "models.strong"), so that a changed leaf names itself ("curation.sample.temperature") in
+# `ramen run --dry-run` and in the reason a stage reruns. Keys with a space are not recipe keys:
+# files a stage reads whose content counts (hashed), and ramen's own versions.
+
+
+def _dump(value):
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def _models(r: Recipe, *names: str | None) -> dict:
+    """`models.<name>` entries of the models a stage uses."""
+    return {f"models.{n}": _dump(r.models[n]) for n in sorted({n for n in names if n})}
+
+
 def _models_config(r: Recipe) -> dict:
     uses_tiny = any(m.path.startswith("tiny:") for m in r.models.values())
     return {
-        "models": {k: v.model_dump(mode="json") for k, v in sorted(r.models.items())},
-        "tiny_builder": tiny.BUILDER_VERSION if uses_tiny else None,
+        **_models(r, *r.models),
+        "tiny builder version": tiny.BUILDER_VERSION if uses_tiny else None,
     }
 
 
 def _prepare_config(r: Recipe) -> dict:
     d = r.data
     return {
-        "sources": [s.model_dump(mode="json") for s in d.sources],
-        "allow_licences": d.allow_licences,
-        "forbid_generators": d.forbid_generators,
+        "data.sources": [_dump(s) for s in d.sources],
+        "data.allow_licences": d.allow_licences,
+        "data.forbid_generators": d.forbid_generators,
     }
-
-
-def _spec(r: Recipe, name: str | None) -> dict | None:
-    return None if name is None else r.models[name].model_dump(mode="json")
 
 
 def _clean_config(r: Recipe) -> dict:
     model = tokenizer_model(r) if r.models else None
-    return {"clean": r.data.clean.model_dump(mode="json"), "tokenizer": _spec(r, model)}
+    return {"data.clean": _dump(r.data.clean), **_models(r, model)}
 
 
 def _decontaminate_config(r: Recipe) -> dict:
@@ -92,61 +103,56 @@ def _decontaminate_config(r: Recipe) -> dict:
         {"name": name, "path": path, "sha256": hash_file(resolve_bundled(path)) if path else None}
         for name, path in resolve_against(r)
     ]
-    return {"decontaminate": r.data.decontaminate.model_dump(mode="json"), "against": against}
+    return {"data.decontaminate": _dump(r.data.decontaminate), "evaluation set files": against}
 
 
 def _grade_settings(r: Recipe) -> dict:
     g = r.curation.grade
-    return {
-        "grade": g.model_dump(mode="json"),
-        "judge": _spec(r, g.judge),
-        **({"panel": [_spec(r, name) for name in g.panel]} if g.panel else {}),
-    }
+    return {"curation.grade": _dump(g), **_models(r, g.judge, *(g.panel or [])), "seed": r.seed}
 
 
 def _filter_config(r: Recipe) -> dict:
     f = r.curation.filter
-    return {
-        "filter": f.model_dump(mode="json"),
-        "models": {m: _spec(r, m) for m in f.models},
-        **_grade_settings(r),
-    }
+    return {"curation.filter": _dump(f), **_models(r, *f.models), **_grade_settings(r)}
 
 
 def _sample_config(r: Recipe) -> dict:
     return {
-        "sample": r.curation.sample.model_dump(mode="json"),
-        "model": _spec(r, r.curation.sample.model),
+        "curation.sample": _dump(r.curation.sample),
+        **_models(r, r.curation.sample.model),
+        "seed": r.seed,  # each sample's seed derives from it
     }
 
 
 def _select_config(r: Recipe) -> dict:
-    return {"select": r.curation.select.model_dump(mode="json"), "n": r.curation.sample.n}
+    return {"curation.select": _dump(r.curation.select), "curation.sample.n": r.curation.sample.n}
 
 
 def _set_config(section: str):
     def config(r: Recipe) -> dict:
+        c = r.curation
+        roles = {
+            "curation.filter.models": c.filter.models if c.filter else None,
+            "curation.sample.model": c.sample.model if c.sample else None,
+            "curation.grade.judge": c.grade.judge,
+        }
         return {
-            section: getattr(r.curation, section).model_dump(mode="json"),
-            "template_model": _spec(r, r.curation.sample.model),
-            # the card names the recipe, its sources and models
-            "card": {
-                "name": r.name,
-                "sources": [s.model_dump(mode="json") for s in r.data.sources],
-                "roles": {k: _spec(r, v) for k, v in _roles(r).items()},
-            },
+            f"curation.{section}": _dump(getattr(c, section)),
+            # the turns are rendered by the sampler's template; the card names the recipe,
+            # its sources and the models in their roles
+            "name": r.name,
+            "seed": r.seed,  # the order pairs are capped in; the card states it
+            "data.sources": [_dump(s) for s in r.data.sources],
+            **roles,
+            **_models(
+                r,
+                *(c.filter.models if c.filter else []),
+                roles["curation.sample.model"],
+                roles["curation.grade.judge"],
+            ),
         }
 
     return config
-
-
-def _roles(r: Recipe) -> dict[str, str | None]:
-    c = r.curation
-    return {
-        "filter": ",".join(c.filter.models) if c.filter else None,
-        "sample": c.sample.model if c.sample else None,
-        "judge": c.grade.judge,
-    }
 
 
 def _report(ctx: StageContext) -> dict:
@@ -174,8 +180,6 @@ def _has_data(r: Recipe) -> bool:
 def _has(section: str):
     return lambda r: r.curation is not None and getattr(r.curation, section) is not None
 
-
-ROW_STAGES = ("prepare", "clean", "dedup", "decontaminate", "balance")
 
 STAGES: list[StageDef] = [
     StageDef(
@@ -206,7 +210,7 @@ STAGES: list[StageDef] = [
         name="dedup",
         fn=dedup,
         needs=("clean",),
-        config=lambda r: r.data.dedup.model_dump(mode="json"),
+        config=lambda r: {"data.dedup": _dump(r.data.dedup)},
         enabled=_has_data,
         help="drop exact and near-duplicate questions (MinHash LSH); the first stays",
     ),
@@ -222,7 +226,7 @@ STAGES: list[StageDef] = [
         name="balance",
         fn=balance,
         needs=("decontaminate",),
-        config=lambda r: r.data.balance.model_dump(mode="json"),
+        config=lambda r: {"data.balance": _dump(r.data.balance), "seed": r.seed},
         enabled=lambda r: r.data is not None and r.data.balance is not None,
         help="downsample to target category shares (the HLE preset or the recipe's)",
     ),
@@ -288,11 +292,12 @@ def _train_config(index: int):
                 "sha256": hash_file(path) if path.is_file() else None,
             }
         return {
-            "step": step.model_dump(mode="json", exclude={"then"}),
-            "base": _spec(r, r.training.base),
-            "data": data,
+            step_path(index): step.model_dump(mode="json", exclude={"then"}),
+            "training.base": r.training.base,
+            **_models(r, r.training.base),
+            "training data file": data,
             "seed": r.seed,
-            "deepspeed_preset": (
+            "deepspeed preset file": (
                 hash_file(preset_path(step.deepspeed)) if step.deepspeed else None
             ),
         }
@@ -359,10 +364,9 @@ def _evaluate_config(role: str):
         name = e.model if role == "model" else e.baseline
         return {
             "evaluation": e.model_dump(mode="json", exclude={"model", "baseline"}),
-            "model": name,
-            "spec": _spec(r, r.training.base if name == "trained" else name),
-            "judge": _spec(r, e.judge),
-            "benchmark_files": {
+            f"evaluation.{role if role == 'model' else 'baseline'}": name,
+            **_models(r, r.training.base if name == "trained" else name, e.judge),
+            "benchmark files": {
                 b.key: hash_file(resolve_bundled(b.path))
                 for b in e.benchmarks
                 if b.path and Path(resolve_bundled(b.path)).is_file()
@@ -408,15 +412,3 @@ STAGES += [
         help="markdown report with plots; paired comparison with the baseline (compare.json)",
     ),
 ]
-
-# Recipe sections whose stages this version does not run yet; `ramen run` says so instead of
-# skipping them silently.
-NOT_YET: dict[str, str] = {}
-
-
-def pending_sections(recipe: Recipe) -> list[str]:
-    return [
-        f"{section} ({stages})"
-        for section, stages in NOT_YET.items()
-        if getattr(recipe, section) is not None
-    ]

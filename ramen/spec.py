@@ -162,6 +162,17 @@ class ModelSpec(StrictModel):
         "where the model's own template drops it. Null: the model's own template, else TRL's "
         "training variant of it. Generation and evaluation always use the model's own.",
     )
+    reasoning_parser: str = Field(
+        default="auto",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="How generated text is split into reasoning and answer: the name of a vLLM "
+        "reasoning parser (`qwen3`, `deepseek_r1`, `gemma4`, `glm45`, `nemotron_v3`, "
+        "`openai_gptoss`, ...), run by ramen on the raw text on every backend (`vllm serve` "
+        "returns the raw text, which training needs); `auto` picks the one for the model's type "
+        "and template and checks it on a probe turn the template renders; `none` splits at "
+        "`</think>` without a parser. A model that does not reason under its template "
+        "(`enable_thinking: false`) gets none.",
+    )
     engine: EngineSpec = Field(
         default_factory=EngineSpec, description="How the model is served for generation."
     )

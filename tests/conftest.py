@@ -12,6 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RAMEN = [sys.executable, "-m", "launch.cli"]
 
+# vLLM's import path reads the CPU's facts once through py-cpuinfo, which runs `file` on the
+# interpreter; done here, so unit tests that use vLLM's reasoning parsers start no process.
+import cpuinfo  # noqa: E402, F401
+
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

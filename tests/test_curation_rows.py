@@ -623,6 +623,60 @@ def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
 
 
 @pytest.mark.slow
+def test_pairs_keep_only_turns_that_render_back_to_the_generated_text(tmp_path):
+    """Training = generation, per row: the turn the pairs hold must render (by the sampler's
+    own template) to exactly the text the model wrote, plus its end-of-turn token. A model
+    that wrote other whitespace around its markers than the template writes is a reject with
+    its reason, not a row that trains the model on text it never produced."""
+    from curation.pairs import pairs
+    from curation.select import problem_group
+
+    def written(s, text):
+        return {**s, "text": text}
+
+    exact = [  # the tiny strong model's template: the qwen3 layout with reasoning_content
+        written(
+            graded("a", 0, "correct", "7", answer="7"),
+            "<think>\nthinking about a\n</think>\n\nAnswer: 7",
+        ),
+        written(
+            graded("a", 1, "incorrect", "8", answer="7"),
+            "<think>\nthinking about a\n</think>\n\nAnswer: 8",
+        ),
+    ]
+    other_spacing = [
+        written(
+            graded("b", 0, "correct", "7", answer="7"),
+            "<think>\nthinking about b\n</think>\n\nAnswer: 7",
+        ),
+        written(
+            graded("b", 1, "incorrect", "8", answer="7"), "<think>thinking about b</think>Answer: 8"
+        ),
+    ]
+    cut = graded("c", 1, "incorrect", "", answer="7", finish="length")
+    cut_off = [
+        written(
+            graded("c", 0, "correct", "7", answer="7"),
+            "<think>\nthinking about c\n</think>\n\nAnswer: 7",
+        ),
+        written(cut, "<think>\nthinking about c"),
+    ]
+    recipe = make_recipe(
+        tmp_path,
+        curation={
+            "sample": {"model": "strong", "n": 2},
+            "pairs": {"strategy": "all", "per_problem": 1, "allow_truncated_rejected": True},
+        },
+    )
+    select_rows = [problem_group(g) for g in (exact, other_spacing, cut_off)]
+    kept, rejects, stats = run_stage(pairs, recipe, {"select": select_rows}, tmp_path, name="pairs")
+    assert [r["meta"]["problem_id"] for r in kept] == ["a", "c"]
+    assert [(r["row"]["id"], r["reason"]) for r in rejects] == [("b", "turn_not_as_generated")]
+    assert "the model wrote '<think>thinking about b</think>" in rejects[0]["detail"]
+    assert stats["rendered_as_generated"] == 4  # a's two turns, c's finished and cut-off turns
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["clean", "dedup", "decontaminate"])
 def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage):
     """Chunks handled by spawned worker processes come back in order: byte-identical files."""

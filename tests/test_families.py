@@ -148,38 +148,96 @@ def test_rows_that_cannot_be_rendered_say_why(corpus_tokenizer, row, reason):
     assert e.value.reason == reason
 
 
+# each family's config.json model_type, as the real checkpoints ship it
+MODEL_TYPES = {
+    "qwen3": "qwen3",
+    "qwen3-thinking-2507": "qwen3_moe",
+    "qwen3_8": "qwen3",
+    "deepseek_r1_distill": "qwen2",
+    "gptoss": "gpt_oss",
+    "glm4moe": "glm4_moe",
+    "nemotron_3_nano": "nemotron_h",
+    "gemma4_v5": "gemma4",
+}
+# the vLLM reasoning parser each family is served with (vLLM's docs and recipes)
+VLLM_PARSERS = {
+    "qwen3": "qwen3",
+    "qwen3-thinking-2507": "qwen3",
+    "qwen3_8": "qwen3",
+    "deepseek_r1_distill": "deepseek_r1",
+    "gptoss": "openai_gptoss",
+    "glm4moe": "glm45",
+    "nemotron_3_nano": "nemotron_v3",
+    "gemma4_v5": "gemma4",
+}
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("turn", [STOPPED, CUT], ids=["stopped", "cut"])
 def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, family, turn):
-    """Round trip: the text a model generates for a turn (the rendered completion without its
-    end token, which vLLM leaves out) is split, by the format read off the same template,
-    back into the same reasoning and answer."""
-    from evaluation.engine import prompt_opens_think
-    from evaluation.rules import split_reasoning
-    from ramen.turns import output_format
+    """Round trip through vLLM's own reasoning parser: the text a model generates for a turn
+    (the rendered completion without its end token, which vLLM leaves out) is split by the
+    parser `reasoning_parser: auto` picks for the family's model type back into the same
+    reasoning and answer."""
+    from ramen.turns import OutputParser
 
     r = renderer(corpus_tokenizer, family)
     generated = r.completion(PROMPT, turn).removesuffix(r.eot)
-    fmt = output_format(r.tokenizer)
-    if family == "deepseek_r1_distill":  # its own template drops the reasoning: split at </think>
-        assert fmt is None
-        got = split_reasoning(generated, prefilled_think=prompt_opens_think(r.prompt(PROMPT)))
-        assert got == (turn.reasoning, turn.content)
-        return
-    assert fmt is not None and fmt.split(generated) == (turn.reasoning, turn.content)
-    if not fmt.harmony:  # an answer with no reasoning block at all is all answer
-        plain = "Answer: 42" if fmt.opening else f"{fmt.separator}Answer: 42"
-        assert fmt.split(plain)[1] == "Answer: 42"
+    parser = OutputParser(r.tokenizer, mtype=MODEL_TYPES[family])
+    assert parser.name == VLLM_PARSERS[family]
+    prefilled = r.prompt(PROMPT).rstrip().endswith("<think>")
+    assert parser.split(generated, prefilled) == (turn.reasoning, turn.content)
+    if parser.format is not None and parser.format.opening and not parser.format.harmony:
+        # a model that opens its own block but wrote none: all of it is the answer
+        assert parser.split("Answer: 42") == ("", "Answer: 42")
     # markers that are special tokens (gpt-oss, Gemma 4) must survive decoding
-    assert fmt.special == (family in ("gptoss", "gemma4_v5")), fmt
+    assert parser.special == (family in ("gptoss", "gemma4_v5")), parser.describe()
 
 
-def test_a_judge_with_thinking_off_has_no_reasoning_format(corpus_tokenizer):
-    from ramen.turns import output_format
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_auto_finds_a_parser_without_the_model_type(corpus_tokenizer, family):
+    """A model folder without a known model_type still gets a parser that round-trips."""
+    from ramen.turns import OutputParser
+
+    r = renderer(corpus_tokenizer, family)
+    parser = OutputParser(r.tokenizer)
+    assert parser.name is not None
+    generated = r.completion(PROMPT, STOPPED).removesuffix(r.eot)
+    assert parser.split(generated) == (STOPPED.reasoning, STOPPED.content)
+
+
+def test_a_judge_with_thinking_off_gets_no_parser(corpus_tokenizer):
+    """With `enable_thinking: false` the generation prompt closes the block: the text is all
+    answer. vLLM's qwen3 parser would return that answer as reasoning with no content."""
+    from ramen.turns import OutputParser, vllm_parser
 
     tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
-    assert output_format(tok) is not None
-    assert output_format(tok, {"enable_thinking": False}) is None  # split at </think> as before
+    assert OutputParser(tok).name == "qwen3"
+    off = OutputParser(tok, {"enable_thinking": False}, mtype="qwen3")
+    assert off.name is None and not off.thinks
+    assert off.split("Answer: 4") == ("", "Answer: 4")
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+
+    request = ChatCompletionRequest(
+        model="m", messages=[], chat_template_kwargs={"enable_thinking": False}
+    )
+    assert vllm_parser("qwen3", tok).extract_reasoning("Answer: 4", request) == ("Answer: 4", None)
+
+
+def test_a_wrong_or_unknown_parser_is_a_one_line_error_naming_the_key(corpus_tokenizer):
+    from ramen.turns import OutputParser
+
+    tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
+    with pytest.raises(UserError, match="not a vLLM reasoning parser") as e:
+        OutputParser(tok, requested="qwen9", model="m")
+    assert e.value.where == "models.m.reasoning_parser"
+    with pytest.raises(UserError, match="no vLLM reasoning parser splits") as e:
+        OutputParser(tok, requested="gemma4", model="m")  # Gemma's markers on a Qwen3 text
+    assert e.value.where == "models.m.reasoning_parser"
+    assert OutputParser(tok, requested="none").name is None
+    gptoss = dress(copy.deepcopy(corpus_tokenizer), "gptoss")
+    with pytest.raises(UserError, match="harmony"):
+        OutputParser(gptoss, requested="qwen3", model="m")
 
 
 def test_harmony_channels_split_into_reasoning_and_answer():

@@ -163,3 +163,52 @@ def test_large_outputs_are_fingerprinted_not_reread(tmp_path, monkeypatch):
     assert runner._hash_output(weights.parent) != before
     (weights.parent / "config.json").write_text("{}")  # small files are hashed in full
     assert runner._hash_output(weights.parent) != before
+
+
+def test_library_output_goes_to_the_stage_log_and_a_failure_shows_its_tail(tmp_path, capfd):
+    """While a stage runs, what libraries write to the process's stdout/stderr (at the file
+    descriptor level, as vLLM's engine process and DeepSpeed do) lands in
+    `<stage>/logs/stage.log`; ramen's console still reaches the terminal. A failed stage
+    prints the log's tail and its path."""
+    import os
+    import sys
+
+    from ramen.console import console
+
+    def noisy(ctx):
+        os.write(2, b"(EngineCore pid=1) WARNING a library warning\n")
+        print("a library's print", flush=True)
+        sys.stderr.write("a Python warning\n")
+        console.print("ramen: my own line")
+        if ctx.config["fail"]:
+            raise RuntimeError("injected fault")
+
+    stages = [StageDef("noisy", noisy, (), lambda r: {"fail": r.seed == 1}, lambda r: True, "n")]
+    Runner(recipe(tmp_path), stages).run()
+    out, err = capfd.readouterr()
+    assert "ramen: my own line" in out
+    assert "a library" not in out + err and "Python warning" not in out + err
+    log = tmp_path / "r" / "noisy" / "logs" / "stage.log"
+    assert log.read_text().splitlines() == [
+        "(EngineCore pid=1) WARNING a library warning",
+        "a library's print",
+        "a Python warning",
+    ]
+    with pytest.raises(RuntimeError, match="injected fault"):
+        Runner(recipe(tmp_path, seed=1), stages).run()
+    out, err = capfd.readouterr()
+    assert f"stage noisy failed; the last lines of {log}:" in err
+    assert "a library's print" in err  # the tail of the log, now shown
+
+
+def test_verbose_shows_library_output(tmp_path, capfd, monkeypatch):
+    import os
+
+    monkeypatch.setenv("RAMEN_VERBOSE", "1")
+
+    def noisy(ctx):
+        os.write(2, b"a library warning\n")
+
+    Runner(recipe(tmp_path), [StageDef("n", noisy, (), lambda r: {}, lambda r: True, "n")]).run()
+    assert "a library warning" in capfd.readouterr().err
+    assert not (tmp_path / "r" / "n" / "logs").exists()

@@ -78,3 +78,24 @@ def test_the_knobs_live_beside_temperature_in_every_sampling_section():
 
     for cls in (FilterConfig, SampleConfig, EvaluationConfig):
         assert {"temperature", "top_p", *NEUTRAL} <= set(cls.model_fields), cls
+
+
+@pytest.mark.parametrize("family", ["qwen3", "gptoss", "gemma4_v5"])
+def test_recorded_settings_say_how_the_text_is_decoded(tmp_path, family):
+    """Where a family's reasoning markers are special tokens the engines decode with them kept,
+    and the recorded settings say so (they said `skip_special_tokens: true` before)."""
+    from families import dress
+
+    from training import tiny
+
+    tok = dress(tiny.build_tokenizer(["What is 2 + 2? Answer: 4"] * 4), family)
+    tok.save_pretrained(tmp_path)
+    path = _model_dir(tmp_path, {})
+    spec = ModelSpec(path=path, engine=EngineSpec(backend="serve"))
+    recorded = resolved_for(spec, path, {})
+    body = ServerEngine(spec, "m", "http://127.0.0.1:1/v1", path=path)._body(
+        Request("p", 0, [{"role": "user", "content": "hi"}], 7), 10, 7
+    )
+    kept = family != "qwen3"
+    assert recorded["skip_special_tokens"] is (not kept)
+    assert body["skip_special_tokens"] is (not kept)

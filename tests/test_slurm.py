@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, copy_run, output_files, ramen
 
 from curation.cards import STAGE_ORDER
-from launch.launcher import wait_for
+from launch.launcher import stage_states
 
 pytestmark = pytest.mark.slurm
 
@@ -92,8 +92,16 @@ def same_data(stage_dir: Path, manifest: dict) -> dict[str, bytes]:
     return files
 
 
-def wait(run: Path, timeout_s: float) -> list[dict]:
-    rows = wait_for(run, timeout_s)
+def wait(run: Path, timeout_s: float, poll_s: float = 5.0) -> list[dict]:
+    """Poll the run's stage states until none is pending or running, or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = stage_states(run)
+        if all(r["state"] not in ("pending", "running") for r in rows):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(poll_s)
     if any(r["state"] in ("pending", "running") for r in rows):  # timed out: leave no jobs
         jobs = json.loads((run / "launch" / "jobs.json").read_text())
         subprocess.run(["scancel", *(j["job_id"] for j in jobs.values())], check=False)

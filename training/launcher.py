@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ramen.console import console, quiet
 from training.config import TrainingStep
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "deepspeed"
@@ -93,6 +95,9 @@ def launch_command(config_file: Path, spec_file: Path) -> list[str]:
     ]
 
 
+METRICS_EVERY_S = 30.0
+
+
 def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 30):
     """Run `cmd`, appending its output to `log_path` and echoing it to stdout as it comes;
     returns (exit code, its last `tail` lines)."""
@@ -107,12 +112,23 @@ def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         assert proc.stdout is not None
-        for line in proc.stdout:  # plain writes: rich rendering per line slowed training
+        # plain writes: rich rendering per line slowed training. On a quiet console (a stage
+        # log takes library output) only ramen's lines, the Trainer's metrics at most every
+        # METRICS_EVERY_S seconds, and its summary are shown; the log has every line.
+        shown = console.file if quiet() else sys.stdout
+        metrics_at = float("-inf")
+        for line in proc.stdout:
             log.write(line)
-            sys.stdout.write(line)
             last.append(line.rstrip())
+            if quiet() and line.startswith("{'loss'"):
+                if time.monotonic() - metrics_at < METRICS_EVERY_S:
+                    continue
+                metrics_at = time.monotonic()
+            elif quiet() and not line.startswith(("ramen:", "{'train_runtime'")):
+                continue
+            shown.write(line)
         log.flush()
-        sys.stdout.flush()
+        shown.flush()
         return proc.wait(), list(last)
 
 

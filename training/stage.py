@@ -136,15 +136,21 @@ def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
 RESUME_NEUTRAL_ARGS = {"save_steps", "save_total_limit", "logging_steps", "logging_first_step"}
 
 
+def step_path(index: int) -> str:
+    """The recipe key path of training step `index`: `training`, then `training.then[i]`."""
+    return "training" if index == 0 else f"training.then[{index - 1}]"
+
+
 def checkpoint_key(ctx: StageContext) -> str:
     """What the checkpoints of this stage were trained from: its config (step, base model,
     data file, seed, DeepSpeed preset) and the output hashes of the stages it reads."""
     config = dict(ctx.config)
-    step = dict(config.get("step") or {})
+    key = next(k for k in config if k == "training" or k.startswith("training.then["))
+    step = dict(config[key])
     step["args"] = {
         k: v for k, v in (step.get("args") or {}).items() if k not in RESUME_NEUTRAL_ARGS
     }
-    config["step"] = step
+    config[key] = step
     return hash_obj({"config": config, "inputs": ctx.input_hashes})
 
 
