@@ -29,6 +29,9 @@ LENGTHS = ("question_chars", "answer_chars", "reasoning_chars")
 SLACK = 8
 
 
+TOKENIZER_KEY = "tokenizer model"  # the clean stage's config: tokenizer_model's answer
+
+
 def tokenizer_model(recipe: Any) -> str | None:
     """The model whose tokenizer counts lengths: clean.tokenizer, else the sampler, the filter
     model, the first declared model."""
@@ -141,7 +144,7 @@ def clean(ctx: StageContext) -> dict:
     """Stage `clean`: problems -> problems fit for curation; every drop has a reason."""
     cfg: CleanConfig = ctx.recipe.data.clean
     counts_tokens = cfg.max_question_tokens is not None or cfg.max_reasoning_tokens is not None
-    model = tokenizer_model(ctx.recipe) if counts_tokens else None
+    model = ctx.config[TOKENIZER_KEY] if counts_tokens else None  # tokenizer_model, resolved
     if counts_tokens and model is None:
         err_console.print(
             "[yellow]clean[/]: no model is declared, so no tokenizer: token limits are not "

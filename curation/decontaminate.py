@@ -74,10 +74,15 @@ class Index:
         return None
 
 
-def build_index(recipe: Any) -> tuple[Index, dict[str, int]]:
-    cfg = recipe.data.decontaminate
-    index, sizes = Index(cfg.ngram), {}
-    for name, path in resolve_against(recipe):
+# the decontaminate stage's config: resolve_against's answer, with each file's hash
+AGAINST_KEY = "evaluation set files"
+
+
+def build_index(against: list[dict], ngram: int) -> tuple[Index, dict[str, int]]:
+    """The index of the benchmark questions of `against` (the stage config's AGAINST_KEY)."""
+    index, sizes = Index(ngram), {}
+    for entry in against:
+        name, path = entry["name"], entry["path"]
         before = index.items
         for item_id, question in benchmark_questions(name, path):
             index.add(name, item_id, question)
@@ -104,7 +109,7 @@ def _match_chunk(lines: list[str]) -> list[tuple[str, dict | None]]:
 def decontaminate(ctx: StageContext) -> dict:
     """Stage `decontaminate`: drop questions that overlap the evaluation sets."""
     cfg = ctx.recipe.data.decontaminate
-    index, sizes = build_index(ctx.recipe)
+    index, sizes = build_index(ctx.config[AGAINST_KEY], cfg.ngram)
     by_benchmark: dict[str, int] = {}
     chunks = map_chunks(
         ctx.inputs["dedup"] / "data.jsonl",

@@ -64,6 +64,9 @@ def named_target(ctx: StageContext, role: str) -> Target:
     return name, ctx.recipe.models[name], ctx.resolve_model(name), None
 
 
+LABEL_KEY = "model label"  # the evaluate stages' config: model_label's answer
+
+
 def model_label(recipe: Any, role: str) -> str:
     cfg = recipe.evaluation
     name = cfg.model if role == "model" else cfg.baseline
@@ -191,7 +194,7 @@ def evaluate_stage(ctx: StageContext, role: str, target: Target) -> dict:
                 rows += _judge_dna(ctx, engine, key, mine)
             else:
                 rows += _judge_answers(ctx, engine, bench, mine)
-    metrics: dict = {"model": model_label(ctx.recipe, role), "sampling_params": params}
+    metrics: dict = {"model": ctx.config[LABEL_KEY], "sampling_params": params}
     for key, bench in benches.items():
         mine = [r for r in rows if r["benchmark"] == key]
         metrics[key] = _metrics(bench, mine, cfg.samples, len(questions[key]))

@@ -13,18 +13,18 @@ import hashlib
 import importlib.metadata
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from launch.recipe import Recipe
+from launch.slices import RecipeView, UndeclaredSeed, declared_paths
 from ramen import __version__
 from ramen.console import console, err_console, log_tail, stage_output, summary_table, verbose
 from ramen.errors import UserError
 from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef
 
 VERSIONED_PACKAGES = (
     "torch",
@@ -39,18 +39,6 @@ VERSIONED_PACKAGES = (
     "math-verify",
     "pydantic",
 )
-
-
-@dataclass(frozen=True)
-class StageDef:
-    """One stage: a function from its inputs and config section to its output folder."""
-
-    name: str
-    fn: Callable[[StageContext], dict | None]
-    needs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]]  # fixed, or from the recipe
-    config: Callable[[Recipe], Any]  # the JSON-able config whose hash decides a rerun
-    enabled: Callable[[Recipe], bool]
-    help: str
 
 
 def package_versions() -> dict[str, str]:
@@ -270,14 +258,16 @@ class Runner:
         console.print(f"[cyan]run[/]  {stage.name}: {decision.why}")
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
+        paths = declared_paths(config)
         ctx = StageContext(
             name=stage.name,
             out_dir=stage_dir,
             config=config,
             inputs=inputs,
             input_hashes=input_hashes,
-            seed=self.recipe.seed,
-            recipe=self.recipe,
+            # the recipe as far as the config holds it: a read outside it is a SliceError
+            seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
+            recipe=RecipeView(self.recipe, paths, stage.name),
             recipe_path=self.recipe_path,
         )
         started = time.time()

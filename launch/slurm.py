@@ -26,25 +26,23 @@ from launch.recipe import Recipe
 from ramen.cluster import NCCL_DEFAULTS
 from ramen.spec import ModelSpec
 
-GENERATION_STAGES = ("filter", "sample", "grade", "evaluate", "evaluate-baseline")
+
+def _stage(name: str):
+    from launch.stages import STAGES
+
+    return next((s for s in STAGES if s.name == name), None)
+
+
+def generates(stage: str) -> bool:
+    """Whether a stage serves models with vLLM (its declaration names them)."""
+    found = _stage(stage)
+    return found is not None and found.models is not None
 
 
 def stage_models(recipe: Recipe, stage: str) -> list[tuple[str, ModelSpec]]:
-    """The models a stage serves with vLLM (name, spec)."""
-    names: list[str | None] = []
-    cur, ev = recipe.curation, recipe.evaluation
-    judges = cur.grade.judges if cur is not None else []
-    if stage == "filter":
-        names = [*cur.filter.models, *judges]
-    elif stage == "sample":
-        names = [cur.sample.model]
-    elif stage == "grade":
-        names = list(judges)
-    elif stage in ("evaluate", "evaluate-baseline"):
-        target = ev.model if stage == "evaluate" else ev.baseline
-        if target == "trained":
-            target = recipe.training.base
-        names = [target, ev.judge]
+    """The models a stage serves with vLLM (name, spec), from its declaration."""
+    found = _stage(stage)
+    names = found.models(recipe) if found is not None and found.models is not None else []
     return [(n, recipe.models[n]) for n in dict.fromkeys(names) if n is not None]
 
 
@@ -71,7 +69,7 @@ def plan_job(recipe: Recipe, stage: str) -> Job:
     gpus = launch.gpus_per_node
     if stage.startswith("train"):
         return Job(stage, "train", launch.nodes, 1, gpus, launch.partition)
-    if stage in GENERATION_STAGES:
+    if generates(stage):
         sizes = [m.tensor_parallel * m.pipeline_parallel for _, m in stage_models(recipe, stage)]
         widest = max(sizes, default=1)
         if gpus and widest > gpus:  # one replica over several nodes: Ray + pipeline parallel

@@ -5,23 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from curation.balance import balance
-from curation.clean import clean, tokenizer_model
-from curation.decontaminate import decontaminate, resolve_against
+from curation.clean import TOKENIZER_KEY, clean, tokenizer_model
+from curation.decontaminate import AGAINST_KEY, decontaminate, resolve_against
 from curation.dedup import dedup
 from curation.generation import filter_stage, grade_stage, sample_stage
 from curation.pairs import pairs, sft
 from curation.select import select
 from curation.sources import prepare
 from launch.recipe import Recipe
-from launch.runner import StageDef, read_manifest
+from launch.runner import read_manifest
 from ramen.bundled import resolve_bundled
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.io import hash_file
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef
 from training import tiny
 from training.launcher import preset_path
-from training.stage import stage_name, step_path, train_stage
+from training.stage import LATER_STEPS_KEY, stage_name, step_path, train_stage
 
 
 def resolve_model_path(name: str, path: str) -> str:
@@ -95,7 +95,7 @@ def _prepare_config(r: Recipe) -> dict:
 
 def _clean_config(r: Recipe) -> dict:
     model = tokenizer_model(r) if r.models else None
-    return {"data.clean": _dump(r.data.clean), **_models(r, model)}
+    return {"data.clean": _dump(r.data.clean), TOKENIZER_KEY: model, **_models(r, model)}
 
 
 def _decontaminate_config(r: Recipe) -> dict:
@@ -103,7 +103,7 @@ def _decontaminate_config(r: Recipe) -> dict:
         {"name": name, "path": path, "sha256": hash_file(resolve_bundled(path)) if path else None}
         for name, path in resolve_against(r)
     ]
-    return {"data.decontaminate": _dump(r.data.decontaminate), "evaluation set files": against}
+    return {"data.decontaminate": _dump(r.data.decontaminate), AGAINST_KEY: against}
 
 
 def _grade_settings(r: Recipe) -> dict:
@@ -132,9 +132,9 @@ def _set_config(section: str):
     def config(r: Recipe) -> dict:
         c = r.curation
         roles = {
-            "curation.filter.models": c.filter.models if c.filter else None,
-            "curation.sample.model": c.sample.model if c.sample else None,
-            "curation.grade.judge": c.grade.judge,
+            **({"curation.filter.models": c.filter.models} if c.filter else {}),
+            **({"curation.sample.model": c.sample.model} if c.sample else {}),
+            "curation.grade.judges": c.grade.judges,  # the judge and the panel
         }
         return {
             f"curation.{section}": _dump(getattr(c, section)),
@@ -143,12 +143,14 @@ def _set_config(section: str):
             "name": r.name,
             "seed": r.seed,  # the order pairs are capped in; the card states it
             "data.sources": [_dump(s) for s in r.data.sources],
+            "data.allow_licences": r.data.allow_licences,
+            "data.forbid_generators": r.data.forbid_generators,
             **roles,
             **_models(
                 r,
                 *(c.filter.models if c.filter else []),
-                roles["curation.sample.model"],
-                roles["curation.grade.judge"],
+                roles.get("curation.sample.model"),
+                *c.grade.judges,
             ),
         }
 
@@ -237,6 +239,7 @@ STAGES: list[StageDef] = [
         config=_filter_config,
         enabled=_has("filter"),
         help="the weak model(s) try each problem k times; solved = easy = dropped; tiers",
+        models=lambda r: [*r.curation.filter.models, *r.curation.grade.judges],
     ),
     StageDef(
         name="sample",
@@ -245,6 +248,7 @@ STAGES: list[StageDef] = [
         config=_sample_config,
         enabled=_has("sample"),
         help="the strong model samples n answers per problem at the full completion budget",
+        models=lambda r: [r.curation.sample.model],
     ),
     StageDef(
         name="grade",
@@ -253,6 +257,7 @@ STAGES: list[StageDef] = [
         config=_grade_settings,
         enabled=_has("sample"),
         help="grade every sample: rules first, the LLM judge for the undecided",
+        models=lambda r: list(r.curation.grade.judges),
     ),
     StageDef(
         name="select",
@@ -291,10 +296,21 @@ def _train_config(index: int):
                 "path": step.data,
                 "sha256": hash_file(path) if path.is_file() else None,
             }
+        dump = step.model_dump(mode="json", exclude={"then"})
+        # the first step is `training` but for `then`, which belongs to the later steps' stages
+        declared = (
+            {f"training.{k}": v for k, v in dump.items()}
+            if index == 0
+            else {step_path(index): dump, "training.base": r.training.base}
+        )
         return {
-            step_path(index): step.model_dump(mode="json", exclude={"then"}),
-            "training.base": r.training.base,
+            **declared,
+            "name": r.name,  # the trainer's run name
             **_models(r, r.training.base),
+            # the first step checks the later steps' data exist before it trains for hours
+            LATER_STEPS_KEY: [{"method": s.method, "data": s.data} for s in r.training.steps()[1:]]
+            if index == 0
+            else None,
             "training data file": data,
             "seed": r.seed,
             "deepspeed preset file": (
@@ -360,11 +376,15 @@ def _evaluate_fn(role: str):
 
 def _evaluate_config(role: str):
     def config(r: Recipe) -> dict:
+        from evaluation.evaluate import LABEL_KEY, model_label
+
         e = r.evaluation
         name = e.model if role == "model" else e.baseline
         return {
             "evaluation": e.model_dump(mode="json", exclude={"model", "baseline"}),
             f"evaluation.{role if role == 'model' else 'baseline'}": name,
+            LABEL_KEY: model_label(r, role),  # "trained (strong + dpo lora)"
+            **({"training.base": r.training.base} if name == "trained" else {}),
             **_models(r, r.training.base if name == "trained" else name, e.judge),
             "benchmark files": {
                 b.key: hash_file(resolve_bundled(b.path))
@@ -375,6 +395,15 @@ def _evaluate_config(role: str):
         }
 
     return config
+
+
+def _evaluated_models(role: str):
+    def models(r: Recipe) -> list[str | None]:
+        e = r.evaluation
+        target = e.model if role == "model" else e.baseline
+        return [r.training.base if target == "trained" else target, e.judge]
+
+    return models
 
 
 def _has_baseline(r: Recipe) -> bool:
@@ -393,6 +422,7 @@ STAGES += [
         needs=lambda r: tuple(s.name for s in TRAIN_STAGES) if _evaluates_trained(r) else (),
         config=_evaluate_config("model"),
         enabled=lambda r: r.evaluation is not None,
+        models=_evaluated_models("model"),
         help="generate, judge and score every benchmark for evaluation.model (HLE, DNA, qa)",
     ),
     StageDef(
@@ -401,13 +431,14 @@ STAGES += [
         needs=(),
         config=_evaluate_config("baseline"),
         enabled=_has_baseline,
+        models=_evaluated_models("baseline"),
         help="the same for evaluation.baseline, on the same questions and seeds",
     ),
     StageDef(
         name="report",
         fn=_report,
         needs=("evaluate", "evaluate-baseline"),
-        config=lambda r: {"evaluation": r.evaluation.model_dump(mode="json"), "seed": r.seed},
+        config=lambda r: {"evaluation": _dump(r.evaluation), "name": r.name, "seed": r.seed},
         enabled=lambda r: r.evaluation is not None,
         help="markdown report with plots; paired comparison with the baseline (compare.json)",
     ),

@@ -156,3 +156,20 @@ class StageContext:
 
     def outputs(self) -> list[str]:
         return sorted([*self._writers, *self._extra])
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """One stage: a function from its inputs and config section to its output folder."""
+
+    name: str
+    fn: Callable[[StageContext], dict | None]
+    needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]]  # fixed, or from the recipe
+    # the JSON-able config whose hash decides a rerun, keyed by the recipe paths it holds;
+    # the stage reads the recipe only there (launch/slices.py)
+    config: Callable[[Any], Any]
+    enabled: Callable[[Any], bool]
+    help: str
+    # the models the stage serves with vLLM (names under `models:`); None: it serves none
+    # (SLURM gives a stage with models a generation allocation, launch/slurm.py)
+    models: Callable[[Any], list[str | None]] | None = None

@@ -100,7 +100,7 @@ def test_tiny_recipe_runs_skips_and_reruns_only_what_changed(tiny_run, tmp_path)
     for noise in ("WARNING", "Warning", "Loading safetensors", "pid="):
         assert noise not in shown, (noise, shown)
     log = (tiny_run["dir"] / "filter" / "logs" / "stage.log").read_text()
-    assert "WARNING" in log and "vllm" in log
+    assert "Loading safetensors checkpoint shards" in log  # vLLM loading the weak model
     assert "run  filter" in first.stdout and "stage filter" in first.stdout
     assert not (tiny_run["dir"] / "select" / "logs").exists()  # nothing to say, no log
 

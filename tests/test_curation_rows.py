@@ -41,8 +41,20 @@ def run_stage(fn, recipe, inputs: dict[str, list[dict]], tmp_path: Path, name: s
         dirs[stage] = d
     out = tmp_path / name
     out.mkdir(parents=True, exist_ok=True)
+    # the stage's config and the recipe as far as it holds it, as the runner gives them
+    from launch.slices import RecipeView, declared_paths
+    from launch.stages import STAGES
+
+    stage = next(s for s in STAGES if s.name in (name, fn.__name__))
+    config = stage.config(recipe)
+    paths = declared_paths(config)
     ctx = StageContext(
-        name=name, out_dir=out, config={}, inputs=dirs, seed=recipe.seed, recipe=recipe
+        name=stage.name,
+        out_dir=out,
+        config=config,
+        inputs=dirs,
+        seed=recipe.seed,
+        recipe=RecipeView(recipe, paths, stage.name),
     )
     ctx.resolve_model = lambda m: str(tiny.ensure_tiny(recipe.models[m].path.removeprefix("tiny:")))
     extra = fn(ctx) or {}

@@ -1,12 +1,14 @@
 """The stage runner: skip, rerun on change (that stage and after, nothing before), atomic outputs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from launch.recipe import recipe_from_dict
-from launch.runner import Runner, StageDef
+from launch.runner import Runner
 from ramen.errors import UserError
+from ramen.stage import StageDef
 
 pytestmark = pytest.mark.unit
 
@@ -212,3 +214,33 @@ def test_verbose_shows_library_output(tmp_path, capfd, monkeypatch):
     Runner(recipe(tmp_path), [StageDef("n", noisy, (), lambda r: {}, lambda r: True, "n")]).run()
     assert "a library warning" in capfd.readouterr().err
     assert not (tmp_path / "r" / "n" / "logs").exists()
+
+
+def test_the_worked_example_stage_is_one_module_and_one_line(tmp_path):
+    """docs/architecture.md's worked example: a stage declared in its own module, added to
+    the stage list with one line, runs, resumes and reruns like every other stage."""
+    import importlib.util
+
+    from launch.recipe import load_recipe
+    from launch.stages import STAGES
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "question_lengths.py"
+    spec = importlib.util.spec_from_file_location("question_lengths", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    at = [s.name for s in STAGES].index("prepare") + 1
+    stages = [*STAGES[:at], example.STAGE, *STAGES[at:]]  # the one line
+
+    tiny = Path(__file__).resolve().parent.parent / "recipes" / "tiny.yaml"
+    only = ["prepare", "question_lengths"]
+    recipe = load_recipe(tiny, [f"workdir={tmp_path}", "data.clean.max_question_tokens=6"])
+    assert Runner(recipe, stages).run(only=only) == {"prepare": "ran", "question_lengths": "ran"}
+    out = tmp_path / "tiny" / "question_lengths"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["rejected"]["question_over_limit"] > 0 and stats["longest_words"] > 6
+    assert stats["input"] == stats["kept"] + stats["rejected"]["question_over_limit"]
+    assert Runner(recipe, stages).run(only=only)["question_lengths"] == "skipped"
+    recipe = load_recipe(tiny, [f"workdir={tmp_path}", "data.clean.max_question_tokens=8"])
+    plan = dict(Runner(recipe, stages).dry_run(only=only))
+    assert plan["question_lengths"].why == "config changed: data.clean.max_question_tokens"
+    assert not plan["prepare"].run

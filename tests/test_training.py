@@ -190,7 +190,8 @@ def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
 
     def ctx(lr=1e-4, save_steps=10, pairs="hash-a"):
         config = {  # the train stage's config, keyed by recipe path (launch/stages.py)
-            "training": {"method": "dpo", "args": {"learning_rate": lr, "save_steps": save_steps}}
+            "training.method": "dpo",
+            "training.args": {"learning_rate": lr, "save_steps": save_steps},
         }
         return StageContext(name="train", out_dir=tmp_path, config=config, inputs={}, seed=0,
                             input_hashes={"pairs": pairs})  # fmt: skip

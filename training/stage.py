@@ -136,6 +136,9 @@ def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
 RESUME_NEUTRAL_ARGS = {"save_steps", "save_total_limit", "logging_steps", "logging_first_step"}
 
 
+LATER_STEPS_KEY = "later steps"  # the first train stage's config: their method and data
+
+
 def step_path(index: int) -> str:
     """The recipe key path of training step `index`: `training`, then `training.then[i]`."""
     return "training" if index == 0 else f"training.then[{index - 1}]"
@@ -144,13 +147,16 @@ def step_path(index: int) -> str:
 def checkpoint_key(ctx: StageContext) -> str:
     """What the checkpoints of this stage were trained from: its config (step, base model,
     data file, seed, DeepSpeed preset) and the output hashes of the stages it reads."""
+
+    def neutral(args: dict | None) -> dict:
+        return {k: v for k, v in (args or {}).items() if k not in RESUME_NEUTRAL_ARGS}
+
     config = dict(ctx.config)
-    key = next(k for k in config if k == "training" or k.startswith("training.then["))
-    step = dict(config[key])
-    step["args"] = {
-        k: v for k, v in (step.get("args") or {}).items() if k not in RESUME_NEUTRAL_ARGS
-    }
-    config[key] = step
+    for key, value in config.items():
+        if key == "training.args":  # the first step
+            config[key] = neutral(value)
+        elif key.startswith("training.then[") and isinstance(value, dict):  # a later one
+            config[key] = {**value, "args": neutral(value.get("args"))}
     return hash_obj({"config": config, "inputs": ctx.input_hashes})
 
 
@@ -179,11 +185,11 @@ def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
 
 def train_stage(ctx: StageContext, index: int) -> dict:
     recipe = ctx.recipe
-    step = recipe.training.steps()[index]
+    step = recipe.training if index == 0 else recipe.training.then[index - 1]
     base_path, model_spec = base_for(ctx, index)
     if index == 0:  # a later step's missing file should not surface after hours of this one
-        for i, later in enumerate(recipe.training.steps()):
-            check_data(recipe, later, i)
+        for i, later in enumerate(ctx.config[LATER_STEPS_KEY], start=1):
+            check_data(recipe, TrainingStep.model_validate(later), i)
     source = check_data(recipe, step, index)
     rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
     data = ctx.out_dir / "data"
