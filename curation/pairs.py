@@ -23,6 +23,7 @@ from curation.clean import load_tokenizer
 from curation.generation import group_by_problem
 from evaluation.rules import vote_key
 from ramen.console import err_console, track
+from ramen.errors import UserError
 from ramen.io import atomic_dir, sha256_text
 from ramen.stage import StageContext
 from ramen.turns import RowError, TrainingRenderer, Turn
@@ -97,6 +98,10 @@ class SetWriter:
         self.checked = 0  # turns rendered
         self.verified = 0  # turns of written rows whose rendering equals the generated text
         self.pending = 0  # such turns of the problem being built
+        self.differed = 0  # turns whose rendering is not the generated text
+        self.matched = 0  # turns whose rendering is (kept or not)
+        self.first_difference = ""
+        self.model = model
         self.rows: list[dict] = []
         self.problems = 0
         self.by_category: Counter = Counter()
@@ -116,12 +121,18 @@ class SetWriter:
         if generated is not None:
             expected = generated if turn.cut else generated + self.renderer.eot
             if completion != expected:
+                self.differed += 1
+                self.first_difference = self.first_difference or (
+                    f"renders {_excerpt(completion, expected)} where the model wrote "
+                    f"{_excerpt(expected, completion)}"
+                )
                 raise RowError(
                     "turn_not_as_generated",
                     f"sample {sample.get('sample_index')} renders as {_excerpt(completion, expected)}"
                     f" but the model wrote {_excerpt(expected, completion)}",
                 )
             self.pending += 1
+            self.matched += 1
         return [self.renderer.message(turn)]
 
     def discard(self) -> None:
@@ -139,6 +150,14 @@ class SetWriter:
 
     def finish(self, push_to_hub: str | None, private: bool) -> dict:
         import datasets
+
+        if self.differed and not self.matched:
+            raise UserError(
+                f"the chat template of '{self.model}' renders no sample as the model "
+                f"generated it ({self.differed} compared; it {self.first_difference}); give "
+                "a template that writes turns as the model does",
+                where=f"models.{self.model}.training_chat_template",
+            )
 
         datasets.disable_progress_bars()
         ds = datasets.Dataset.from_list(self.rows)

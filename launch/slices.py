@@ -46,7 +46,9 @@ class RecipeView:
         if any(_inside(path, d) for d in self._paths):
             return value
         if any(_inside(d, path) for d in self._paths):  # on the way to a declared key
-            return RecipeView(value, self._paths, self._stage, path)
+            # an absent section (None) on the way is read as absent: the declared key under
+            # it holds None too, so its presence is hashed
+            return None if value is None else RecipeView(value, self._paths, self._stage, path)
         raise SliceError(
             f"stage '{self._stage}' read recipe key '{path}', which its config does not hold "
             "(so a change to it would not rerun the stage); add it to the stage's config in "

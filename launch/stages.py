@@ -131,9 +131,9 @@ def _select_config(r: Recipe) -> dict:
 def _set_config(section: str):
     def config(r: Recipe) -> dict:
         c = r.curation
-        roles = {
-            **({"curation.filter.models": c.filter.models} if c.filter else {}),
-            **({"curation.sample.model": c.sample.model} if c.sample else {}),
+        roles = {  # None: the recipe has no such section (the card says so)
+            "curation.filter.models": c.filter.models if c.filter else None,
+            "curation.sample.model": c.sample.model if c.sample else None,
             "curation.grade.judges": c.grade.judges,  # the judge and the panel
         }
         return {
@@ -149,7 +149,7 @@ def _set_config(section: str):
             **_models(
                 r,
                 *(c.filter.models if c.filter else []),
-                roles.get("curation.sample.model"),
+                roles["curation.sample.model"],
                 *c.grade.judges,
             ),
         }

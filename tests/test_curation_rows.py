@@ -687,6 +687,14 @@ def test_pairs_keep_only_turns_that_render_back_to_the_generated_text(tmp_path):
     assert "the model wrote '<think>thinking about b</think>" in rejects[0]["detail"]
     assert stats["rendered_as_generated"] == 4  # a's two turns, c's finished and cut-off turns
 
+    # a template that renders no sample as generated is the model's problem, said once
+    from ramen.errors import UserError
+
+    spaced = [written(s, s["text"].replace("\n", "")) for s in exact]
+    with pytest.raises(UserError, match="renders no sample as the model generated it") as e:
+        run_stage(pairs, recipe, {"select": [problem_group(spaced)]}, tmp_path / "x", name="pairs")
+    assert e.value.where == "models.strong.training_chat_template"
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["clean", "dedup", "decontaminate"])
