@@ -9,36 +9,26 @@ from typing import Any
 
 from ramen.io import read_json
 
-STAGE_ORDER = (
-    "prepare",
-    "clean",
-    "dedup",
-    "decontaminate",
-    "balance",
-    "filter",
-    "sample",
-    "grade",
-    "select",
-    "pairs",
-    "sft",
-)
-
 
 def lineage(run_dir: Path, inputs: list[str]) -> list[str]:
     """The stages a set was made from: its inputs and, through their manifests'
     `input_hashes`, theirs, in pipeline order. Stages that merely ran earlier (e.g. `pairs`
     beside `sft`) are not in it, whatever order the jobs finished in."""
+    order: list[str] = []  # each stage after the stages it read (depth-first, post-order)
     seen: set[str] = set()
-    todo = list(inputs)
-    while todo:
-        stage = todo.pop()
+
+    def visit(stage: str) -> None:
         if stage in seen:
-            continue
+            return
         seen.add(stage)
         manifest = run_dir / stage / "manifest.json"
-        if manifest.is_file():
-            todo += list(read_json(manifest).get("input_hashes", {}))
-    return [s for s in STAGE_ORDER if s in seen]
+        for upstream in read_json(manifest).get("input_hashes", {}) if manifest.is_file() else []:
+            visit(upstream)
+        order.append(stage)
+
+    for stage in inputs:
+        visit(stage)
+    return order
 
 
 def stage_counts(run_dir: Path, inputs: list[str]) -> list[dict]:

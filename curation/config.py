@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from evaluation.sampling_params import SamplingKnobs
+from evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
 
@@ -163,7 +163,7 @@ class DataConfig(StrictModel):
     )
 
 
-class FilterConfig(SamplingKnobs):
+class FilterConfig(Sampling):
     model: str | list[str] = Field(
         description="Name (under `models:`) of the weak model that tries each problem, or several "
         "names from smallest to largest: then difficulty tiers (easy / medium / hard / inverted) "
@@ -183,13 +183,7 @@ class FilterConfig(SamplingKnobs):
         ge=1,
         description="A problem counts as solved when at least this many of k attempts are correct.",
     )
-    temperature: float = Field(
-        default=0.6, ge=0.0, description="Sampling temperature of the attempts."
-    )
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
-    )
+    temperature: float = temperature_field(0.6, "Sampling temperature of the attempts.")
 
     @property
     def models(self) -> list[str]:
@@ -200,16 +194,11 @@ class FilterConfig(SamplingKnobs):
         return self.decide_by or self.models[-1]
 
 
-class SampleConfig(SamplingKnobs):
+class SampleConfig(Sampling):
     model: str = Field(
         description="Name (under `models:`) of the strong model that samples answers."
     )
     n: int = Field(default=4, ge=1, description="Samples per problem.")
-    temperature: float = Field(default=1.0, ge=0.0, description="Sampling temperature.")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
-    )
 
 
 class GradeConfig(StrictModel):

@@ -27,12 +27,12 @@ from ramen.console import console, err_console
 from ramen.io import sha256_text
 from ramen.stage import StageContext
 
-# The stage whose rows go on to the model stages: the last row stage this recipe runs.
-PROBLEM_STAGES = ("balance", "decontaminate", "dedup", "clean", "prepare")
-
 
 def problems_stage(ctx: StageContext) -> str:
-    return next(s for s in PROBLEM_STAGES if s in ctx.inputs)
+    """The stage a model stage reads its problems from: the first of its declared inputs this
+    run has (a stage's `needs` lists them by preference: `filter`, then `balance`, then
+    `decontaminate`; launch/stages.py)."""
+    return next(iter(ctx.inputs))
 
 
 def derived_seed(seed: int, *parts: str) -> int:
@@ -295,7 +295,7 @@ def filter_stage(ctx: StageContext) -> dict:
 def sample_stage(ctx: StageContext) -> dict:
     """Stage `sample`: the strong model draws n samples per problem at the full budget."""
     cfg = ctx.recipe.curation.sample
-    source = "filter" if "filter" in ctx.inputs else problems_stage(ctx)
+    source = problems_stage(ctx)  # `filter` when the recipe filters
     problems = list(ctx.input_rows(source))
     finish: Counter = Counter()
     for sample in generate_samples(

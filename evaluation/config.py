@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from evaluation.sampling_params import SamplingKnobs
+from evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import SAFE_NAME, StrictModel
 
@@ -72,7 +72,7 @@ class BenchmarkSpec(StrictModel):
         return {"name": value} if isinstance(value, str) else value
 
 
-class EvaluationConfig(SamplingKnobs):
+class EvaluationConfig(Sampling):
     model: str = Field(
         default="trained",
         description="What to evaluate: `trained` (the training output) or a name under `models:`.",
@@ -86,11 +86,7 @@ class EvaluationConfig(SamplingKnobs):
     samples: int = Field(
         default=1, ge=1, description="Samples per question (avg@n, pass@k, maj@k)."
     )
-    temperature: float = Field(default=0.6, ge=0.0, description="Sampling temperature.")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling top_p.")
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
-    )
+    temperature: float = temperature_field(0.6)
     judge: str | None = Field(
         default=None, description="Name (under `models:`) of the judge model."
     )

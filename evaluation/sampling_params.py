@@ -32,8 +32,21 @@ KNOBS = tuple(NEUTRAL)
 SKIP_SPECIAL_TOKENS = True
 
 
-class SamplingKnobs(StrictModel):
-    """The sampling knobs besides temperature and top_p; null = not set by the recipe."""
+def temperature_field(default: float, description: str = "Sampling temperature.") -> Any:
+    """The temperature field of a section whose default differs from Sampling's."""
+    return Field(default=default, ge=0.0, description=description)
+
+
+class Sampling(StrictModel):
+    """One sampling settings model, for `curation.filter`, `curation.sample`, `evaluation`
+    and `ramen generate`: temperature, top_p and the completion cap, then the knobs, which
+    are null when the recipe leaves them to the model (see `resolve`)."""
+
+    temperature: float = temperature_field(1.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="Cap on completion tokens (null = all the context leaves)."
+    )
 
     top_k: int | None = Field(
         default=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from ramen.console import console, err_console
 from ramen.errors import StageFailed, UserError
@@ -262,15 +263,20 @@ def _engine_overrides(args: argparse.Namespace, prefix: str = "") -> dict:
     }
 
 
-def _sampling_knobs(args: argparse.Namespace) -> dict:
-    """--top-k, --min-p, ... as the recipe's sampling knobs (only those given)."""
+def _sampling(args: argparse.Namespace) -> Any:
+    """--temperature, --top-p, --max-tokens and the knobs (--top-k, --min-p, ...) checked by
+    the recipe's own sampling model (evaluation/sampling_params.py Sampling)."""
     from pydantic import ValidationError
 
-    from evaluation.sampling_params import KNOBS, SamplingKnobs
+    from evaluation.sampling_params import KNOBS, Sampling
 
-    given = {k: getattr(args, k) for k in KNOBS if getattr(args, k, None) is not None}
+    given = {
+        k: getattr(args, k)
+        for k in ("temperature", "top_p", "max_tokens", *KNOBS)
+        if getattr(args, k, None) is not None
+    }
     try:
-        return SamplingKnobs(**given).knobs()
+        return Sampling(**given)
     except ValidationError as err:
         first = err.errors()[0]
         flag = "--" + str(first["loc"][0]).replace("_", "-")
@@ -294,18 +300,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             "needs --model: tiny:NAME, a model folder, a hub id, or a name in --recipe",
             where="--model",
         )
-    for flag, value, ok in (
-        ("--n", args.n, args.n >= 1),
-        ("--temperature", args.temperature, args.temperature >= 0),
-        ("--top-p", args.top_p, 0 < args.top_p <= 1),
-        ("--max-tokens", args.max_tokens, args.max_tokens is None or args.max_tokens >= 1),
-    ):
-        if not ok:
-            raise UserError(
-                f"{value} is out of range (n >= 1, temperature >= 0, 0 < top-p <= 1, max-tokens >= 1)",
-                where=flag,
-            )
-    knobs = _sampling_knobs(args)
+    if args.n < 1:
+        raise UserError(
+            f"{args.n} is out of range: samples per problem are at least 1", where="--n"
+        )
+    sampling = _sampling(args)
     shard = Shard.parse(args.shard)  # a bad --shard fails before a model is resolved or built
     spec, path, name = _model_from_cli(args.model, args, "--model", **_engine_overrides(args))
     stats = generate_file(
@@ -315,14 +314,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         Path(args.input),
         output,
         n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
         seed=args.seed,
         shard=shard,
         system_prompt=args.system_prompt,
         force=args.force,
-        knobs=knobs,
+        knobs=sampling.knobs(),
     )
     console.print(
         f"generated {stats['generated']} samples now, {stats['resumed']} were already done"
