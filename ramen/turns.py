@@ -533,8 +533,10 @@ class OutputParser:
     - a model that does not reason under this template (a judge with `enable_thinking:
       false`: the generation prompt closes the block) gets no parser; its text is all answer
       (vLLM's qwen3 parser would return such an answer as reasoning and no content);
-    - a turn cut off inside its reasoning has no answer (None);
+    - a model that opens its own reasoning block (Qwen3 hybrid) but wrote none: its text is
+      all answer (a parser would call it reasoning, with no answer);
     - gpt-oss harmony is split by channel (`split_harmony`).
+    A turn cut off inside its reasoning has no answer (None), as with vLLM's parsers.
     `name` is the parser used (None: ramen's `</think>` split), `special` whether decoding
     must keep special tokens (the markers are special tokens: gpt-oss, Gemma 4).
     """
