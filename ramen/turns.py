@@ -435,21 +435,6 @@ class OutputFormat:
     def harmony(self) -> bool:
         return "<|channel|>" in self.separator
 
-    def split(self, text: str) -> tuple[str, str | None]:
-        """(reasoning, answer) of generated text; the answer is None when the text stops
-        inside its reasoning."""
-        if self.harmony:
-            return split_harmony(text)
-        body = text.strip()
-        if self.opening and body.startswith(self.opening):
-            body = body[len(self.opening) :]
-        elif self.opening and self.separator not in body:
-            return "", body  # no reasoning block at all: all of it is the answer
-        if self.separator in body:
-            reasoning, _, answer = body.rpartition(self.separator)
-            return reasoning.strip(), answer.strip()
-        return body.strip(), None
-
 
 def output_format(tokenizer: Any, template_kwargs: dict | None = None) -> OutputFormat | None:
     """The OutputFormat of a model's template, or None when its turns carry no reasoning block
@@ -505,6 +490,27 @@ def model_type(path: str | Path | None) -> str | None:
         return json.loads((Path(path) / "config.json").read_text()).get("model_type")
     except (OSError, ValueError, TypeError):
         return None
+
+
+def known_reasoning_parsers() -> set[str] | None:
+    """The names vLLM registers reasoning parsers under, read from its source without
+    importing it (seconds); None when they cannot be read (the engine checks the name)."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("vllm")
+        init = Path(spec.origin).parent / "reasoning" / "__init__.py"  # type: ignore[union-attr]
+        for node in ast.parse(init.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", "") == "_REASONING_PARSERS_TO_REGISTER"
+                and isinstance(node.value, ast.Dict)
+            ):
+                return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+        pass
+    return None
 
 
 def vllm_parser(name: str, tokenizer: Any) -> Any:
@@ -630,13 +636,6 @@ class OutputParser:
             return "", text.strip()
         return _parse(self._parser, text)
 
-    def describe(self) -> dict:
-        return {
-            "reasoning_parser": self.name or "none",
-            "thinks": self.thinks,
-            "special": self.special,
-        }
-
 
 _CHAT_REQUEST: Any = None
 
@@ -664,9 +663,14 @@ def split_think(text: str, prefilled_think: bool = False) -> tuple[str, str | No
     return "", text.strip()
 
 
+def prompt_opens_think(prompt_text: str) -> bool:
+    """True when the rendered generation prompt leaves a `<think>` open (Thinking-2507,
+    R1-distill): the completion starts inside the reasoning."""
+    return prompt_text.rfind("<think>") > prompt_text.rfind("</think>")
+
+
 def _prompt_opens_think(tokenizer: Any, kwargs: dict | None) -> bool:
-    """True when the generation prompt leaves a `<think>` open (the model reasons even though
-    its template drops the reasoning from a rendered turn)."""
+    """prompt_opens_think of the template's generation prompt for a probe question."""
     try:
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": _PROBE_USER}],
@@ -676,4 +680,4 @@ def _prompt_opens_think(tokenizer: Any, kwargs: dict | None) -> bool:
         )
     except Exception:  # noqa: BLE001 - no template
         return False
-    return text.rfind("<think>") > text.rfind("</think>")
+    return prompt_opens_think(text)

@@ -191,7 +191,7 @@ def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, famil
         # a model that opens its own block but wrote none: all of it is the answer
         assert parser.split("Answer: 42") == ("", "Answer: 42")
     # markers that are special tokens (gpt-oss, Gemma 4) must survive decoding
-    assert parser.special == (family in ("gptoss", "gemma4_v5")), parser.describe()
+    assert parser.special == (family in ("gptoss", "gemma4_v5")), parser.name
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -222,6 +222,16 @@ def test_a_judge_with_thinking_off_gets_no_parser(corpus_tokenizer):
         model="m", messages=[], chat_template_kwargs={"enable_thinking": False}
     )
     assert vllm_parser("qwen3", tok).extract_reasoning("Answer: 4", request) == ("Answer: 4", None)
+
+
+def test_recipe_validation_knows_vllms_parser_names_without_importing_vllm():
+    """The names a recipe is checked against at load (read from vLLM's source) are exactly
+    those vLLM's registry serves."""
+    from vllm.reasoning import ReasoningParserManager
+
+    from ramen.turns import known_reasoning_parsers
+
+    assert known_reasoning_parsers() == set(ReasoningParserManager.list_registered())
 
 
 def test_a_wrong_or_unknown_parser_is_a_one_line_error_naming_the_key(corpus_tokenizer):

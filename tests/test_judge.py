@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from evaluation.engine import make_sample, prompt_opens_think
+from evaluation.engine import make_sample
 from evaluation.grading import cohen_kappa, grade_rows, score_audit, write_audit
 from evaluation.judge import (
     Judge,
@@ -18,6 +18,7 @@ from evaluation.judge import (
     render_prompt,
 )
 from ramen.errors import UserError
+from ramen.turns import prompt_opens_think
 
 pytestmark = pytest.mark.unit
 
