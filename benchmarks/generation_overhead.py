@@ -39,8 +39,9 @@ def main() -> None:
 
     from vllm import SamplingParams
 
-    from evaluation.commands import problem_requests
-    from evaluation.engine import OfflineEngine, completion_budget
+    from evaluation.engine import completion_budget
+    from evaluation.offline import OfflineEngine
+    from evaluation.sampling import problem_requests
     from evaluation.store import run_to_store
     from ramen.problems import all_problems
     from ramen.spec import ModelSpec

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from curation.config import BalanceConfig
 from ramen.console import console, track
 from ramen.io import sha256_text
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump
 
 # The category shares of HLE's text set, as the competition harness records them
 # (shared/reference/EVALUATION.md).
@@ -142,3 +142,13 @@ def _print_table(table: dict) -> None:
             f"{v['share_after']:.2f}",
         )
     console.print(t)
+
+
+STAGE = StageDef(
+    name="balance",
+    fn=balance,
+    needs=("decontaminate",),
+    config=lambda r: {"data.balance": dump(r.data.balance), "seed": r.seed},
+    enabled=lambda r: r.data is not None and r.data.balance is not None,
+    help="downsample to target category shares (the HLE preset or the recipe's)",
+)

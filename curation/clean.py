@@ -19,7 +19,7 @@ from curation.profile import Profile
 from curation.text import broken_text, repeated_ngram_ratio
 from ramen.console import err_console, track
 from ramen.errors import UserError
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump, model_entries
 
 CATEGORICAL = ("category", "answer_type", "source", "licence", "generator")
 LENGTHS = ("question_chars", "answer_chars", "reasoning_chars")
@@ -215,3 +215,18 @@ def clean(ctx: StageContext) -> dict:
         "tokenized_texts": tokenized,
         "profile": {"input": seen.result(), "kept": kept.result()},
     }
+
+
+def _config(r: Any) -> dict:
+    model = tokenizer_model(r) if r.models else None
+    return {"data.clean": dump(r.data.clean), TOKENIZER_KEY: model, **model_entries(r, model)}
+
+
+STAGE = StageDef(
+    name="clean",
+    fn=clean,
+    needs=("prepare",),
+    config=_config,
+    enabled=lambda r: r.data is not None,
+    help="drop empty, placeholder, broken, looping and over-long rows; profile every row",
+)

@@ -20,7 +20,8 @@ from curation.text import ngram_tuples, words
 from evaluation.benchmarks import HUB, benchmark_questions
 from ramen.bundled import resolve_bundled
 from ramen.console import track
-from ramen.stage import StageContext
+from ramen.io import hash_file
+from ramen.stage import StageContext, StageDef, dump
 
 
 def resolve_against(recipe: Any) -> list[tuple[str, str | None]]:
@@ -130,3 +131,21 @@ def decontaminate(ctx: StageContext) -> dict:
         "ngram": cfg.ngram,
         "contaminated_by_benchmark": by_benchmark,
     }
+
+
+def _config(r: Any) -> dict:
+    against = [
+        {"name": name, "path": path, "sha256": hash_file(resolve_bundled(path)) if path else None}
+        for name, path in resolve_against(r)
+    ]
+    return {"data.decontaminate": dump(r.data.decontaminate), AGAINST_KEY: against}
+
+
+STAGE = StageDef(
+    name="decontaminate",
+    fn=decontaminate,
+    needs=("dedup",),
+    config=_config,
+    enabled=lambda r: r.data is not None,
+    help="drop questions that overlap the evaluation sets (exact or word n-gram)",
+)

@@ -20,7 +20,7 @@ from curation.config import DedupConfig
 from curation.parallel import map_chunks
 from curation.text import ngram_tuples, words
 from ramen.console import track
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump
 
 SEED = 1
 
@@ -173,3 +173,13 @@ def dedup(ctx: StageContext) -> dict:
     cfg: DedupConfig = ctx.recipe.data.dedup
     dedup_lines(ctx, ctx.inputs["clean"] / "data.jsonl", cfg)
     return {"method": {"exact": cfg.exact, "near": cfg.near, "threshold": cfg.threshold}}
+
+
+STAGE = StageDef(
+    name="dedup",
+    fn=dedup,
+    needs=("clean",),
+    config=lambda r: {"data.dedup": dump(r.data.dedup)},
+    enabled=lambda r: r.data is not None,
+    help="drop exact and near-duplicate questions (MinHash LSH); the first stays",
+)

@@ -16,16 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evaluation.commands import PROBLEM_KEEP, expected_keys, problem_requests
-from evaluation.engine import LazyEngine, open_engine
+from evaluation.engine import LazyEngine
 from evaluation.grading import grade_rows, row_key
-from evaluation.judge import Judge, JudgePanel, judge_prompt_for
-from evaluation.sampling import EngineTarget, generate_to_store
+from evaluation.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
+from evaluation.sampling import (
+    PROBLEM_KEEP,
+    EngineTarget,
+    expected_keys,
+    generate_to_store,
+    problem_requests,
+)
 from evaluation.sampling_params import resolved_for
 from evaluation.store import ordered_samples
 from ramen.console import console, err_console
 from ramen.io import sha256_text
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump, model_entries
 
 
 def problems_stage(ctx: StageContext) -> str:
@@ -66,7 +71,6 @@ def generate_samples(
         "max_tokens": max_tokens,
         "seed": seed,
     }
-    questions = {str(p["id"]): p["question"] for p in problems}
     requests = problem_requests(
         problems,
         n=n,
@@ -80,7 +84,6 @@ def generate_samples(
         requests,
         parts_dir,
         settings=settings,
-        questions=questions,
         engine=EngineTarget(spec, path, model, ctx.seed, parts_dir),
         description=description,
         who=ctx.name,
@@ -104,22 +107,11 @@ def _member(ctx: StageContext, name: str) -> tuple[Judge, LazyEngine, dict]:
     template = judge_prompt_for(
         spec.judge_format, grade.judge_prompt, "judge_prompt" in grade.model_fields_set
     )
-    engine = LazyEngine(
-        lambda: open_engine(
-            spec, ctx.resolve_model(name), name, seed=ctx.seed, log_dir=ctx.out_dir
-        ),
-        name,
-    )
+    engine = LazyEngine.of(spec, ctx.resolve_model(name), name, seed=ctx.seed, log_dir=ctx.out_dir)
     judge = Judge(
         engine, template, fmt=spec.judge_format, retries=grade.judge_retries, seed=ctx.seed
     )
-    settings = {
-        "judge": name,
-        "spec": spec.model_dump(mode="json"),
-        "prompt": template,
-        "format": spec.judge_format,
-    }
-    return judge, engine, settings
+    return judge, engine, judge_identity(name, spec, template)
 
 
 @contextlib.contextmanager
@@ -349,3 +341,61 @@ def group_by_problem(rows: Iterator[dict]) -> Iterator[list[dict]]:
         group.append(row)
     if group:
         yield group
+
+
+# --------------------------------------------------------------------------- the declarations
+
+
+def _grade_config(r: Any) -> dict:
+    g = r.curation.grade
+    return {
+        "curation.grade": dump(g),
+        **model_entries(r, g.judge, *(g.panel or [])),
+        "seed": r.seed,
+    }
+
+
+def _filter_config(r: Any) -> dict:
+    f = r.curation.filter
+    return {"curation.filter": dump(f), **model_entries(r, *f.models), **_grade_config(r)}
+
+
+def _sample_config(r: Any) -> dict:
+    return {
+        "curation.sample": dump(r.curation.sample),
+        **model_entries(r, r.curation.sample.model),
+        "seed": r.seed,  # each sample's seed derives from it
+    }
+
+
+def _has(section: str):
+    return lambda r: r.curation is not None and getattr(r.curation, section) is not None
+
+
+FILTER = StageDef(
+    name="filter",
+    fn=filter_stage,
+    needs=("balance", "decontaminate"),
+    config=_filter_config,
+    enabled=_has("filter"),
+    help="the weak model(s) try each problem k times; solved = easy = dropped; tiers",
+    models=lambda r: [*r.curation.filter.models, *r.curation.grade.judges],
+)
+SAMPLE = StageDef(
+    name="sample",
+    fn=sample_stage,
+    needs=("filter", "balance", "decontaminate"),
+    config=_sample_config,
+    enabled=_has("sample"),
+    help="the strong model samples n answers per problem at the full completion budget",
+    models=lambda r: [r.curation.sample.model],
+)
+GRADE = StageDef(
+    name="grade",
+    fn=grade_stage,
+    needs=("sample",),
+    config=_grade_config,
+    enabled=_has("sample"),
+    help="grade every sample: rules first, the LLM judge for the undecided",
+    models=lambda r: list(r.curation.grade.judges),
+)

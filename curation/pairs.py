@@ -25,7 +25,7 @@ from evaluation.rules import vote_key
 from ramen.console import err_console, track
 from ramen.errors import UserError
 from ramen.io import atomic_dir, sha256_text
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump, model_entries
 from ramen.turns import RowError, TrainingRenderer, Turn
 
 
@@ -364,3 +364,57 @@ def sft(ctx: StageContext) -> dict:
     stats = out.finish(cfg.push_to_hub, cfg.private)
     stats["label_source"] = dict(labels)
     return stats
+
+
+# --------------------------------------------------------------------------- the declarations
+
+
+def _set_config(section: str):
+    def config(r: Any) -> dict:
+        c = r.curation
+        roles = {  # None: the recipe has no such section (the card says so)
+            "curation.filter.models": c.filter.models if c.filter else None,
+            "curation.sample.model": c.sample.model if c.sample else None,
+            "curation.grade.judges": c.grade.judges,  # the judge and the panel
+        }
+        return {
+            f"curation.{section}": dump(getattr(c, section)),
+            # the turns are rendered by the sampler's template; the card names the recipe,
+            # its sources and the models in their roles
+            "name": r.name,
+            "seed": r.seed,  # the order pairs are capped in; the card states it
+            "data.sources": [dump(s) for s in r.data.sources],
+            "data.allow_licences": r.data.allow_licences,
+            "data.forbid_generators": r.data.forbid_generators,
+            **roles,
+            **model_entries(
+                r,
+                *(c.filter.models if c.filter else []),
+                roles["curation.sample.model"],
+                *c.grade.judges,
+            ),
+        }
+
+    return config
+
+
+def _has(section: str):
+    return lambda r: r.curation is not None and getattr(r.curation, section) is not None
+
+
+PAIRS = StageDef(
+    name="pairs",
+    fn=pairs,
+    needs=("select",),
+    config=_set_config("pairs"),
+    enabled=_has("pairs"),
+    help="DPO pairs (TRL prompt/chosen/rejected) + datasets folder + dataset card",
+)
+SFT = StageDef(
+    name="sft",
+    fn=sft,
+    needs=("grade",),
+    config=_set_config("sft"),
+    enabled=_has("sft"),
+    help="SFT set by rejection sampling (majority vote without a reference) + card",
+)

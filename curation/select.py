@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 
 from curation.generation import group_by_problem
 from ramen.console import track
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump
 
 PROBLEM_FIELDS = ("question", "answer", "answer_type", "category", "provenance")
 
@@ -65,3 +65,16 @@ def select(ctx: StageContext) -> dict:
         "correct_histogram": {str(k): histogram[k] for k in sorted(histogram)},
         "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
     }
+
+
+STAGE = StageDef(
+    name="select",
+    fn=select,
+    needs=("grade",),
+    config=lambda r: {
+        "curation.select": dump(r.curation.select),
+        "curation.sample.n": r.curation.sample.n,
+    },
+    enabled=lambda r: r.curation is not None and r.curation.sample is not None,
+    help="keep problems whose correct count is in the pass band (drop 0/n and n/n)",
+)

@@ -17,7 +17,7 @@ from ramen.bundled import resolve_bundled
 from ramen.console import track
 from ramen.errors import UserError
 from ramen.io import hash_obj, jsonl_records
-from ramen.stage import StageContext
+from ramen.stage import StageContext, StageDef, dump
 
 PROBLEM_FIELDS = (
     "id",
@@ -170,3 +170,17 @@ def prepare(ctx: StageContext) -> dict:
             kept += 1
         per_source[src.path] = kept
     return {"kept_by_source": per_source}
+
+
+STAGE = StageDef(
+    name="prepare",
+    fn=prepare,
+    needs=(),
+    config=lambda r: {
+        "data.sources": [dump(s) for s in r.data.sources],
+        "data.allow_licences": r.data.allow_licences,
+        "data.forbid_generators": r.data.forbid_generators,
+    },
+    enabled=lambda r: r.data is not None,
+    help="read sources, map fields, apply the licence/provenance gate -> Problem rows",
+)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from evaluation.judge import judge_identity
 from ramen.bundled import resolve_bundled
 from ramen.errors import UserError
 from ramen.io import jsonl_records
@@ -76,3 +78,68 @@ def benchmark_questions(name: str, path: str | None = None) -> Iterator[tuple[st
         question = row.get("question")
         if isinstance(question, str) and question.strip():
             yield str(row.get("id", i)), question
+
+
+# --------------------------------------------------------------------------- benchmark kinds
+
+
+class BenchmarkKind:
+    """What differs between benchmark kinds (HLE, a QA set, Do-Not-Answer), behind one
+    interface: the evaluate stage, the report and the recipe checks call only this.
+    `evaluation/kinds.py` lists the kinds; each lives beside its judge and metrics
+    (`evaluation/answers.py`, `evaluation/dna.py`).
+    """
+
+    name: str
+    needs_reference = True  # a row without a reference answer is a reject (missing_answer)
+    needs_judge = False  # scored only by a judge: the recipe must name evaluation.judge
+    default_system_prompt: str | None = None  # a prompt file; None: the model's own template
+    rules_first = True  # grade by rules and judge only the undecided (else judge every answer)
+
+    def problem(self, row: dict, problem: dict) -> dict:
+        """A benchmark row's problem (id, question, answer, answer_type, category), with what
+        this kind adds to it."""
+        return problem
+
+    def judge(self, ctx: Any, engine: Any, bench: Any, samples: list[dict]) -> list[dict]:
+        """The judged row of every sample (`score` 1/0, or None when it cannot be scored)."""
+        raise NotImplementedError
+
+    def metrics(self, rows: list[dict], n: int, questions: int) -> dict:
+        """metrics.json's entry for one benchmark (`kind` names the kind)."""
+        raise NotImplementedError
+
+    def official_rows(self, rows: list[dict]) -> list[dict] | None:
+        """The rows of `<key>.judged.jsonl` (what `ramen metrics` recomputes the official
+        numbers from), or None when the kind has no such file."""
+        return None
+
+    def summary(self, stage: str, key: str, m: dict) -> list[str]:
+        """The console lines of one benchmark's metrics."""
+        raise NotImplementedError
+
+    def report(
+        self,
+        key: str,
+        runs: dict[str, dict],
+        rows: dict[str, list[dict]],
+        source: dict[str, str],
+        plots_dir: Path,
+    ) -> tuple[list[str], list[str]]:
+        """The report's section (markdown lines) and the plots it wrote under `plots_dir`;
+        `runs` maps each model to its metrics.json, `rows` to its rows of this benchmark,
+        `source` to the command its numbers come from."""
+        raise NotImplementedError
+
+    def source(self, stage_dir: Path, key: str, run_cmd: str) -> str:
+        """How a reader recomputes this benchmark's numbers of one evaluate stage."""
+        return f"{stage_dir / 'metrics.json'} ({run_cmd})"
+
+
+def judge_settings(recipe: Any, template: str) -> dict:
+    """What a stored judgement depends on: a change to any judges the samples again."""
+    cfg = recipe.evaluation
+    return {
+        **judge_identity(cfg.judge, recipe.models[cfg.judge], template),
+        "retries": cfg.judge_retries,
+    }

@@ -4,19 +4,23 @@ beside the output, with reasons), run the engine or the grader resumably, write 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.engine import Request, open_engine, sample_seed
-from evaluation.grading import JudgeMode, check_row, grade_rows, row_key, write_audit
+from evaluation.audit import write_audit
+from evaluation.grading import JudgeMode, check_row, grade_rows, row_key
 from evaluation.judge import Judge, check_prompt
+from evaluation.sampling import (
+    PROBLEM_KEEP,
+    EngineTarget,
+    expected_keys,
+    generate_to_store,
+    problem_requests,
+)
 from evaluation.sampling_params import resolved_for
-from evaluation.store import Shard, check_settings, finalize, run_to_store
+from evaluation.store import Shard, ordered_samples
 from ramen.errors import UserError
 from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
 from ramen.spec import ModelSpec
-
-PROBLEM_KEEP = ("question", "answer", "answer_type", "category")
 
 
 def sidecar(output: Path, suffix: str) -> Path:
@@ -61,46 +65,6 @@ def _problem_key(row: dict) -> str:
     return str(row["id"])
 
 
-def expected_keys(problems: Sequence[dict], n: int) -> list[tuple[str, int]]:
-    """Every (problem_id, sample_index) a run of n samples per problem must produce, in order."""
-    return [(str(p["id"]), i) for p in problems for i in range(n)]
-
-
-def problem_requests(
-    problems: Sequence[dict],
-    *,
-    n: int,
-    seed: int,
-    temperature: float,
-    top_p: float = 1.0,
-    max_tokens: int | None = None,
-    system_prompt: str | None = None,
-    knobs: dict | None = None,
-) -> list[Request]:
-    """n requests per problem, each with its own seed; the problem's fields ride along."""
-    out = []
-    for p in problems:
-        messages = [{"role": "user", "content": p["question"]}]
-        if system_prompt:
-            messages.insert(0, {"role": "system", "content": system_prompt})
-        extra = {k: p[k] for k in PROBLEM_KEEP if k in p}
-        for i in range(n):
-            out.append(
-                Request(
-                    problem_id=str(p["id"]),
-                    sample_index=i,
-                    messages=messages,
-                    seed=sample_seed(seed, str(p["id"]), i),
-                    temperature=temperature,
-                    top_p=top_p,
-                    max_tokens=max_tokens,
-                    knobs=dict(knobs or {}),
-                    extra=extra,
-                )
-            )
-    return out
-
-
 def generate_file(
     spec: ModelSpec,
     path: str,
@@ -118,7 +82,10 @@ def generate_file(
     force: bool = False,
     knobs: dict | None = None,
 ) -> dict:
-    """Sample n answers per problem of a JSONL file, resumably; returns stats."""
+    """Sample n answers per problem of a JSONL file, resumably, by the rules the stages use
+    (`generate_to_store`): a changed question redoes its samples; changed settings stop with
+    an error unless `force`. Returns stats."""
+    shard = shard or Shard()
     unique, reasons = read_rows(
         input_path, _check_problem, sidecar(output_path, "rejects.jsonl"), key=_problem_key
     )
@@ -126,7 +93,6 @@ def generate_file(
     settings = {
         "model": name,
         "spec": spec.model_dump(mode="json"),
-        "input_sha256": hash_file(input_path),
         "n": n,
         "temperature": temperature,
         "top_p": top_p,
@@ -135,8 +101,6 @@ def generate_file(
         "seed": seed,
         "system_prompt": system_prompt,
     }
-    check_settings(parts, settings, reset=force)
-    shard = shard or Shard()
     mine = problem_requests(
         shard.select(unique),
         n=n,
@@ -147,12 +111,40 @@ def generate_file(
         system_prompt=system_prompt,
         knobs=knobs,
     )
-    with open_engine(spec, path, name, seed=seed, log_dir=parts) as engine:
-        stats = run_to_store(engine.generate, mine, parts, shard, description=f"sampling {name}")
+    stats = generate_to_store(
+        mine,
+        parts,
+        settings=settings,
+        engine=EngineTarget(spec, path, name, seed, parts),
+        description=f"sampling {name}",
+        who="generate",
+        shard=shard,
+        reset=force,
+    )
     stats["rejected"] = dict(reasons)
     if shard.count == 1:
-        stats["written"] = finalize(parts, expected_keys(unique, n), output_path)
+        stats["written"] = _write_samples(unique, n, parts, output_path)
     return stats
+
+
+def _write_samples(problems: list[dict], n: int, parts: Path, output_path: Path) -> int:
+    """The stored samples in input order, with their problem's current fields (a corrected
+    reference answer rides along; the question is the one the sample answered)."""
+    by_id = {str(p["id"]): p for p in problems}
+    return write_jsonl_atomic(
+        output_path,
+        (
+            {
+                **s,
+                **{
+                    k: by_id[s["problem_id"]][k]
+                    for k in PROBLEM_KEEP
+                    if k in by_id[s["problem_id"]]
+                },
+            }
+            for s in ordered_samples(parts, expected_keys(problems, n))
+        ),
+    )
 
 
 def merge_file(input_path: Path, output_path: Path, n: int) -> int:
@@ -160,7 +152,7 @@ def merge_file(input_path: Path, output_path: Path, n: int) -> int:
     problems, _ = read_rows(
         input_path, _check_problem, sidecar(output_path, "rejects.jsonl"), key=_problem_key
     )
-    return finalize(sidecar(output_path, "parts"), expected_keys(problems, n), output_path)
+    return _write_samples(problems, n, sidecar(output_path, "parts"), output_path)
 
 
 def grade_file(

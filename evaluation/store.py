@@ -164,11 +164,14 @@ def check_settings(parts_dir: Path, settings: dict, *, reset: bool) -> bool:
     return discarded
 
 
-def prune_parts(parts_dir: Path, keep: Callable[[dict], bool]) -> int:
-    """Rewrite the shard files without the rows `keep` rejects (stale samples whose input
-    changed); returns how many were removed. Run it only when no other shard is writing."""
+def prune_parts(parts_dir: Path, keep: Callable[[dict], bool], only: str | None = None) -> int:
+    """Rewrite the shard files (or the one named `only`) without the rows `keep` rejects (stale
+    samples whose input changed); returns how many were removed. Run it only on files no other
+    process is writing."""
     removed = 0
     for path in _shard_files(parts_dir):
+        if only is not None and path.name != only:
+            continue
         repair_torn_tail(path)
         stale = sum(1 for r in iter_jsonl(path) if not keep(r))
         if stale:  # rewritten as a stream: the shard is never in memory as a whole

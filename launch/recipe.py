@@ -13,7 +13,9 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curation.config import CurationConfig, DataConfig
+from evaluation.benchmarks import HUB
 from evaluation.config import EvaluationConfig
+from evaluation.kinds import KINDS
 from launch.config import LaunchConfig
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
@@ -256,10 +258,10 @@ def _check_references(recipe: Recipe) -> None:
         need_model("data.clean.tokenizer", recipe.data.clean.tokenizer)
         evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
         for i, entry in enumerate(recipe.data.decontaminate.against):
-            known = entry in evaluated or entry in ("hle", "do_not_answer")
+            known = entry in evaluated or entry in HUB
             if not known and not Path(resolve_bundled(entry)).is_file():
                 raise RecipeError(
-                    f"'{entry}' is neither a benchmark name (hle, do_not_answer) nor a file",
+                    f"'{entry}' is neither a benchmark name ({', '.join(HUB)}) nor a file",
                     where=f"data.decontaminate.against[{i}]",
                 )
     if recipe.training:
@@ -286,9 +288,9 @@ def _check_references(recipe: Recipe) -> None:
         need_model("evaluation.baseline", e.baseline)
         need_model("evaluation.judge", e.judge)
         for i, b in enumerate(e.benchmarks):
-            if b.name == "do_not_answer" and e.judge is None:
+            if KINDS[b.name].needs_judge and e.judge is None:
                 raise RecipeError(
-                    "Do-Not-Answer is scored by a judge; set evaluation.judge to a model name",
+                    f"{b.name} is scored by a judge; set evaluation.judge to a model name",
                     where=f"evaluation.benchmarks[{i}]",
                 )
     if recipe.curation and recipe.data is None:

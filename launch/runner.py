@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from launch.models import resolve_model_path
 from launch.recipe import Recipe
 from launch.slices import RecipeView, UndeclaredSeed, declared_paths
 from ramen import __version__
@@ -259,6 +260,7 @@ class Runner:
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
         paths = declared_paths(config)
+        view = RecipeView(self.recipe, paths, stage.name)
         ctx = StageContext(
             name=stage.name,
             out_dir=stage_dir,
@@ -267,8 +269,10 @@ class Runner:
             input_hashes=input_hashes,
             # the recipe as far as the config holds it: a read outside it is a SliceError
             seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
-            recipe=RecipeView(self.recipe, paths, stage.name),
+            recipe=view,
             recipe_path=self.recipe_path,
+            # only the models the config holds (another is a SliceError); tiny ones are built
+            resolve_model=lambda name: resolve_model_path(name, view.models[name].path),
         )
         started = time.time()
         log = stage_dir / "logs" / "stage.log"

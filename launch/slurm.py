@@ -171,10 +171,10 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
     from ramen.cluster import Allocation
+    from ramen.stage import TRAIN_STAGE_NAMES
     from training.node import node_command
-    from training.stage import stage_name
 
-    index = next(i for i in range(4) if stage_name(i) == job.stage)
+    index = TRAIN_STAGE_NAMES.index(job.stage)
     step = recipe.training.steps()[index]
     stage_dir = recipe.run_dir.resolve() / job.stage
     config, spec = stage_dir / "accelerate.yaml", stage_dir / "spec.json"
@@ -195,7 +195,7 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
 
 
 def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
-    from evaluation.engine import VLLMServer
+    from evaluation.server import VLLMServer
 
     out = []
     for name, spec in stage_models(recipe, job.stage):

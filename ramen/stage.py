@@ -173,3 +173,41 @@ class StageDef:
     # the models the stage serves with vLLM (names under `models:`); None: it serves none
     # (SLURM gives a stage with models a generation allocation, launch/slurm.py)
     models: Callable[[Any], list[str | None]] | None = None
+
+
+# --------------------------------------------------------------------------- declaring configs
+# A stage's config is keyed by the recipe key paths it holds ("curation.sample",
+# "models.strong"), so that a changed leaf names itself ("curation.sample.temperature") in
+# `ramen run --dry-run` and in the reason a stage reruns. Keys with a space are not recipe keys:
+# files a stage reads whose content counts (hashed), and ramen's own versions.
+
+
+def dump(value: Any) -> Any:
+    """A recipe section as JSON-able data (pydantic models dumped, anything else as is)."""
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def model_entries(recipe: Any, *names: str | None) -> dict:
+    """The `models.<name>` config entries of the models a stage uses (None: no model)."""
+    return {f"models.{n}": dump(recipe.models[n]) for n in sorted({n for n in names if n})}
+
+
+# --------------------------------------------------------------------------- training outputs
+# The train stages' folders, as the stages that read a trained model find them (evaluation,
+# later training steps). training/stage.py writes them.
+
+MAX_TRAIN_STEPS = 4  # `training` and up to three `training.then` steps
+
+
+def train_stage_name(index: int) -> str:
+    """`train` for the first training step, `train-2`, `train-3`, ... after it."""
+    return "train" if index == 0 else f"train-{index + 1}"
+
+
+TRAIN_STAGE_NAMES = tuple(train_stage_name(i) for i in range(MAX_TRAIN_STEPS))
+
+
+def model_folder(stage_dir: Path) -> Path:
+    """A training stage's usable model: the merged model for LoRA, else `model/`."""
+    merged = stage_dir / "merged"
+    return merged if merged.is_dir() else stage_dir / "model"

@@ -3,7 +3,8 @@ recorded, reproducible seeds; the maximal per-request budget; truncation and re-
 
 import pytest
 
-from evaluation.engine import OfflineEngine, Request, sample_seed
+from evaluation.engine import Request, sample_seed
+from evaluation.offline import OfflineEngine
 from ramen.spec import ModelSpec
 from training import tiny
 

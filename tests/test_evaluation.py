@@ -8,9 +8,9 @@ import random
 import pytest
 from conftest import cli
 
+from evaluation.answers import stated_confidence
 from evaluation.compare import compare_benchmark, read_judged
 from evaluation.dna import parse_label, safety
-from evaluation.evaluate import stated_confidence
 from evaluation.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
 from evaluation.metrics import evaluation_metrics
 from evaluation.stats import ks_for, majority, mcnemar_exact, paired_bootstrap, pass_at_k

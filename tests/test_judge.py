@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from evaluation.audit import cohen_kappa, score_audit, write_audit
 from evaluation.engine import make_sample
-from evaluation.grading import cohen_kappa, grade_rows, score_audit, write_audit
+from evaluation.grading import grade_rows
 from evaluation.judge import (
     Judge,
     check_prompt,

@@ -6,7 +6,8 @@ import json
 import pytest
 from conftest import cli
 
-from evaluation.engine import Request, ServerEngine
+from evaluation.client import ServerEngine
+from evaluation.engine import Request
 from evaluation.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
 from ramen.spec import EngineSpec, ModelSpec
 

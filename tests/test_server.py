@@ -11,16 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evaluation.engine import (
-    EngineError,
-    Request,
-    ServerEngine,
-    VLLMServer,
-    free_port,
-    sample_seed,
-    sampling_params,
-)
+from evaluation.client import ServerEngine
+from evaluation.engine import EngineError, Request, sample_seed, sampling_params
 from evaluation.sampling_params import NEUTRAL, generation_config
+from evaluation.server import VLLMServer, free_port
 from ramen.spec import EngineSpec, ModelSpec
 from training import tiny
 
@@ -403,14 +397,14 @@ def test_endpoint_key_variable_must_be_set(monkeypatch):
 def test_engine_core_runs_in_process_on_cpu_unless_the_recipe_says(monkeypatch):
     """`engine.multiprocessing` null: vLLM's own engine-core process on GPUs, in-process on CPU
     (an engine starts in ~7 s instead of ~23 s there); an explicit value wins either way."""
-    import evaluation.engine as engine_module
-    from evaluation.engine import engine_multiprocessing
+    import evaluation.offline as engine_module
+    from evaluation.offline import engine_multiprocessing
 
     def spec(**engine):
         return ModelSpec(path="tiny:strong", engine=EngineSpec(**engine))
 
     for gpu in (False, True):
-        monkeypatch.setattr(engine_module, "_on_gpu", lambda gpu=gpu: gpu)
+        monkeypatch.setattr(engine_module, "on_gpu", lambda gpu=gpu: gpu)
         assert engine_multiprocessing(spec()) is gpu
         assert engine_multiprocessing(spec(multiprocessing=True)) is True
         assert engine_multiprocessing(spec(multiprocessing=False)) is False

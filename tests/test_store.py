@@ -215,3 +215,65 @@ def test_resume_and_merge_hold_keys_not_samples(tmp_path):
         tracemalloc.stop()
     assert resume_peak < stored / 20, f"resume held {resume_peak / 1e6:.0f} MB"
     assert merge_peak < stored / 20, f"merge held {merge_peak / 1e6:.0f} MB"
+
+
+class _Target:
+    """An EngineTarget stand-in: opens an engine that echoes each request's prompt (the real
+    engines store `messages` the same way, evaluation/engine.py make_sample)."""
+
+    gpus = 1
+
+    def __init__(self):
+        self.asked = []
+
+    def open(self):
+        import contextlib
+
+        target = self
+
+        class Echo:
+            def generate(self, requests):
+                for req in requests:
+                    target.asked.append(req.key)
+                    yield {
+                        "problem_id": req.problem_id,
+                        "sample_index": req.sample_index,
+                        "messages": req.messages,
+                    }
+
+        return contextlib.nullcontext(Echo())
+
+
+@pytest.mark.unit
+def test_one_resume_rule_for_stages_and_shards(tmp_path):
+    """generate_to_store, as `ramen generate --shard I/K` and the stages use it: a changed
+    question redoes only its own samples, a shard prunes only its own file, and changed
+    settings stop with the --force hint unless the caller resets."""
+    from evaluation.sampling import generate_to_store, problem_requests
+
+    parts = tmp_path / "parts"
+    problems = [{"id": f"p{i}", "question": f"q{i}"} for i in range(4)]
+
+    def run(problems, shard, settings=None, reset=False):
+        target = _Target()
+        requests = problem_requests(shard.select(problems), n=2, seed=0, temperature=1.0)
+        stats = generate_to_store(
+            requests, parts, settings=settings or {"model": "m"}, engine=target,
+            description="test", who="test", shard=shard, reset=reset,
+        )  # fmt: skip
+        return stats, target.asked
+
+    halves = [Shard(0, 2), Shard(1, 2)]
+    for shard in halves:
+        assert run(problems, shard)[0]["generated"] == 4
+    assert len(read_parts(parts)[0]) == 8
+    changed = [*problems[:3], {"id": "p3", "question": "q3 changed"}]  # p3 is shard 1's
+    stats, asked = run(changed, halves[0])
+    assert stats == {"resumed": 4, "generated": 0} and asked == []  # shard 0 left p3 alone
+    stats, asked = run(changed, halves[1])
+    assert asked == [("p3", 0), ("p3", 1)] and stats["generated"] == 2
+    rows = read_parts(parts)[0]
+    assert len(rows) == 8 and rows[("p3", 1)]["messages"][0]["content"] == "q3 changed"
+    with pytest.raises(UserError, match="--force"):
+        run(changed, halves[0], settings={"model": "other"})
+    assert run(changed, Shard(), settings={"model": "other"}, reset=True)[0]["generated"] == 8

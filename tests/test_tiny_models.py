@@ -23,7 +23,7 @@ def _llm(path):
     seconds; what is tested here is the models, not the engine's process layout)."""
     from vllm import LLM
 
-    from evaluation.engine import vllm_multiprocessing
+    from evaluation.offline import vllm_multiprocessing
 
     with vllm_multiprocessing(False):
         return LLM(model=str(path), dtype="float32", max_model_len=1024, enforce_eager=True, seed=0)

@@ -20,8 +20,15 @@ from typing import Any
 from ramen.cluster import Allocation
 from ramen.console import console, track
 from ramen.errors import StageFailed, UserError
-from ramen.io import atomic_dir, hash_obj, read_json, write_json_atomic
-from ramen.stage import StageContext
+from ramen.io import atomic_dir, hash_file, hash_obj, read_json, write_json_atomic
+from ramen.stage import (
+    MAX_TRAIN_STEPS,
+    StageContext,
+    StageDef,
+    model_entries,
+    model_folder,
+    train_stage_name,
+)
 from training.config import TrainingStep
 from training.launcher import (
     Topology,
@@ -34,19 +41,9 @@ from training.launcher import (
 )
 
 
-def stage_name(index: int) -> str:
-    return "train" if index == 0 else f"train-{index + 1}"
-
-
 def default_data(run_dir: Path, step: TrainingStep) -> Path:
     """The curation output a step trains on when it names no data."""
     return run_dir / ("pairs" if step.method == "dpo" else "sft") / "dataset"
-
-
-def model_folder(stage_dir: Path) -> Path:
-    """A training stage's usable model: the merged model for LoRA, else `model/`."""
-    merged = stage_dir / "merged"
-    return merged if merged.is_dir() else stage_dir / "model"
 
 
 def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
@@ -55,7 +52,7 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
     spec = ctx.recipe.models[training.base]
     if index == 0:
         return ctx.resolve_model(training.base), spec
-    prev = ctx.inputs[stage_name(index - 1)]
+    prev = ctx.inputs[train_stage_name(index - 1)]
     return str(model_folder(prev)), spec
 
 
@@ -301,3 +298,67 @@ def prepare_data(
         datasets.Dataset.from_list(out).save_to_disk(str(tmp))
     shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
     return {"rows": len(out), "cut_by_max_length": cut, "template": renderer.describe()}
+
+
+# --------------------------------------------------------------------------- the declarations
+
+
+def _config(index: int):
+    def config(r: Any) -> dict:
+        step = r.training.steps()[index]
+        data = None
+        if step.data:
+            path = Path(step.data)
+            data = {"path": step.data, "sha256": hash_file(path) if path.is_file() else None}
+        dump = step.model_dump(mode="json", exclude={"then"})
+        # the first step is `training` but for `then`, which belongs to the later steps' stages
+        declared = (
+            {f"training.{k}": v for k, v in dump.items()}
+            if index == 0
+            else {step_path(index): dump, "training.base": r.training.base}
+        )
+        return {
+            **declared,
+            "name": r.name,  # the trainer's run name
+            **model_entries(r, r.training.base),
+            # the first step checks the later steps' data exist before it trains for hours
+            LATER_STEPS_KEY: [{"method": s.method, "data": s.data} for s in r.training.steps()[1:]]
+            if index == 0
+            else None,
+            "training data file": data,
+            "seed": r.seed,
+            "deepspeed preset file": (
+                hash_file(preset_path(step.deepspeed)) if step.deepspeed else None
+            ),
+        }
+
+    return config
+
+
+def _fn(index: int):
+    def run(ctx: StageContext) -> dict:
+        return train_stage(ctx, index)
+
+    run.__name__ = f"train_{index}"
+    return run
+
+
+def _has_step(index: int):
+    return lambda r: r.training is not None and len(r.training.steps()) > index
+
+
+STAGES = [
+    StageDef(
+        name=train_stage_name(i),
+        fn=_fn(i),
+        needs=("pairs", "sft") if i == 0 else ("pairs", "sft", train_stage_name(i - 1)),
+        config=_config(i),
+        enabled=_has_step(i),
+        help=(
+            "TRL SFT or DPO (LoRA or full parameters, DeepSpeed ZeRO) via accelerate launch"
+            if i == 0
+            else f"training step {i + 1} (training.then[{i - 1}]), from the previous model"
+        ),
+    )
+    for i in range(MAX_TRAIN_STEPS)
+]

@@ -1,0 +1,1 @@
+"""The `ramen` commands, each module holding its commands' parsers beside their handlers."""

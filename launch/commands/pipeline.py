@@ -1,0 +1,122 @@
+"""`ramen validate`, `run`, `launch` and `status`: a recipe's stages."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ramen.console import console
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from launch.recipe import load_recipe
+    from launch.stages import STAGES
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    stages = [s.name for s in STAGES if s.enabled(recipe)]
+    console.print(
+        f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})"
+    )
+    console.print(f"stages: {', '.join(stages) or 'none'}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from launch.recipe import load_recipe
+    from launch.runner import Runner
+    from launch.stages import STAGES
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
+    runner = Runner(recipe, STAGES, recipe_path=args.recipe)
+    if args.dry_run:
+        for stage, decision in runner.dry_run(only=split(args.stages), force=split(args.force)):
+            console.print(
+                f"{stage}: run ({decision.why})" if decision.run else f"{stage}: skip",
+                markup=False,
+                highlight=False,
+            )
+        return 0
+    outcome = runner.run(only=split(args.stages), force=split(args.force))
+    ran = [k for k, v in outcome.items() if v == "ran"]
+    skipped = [k for k, v in outcome.items() if v == "skipped"]
+    console.print(
+        f"[bold]done[/]: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}"
+    )
+    return 0
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from launch.launcher import launch
+    from launch.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    backend = args.backend or recipe.launch.backend
+    return launch(recipe, args.recipe, args.overrides, backend=backend, dry_run=args.dry_run)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from launch.launcher import print_status
+
+    run = Path(args.run)
+    if run.is_file():  # a recipe: its run folder
+        from launch.recipe import load_recipe
+
+        run = load_recipe(run).run_dir
+    return print_status(run, as_json=args.json)
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to `ramen`'s subparsers."""
+    p = sub.add_parser("validate", help="check a recipe without running anything")
+    p.add_argument("recipe", help="path to the recipe YAML")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8"
+    )
+    p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("run", help="run a recipe's stages (finished stages are skipped)")
+    p.add_argument("recipe", help="path to the recipe YAML")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8"
+    )
+    p.add_argument("--stages", default="", help="comma-separated stages to run (default: all)")
+    p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing; print each stage as `skip` or `run (why)`: the recipe keys that "
+        "changed, or the input stage that reruns",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show library output (vLLM, DeepSpeed, warnings) on the terminal too; by default "
+        "it goes to each stage's logs/stage.log",
+    )
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser(
+        "launch",
+        help="run the stages as SLURM jobs chained by dependencies (or as local processes)",
+        description="Render one sbatch script per stage into runs/<name>/launch/ and submit them "
+        "with --dependency=afterok (backend slurm), or run each stage as its own process here "
+        "(backend local). Finished, unchanged stages are not submitted again.",
+    )
+    p.add_argument("recipe", help="path to the recipe YAML")
+    p.add_argument(
+        "overrides", nargs="*", help="key.path=value overrides, e.g. launch.partition=gpu-long"
+    )
+    p.add_argument(
+        "--backend", choices=["local", "slurm"], help="default: the recipe's launch.backend"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="write and print the scripts; submit nothing"
+    )
+    p.set_defaults(func=_cmd_launch)
+    p = sub.add_parser(
+        "status", help="each stage of a run: done, running, pending, failed or not started"
+    )
+    p.add_argument("run", help="run folder (runs/<name>) or the recipe YAML")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_cmd_status)

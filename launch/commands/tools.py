@@ -1,0 +1,57 @@
+"""`ramen env` and `ramen docs`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ramen.console import console
+from ramen.errors import UserError
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from launch.runner import package_versions
+
+    versions = package_versions()
+    for name, version in versions.items():
+        console.print(f"{name:14s} {version}")
+    import torch
+
+    console.print(f"{'cpus':14s} {os.cpu_count()}")
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        console.print(f"{'memory':14s} {mem_gib:.1f} GiB")
+    except (ValueError, OSError):
+        pass
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            console.print(f"{'cuda:' + str(i):14s} {p.name}, {p.total_memory / 2**30:.0f} GiB")
+    else:
+        console.print(f"{'devices':14s} cpu only (no CUDA device)")
+    return 0
+
+
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from launch import docs
+
+    if args.check:
+        current = docs.REFERENCE.read_text(encoding="utf-8") if docs.REFERENCE.exists() else ""
+        if current != docs.render():
+            raise UserError(f"{docs.REFERENCE} is stale; run `ramen docs` to rewrite it")
+        console.print(f"ok: {docs.REFERENCE} is up to date")
+        return 0
+    console.print(f"wrote {docs.write()}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to `ramen`'s subparsers."""
+    p = sub.add_parser("env", help="print package versions and devices (for bug reports)")
+    p.set_defaults(func=_cmd_env)
+    p = sub.add_parser("docs", help="regenerate docs/recipe-reference.md from the schema")
+    p.add_argument(
+        "--check", action="store_true", help="exit 2 if the file is stale instead of writing it"
+    )
+    p.set_defaults(func=_cmd_docs)

@@ -1,0 +1,66 @@
+"""The `models` stage, and how a recipe's model names become paths (building tiny models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ramen.console import err_console
+from ramen.errors import UserError
+from ramen.stage import StageContext, StageDef, model_entries
+from training import tiny
+
+
+def resolve_model_path(name: str, path: str) -> str:
+    """`tiny:NAME` -> the built tiny model; a local folder must exist; anything else is a hub id."""
+    if path.startswith("tiny:"):
+        which = path.removeprefix("tiny:")
+        if which not in tiny.NAMES:
+            raise UserError(
+                f"unknown tiny model '{which}'; use one of {', '.join(tiny.NAMES)}",
+                where=f"models.{name}.path",
+            )
+        return str(tiny.ensure_tiny(which, log=lambda m: err_console.print(m)))
+    local = Path(path).expanduser()
+    looks_local = path.startswith((".", "/", "~")) or local.exists()
+    if looks_local:
+        if not (local / "config.json").is_file():
+            raise UserError(
+                f"no model folder with a config.json at '{path}'", where=f"models.{name}.path"
+            )
+        return str(local.resolve())
+    return path  # a hub id: the engine or trainer loads it (or finds it in the HF cache)
+
+
+def models_stage(ctx: StageContext) -> dict:
+    """Stage `models`: resolve every declared model (building tiny ones) into models.json."""
+    resolved = {}
+    for name, spec in ctx.recipe.models.items():
+        if spec.trust_remote_code:
+            err_console.print(
+                f"[yellow]warning[/]: models.{name}.trust_remote_code is on: code shipped with '{spec.path}' will run"
+            )
+        resolved[name] = {
+            **spec.model_dump(mode="json"),
+            "resolved_path": resolve_model_path(name, spec.path),
+        }
+    ctx.write_json("models.json", resolved)
+    return {"models": sorted(resolved)}
+
+
+def _config(r: Any) -> dict:
+    uses_tiny = any(m.path.startswith("tiny:") for m in r.models.values())
+    return {
+        **model_entries(r, *r.models),
+        "tiny builder version": tiny.BUILDER_VERSION if uses_tiny else None,
+    }
+
+
+STAGE = StageDef(
+    name="models",
+    fn=models_stage,
+    needs=(),
+    config=_config,
+    enabled=lambda r: bool(r.models),
+    help="resolve the recipe's models; build the tiny family when a recipe names tiny:*",
+)
