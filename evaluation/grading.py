@@ -56,11 +56,16 @@ def check_row(row: object) -> str | None:
     return None
 
 
-def _rule_one(args: tuple[str | None, str, str]) -> rules.RuleGrade:
-    content, reference, answer_type = args
+def rule_grade(content: str | None, reference: str, answer_type: str) -> rules.RuleGrade:
+    """The rules' verdict of one final answer (None: the response gave none); without a
+    reference nothing is decided."""
     if not reference.strip():
         return rules.RuleGrade("undecided", "no_reference", rules.extract_answer(content))
     return rules.grade(content, reference, answer_type)
+
+
+def _rule_one(args: tuple[str | None, str, str]) -> rules.RuleGrade:
+    return rule_grade(*args)
 
 
 def rule_grades(rows: Sequence[dict], workers: int = 1) -> list[rules.RuleGrade]:

@@ -270,6 +270,21 @@ def _check_references(recipe: Recipe) -> None:
 
         for i, step in enumerate(recipe.training.steps()):
             where = "training" if i == 0 else f"training.then[{i - 1}]"
+            if step.judge is not None:
+                if step.method != "grpo":
+                    raise RecipeError(
+                        f"only a grpo step has a judge (this step's method is {step.method}); "
+                        "remove it",
+                        where=f"{where}.judge",
+                    )
+                need_model(f"{where}.judge", step.judge)
+                backend = recipe.models[step.judge].engine.backend
+                if backend not in ("endpoint", "serve"):
+                    raise RecipeError(
+                        f"the GRPO judge is asked from inside the training processes: give "
+                        f"models.{step.judge}.engine.backend endpoint or serve (not {backend})",
+                        where=f"{where}.judge",
+                    )
             bad = unknown_arg(step.method, step.args)
             if bad:
                 raise RecipeError(

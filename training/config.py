@@ -18,6 +18,7 @@ OWNED_ARGS = {
     "assistant_only_loss": "the rendered rows: loss falls on the generated turn only",
     "completion_only_loss": "the rendered rows: loss falls on the generated turn only",
     "chat_template_path": "models.<model>.training_chat_template",
+    "chat_template_kwargs": "models.<model>.chat_template_kwargs (ramen renders the prompts)",
 }
 
 
@@ -33,11 +34,22 @@ class LoraSpec(StrictModel):
 class TrainingStep(StrictModel):
     """One training run. A recipe's `training:` is the first; `then:` chains more."""
 
-    method: Literal["sft", "dpo"] = Field(description="TRL trainer to run: `sft` or `dpo`.")
+    method: Literal["sft", "dpo", "grpo"] = Field(
+        description="TRL trainer to run: `sft`, `dpo`, or `grpo` (online RL with ramen's grader "
+        "as the reward)."
+    )
     data: str | None = Field(
         default=None,
-        description="Training set (a `datasets` folder, or .jsonl/.json/.parquet in TRL format); "
-        "null = the pairs (dpo) or SFT set (sft) that curation writes.",
+        description="Training set (a `datasets` folder, or .jsonl/.json/.parquet in TRL format; "
+        "for grpo, problems with question, answer and answer_type); null = what curation writes: "
+        "the pairs (dpo), the SFT set (sft), or the problems `select` keeps in the pass band "
+        "(grpo: a problem every rollout solves, or none does, teaches nothing).",
+    )
+    judge: str | None = Field(
+        default=None,
+        description="grpo: a model under `models:` that judges the answers the rules leave "
+        "undecided (its engine backend `endpoint` or `serve`); null = rules only. An undecided "
+        "answer or a judge_error scores as missing (no gradient), never as wrong.",
     )
     lora: LoraSpec | None = Field(
         default=None, description="LoRA adapter settings; null = full parameters."
@@ -63,8 +75,9 @@ class TrainingStep(StrictModel):
     )
     args: dict[str, Any] = Field(
         default_factory=dict,
-        description="Arguments passed as they are to TRL's SFTConfig / DPOConfig "
-        "(learning_rate, beta, loss_type, num_train_epochs, save_steps, ...).",
+        description="Arguments passed as they are to TRL's SFTConfig / DPOConfig / GRPOConfig "
+        "(learning_rate, beta, loss_type, num_train_epochs, save_steps, num_generations, "
+        "max_completion_length, ...).",
     )
 
     @field_validator("args")

@@ -19,6 +19,7 @@ What it takes care of beyond calling the trainer:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ from ramen.turns import end_of_turn_token
 KEEP_COLUMNS = {
     "sft": ("input_ids", "completion_mask"),
     "dpo": ("prompt_ids", "chosen_ids", "rejected_ids"),
+    # rendered prompts; the rest reaches the reward function (training/grpo.py)
+    "grpo": ("prompt", "problem_id", "question", "answer", "answer_type"),
 }
 EXAMPLES = 8  # rows written to examples.jsonl
 
@@ -74,7 +77,9 @@ def write_examples(dataset: Any, method: str, tokenizer: Any, path: Path) -> Non
 
     rows = []
     for row in dataset.select(range(min(EXAMPLES, len(dataset)))):
-        if method == "sft":
+        if method == "grpo":  # the prompt as the policy sees it, and what grades its answers
+            rows.append({k: row[k] for k in ("prompt", "answer", "answer_type")})
+        elif method == "sft":
             ids = row["input_ids"]
             if "labels" in row:
                 loss = [i for i, label in zip(ids, row["labels"], strict=False) if label != -100]
@@ -161,6 +166,8 @@ def clean_metrics(path: Path) -> list[dict]:
 
 
 def plot_loss(rows: list[dict], png: Path, title: str) -> None:
+    """The training loss per step; for GRPO beside it the mean reward (ramen's grader: the
+    share of graded rollouts that were correct) with its spread."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,20 +176,30 @@ def plot_loss(rows: list[dict], png: Path, title: str) -> None:
     points = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     if not points:
         return
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rewards = [(r["step"], r["reward"], r.get("reward_std", 0.0)) for r in rows if "reward" in r]
+    fig, axes = plt.subplots(1, 2 if rewards else 1, figsize=(11 if rewards else 6, 3.5))
+    ax = axes[0] if rewards else axes
     ax.plot([p[0] for p in points], [p[1] for p in points], marker=".")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    if rewards:
+        ax = axes[1]
+        steps, means, stds = zip(*rewards, strict=True)
+        ax.errorbar(steps, means, yerr=stds, marker=".", capsize=2)
+        ax.set_xlabel("step")
+        ax.set_ylabel("mean reward (± std)")
+        ax.set_title("ramen grader reward")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)
 
 
 def build_config(spec: dict, eos: str | None):
-    """TRL's SFTConfig / DPOConfig from the recipe's args plus what ramen owns."""
-    from trl import DPOConfig, SFTConfig
+    """TRL's SFTConfig / DPOConfig / GRPOConfig from the recipe's args plus what ramen owns."""
+    from trl import DPOConfig, GRPOConfig, SFTConfig
 
     args = dict(spec["args"])
     gpu = spec["gpu"]
@@ -212,6 +229,14 @@ def build_config(spec: dict, eos: str | None):
             eos_token=args.pop("eos_token", eos),
             **args,
         )
+    if spec["method"] == "grpo":
+        return GRPOConfig(
+            **common,
+            max_completion_length=args.pop(
+                "max_completion_length", spec["grpo"]["max_completion_length"]
+            ),
+            **args,
+        )
     return DPOConfig(
         **common,
         precompute_ref_log_probs=args.pop(
@@ -233,6 +258,8 @@ def main(spec_path: str) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     eos = end_of_turn_token(tokenizer)
+    if spec["method"] == "grpo" and eos:
+        tokenizer.eos_token = eos  # rollouts stop where the model's turn ends
     config = build_config(spec, eos)
     dataset = load_data(spec["data"], spec["method"])
     peft_config = None
@@ -247,8 +274,18 @@ def main(spec_path: str) -> None:
             target_modules=lora["target_modules"],
             task_type="CAUSAL_LM",
         )
+    extra: dict[str, Any] = {}
+    reward = None
     if spec["method"] == "sft":
         from trl import SFTTrainer as Trainer
+    elif spec["method"] == "grpo":
+        from trl import GRPOTrainer as Trainer
+
+        from training.grpo import reward_function
+
+        rank = int(os.environ.get("RANK", "0"))
+        reward = reward_function(spec, tokenizer, out / f"rewards-rank{rank}.jsonl")
+        extra["reward_funcs"] = [reward]
     else:
         Trainer = _dpo_trainer()  # noqa: N806 - a class
     trainer = Trainer(
@@ -258,6 +295,7 @@ def main(spec_path: str) -> None:
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[_metrics_callback(out / "metrics.jsonl")],
+        **extra,
     )
     if trainer.is_world_process_zero():
         write_examples(trainer.train_dataset, spec["method"], tokenizer, out / "examples.jsonl")
@@ -271,7 +309,11 @@ def main(spec_path: str) -> None:
             shutil.rmtree(ckpt)
     if last and trainer.is_world_process_zero():
         print(f"ramen: resuming from {last}", flush=True)
+    if reward is not None:  # the killed run's rollouts after the checkpoint are redone
+        trim_rewards(reward.log_path, int(Path(last).name[11:]) if last else 0)
     trainer.train(resume_from_checkpoint=last)
+    if reward is not None and reward.judge is not None:
+        reward.judge.engine.close()
     _report_setup(trainer, spec)
     final = out / "model"
     trainer.save_model(str(final))
@@ -282,7 +324,38 @@ def main(spec_path: str) -> None:
         _sort_adapter_config(final)
         rows = clean_metrics(out / "metrics.jsonl")
         plot_loss(rows, out / "loss.png", f"{spec['method']} {spec['name']}")
+        if reward is not None:
+            merge_rewards(out)
     trainer.accelerator.wait_for_everyone()
+
+
+def trim_rewards(path: Path, step: int) -> None:
+    """Keep the reward rows of rollouts made before `step` (the checkpoint a run resumes
+    from; 0: a fresh start keeps none): the rollouts after it are made again."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by the kill
+        if row.get("step") is not None and row["step"] < step:
+            keep.append(line + "\n")
+    path.write_text("".join(keep), encoding="utf-8")
+
+
+def merge_rewards(out: Path) -> None:
+    """rewards.jsonl: every process's reward rows, by step then rank (each rank's own order)."""
+    rows = []
+    for rank_file in sorted(out.glob("rewards-rank*.jsonl")):
+        rank = int(rank_file.stem.removeprefix("rewards-rank"))
+        for i, line in enumerate(rank_file.read_text(encoding="utf-8").splitlines()):
+            row = json.loads(line)
+            rows.append(((row["step"], rank, i), line))
+        rank_file.unlink()
+    rows.sort(key=lambda r: r[0])
+    (out / "rewards.jsonl").write_text("".join(line + "\n" for _, line in rows), encoding="utf-8")
 
 
 def _sort_adapter_config(folder: Path) -> None:

@@ -40,10 +40,15 @@ from training.launcher import (
     write_accelerate_config,
 )
 
+MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
+
 
 def default_data(run_dir: Path, step: TrainingStep) -> Path:
-    """The curation output a step trains on when it names no data."""
-    return run_dir / ("pairs" if step.method == "dpo" else "sft") / "dataset"
+    """The curation output a step trains on when it names no data: the pairs or SFT set, or
+    for GRPO the problems `select` kept (some but not all samples correct)."""
+    if step.method == "grpo":
+        return run_dir / "select" / "data.jsonl"
+    return run_dir / MADE_BY[step.method] / "dataset"
 
 
 def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
@@ -121,7 +126,7 @@ def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
     where = "training.data" if index == 0 else f"training.then[{index - 1}].data"
     if step.data:
         raise UserError(f"training data not found: {data}", where=where)
-    made_by = "pairs" if step.method == "dpo" else "sft"
+    made_by = "sample" if step.method == "grpo" else MADE_BY[step.method]
     raise UserError(
         f"no {step.method} data at {data}: add curation.{made_by} or give the step its own data",
         where=where,
@@ -188,9 +193,14 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         for i, later in enumerate(ctx.config[LATER_STEPS_KEY], start=1):
             check_data(recipe, TrainingStep.model_validate(later), i)
     source = check_data(recipe, step, index)
-    rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
-    data = ctx.out_dir / "data"
     gpu = on_gpu()
+    if step.method == "grpo":
+        from training.grpo import grpo_spec, prepare_prompts
+
+        rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
+    else:
+        rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
+    data = ctx.out_dir / "data"
     spec = {
         "name": f"{recipe.name}/{ctx.name}",
         "method": step.method,
@@ -211,6 +221,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
         "args": step.args,
     }
+    if step.method == "grpo":
+        spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
     guard_checkpoints(ctx, Path(spec["checkpoints"]))
     run_training(spec, ctx.out_dir, step, topology(step, gpu))
     if step.lora:
@@ -222,6 +234,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "model",
         "data",
         "examples.jsonl",
+        "rewards.jsonl",
         "metrics.jsonl",
         "loss.png",
         "accelerate.yaml",
@@ -320,7 +333,7 @@ def _config(index: int):
         return {
             **declared,
             "name": r.name,  # the trainer's run name
-            **model_entries(r, r.training.base),
+            **model_entries(r, r.training.base, step.judge),
             # the first step checks the later steps' data exist before it trains for hours
             LATER_STEPS_KEY: [{"method": s.method, "data": s.data} for s in r.training.steps()[1:]]
             if index == 0
@@ -343,6 +356,18 @@ def _fn(index: int):
     return run
 
 
+def _needs(index: int):
+    """The curation sets a step reads (and the previous step): `select`'s problems only for a
+    grpo step that names no data of its own."""
+
+    def needs(r: Any) -> tuple[str, ...]:
+        reads_select = any(s.method == "grpo" and not s.data for s in r.training.steps())
+        sets = ("pairs", "sft", "select") if reads_select else ("pairs", "sft")
+        return sets if index == 0 else (*sets, train_stage_name(index - 1))
+
+    return needs
+
+
 def _has_step(index: int):
     return lambda r: r.training is not None and len(r.training.steps()) > index
 
@@ -351,11 +376,11 @@ STAGES = [
     StageDef(
         name=train_stage_name(i),
         fn=_fn(i),
-        needs=("pairs", "sft") if i == 0 else ("pairs", "sft", train_stage_name(i - 1)),
+        needs=_needs(i),
         config=_config(i),
         enabled=_has_step(i),
         help=(
-            "TRL SFT or DPO (LoRA or full parameters, DeepSpeed ZeRO) via accelerate launch"
+            "TRL SFT, DPO or GRPO (LoRA or full parameters, DeepSpeed ZeRO) via accelerate launch"
             if i == 0
             else f"training step {i + 1} (training.then[{i - 1}]), from the previous model"
         ),

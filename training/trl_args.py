@@ -1,4 +1,4 @@
-"""The argument names TRL's SFTConfig and DPOConfig accept, so a recipe's `training.args` is
+"""The argument names TRL's SFTConfig, DPOConfig and GRPOConfig accept, so a recipe's `training.args` is
 checked when the recipe is validated, not minutes later inside the training processes.
 
 Importing TRL takes seconds, so the names are cached per TRL version under $RAMEN_CACHE.
@@ -11,7 +11,7 @@ import importlib.metadata
 import json
 from pathlib import Path
 
-CONFIG_CLASS = {"sft": "SFTConfig", "dpo": "DPOConfig"}
+CONFIG_CLASS = {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig"}
 
 
 def _cache_file() -> Path:
@@ -24,7 +24,9 @@ def known_args() -> dict[str, list[str]]:
     """{method: sorted argument names} of the installed TRL."""
     path = _cache_file()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if set(cached) == set(CONFIG_CLASS):  # a cache from a ramen with other methods: redo
+            return cached
     except (OSError, ValueError):
         pass
     import dataclasses
@@ -52,10 +54,10 @@ def unknown_arg(method: str, args: dict) -> tuple[str, str] | None:
     for key in args:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
-            other = "dpo" if method == "sft" else "sft"
+            other = next((m for m in CONFIG_CLASS if m != method and key in known_args()[m]), None)
             if close:
                 hint = f"did you mean '{close[0]}'?"
-            elif key in known_args()[other]:
+            elif other:
                 hint = f"it is a {CONFIG_CLASS[other]} argument, and this step's method is {method}"
             else:
                 hint = f"see TRL's {CONFIG_CLASS[method]} for the arguments it takes"

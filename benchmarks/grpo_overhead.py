@@ -1,0 +1,123 @@
+"""GRPO overhead: ramen's `train` stage (method grpo) against a plain TRL script with the same
+config and the same reward function, in one run. Goal (issue 19): steps/s ratio ramen/plain
+>= 0.97.
+
+Both sides run full-parameter GRPO of tiny:strong on the same 64 bundled problems: 1 prompt x
+8 rollouts per step, 64-token completions, lr 1e-5, beta 0, the same seed,
+each launched by `accelerate launch` with the same generated config. Steps/s is the steps over
+the wall time of the launch (loading, data preparation and saving included: what a user
+waits for); the training loop alone is printed beside it. Runs alternate, plain first then
+ramen first.
+
+    .venv/bin/python benchmarks/grpo_overhead.py
+    .venv/bin/python benchmarks/grpo_overhead.py --steps 40 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run_plain(model: str, data: Path, work: Path, steps: int, accel: Path) -> tuple[float, float]:
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accel),
+        str(ROOT / "benchmarks" / "plain_trl_grpo.py"), model, str(data), str(work / "plain"),
+        str(steps),
+    ]  # fmt: skip
+    env = {**os.environ, "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    seconds = time.perf_counter() - start
+    m = re.search(r"PLAIN steps=(\d+) train_runtime=([\d.]+)", out)
+    assert int(m.group(1)) == steps
+    return seconds, float(m.group(2))
+
+
+def run_ramen(model: str, data: Path, work: Path, steps: int, rep: int) -> tuple[float, float]:
+    recipe = work / f"r{rep}.yaml"
+    recipe.write_text(
+        f"""name: bench{rep}
+workdir: {work / "runs"}
+models:
+  strong: {{path: "{model}", dtype: float32, max_model_len: 1024}}
+training:
+  method: grpo
+  base: strong
+  data: {data}
+  args: {{max_steps: {steps}, per_device_train_batch_size: 8, num_generations: 8,
+         max_completion_length: 64, learning_rate: 1.0e-5, beta: 0.0, save_strategy: "no"}}
+"""
+    )
+    env = {**os.environ, "RAMEN_NO_PROGRESS": "1"}
+    ramen = [sys.executable, "-m", "launch.cli", "run", str(recipe), "--stages"]
+    subprocess.run([*ramen, "models"], cwd=ROOT, env=env, check=True, capture_output=True)
+    start = time.perf_counter()
+    subprocess.run([*ramen, "train"], cwd=ROOT, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    metrics_file = work / "runs" / f"bench{rep}" / "train" / "metrics.jsonl"
+    metrics = [json.loads(x) for x in metrics_file.read_text().splitlines()]
+    assert max(m["step"] for m in metrics) == steps
+    return seconds, max(float(m.get("train_runtime", 0)) for m in metrics)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--reps", type=int, default=2)
+    args = ap.parse_args()
+    from ramen.bundled import resolve_bundled
+    from training import tiny
+    from training.config import TrainingStep
+    from training.launcher import Topology, write_accelerate_config
+
+    model = str(tiny.ensure_tiny("strong"))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = work / "problems.jsonl"
+        lines = Path(resolve_bundled("bundled:problems.jsonl")).read_text().splitlines()
+        data.write_text("\n".join(lines[:64]) + "\n")
+        accel = write_accelerate_config(
+            work / "accelerate.yaml", TrainingStep(method="grpo"), Topology()
+        )
+        ratios, loop_ratios = [], []
+        for rep in range(args.reps):
+            order = ["plain", "ramen"] if rep % 2 == 0 else ["ramen", "plain"]
+            result = {}
+            for side in order:
+                if side == "plain":
+                    result[side] = run_plain(model, data, work, args.steps, accel)
+                else:
+                    result[side] = run_ramen(model, data, work, args.steps, rep)
+            (ps, pl), (rs, rl) = result["plain"], result["ramen"]
+            ratios.append(ps / rs)  # same steps: steps/s ratio = inverse time ratio
+            loop_ratios.append(pl / rl)
+            print(
+                f"rep {rep}: plain {args.steps} steps in {ps:.1f} s ({args.steps / ps:.2f} "
+                f"steps/s); ramen in {rs:.1f} s ({args.steps / rs:.2f} steps/s); ratio "
+                f"{ps / rs:.3f} (training loop only: {pl:.1f} s vs {rl:.1f} s, ratio {pl / rl:.3f})"
+            )
+    print(
+        f"ramen/plain steps/s over the whole launch: median {statistics.median(ratios):.3f}; "
+        f"training loop only: median {statistics.median(loop_ratios):.3f} ({args.reps} reps, "
+        f"{args.steps} steps, 1 prompt x 8 rollouts, tiny:strong full GRPO, 1 process on CPU)"
+    )
+    print(
+        f"reproduce: .venv/bin/python benchmarks/grpo_overhead.py --steps {args.steps} "
+        f"--reps {args.reps}"
+    )
+
+
+if __name__ == "__main__":
+    main()

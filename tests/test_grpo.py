@@ -1,0 +1,139 @@
+"""GRPO with ramen's grader as the reward (training/grpo.py, training/reward.py).
+
+Unit: the reward of a completion is the rule grader's verdict of its final answer, read as
+sampling reads it; an undecided answer or a judge error is missing (None), never 0. Slow: the
+real train stage (accelerate launch, TRL's GRPOTrainer) on the tiny strong model: its mean
+reward rises on a small set it can overfit, every logged reward equals the grader recomputed
+from the logged completion, and the prompts are the model's own template's rendering."""
+
+import json
+
+import pytest
+from conftest import ramen
+
+from evaluation.grading import rule_grade
+from evaluation.judge import Judge
+from ramen.turns import OutputParser
+from training import tiny
+from training.reward import GraderReward
+
+
+def _reward(tmp_path, judge=None):
+    """The reward with a tokenizer wearing the Qwen3 template TRL ships (no model needed)."""
+    from families import dress
+
+    tokenizer = dress(tiny.build_tokenizer(["What is 7 + 5? Answer: 12 think cm mm"] * 4), "qwen3")
+    parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
+    assert parser.name == "qwen3"
+    return GraderReward(tokenizer, parser, tmp_path / "rewards-rank0.jsonl", judge)
+
+
+COMPLETIONS = [
+    ("<think>\n7+5=12\n</think>\n\nAnswer: 12", "12", "exactMatch", 1.0),  # correct
+    ("<think>\n7+5=13\n</think>\n\nAnswer: 13", "12", "exactMatch", 0.0),  # wrong
+    ("<think>\n7+5 is", "12", "exactMatch", 0.0),  # cut inside its reasoning: no answer
+    ("<think>\nok\n</think>\n\nAnswer: 5 cm", "5 mm", "exactMatch", None),  # rules unsure
+]
+
+
+@pytest.mark.unit
+def test_reward_is_the_rule_grader_and_undecided_is_missing(tmp_path):
+    reward = _reward(tmp_path)
+    got = reward(
+        prompts=["p"] * len(COMPLETIONS),
+        completions=[c[0] for c in COMPLETIONS],
+        answer=[c[1] for c in COMPLETIONS],
+        answer_type=[c[2] for c in COMPLETIONS],
+        problem_id=[str(i) for i in range(len(COMPLETIONS))],
+    )
+    assert got == [c[3] for c in COMPLETIONS]
+    logged = [json.loads(x) for x in (tmp_path / "rewards-rank0.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in logged] == got
+    assert [r["verdict"] for r in logged] == ["correct", "incorrect", "incorrect", "undecided"]
+    assert logged[2]["content"] is None  # no answer was read out of the reasoning
+
+
+class _UnparsableJudge(Judge):
+    """Fault injection: every judge reply is unparsable after its retries."""
+
+    def __init__(self):
+        super().__init__(engine=None, template="{question}{response}{correct_answer}")
+        self.asked = []
+
+    def judge(self, items):
+        for item in items:
+            self.asked.append(item.key)
+            yield item.key, {"verdict": "judge_error", "raw": "???", "attempts": 3}
+
+
+@pytest.mark.unit
+def test_a_judge_error_is_missing_never_wrong(tmp_path):
+    judge = _UnparsableJudge()
+    reward = _reward(tmp_path, judge)
+    metrics = {}
+    got = reward(
+        prompts=["p", "p"],
+        completions=[c[0] for c in (COMPLETIONS[0], COMPLETIONS[3])],
+        answer=["12", "5 mm"],
+        answer_type=["exactMatch", "exactMatch"],
+        problem_id=["a", "b"],
+        question=["What is 7 + 5?", "How long?"],
+        log_metric=lambda k, v: metrics.__setitem__(k, v),
+    )
+    assert got == [1.0, None]  # only the undecided answer went to the judge
+    assert judge.asked == [("b", 1)]
+    assert metrics == {"ramen/undecided": 0.0, "ramen/judge_error": 0.5}
+
+
+@pytest.mark.slow
+def test_grpo_stage_raises_the_reward_with_the_grader_as_reward(tmp_path):
+    from transformers import AutoTokenizer
+
+    from ramen.bundled import resolve_bundled
+
+    rows = [json.loads(x) for x in open(resolve_bundled("bundled:problems.jsonl"))][:8]
+    data = tmp_path / "problems.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "grpo.yaml"
+    recipe.write_text(
+        f"""
+name: grpo
+seed: 0
+workdir: {tmp_path}/runs
+models:
+  strong: {{path: "tiny:strong", dtype: float32, max_model_len: 1024}}
+training:
+  method: grpo
+  base: strong
+  data: {data}
+  lora: {{r: 8, alpha: 16, dropout: 0.0}}
+  args: {{learning_rate: 2.0e-3, max_steps: 48, per_device_train_batch_size: 8,
+         num_generations: 8, max_completion_length: 64, beta: 0.0, save_steps: 100}}
+"""
+    )
+    ramen("run", str(recipe), check=True)
+    stage = tmp_path / "runs" / "grpo" / "train"
+    logged = [json.loads(x) for x in (stage / "rewards.jsonl").read_text().splitlines()]
+    assert len(logged) == 48 * 8 and {r["step"] for r in logged} == set(range(48))
+    # each reward is ramen's grader on what the model wrote, recomputed here
+    tokenizer = AutoTokenizer.from_pretrained(tiny.ensure_tiny("strong"))
+    parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
+    for r in logged:
+        _, content = parser.split(r["text"])
+        verdict = rule_grade(content, r["answer"], r["answer_type"]).verdict
+        assert r["reward"] == {"correct": 1.0, "incorrect": 0.0}.get(verdict), r
+    first = [r["reward"] or 0.0 for r in logged if r["step"] < 8]
+    last = [r["reward"] or 0.0 for r in logged if r["step"] >= 40]
+    assert sum(last) / len(last) > sum(first) / len(first) + 0.15, (first, last)
+    # the prompts are the model's own template's rendering of each question
+    examples = [json.loads(x) for x in (stage / "examples.jsonl").read_text().splitlines()]
+    for ex, row in zip(examples, rows, strict=False):
+        want = tokenizer.apply_chat_template(
+            [{"role": "user", "content": row["question"]}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        assert ex["prompt"] == want and ex["answer"] == row["answer"]
+    metrics = [json.loads(x) for x in (stage / "metrics.jsonl").read_text().splitlines()]
+    assert any("reward" in m and "completions/clipped_ratio" in m for m in metrics)
+    assert (stage / "loss.png").stat().st_size > 0
