@@ -330,10 +330,38 @@ def dna_rows() -> list[dict]:
     ]
 
 
+HELDOUT = 400  # questions in heldout.jsonl
+
+
+def heldout_rows() -> list[dict]:
+    """A held-out evaluation set: generator problems that are never curation candidates (not in
+    problems.jsonl) nor in the HLE fixture, each category in its share of the pool. Calculus
+    is left out: its template is longer than a 13-word n-gram, so n-gram decontamination
+    would call every candidate with the same coefficient a copy (they differ in one number);
+    the other questions are shorter than 13 words and are checked for exact copies."""
+    from ramen.problems import split_problems
+
+    bundled, train = split_problems()
+    fixture = {r["question"] for r in hle_rows()}
+    pool = [p for p in train if p.question not in fixture and p.category != "calculus"]
+    step = len(pool) / HELDOUT
+    return [
+        {
+            "id": f"heldout-{i:03d}",
+            "question": p.question,
+            "answer": p.answer,
+            "answer_type": "exactMatch",
+            "category": p.category,
+        }
+        for i, p in enumerate(pool[int(k * step)] for k in range(HELDOUT))
+    ]
+
+
 def write_all(data_dir: Path = DATA_DIR) -> None:
     write_jsonl_atomic(data_dir / "problems.jsonl", problem_rows())
     write_jsonl_atomic(data_dir / "hle_fixture.jsonl", hle_rows())
     write_jsonl_atomic(data_dir / "dna_fixture.jsonl", dna_rows())
+    write_jsonl_atomic(data_dir / "heldout.jsonl", heldout_rows())
 
 
 if __name__ == "__main__":

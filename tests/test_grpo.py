@@ -85,6 +85,25 @@ def test_a_judge_error_is_missing_never_wrong(tmp_path):
     assert metrics == {"ramen/undecided": 0.0, "ramen/judge_error": 0.5}
 
 
+@pytest.mark.unit
+def test_a_resumed_run_redoes_the_rollouts_after_its_checkpoint(tmp_path):
+    """rewards.jsonl after a kill: the rows of rollouts made before the checkpoint stay (a torn
+    last line goes), those made after it are dropped (the resumed run makes them again)."""
+    from training.run import merge_rewards, trim_rewards
+
+    log = tmp_path / "rewards-rank0.jsonl"
+    rows = [{"step": s, "problem_id": f"p{s}", "reward": 1.0} for s in range(6)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 6, "rew')
+    trim_rewards(log, 4)  # resumed from checkpoint-4
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [0, 1, 2, 3]
+    (tmp_path / "rewards-rank1.jsonl").write_text(json.dumps({"step": 0, "problem_id": "q"}) + "\n")
+    merge_rewards(tmp_path)
+    merged = [json.loads(x) for x in (tmp_path / "rewards.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["problem_id"]) for r in merged][:3] == [(0, "p0"), (0, "q"), (1, "p1")]
+    assert not list(tmp_path.glob("rewards-rank*"))
+    trim_rewards(log, 0)  # a fresh start keeps nothing of an earlier run (no file: no error)
+
+
 @pytest.mark.slow
 def test_grpo_stage_raises_the_reward_with_the_grader_as_reward(tmp_path):
     from transformers import AutoTokenizer

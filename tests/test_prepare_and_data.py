@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 def test_bundled_files_are_what_the_generator_writes(tmp_path):
     bundled.write_all(tmp_path)
-    for name in ("problems.jsonl", "hle_fixture.jsonl", "dna_fixture.jsonl"):
+    for name in ("problems.jsonl", "hle_fixture.jsonl", "dna_fixture.jsonl", "heldout.jsonl"):
         assert (tmp_path / name).read_bytes() == (bundled.DATA_DIR / name).read_bytes(), name
 
 
@@ -24,6 +24,18 @@ def test_bundled_problems_are_held_back_from_tiny_training():
     assert len(held) >= 300
     assert not {p.question for p in held} & {p.question for p in train}
     assert {p.category for p in held} == {"arithmetic", "algebra", "number_theory", "calculus"}
+
+
+def test_the_held_out_set_is_never_a_curation_candidate():
+    """heldout.jsonl: 400 generator problems in none of problems.jsonl or the HLE fixture."""
+    rows = [json.loads(x) for x in open(bundled.DATA_DIR / "heldout.jsonl")]
+    questions = {r["question"] for r in rows}
+    assert len(rows) == len(questions) == 400
+    for other in ("problems.jsonl", "hle_fixture.jsonl"):
+        theirs = {json.loads(x).get("question") for x in open(bundled.DATA_DIR / other)}
+        assert not questions & theirs, other
+    assert {r["category"] for r in rows} == {"arithmetic", "algebra", "number_theory"}
+    assert max(len(r["question"].split()) for r in rows) < 13  # n-gram 13: exact copies only
 
 
 def test_fixture_schemas():
