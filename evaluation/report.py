@@ -8,11 +8,14 @@ comparison with `ramen compare`.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from evaluation.compare import compare_files
 from evaluation.kinds import KINDS
 from ramen.console import console
 from ramen.io import iter_jsonl, read_json, write_text_atomic
-from ramen.stage import StageContext, StageDef, dump
+from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef, dump
 
 # --------------------------------------------------------------------------- markdown
 
@@ -28,6 +31,70 @@ def _compare_section(result: dict, command: str) -> list[str]:
             )
         out.append("")
     return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+BLOCKS = 5  # the training table's rows: the steps in this many equal blocks
+
+
+def training_section(stages: dict[str, Path], plots_dir: Path) -> tuple[list[str], list[str]]:
+    """What each training stage did, step by step, from its own files: the mean loss per
+    block of steps, and for GRPO the mean reward (the share of graded rollouts that were
+    correct), its spread, the completions cut at the budget and the rollouts left unscored;
+    its loss plot beside it. `stages` maps each train stage read to its folder."""
+    out, files = [], []
+    for name, folder in stages.items():
+        spec = read_json(folder / "spec.json") if (folder / "spec.json").is_file() else {}
+        metrics = folder / "metrics.jsonl"
+        steps = [r for r in iter_jsonl(metrics) if "loss" in r] if metrics.is_file() else []
+        if not steps:
+            continue
+        method = spec.get("method", "?")
+        out += [
+            f"## Training: {name}",
+            "",
+            f"{method} on `{spec.get('data_source', '?')}`, {steps[-1]['step']} steps "
+            f"(from `{metrics}`; every step's row is there).",
+            "",
+        ]
+        grpo = method == "grpo"
+        head = ["steps", "mean loss"]
+        if grpo:
+            head += [
+                "mean reward",
+                "reward std",
+                "cut at the budget",
+                "unscored (undecided, judge error)",
+            ]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        size = -(-len(steps) // BLOCKS)
+        for i in range(0, len(steps), size):
+            block = steps[i : i + size]
+
+            def mean(key: str, rows: list[dict] = block) -> float:
+                values = [float(r[key]) for r in rows if r.get(key) is not None]
+                return sum(values) / len(values) if values else float("nan")
+
+            cells = [f"{block[0]['step']}-{block[-1]['step']}", f"{mean('loss'):.4f}"]
+            if grpo:
+                unscored = mean("ramen/undecided") + mean("ramen/judge_error")
+                cells += [
+                    f"{mean('reward'):.3f}",
+                    f"{mean('reward_std'):.3f}",
+                    f"{100 * mean('completions/clipped_ratio'):.1f}%",
+                    f"{100 * unscored:.1f}%",
+                ]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+        if (folder / "loss.png").is_file():
+            plot = f"{name}-training.png"
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / "loss.png", plots_dir / plot)
+            out += [f"![{plot}](plots/{plot})", ""]
+            files.append(plot)
+    return out, files
 
 
 # --------------------------------------------------------------------------- the stage
@@ -71,6 +138,10 @@ def report_stage(ctx: StageContext) -> dict:
         section, files = kind.report(key, runs, per, source, plots_dir)
         lines += section
         plots += files
+    trained = {s: ctx.inputs[s] for s in TRAIN_STAGE_NAMES if s in ctx.inputs}
+    section, files = training_section(trained, plots_dir)
+    lines += section
+    plots += files
     result = None
     if "evaluate-baseline" in stages:
         a, b = ctx.inputs["evaluate"], ctx.inputs["evaluate-baseline"]
@@ -95,7 +166,8 @@ def report_stage(ctx: StageContext) -> dict:
 STAGE = StageDef(
     name="report",
     fn=report_stage,
-    needs=("evaluate", "evaluate-baseline"),
+    # the training stages: their steps, losses and rewards are in the report too
+    needs=("evaluate", "evaluate-baseline", *TRAIN_STAGE_NAMES),
     config=lambda r: {"evaluation": dump(r.evaluation), "name": r.name, "seed": r.seed},
     enabled=lambda r: r.evaluation is not None,
     help="markdown report with plots; paired comparison with the baseline (compare.json)",

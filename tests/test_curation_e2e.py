@@ -186,6 +186,7 @@ def test_the_tiny_recipe_ends_with_a_report_and_a_comparison(run):
     # the report is of the last evaluated model (the DPO run with 6 samples)
     assert "trained (strong + " in text
     assert "## hle" in text and "## do_not_answer" in text and "## Comparison" in text
+    assert "## Training: train" in text and "| steps | mean loss |" in text  # per step block
     assert (d / "report" / "plots" / "hle-reliability.png").read_bytes().startswith(b"\x89PNG")
     compare = json.loads((d / "report" / "compare.json").read_text())
     assert compare["names"][0].startswith("trained (strong + ") and compare["names"][1] == "strong"

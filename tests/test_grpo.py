@@ -156,3 +156,28 @@ training:
     metrics = [json.loads(x) for x in (stage / "metrics.jsonl").read_text().splitlines()]
     assert any("reward" in m and "completions/clipped_ratio" in m for m in metrics)
     assert (stage / "loss.png").stat().st_size > 0
+
+
+@pytest.mark.unit
+def test_the_report_shows_the_training_steps(tmp_path):
+    """The report's training section: per block of steps the mean loss and, for GRPO, the mean
+    reward, its spread, the share cut at the budget and the share left unscored."""
+    from evaluation.report import training_section
+
+    stage = tmp_path / "train"
+    stage.mkdir()
+    (stage / "spec.json").write_text(json.dumps({"method": "grpo", "data_source": "p.jsonl"}))
+    rows = [
+        {"step": s, "loss": 0.1, "reward": s / 10, "reward_std": 0.5,
+         "completions/clipped_ratio": 0.25 if s > 5 else 0.0, "ramen/undecided": 0.125,
+         "ramen/judge_error": 0.0}
+        for s in range(1, 11)
+    ]  # fmt: skip
+    rows.append({"step": 10, "train_runtime": 3.0})  # the Trainer's summary: not a step
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines, files = training_section({"train": stage}, tmp_path / "plots")
+    table = [line for line in lines if line.startswith("| ")]
+    assert table[0].startswith("| steps | mean loss | mean reward")
+    assert table[1] == "| 1-2 | 0.1000 | 0.150 | 0.500 | 0.0% | 12.5% |"
+    assert table[-1] == "| 9-10 | 0.1000 | 0.950 | 0.500 | 25.0% | 12.5% |"
+    assert "10 steps" in lines[2] and files == []  # no loss.png written: no plot claimed
