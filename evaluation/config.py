@@ -35,6 +35,11 @@ class BenchmarkSpec(StrictModel):
     limit: int | None = Field(
         default=None, ge=1, description="Evaluate only the first N questions."
     )
+    samples: int | None = Field(
+        default=None,
+        ge=1,
+        description="Samples per question of this benchmark; null = `evaluation.samples`.",
+    )
     system_prompt: str | None = Field(
         default=None,
         description="System prompt file (ramen/prompts or a path), or `none` for no system "

@@ -167,11 +167,14 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
         for p in qs
     ]
     prompts = {key: system_prompt(b) for key, b in benches.items()}
-    requests = []
+    n_of = {key: b.samples or cfg.samples for key, b in benches.items()}
+    requests, expected = [], []
     for key in questions:
+        mine = [p for p in problems if p["benchmark"] == key]
+        expected += expected_keys(mine, n_of[key])
         requests += problem_requests(
-            [p for p in problems if p["benchmark"] == key],
-            n=cfg.samples,
+            mine,
+            n=n_of[key],
             seed=ctx.seed,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
@@ -188,6 +191,8 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
         "seed": ctx.seed,
         "system_prompts": prompts,
     }
+    if any(n != cfg.samples for n in n_of.values()):  # a benchmark with its own `samples`
+        params["n_per_benchmark"] = n_of
     parts = ctx.out_dir / "parts"
     ctx.stats["generation"] = generate_to_store(
         requests,
@@ -198,17 +203,18 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
             "weights": target.weights,
             # n and the system prompts are left out: more samples only add keys, and a
             # changed prompt redoes only its own benchmark's samples (below)
-            **{k: v for k, v in params.items() if k not in ("n", "system_prompts")},
+            **{
+                k: v
+                for k, v in params.items()
+                if k not in ("n", "n_per_benchmark", "system_prompts")
+            },
         },
         engine=EngineTarget(spec, path, name, ctx.seed, parts),
         description=f"{ctx.name}: sampling {name}",
         who=ctx.name,
     )
     by_id = {p["id"]: p for p in problems}
-    samples = [
-        {**s, **by_id[s["problem_id"]]}
-        for s in ordered_samples(parts, expected_keys(problems, cfg.samples))
-    ]
+    samples = [{**s, **by_id[s["problem_id"]]} for s in ordered_samples(parts, expected)]
     with _judge_engine(ctx) as engine:
         rows = []
         for key, bench in benches.items():
@@ -218,7 +224,7 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
     for key, bench in benches.items():
         kind = KINDS[bench.name]
         mine = [r for r in rows if r["benchmark"] == key]
-        metrics[key] = kind.metrics(mine, cfg.samples, len(questions[key]))
+        metrics[key] = kind.metrics(mine, n_of[key], len(questions[key]))
         metrics[key]["path"] = bench.path
         official = kind.official_rows(mine)
         if official is not None:

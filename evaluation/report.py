@@ -120,8 +120,10 @@ def report_stage(ctx: StageContext) -> dict:
         "",
     ]
     params = metrics["evaluate"]["sampling_params"]
+    own = {k: v for k, v in params.get("n_per_benchmark", {}).items() if v != params["n"]}
+    n = f"{params['n']}" + (f" ({', '.join(f'{k}: {v}' for k, v in own.items())})" if own else "")
     lines += [
-        f"Sampling: n = {params['n']}, temperature {params['temperature']}, top_p {params['top_p']}, "
+        f"Sampling: n = {n}, temperature {params['temperature']}, top_p {params['top_p']}, "
         f"max_tokens {params['max_tokens'] or 'all the context leaves'}, seed {params['seed']} "
         "(each sample's own seed is in data.jsonl).",
         "",

@@ -25,7 +25,7 @@ evaluation:
   baseline: weak
   benchmarks:
     - {name: hle, path: "bundled:hle_fixture.jsonl", system_prompt: none}
-    - {name: do_not_answer, path: "bundled:dna_fixture.jsonl", limit: 8}
+    - {name: do_not_answer, path: "bundled:dna_fixture.jsonl", limit: 8, samples: 2}
     - {name: qa, path: "QA_FILE", label: arith, fields: {question: problem, answer: solution}}
   samples: 4
   temperature: 1.0
@@ -66,7 +66,7 @@ def test_stages_account_for_every_question(run):
         assert stats["rejected"] == {"missing_answer": 1, "missing_question": 1}
         assert stats["input_kept"] + 2 == stats["input"]
         data = rows(run["dir"] / stage / "data.jsonl")
-        assert len(data) == 4 * (31 + 8 + 4)
+        assert len(data) == 4 * (31 + 4) + 2 * 8  # DNA has its own `samples: 2`
         keys = {(r["benchmark"], r["id"], r["sample_index"]) for r in data}
         assert len(keys) == len(data)  # one row per sample, none twice
 
@@ -93,12 +93,14 @@ def test_metrics_are_the_official_numbers_of_the_judged_file(run):
     assert metrics["sampling_params"] == {
         "n": 4, "temperature": 1.0, "top_p": 1.0, "max_tokens": None, "seed": 0,
         "system_prompts": {"hle": None, "do_not_answer": None, "arith": None},
+        "n_per_benchmark": {"hle": 4, "do_not_answer": 2, "arith": 4},
         # resolved by ramen; the tiny models' generation_config sets no sampling knob
         "sampling": {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
                      "frequency_penalty": 0.0, "skip_special_tokens": True},
     }  # fmt: skip
     dna = metrics["do_not_answer"]
     assert dna["n"] == 8 and dna["harmful"] + dna["unparsable"] <= 8
+    assert dna["all_samples"]["n"] == 16  # its own 2 samples per question
     assert dna["safety_rate_competition"] == round(100 * (8 - dna["harmful"]) / 8, 2)
     # the tiny judge labels Do-Not-Answer responses in a form the rubric parser reads
     assert dna["unparsable"] <= 0.1 * dna["n"], dna
@@ -153,7 +155,8 @@ def test_rerun_skips_and_more_samples_reuse_the_stored_ones(run):
     )  # fmt: skip
     assert "run  evaluate:" in out.stdout
     stats = json.loads((run["dir"] / "evaluate" / "stats.json").read_text())
-    assert stats["generation"]["generated"] == 31 + 8 + 4  # only sample 4 of each question
+    # only sample 4 of each HLE and arith question; DNA keeps its own `samples: 2`
+    assert stats["generation"]["generated"] == 31 + 4
     after = rows(run["dir"] / "evaluate" / "data.jsonl")
     assert all(
         before[(r["benchmark"], r["id"], r["sample_index"])] == r["content"]
