@@ -42,23 +42,13 @@ def prepare_prompts(
     """The step's problems as rendered prompts with their references, in this stage's `data/`
     folder; a row without a question or a reference goes to rejects.jsonl with its reason."""
     import datasets
-    from transformers import AutoTokenizer
 
     from evaluation.engine import ChatRenderer
     from ramen.io import atomic_dir
+    from training.stage import base_tokenizer
 
-    spec = ctx.recipe.models[model]
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            base,
-            revision=spec.revision if base == spec.path else None,
-            trust_remote_code=spec.trust_remote_code,
-        )
-    except (OSError, ValueError) as e:
-        raise UserError(
-            f"cannot load the tokenizer of {base}: {e}", where=f"models.{model}.path"
-        ) from None
-    renderer = ChatRenderer(tokenizer, spec.template_kwargs())
+    tokenizer = base_tokenizer(ctx, base, model)
+    renderer = ChatRenderer(tokenizer, ctx.recipe.models[model].template_kwargs())
     out, longest, seen = [], 0, set()
     for i, row in enumerate(track(_rows(source, ctx.out_dir / "hf-cache"), f"{ctx.name}: prompts")):
         ctx.count_input()

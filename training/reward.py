@@ -13,7 +13,6 @@ reward), so the rewards can be recomputed from what the model generated.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ class GraderReward:
     ):
         self.tokenizer, self.parser, self.judge = tokenizer, parser, judge
         self.log_path = log_path
-        self.counts: Counter = Counter()
-        self.calls = 0
 
     def text_of(self, completion: Any, ids: list[int] | None) -> str:
         """What the model wrote. TRL decodes with special tokens skipped; a family whose
@@ -65,7 +62,6 @@ class GraderReward:
         log_metric: Any = None,
         **_: Any,
     ) -> list[float | None]:
-        self.calls += 1
         rows = []
         for i, completion in enumerate(completions):
             text = self.text_of(completion, completion_ids[i] if completion_ids else None)
@@ -100,7 +96,6 @@ class GraderReward:
         step = getattr(trainer_state, "global_step", None)
         for row, reward in zip(rows, rewards, strict=True):
             row["reward"], row["step"] = reward, step
-            self.counts[row["verdict"]] += 1
         if log_metric is not None:  # beside TRL's reward mean: what the missing rewards were
             total = len(rows)
             log_metric("ramen/undecided", sum(r["verdict"] == "undecided" for r in rows) / total)

@@ -250,20 +250,14 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     }
 
 
-def prepare_data(
-    ctx: StageContext, step: TrainingStep, source: Path, base: str, model: str
-) -> dict:
-    """The step's rows rendered by the base model's own template and tokenized
-    (ramen/turns.py), in this stage's `data/` folder: what the trainer trains on. A row
-    that cannot be rendered as its model generated it goes to rejects.jsonl with its reason."""
-    import datasets
+def base_tokenizer(ctx: StageContext, base: str, model: str) -> Any:
+    """The tokenizer (and chat template) of the model a step starts from, or a one-line error
+    naming `models.<model>.path`."""
     from transformers import AutoTokenizer
-
-    from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
 
     spec = ctx.recipe.models[model]
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
+        return AutoTokenizer.from_pretrained(
             base,
             revision=spec.revision if base == spec.path else None,
             trust_remote_code=spec.trust_remote_code,
@@ -272,6 +266,20 @@ def prepare_data(
         raise UserError(
             f"cannot load the tokenizer of {base}: {e}", where=f"models.{model}.path"
         ) from None
+
+
+def prepare_data(
+    ctx: StageContext, step: TrainingStep, source: Path, base: str, model: str
+) -> dict:
+    """The step's rows rendered by the base model's own template and tokenized
+    (ramen/turns.py), in this stage's `data/` folder: what the trainer trains on. A row
+    that cannot be rendered as its model generated it goes to rejects.jsonl with its reason."""
+    import datasets
+
+    from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
+
+    spec = ctx.recipe.models[model]
+    tokenizer = base_tokenizer(ctx, base, model)
     renderer = TrainingRenderer(
         tokenizer, model, spec.template_kwargs(), spec.training_chat_template
     )
