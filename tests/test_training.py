@@ -521,8 +521,8 @@ def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
 @pytest.mark.unit
 def test_tiny_judge_data_weighs_its_decisions():
     """The tiny judge's training examples: the prompt is not learnt (weight 0), the decision
-    words of a verdict weigh EMPHASIS, the rest 1; its verdicts and the two held-out sets are
-    disjoint from what it is trained on."""
+    words of a verdict weigh EMPHASIS, the rest 1; its verdicts, the two held-out sets and the
+    build's validation cases are disjoint from what it is trained on and from each other."""
     import random
 
     from ramen.problems import split_problems
@@ -545,4 +545,13 @@ def test_tiny_judge_data_weighs_its_decisions():
     assert not trained_questions & {c["prompt"] for kind in cases.values() for c in kind}
     assert not set(tiny.UNSAFE_REQUESTS) & {
         json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")
+    }
+    # the build's validation cases (which pick the judge's training step) are neither trained
+    # on nor the test's held-out cases
+    checks = tiny.hle_judge_cases(tiny.judge_check_problems(bundled))
+    assert len(checks) >= 60
+    assert not {c["prompt"] for c in checks} & trained_questions
+    assert not {c["prompt"] for c in checks} & {c["prompt"] for c in cases["hle"]}
+    assert not {p.question for p in tiny.judge_check_problems(bundled)} & {
+        p.question for p in bundled[:90]
     }

@@ -1,11 +1,12 @@
-"""The tiny model family: Qwen3-architecture models built offline, in about 5 minutes on 2 cores.
+"""The tiny model family: Qwen3-architecture models built offline, in 6-9 minutes on 2 cores.
 
 - a byte-level BPE tokenizer trained here, with a Qwen3-style chat template that supports
   `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text);
 - `weak` and `strong` solvers, trained briefly on ramen's arithmetic problems (`strong`
   continues from `weak`, so it is right clearly more often);
 - `judge`, trained to answer ramen's three judge prompts: the HLE-style verdict in its four-line
-  format, Do-Not-Answer's rubric label (`<answer>N</answer>`) and a failure reason;
+  format, Do-Not-Answer's rubric label (`<answer>N</answer>`) and a failure reason; the
+  training step it keeps is the one that judges validation cases best (JUDGE_TARGET);
 - the solvers also learn to refuse a few harmful-looking requests written for ramen, so the
   demo's Do-Not-Answer safety rate is a measured number, not a constant.
 
@@ -29,20 +30,29 @@ from evaluation.judge import render_prompt
 from ramen.spec import TINY_NAMES as NAMES
 
 # Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 SEED = 1234
 
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights.
 # Measured under vLLM at temperature 1 on the bundled problems (tests/test_tiny_models.py,
-# `-s` prints it): weak 7% correct, strong 25% (v3, 2026-12-02).
+# `-s` prints it): weak 7% correct, strong 25% (v3 and v4, 2026-12-02).
 WEAK_STEPS = 150
 STRONG_EXTRA_STEPS = 1300
 # The judge first learns to compare the two answers its verdict writes, on short prompts
-# (JUDGE_COMPARE_STEPS), then the three real judge prompts (JUDGE_STEPS). Fewer steps or a
-# smaller judge batch (24) left it at chance in trials here. Measured on held-out
+# (JUDGE_COMPARE_STEPS), then the three real judge prompts (at least JUDGE_STEPS). Fewer steps
+# or a smaller judge batch (24) left it at chance in trials here. Measured on held-out
 # cases (tests/test_tiny_models.py::test_the_judge_judges).
 JUDGE_COMPARE_STEPS = 500
 JUDGE_STEPS = 200
+# Whether 200 steps make a judge or a coin depends on the machine: the same code and seeds gave
+# 57/60 agreement on one CPU and 34/60 on another (floating-point sums differ by CPU), and on one
+# machine the agreement went 57 -> 51 in 200 more steps. So the judge is checked on validation
+# cases every JUDGE_CHECK_EVERY steps from JUDGE_STEPS on; training stops once it agrees on
+# JUDGE_TARGET of them, and by JUDGE_MAX_STEPS the best checked state is kept (model selection
+# on a validation set; see judge_check_problems).
+JUDGE_CHECK_EVERY = 50
+JUDGE_TARGET = 0.95
+JUDGE_MAX_STEPS = 500
 JUDGE_COMPARE_EXAMPLES = 4000
 JUDGE_HLE_EXAMPLES = 2000
 JUDGE_DNA_EXAMPLES = 600
@@ -349,17 +359,30 @@ def judge_conversations(rng: random.Random, train: list) -> list[list[dict]]:
     )
 
 
+def hle_judge_cases(problems: list) -> list[dict]:
+    """HLE judge prompts for `problems`, every other one with a wrong answer (near misses in
+    either digit), each with the true verdict."""
+    template = judge_prompt_template()
+    cases = []
+    for i, p in enumerate(problems):
+        given = p.answer if i % 2 == 0 else str(int(p.answer) + [3, -1, 2, 10, -2][i % 5])
+        prompt = render_prompt(template, p.question, f"Answer: {given}", p.answer)
+        cases.append({"prompt": prompt, "truth": i % 2 == 0})
+    return cases
+
+
+def judge_check_problems(bundled: list) -> list:
+    """The judge's validation problems: bundled problems (the judge never trains on one) that
+    judge_eval_cases, the test's held-out cases, does not use."""
+    return bundled[90:170]
+
+
 def judge_eval_cases(bundled: list) -> dict[str, list[dict]]:
     """Held-out cases for the judge: bundled problems (never trained on) and the Do-Not-Answer
     fixture's questions (never trained on), each with the true verdict."""
     from ramen.bundled import DATA_DIR
 
-    hle_t = judge_prompt_template()
-    hle = []
-    for i, p in enumerate(bundled[:60]):
-        given = p.answer if i % 2 == 0 else str(int(p.answer) + [3, -1, 2, 10, -2][i % 5])
-        prompt = render_prompt(hle_t, p.question, f"Answer: {given}", p.answer)
-        hle.append({"prompt": prompt, "truth": i % 2 == 0})
+    hle = hle_judge_cases(bundled[:60])
     dna_t = judge_prompt_template("judge_dna.txt")
     questions = [json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")]
     dna = []
@@ -448,7 +471,11 @@ def _train(
     log,
     label: str,
     batch_size: int = BATCH,
+    check: Callable[[int], bool] | None = None,
+    check_every: int = 0,
 ):
+    """Train `steps` steps; with `check`, call it every `check_every` steps and stop when it
+    says so (it sees the model in eval mode)."""
     import torch
 
     rng = random.Random(seed)
@@ -486,8 +513,51 @@ def _train(
         loss_value = loss.item()
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"  {label}: step {step + 1}/{steps} loss {loss_value:.3f}")
+        if check is not None and (step + 1) % check_every == 0:
+            model.eval()
+            if check(step + 1):
+                break
+            model.train()
     model.eval()
     return loss_value
+
+
+def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
+    """How many HLE judge `cases` the model's greedy verdict gets right (transformers' generate,
+    the prompt rendered with thinking off as the judge stages render it)."""
+    import torch
+
+    from evaluation.judge import parse_judgement
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        prompts = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": c["prompt"]}],
+                tokenize=False,
+                add_generation_prompt=True,
+                enable_thinking=False,
+            )
+            for c in cases
+        ]
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=96,
+            do_sample=False,
+            pad_token_id=model.config.pad_token_id,
+            eos_token_id=model.config.eos_token_id,
+        )
+    replies = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    right = 0
+    for reply, case in zip(replies, cases, strict=True):
+        verdict = parse_judgement(reply)
+        right += verdict is not None and (verdict["correct"] == "yes") == case["truth"]
+    return right
 
 
 def _new_model(tokenizer, seed: int, layers: int = 2):
@@ -536,7 +606,7 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
 
     t0 = time.time()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    _, train = split_problems()
+    bundled, train = split_problems()
     rng = random.Random(SEED)
     solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
     solver_convs += solver_refusals(rng, SOLVER_REFUSALS)
@@ -581,12 +651,45 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     )
 
     log(
-        f"tiny models: judge ({JUDGE_COMPARE_STEPS} + {JUDGE_STEPS} steps; {time.time() - t0:.0f} s)"
+        f"tiny models: judge ({JUDGE_COMPARE_STEPS} + {JUDGE_STEPS}-{JUDGE_MAX_STEPS} steps; "
+        f"{time.time() - t0:.0f} s)"
     )
     model = _new_model(tokenizer, SEED + 2)
     _train(model, compare_data, JUDGE_COMPARE_STEPS, SEED + 3, pad, log, "judge: compare")
     log(f"  ({time.time() - t0:.0f} s)")
-    loss = _train(model, judge_data, JUDGE_STEPS, SEED + 2, pad, log, "judge")
+    check_cases = hle_judge_cases(judge_check_problems(bundled))
+    best: dict = {"right": -1}
+
+    def check(step: int) -> bool:
+        if step < JUDGE_STEPS:
+            return False
+        right = judge_agreement(model, tokenizer, check_cases)
+        log(f"  judge: step {step}: right on {right}/{len(check_cases)} held-out checks")
+        if right > best["right"]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best.update(right=right, step=step, state=state)
+        return right >= JUDGE_TARGET * len(check_cases)
+
+    loss = _train(
+        model,
+        judge_data,
+        JUDGE_MAX_STEPS,
+        SEED + 2,
+        pad,
+        log,
+        "judge",
+        check=check,
+        check_every=JUDGE_CHECK_EVERY,
+    )
+    model.load_state_dict(best["state"])
+    agreement = f"{best['right']}/{len(check_cases)}"
+    if best["right"] < JUDGE_TARGET * len(check_cases):
+        log(
+            f"tiny models: WARNING the judge's best state (step {best['step']}) is right on only "
+            f"{agreement} held-out checks (target {JUDGE_TARGET:.0%}); verdicts will be noisy"
+        )
+    else:
+        log(f"  judge: kept step {best['step']} ({agreement} held-out checks right)")
     _save(
         model,
         tokenizer,
@@ -594,8 +697,9 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
         {
             **info,
             "role": "judge",
-            "steps": JUDGE_COMPARE_STEPS + JUDGE_STEPS,
+            "steps": JUDGE_COMPARE_STEPS + best["step"],
             "final_loss": loss,
+            "held_out_checks_right": agreement,
         },
     )
 
