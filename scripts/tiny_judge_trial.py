@@ -10,9 +10,7 @@ The tokenizer, data and seeds are the build's (training/tiny.py build_family).""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -36,25 +34,9 @@ def main() -> None:
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()
-    rng = random.Random(tiny.SEED)  # the build's draws, in the build's order
-    solver_convs = [tiny.solver_messages(p.question, p.reasoning, p.answer) for p in train]
-    solver_convs += tiny.solver_refusals(rng, tiny.SOLVER_REFUSALS)
-    judge_convs = tiny.judge_conversations(rng, train)
-    corpus = [json.dumps(c) for c in solver_convs + judge_convs[::4]] + [
-        tiny.judge_prompt_template(name)
-        for name in ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt")
-    ]
-    tok = tiny.build_tokenizer(corpus)
+    tok, data = tiny.build_data(train)
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
-
-    def encode(convs):
-        return [
-            tiny._encode(tok, c, emphasis=tiny.JUDGE_DECISIONS, enable_thinking=False)
-            for c in convs
-        ]
-
-    judge_data = encode(judge_convs)
-    compare_data = encode(tiny.comparison_examples(rng, train, tiny.JUDGE_COMPARE_EXAMPLES))
+    judge_data, compare_data = data["judge"], data["compare"]
     checks = tiny.hle_judge_cases(tiny.judge_check_problems(bundled))
     tests = tiny.judge_eval_cases(bundled)["hle"]
 

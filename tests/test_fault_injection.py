@@ -115,7 +115,7 @@ class StageProcess:
 
 
 def _kill_points(reference: Path) -> list[tuple[str, float, int]]:
-    """(stage, fraction, total work) for KILLS seeded points per model stage, one per 1/KILLS of its work."""
+    """(stage, fraction, total work): KILLS seeded points per model stage, one per 1/KILLS."""
     points = []
     for stage in MODEL_STAGES:
         total = _progress(reference / stage)

@@ -598,6 +598,31 @@ def _save(model, tokenizer, dest: Path, info: dict) -> None:
     (dest / "ramen_tiny.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
+def build_data(train: list) -> tuple:
+    """The build's tokenizer and encoded training sets ("solver", "judge", "compare"), drawn
+    from SEED in one fixed order: what build_family trains on (scripts/tiny_judge_trial.py
+    reuses it)."""
+    rng = random.Random(SEED)
+    solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
+    solver_convs += solver_refusals(rng, SOLVER_REFUSALS)
+    judge_convs = judge_conversations(rng, train)
+    corpus = [json.dumps(c) for c in solver_convs + judge_convs[::4]] + [
+        judge_prompt_template(name)
+        for name in ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt")
+    ]
+    tokenizer = build_tokenizer(corpus)
+    judge_kwargs = {"emphasis": JUDGE_DECISIONS, "enable_thinking": False}
+    data = {
+        "solver": [_encode(tokenizer, c) for c in solver_convs],
+        "judge": [_encode(tokenizer, c, **judge_kwargs) for c in judge_convs],
+        "compare": [
+            _encode(tokenizer, c, **judge_kwargs)
+            for c in comparison_examples(rng, train, JUDGE_COMPARE_EXAMPLES)
+        ],
+    }
+    return tokenizer, data
+
+
 def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     """Build tokenizer, weak, strong and judge into `dest` (deterministic for a given torch)."""
     import torch
@@ -607,27 +632,10 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     t0 = time.time()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()
-    rng = random.Random(SEED)
-    solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
-    solver_convs += solver_refusals(rng, SOLVER_REFUSALS)
-    judge_convs = judge_conversations(rng, train)
-
     log(f"tiny models v{BUILDER_VERSION}: training tokenizer")
-    corpus = [json.dumps(c) for c in solver_convs + judge_convs[::4]] + [
-        judge_prompt_template(name)
-        for name in ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt")
-    ]
-    tokenizer = build_tokenizer(corpus)
+    tokenizer, data = build_data(train)
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-
-    solver_data = [_encode(tokenizer, c) for c in solver_convs]
-    judge_data = [
-        _encode(tokenizer, c, emphasis=JUDGE_DECISIONS, enable_thinking=False) for c in judge_convs
-    ]
-    compare_data = [
-        _encode(tokenizer, c, emphasis=JUDGE_DECISIONS, enable_thinking=False)
-        for c in comparison_examples(rng, train, JUDGE_COMPARE_EXAMPLES)
-    ]
+    solver_data, judge_data, compare_data = data["solver"], data["judge"], data["compare"]
     info: dict = {"builder_version": BUILDER_VERSION, "vocab": len(tokenizer)}
 
     log(f"tiny models: weak solver ({WEAK_STEPS} steps on {len(train)} problems)")
