@@ -24,8 +24,15 @@ from curation.generation import group_by_problem
 from evaluation.rules import vote_key
 from ramen.console import err_console, track
 from ramen.errors import UserError
-from ramen.io import atomic_dir, sha256_text
-from ramen.stage import StageContext, StageDef, dump, model_entries
+from ramen.io import atomic_dir, iter_jsonl, sha256_text
+from ramen.stage import (
+    EARLIER_ROUNDS_KEY,
+    StageContext,
+    StageDef,
+    dump,
+    model_entries,
+    split_round,
+)
 from ramen.turns import RowError, TrainingRenderer, Turn
 
 
@@ -107,6 +114,8 @@ class SetWriter:
         self.by_category: Counter = Counter()
         self.licences: Counter = Counter()
         self.sources: Counter = Counter()
+        self.round = split_round(ctx.name)[1]
+        self.earlier = 0  # rows kept from earlier rounds (`rounds.keep_earlier`)
 
     def turn(self, prompt: list[dict], sample: dict) -> list[dict]:
         """The sample's turn as a one-message list; RowError if the template cannot render
@@ -141,12 +150,29 @@ class SetWriter:
 
     def add(self, row: dict, problem: dict) -> None:
         self.verified, self.pending = self.verified + self.pending, 0
+        if self.round > 1:  # a later round's row says which round made it
+            row["meta"]["round"] = self.round
         self.ctx.keep(row)
         self.rows.append(row)
         self.by_category[str(problem.get("category"))] += 1
         prov = problem.get("provenance") or {}
         self.licences[str(prov.get("licence"))] += 1
         self.sources[str(prov.get("source"))] += 1
+
+    def keep_earlier(self) -> None:
+        """With `rounds.keep_earlier`, a later round's set holds the previous round's rows too
+        (which hold the rounds before it), each with its `meta.round`, after its own."""
+        earlier = self.ctx.config.get(EARLIER_ROUNDS_KEY)
+        if not earlier:
+            return
+        for row in iter_jsonl(self.ctx.inputs[earlier] / "data.jsonl"):
+            row["meta"].setdefault("round", 1)
+            self.ctx.keep(row)
+            self.rows.append(row)
+            self.by_category[str(row["meta"].get("category"))] += 1
+            self.licences[str(row["meta"].get("licence"))] += 1
+            self.sources[str(row["meta"].get("source"))] += 1
+            self.earlier += 1
 
     def finish(self, push_to_hub: str | None, private: bool) -> dict:
         import datasets
@@ -159,6 +185,7 @@ class SetWriter:
                 where=f"models.{self.model}.training_chat_template",
             )
 
+        self.keep_earlier()
         datasets.disable_progress_bars()
         ds = datasets.Dataset.from_list(self.rows)
         with atomic_dir(self.ctx.out_dir / "dataset") as tmp:
@@ -173,6 +200,8 @@ class SetWriter:
             "unit": unit,
             "dropped": self.ctx.reasons,
         }
+        if self.earlier:
+            this_stage["kept from earlier rounds"] = self.earlier
         write_card(
             self.ctx.out_dir / "README.md",
             recipe=self.ctx.recipe,
@@ -194,6 +223,7 @@ class SetWriter:
         return {
             "unit": unit,
             "rows": len(self.rows),
+            **({"rows_from_earlier_rounds": self.earlier} if self.earlier else {}),
             "by_category": dict(sorted(self.by_category.items())),
             "template_checked": self.checked,
             "rendered_as_generated": self.verified,

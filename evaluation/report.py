@@ -15,7 +15,15 @@ from evaluation.compare import compare_files
 from evaluation.kinds import KINDS
 from ramen.console import console
 from ramen.io import iter_jsonl, read_json, write_text_atomic
-from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef, dump
+from ramen.stage import (
+    MAX_ROUNDS,
+    TRAIN_STAGE_NAMES,
+    StageContext,
+    StageDef,
+    dump,
+    round_stage_name,
+    split_round,
+)
 
 # --------------------------------------------------------------------------- markdown
 
@@ -31,6 +39,73 @@ def _compare_section(result: dict, command: str) -> list[str]:
             )
         out.append("")
     return out
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return "-"
+    return f"{c['difference']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}], p = {c['mcnemar_p']:.3g}"
+
+
+def rounds_section(
+    evaluations: dict[int, Path], baseline: tuple[str, Path] | None, seed: int
+) -> tuple[list[str], dict]:
+    """The trend across on-policy rounds: each round's trained model against the round
+    before it and against the base, paired on shared question ids (the same comparison as
+    `ramen compare`, whose command each row names). `evaluations` maps round -> its evaluate
+    folder; `baseline` is (name, folder) of the base's evaluation."""
+    data = {r: folder / "data.jsonl" for r, folder in sorted(evaluations.items())}
+    result: dict = {"rounds": {}}
+    for r in data:
+        entry: dict = {"evaluate": str(evaluations[r])}
+        if r - 1 in data:
+            entry["vs_previous"] = compare_files(
+                data[r], data[r - 1], seed=seed, names=(f"round {r}", f"round {r - 1}")
+            )
+        if baseline:
+            entry["vs_base"] = compare_files(
+                data[r], baseline[1] / "data.jsonl", seed=seed, names=(f"round {r}", baseline[0])
+            )
+        result["rounds"][str(r)] = entry
+    out = [
+        "## Rounds",
+        "",
+        "Each round's trained model against the round before it and against the base, paired "
+        "on shared questions: difference in points, 95% paired-bootstrap CI, exact McNemar p "
+        f"(`ramen compare ROUND_R/evaluate ROUND_R-1/evaluate --seed {seed}`).",
+        "",
+    ]
+    benches = sorted(
+        {
+            k
+            for e in result["rounds"].values()
+            for c in e.values()
+            if isinstance(c, dict)
+            for k in c["benchmarks"]
+        }
+    )
+    for key in benches:
+        out += [
+            f"**{key}**",
+            "",
+            "| round | accuracy (%) | vs the round before | vs the base |",
+            "|---|---|---|---|",
+        ]
+        verdicts = []
+        for r, entry in result["rounds"].items():
+            prev = entry.get("vs_previous", {}).get("benchmarks", {}).get(key)
+            base = entry.get("vs_base", {}).get("benchmarks", {}).get(key)
+            acc = (base or prev or {}).get("a")
+            out.append(
+                f"| {r} | {'-' if acc is None else f'{acc:.2f}'} | {_cell(prev)} | {_cell(base)} |"
+            )
+            if prev:
+                verdicts.append(f"Round {r} against round {int(r) - 1}: {prev['sentence']}")
+        out += ["", *[f"- {v}" for v in verdicts], ""]
+    return out, result
 
 
 # --------------------------------------------------------------------------- training
@@ -140,7 +215,7 @@ def report_stage(ctx: StageContext) -> dict:
         section, files = kind.report(key, runs, per, source, plots_dir)
         lines += section
         plots += files
-    trained = {s: ctx.inputs[s] for s in TRAIN_STAGE_NAMES if s in ctx.inputs}
+    trained = {s: p for s, p in ctx.inputs.items() if split_round(s)[0] in TRAIN_STAGE_NAMES}
     section, files = training_section(trained, plots_dir)
     lines += section
     plots += files
@@ -158,6 +233,23 @@ def report_stage(ctx: StageContext) -> dict:
         lines += _compare_section(result, command)
         for key, r in result["benchmarks"].items():
             console.print(f"[bold]{key}[/]: {r['sentence']}")
+    later = {
+        split_round(s)[1]: p
+        for s, p in ctx.inputs.items()
+        if split_round(s)[0] == "evaluate" and split_round(s)[1] > 1
+    }
+    if later:  # on-policy rounds: the trend, round by round
+        base = (
+            (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
+            if "evaluate-baseline" in stages
+            else None
+        )
+        section, trend = rounds_section({1: ctx.inputs["evaluate"], **later}, base, recipe.seed)
+        lines += section
+        ctx.write_json("rounds.json", trend)
+        for v in section:
+            if v.startswith("- Round"):
+                console.print(v[2:])
     write_text_atomic(ctx.out_dir / "report.md", "\n".join(lines) + "\n")
     ctx.add_output("report.md")
     ctx.add_output("plots")
@@ -169,7 +261,17 @@ STAGE = StageDef(
     name="report",
     fn=report_stage,
     # the training stages: their steps, losses and rewards are in the report too
-    needs=("evaluate", "evaluate-baseline", *TRAIN_STAGE_NAMES),
+    needs=(
+        "evaluate",
+        "evaluate-baseline",
+        *TRAIN_STAGE_NAMES,
+        # later rounds' (with `rounds:`): their trend is a section of the report
+        *(
+            round_stage_name(s, r)
+            for r in range(2, MAX_ROUNDS + 1)
+            for s in ("evaluate", *TRAIN_STAGE_NAMES)
+        ),
+    ),
     config=lambda r: {"evaluation": dump(r.evaluation), "name": r.name, "seed": r.seed},
     enabled=lambda r: r.evaluation is not None,
     help="markdown report with plots; paired comparison with the baseline (compare.json)",

@@ -4,11 +4,12 @@ cluster value the sbatch scripts need. Nothing about a cluster is hard-coded in 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from ramen.spec import StrictModel
+from ramen.stage import MAX_ROUNDS
 
 # A recipe value that lands in a script must be one line of printable text: a newline would
 # start a new shell line (values are shell-quoted as well, see launch/slurm.py).
@@ -117,3 +118,72 @@ class LaunchConfig(StrictModel):
                 raise ValueError(f"'{key}' is not an environment variable name")
             _one_line(value, f"env.{key}")
         return env
+
+
+class RoundsConfig(StrictModel):
+    """`rounds:`: on-policy rounds. Round 1 is the recipe's pipeline; each later round samples
+    with the previous round's trained model, grades, selects, builds its sets, trains and
+    evaluates again (stages `sample@2`, `train@2`, ...; launch/rounds.py)."""
+
+    count: int = Field(
+        ge=2,
+        le=MAX_ROUNDS,
+        description=f"Rounds in all, round 1 included (2-{MAX_ROUNDS}). Round r's stages are named "
+        "`<stage>@r`.",
+    )
+    train_from: Literal["previous", "base"] = Field(
+        default="previous",
+        description="What round r trains from: `previous` (round r-1's trained model, which is "
+        "also the DPO reference) or `base` (`training.base` again, e.g. with keep_earlier).",
+    )
+    keep_earlier: bool = Field(
+        default=False,
+        description="Round r's pairs and SFT set hold the earlier rounds' rows too (each row's "
+        "`meta.round` says which), so it trains on the accumulated data.",
+    )
+    refilter: bool = Field(
+        default=False,
+        description="Round r runs the difficulty filter again with round r-1's model (drops what "
+        "it already solves); false: the round-1 filter's problems are sampled again.",
+    )
+    set: dict[int, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-round changes of `curation.*` and `training.*` keys, e.g. `{2: "
+        "{curation.sample.n: 8, training.args.learning_rate: 5.0e-4}}`. A change reruns "
+        "that round's stages only.",
+    )
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _flatten(cls, changes: Any) -> Any:
+        """`{2: {curation: {sample: {n: 8}}}}` (nested, as a command-line override writes it)
+        is `{2: {curation.sample.n: 8}}`; `training.args` stays one value when given whole."""
+        if not isinstance(changes, dict):
+            return changes
+
+        def flat(node: Any, prefix: str) -> dict[str, Any]:
+            if not isinstance(node, dict) or not node or prefix in ("training.args",):
+                return {prefix: node}
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                out.update(flat(value, f"{prefix}.{key}" if prefix else str(key)))
+            return out
+
+        return {r: flat(keys, "") if isinstance(keys, dict) else keys for r, keys in changes.items()}
+
+    @field_validator("set")
+    @classmethod
+    def _set(cls, changes: dict[int, dict[str, Any]], info) -> dict[int, dict[str, Any]]:
+        count = info.data.get("count")
+        for r, keys in changes.items():
+            if r < 2 or (count is not None and r > count):
+                raise ValueError(
+                    f"round {r} is not a later round (2..{count}); round 1 is the recipe itself"
+                )
+            for key in keys:
+                if not key.startswith(("curation.", "training.")):
+                    raise ValueError(
+                        f"set.{r}: '{key}' is not a curation.* or training.* key (evaluation and "
+                        "data stay the same in every round, so rounds compare)"
+                    )
+        return changes

@@ -10,9 +10,19 @@ from ramen.errors import UserError
 from ramen.stage import StageContext, StageDef, model_entries
 from training import tiny
 
+RUN_PREFIX = "run:"  # a model folder inside this run (a round's trained model, launch/rounds.py)
 
-def resolve_model_path(name: str, path: str) -> str:
-    """`tiny:NAME` -> the built tiny model; a local folder must exist; anything else is a hub id."""
+
+def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str:
+    """`tiny:NAME` -> the built tiny model; `run:STAGE/FOLDER` -> that folder of this run; a
+    local folder must exist; anything else is a hub id."""
+    if path.startswith(RUN_PREFIX):
+        if run_dir is None:
+            raise UserError(
+                f"'{path}' names a folder of a run; only ramen's rounds use such paths",
+                where=f"models.{name}.path",
+            )
+        path = str(run_dir / path.removeprefix(RUN_PREFIX))
     if path.startswith("tiny:"):
         which = path.removeprefix("tiny:")
         if which not in tiny.NAMES:

@@ -16,7 +16,7 @@ from curation.config import CurationConfig, DataConfig
 from evaluation.benchmarks import HUB
 from evaluation.config import EvaluationConfig
 from evaluation.kinds import KINDS
-from launch.config import LaunchConfig
+from launch.config import LaunchConfig, RoundsConfig
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
 from ramen.io import hash_obj
@@ -49,18 +49,27 @@ class Recipe(StrictModel):
     launch: LaunchConfig = Field(
         default_factory=LaunchConfig, description="Where and how stages run."
     )
+    rounds: RoundsConfig | None = Field(
+        default=None,
+        description="On-policy rounds: repeat sample -> grade -> select -> sets -> train -> "
+        "evaluate with each round's trained model (null = one round).",
+    )
 
     @field_validator("models")
     @classmethod
-    def _model_names(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+    def _model_names(cls, models: dict[str, ModelSpec], info) -> dict[str, ModelSpec]:
         reserved = {"trained"}
+        # a later round's recipe (launch/rounds.py) declares the earlier rounds' models itself
+        in_round = bool(info.context and info.context.get("round"))
         for name in models:
+            if in_round and re.fullmatch(r"trained-r\d+", name):
+                continue
             if not re.fullmatch(SAFE_NAME, name):
                 raise ValueError(
                     f"model name '{name}' must be letters, digits, '.', '_' or '-' (it names "
                     "folders of the run)"
                 )
-            if name in reserved:
+            if name in reserved or re.fullmatch(r"trained-r\d+", name):
                 raise ValueError(
                     f"'{name}' is reserved for the training output; pick another model name"
                 )
@@ -96,6 +105,8 @@ def _unwrap(annotation: Any) -> list[Any]:
 def _step(annotation: Any, key: str | int) -> Any | None:
     """The annotation one key below `annotation` (a model field, a dict value or a list item)."""
     for t in _unwrap(annotation):
+        if t is Any:  # free-form mappings (`training.args`, `rounds.set`): any key below
+            return Any
         origin = typing.get_origin(t)
         if isinstance(t, type) and issubclass(t, BaseModel):
             if isinstance(key, str) and key in t.model_fields:
@@ -310,6 +321,17 @@ def _check_references(recipe: Recipe) -> None:
                 )
     if recipe.curation and recipe.data is None:
         raise RecipeError("curation needs a data: section with at least one source", where="data")
+    if recipe.rounds is not None:
+        if recipe.curation is None or recipe.curation.sample is None or recipe.training is None:
+            raise RecipeError(
+                "rounds repeat sampling and training: the recipe needs curation.sample and "
+                "training",
+                where="rounds",
+            )
+        from launch.rounds import round_recipe
+
+        for r in range(2, recipe.rounds.count + 1):
+            round_recipe(recipe, r)  # each round's recipe is valid, or one line names the key
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -160,6 +160,7 @@ class Runner:
         self.recipe, self.recipe_path = recipe, recipe_path
         self.all_stages = stages
         self.plan = [s for s in stages if s.enabled(recipe)]
+        self.by_name = {s.name: s for s in stages}
         self.run_dir = recipe.run_dir
 
     def _check_names(self, names: list[str], flag: str) -> None:
@@ -260,19 +261,22 @@ class Runner:
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
         paths = declared_paths(config)
-        view = RecipeView(self.recipe, paths, stage.name)
+        view = RecipeView(stage.recipe_of(self.recipe), paths, stage.name)
+        key = stage.input_key or (lambda name: name)
         ctx = StageContext(
             name=stage.name,
             out_dir=stage_dir,
             config=config,
-            inputs=inputs,
-            input_hashes=input_hashes,
+            inputs={key(n): p for n, p in inputs.items()},
+            input_hashes={key(n): h for n, h in input_hashes.items()},
             # the recipe as far as the config holds it: a read outside it is a SliceError
             seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
             recipe=view,
             recipe_path=self.recipe_path,
             # only the models the config holds (another is a SliceError); tiny ones are built
-            resolve_model=lambda name: resolve_model_path(name, view.models[name].path),
+            resolve_model=lambda name: resolve_model_path(
+                name, view.models[name].path, run_dir=self.run_dir
+            ),
         )
         started = time.time()
         log = stage_dir / "logs" / "stage.log"

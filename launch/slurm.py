@@ -43,7 +43,8 @@ def stage_models(recipe: Recipe, stage: str) -> list[tuple[str, ModelSpec]]:
     """The models a stage serves with vLLM (name, spec), from its declaration."""
     found = _stage(stage)
     names = found.models(recipe) if found is not None and found.models is not None else []
-    return [(n, recipe.models[n]) for n in dict.fromkeys(names) if n is not None]
+    seen = found.recipe_of(recipe) if found is not None else recipe  # a round's own models
+    return [(n, seen.models[n]) for n in dict.fromkeys(names) if n is not None]
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,14 @@ def _comment(cmd: list[str]) -> str:
 def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
+    from launch.rounds import round_recipe
     from ramen.cluster import Allocation
-    from ramen.stage import TRAIN_STAGE_NAMES
+    from ramen.stage import TRAIN_STAGE_NAMES, split_round
     from training.node import node_command
 
-    index = TRAIN_STAGE_NAMES.index(job.stage)
-    step = recipe.training.steps()[index]
+    name, round_ = split_round(job.stage)
+    index = TRAIN_STAGE_NAMES.index(name)
+    step = round_recipe(recipe, round_).training.steps()[index]
     stage_dir = recipe.run_dir.resolve() / job.stage
     config, spec = stage_dir / "accelerate.yaml", stage_dir / "spec.json"
     alloc = Allocation(nodes=job.nodes, emulated=recipe.launch.emulate_nodes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from curation import balance, clean, decontaminate, dedup, generation, pairs, select, sources
 from evaluation import evaluate, report
 from launch import models
+from launch.rounds import ROUND_STAGES
 from ramen.stage import StageDef
 from training import stage as training
 
@@ -29,5 +30,6 @@ STAGES: list[StageDef] = [
     *training.STAGES,  # train, train-2, ...
     evaluate.EVALUATE,
     evaluate.EVALUATE_BASELINE,
+    *ROUND_STAGES,  # sample@2, ..., train@2, evaluate@2, then round 3 ... (with `rounds:`)
     report.STAGE,
 ]

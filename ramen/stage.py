@@ -173,6 +173,16 @@ class StageDef:
     # the models the stage serves with vLLM (names under `models:`); None: it serves none
     # (SLURM gives a stage with models a generation allocation, launch/slurm.py)
     models: Callable[[Any], list[str | None]] | None = None
+    # the recipe the stage function reads, made from the run's recipe (a later round's stages
+    # see that round's recipe, launch/rounds.py); None: the run's recipe itself
+    recipe_for: Callable[[Any], Any] | None = None
+    # the key under which the stage function finds an input stage in `ctx.inputs` (a later
+    # round's stages find their own round's `grade@2` as `grade`); None: the stage's name
+    input_key: Callable[[str], str] | None = None
+
+    def recipe_of(self, recipe: Any) -> Any:
+        """The recipe this stage reads, given the run's."""
+        return self.recipe_for(recipe) if self.recipe_for else recipe
 
 
 # --------------------------------------------------------------------------- declaring configs
@@ -205,6 +215,29 @@ def train_stage_name(index: int) -> str:
 
 
 TRAIN_STAGE_NAMES = tuple(train_stage_name(i) for i in range(MAX_TRAIN_STEPS))
+
+
+# --------------------------------------------------------------------------- rounds
+# `rounds:` repeats the curation-to-evaluation stages: round 1 is the stages as named above,
+# round r >= 2 the same stages named `<stage>@<r>` (launch/rounds.py declares them).
+
+MAX_ROUNDS = 5
+
+
+# a later round's pairs/sft config: the previous round's set it adds to its own rows (with
+# `rounds.keep_earlier`), or None
+EARLIER_ROUNDS_KEY = "earlier rounds kept from"
+
+
+def round_stage_name(name: str, round_: int) -> str:
+    """`sample` in round 1, `sample@2` in round 2, ..."""
+    return name if round_ == 1 else f"{name}@{round_}"
+
+
+def split_round(name: str) -> tuple[str, int]:
+    """(`sample`, 2) for `sample@2`; a stage without a round is round 1."""
+    base, at, number = name.partition("@")
+    return (base, int(number)) if at and number.isdigit() else (name, 1)
 
 
 def model_folder(stage_dir: Path) -> Path:

@@ -43,12 +43,14 @@ from training.launcher import (
 MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
 
 
-def default_data(run_dir: Path, step: TrainingStep) -> Path:
+def default_data(inputs: dict[str, Path], run_dir: Path, step: TrainingStep) -> Path:
     """The curation output a step trains on when it names no data: the pairs or SFT set, or
-    for GRPO the problems `select` kept (some but not all samples correct)."""
-    if step.method == "grpo":
-        return run_dir / "select" / "data.jsonl"
-    return run_dir / MADE_BY[step.method] / "dataset"
+    for GRPO the problems `select` kept (some but not all samples correct). `inputs` are the
+    stage's input folders (a later round's own `pairs@2` as `pairs`); a set the recipe does not
+    make is looked for where round 1 would write it, for the error message."""
+    stage = MADE_BY[step.method]
+    folder = inputs.get(stage, run_dir / stage)
+    return folder / ("data.jsonl" if step.method == "grpo" else "dataset")
 
 
 def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
@@ -118,9 +120,11 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     )
 
 
-def check_data(recipe: Any, step: TrainingStep, index: int) -> Path:
+def check_data(
+    recipe: Any, step: TrainingStep, index: int, inputs: dict[str, Path] | None = None
+) -> Path:
     """The step's training data, or a one-line error naming its key."""
-    data = Path(step.data) if step.data else default_data(recipe.run_dir, step)
+    data = Path(step.data) if step.data else default_data(inputs or {}, recipe.run_dir, step)
     if data.exists():
         return data
     where = "training.data" if index == 0 else f"training.then[{index - 1}].data"
@@ -191,8 +195,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     base_path, model_spec = base_for(ctx, index)
     if index == 0:  # a later step's missing file should not surface after hours of this one
         for i, later in enumerate(ctx.config[LATER_STEPS_KEY], start=1):
-            check_data(recipe, TrainingStep.model_validate(later), i)
-    source = check_data(recipe, step, index)
+            check_data(recipe, TrainingStep.model_validate(later), i, ctx.inputs)
+    source = check_data(recipe, step, index, ctx.inputs)
     gpu = on_gpu()
     if step.method == "grpo":
         from training.grpo import grpo_spec, prepare_prompts

@@ -1,0 +1,211 @@
+"""On-policy rounds (`rounds:` in a recipe): the curation-to-evaluation stages, repeated.
+
+Round 1 is the recipe's pipeline as it is, with its stages' usual names. Round r >= 2 runs the
+same stage functions under the names `<stage>@r` (`sample@2`, `grade@2`, ..., `train@2`,
+`evaluate@2`), each reading round r's recipe (`round_recipe`): the run's recipe with
+
+- `rounds.set[r]`'s changes applied (curation.* and training.* keys only, so that every round
+  is evaluated on the same questions),
+- a model `trained-r<r-1>`: the base model's settings with the path of round r-1's trained
+  model (`run:train/merged` for a LoRA step: the merged folder, served by vLLM like any model),
+- that model as the sampler (`curation.sample.model`), as the difficulty filter's model with
+  `refilter: true`, and as `training.base` with `train_from: previous`.
+
+Each round stage finds its own round's inputs under their plain names (`grade@2` as
+`ctx.inputs["grade"]`), so the stage functions do not know about rounds; the few things that
+differ (the previous round's sets kept with `keep_earlier`) are in the stage's config. A round
+stage also reads round r-1's last training stage when its config names that round's model, so
+a retrained model reruns everything that used it. The shared stages (prepare ... balance, and
+the round-1 filter unless `refilter`) run once; the report reads every round's evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from curation import generation, pairs, select
+from evaluation import evaluate
+from evaluation.evaluate import LABEL_KEY
+from ramen.errors import RecipeError
+from ramen.stage import (
+    EARLIER_ROUNDS_KEY,
+    MAX_ROUNDS,
+    StageDef,
+    round_stage_name,
+    split_round,
+    train_stage_name,
+)
+from training import stage as training
+
+# the stages a round repeats, in their order (the filter only with `refilter: true`)
+REPEATED: list[StageDef] = [
+    generation.FILTER,
+    generation.SAMPLE,
+    generation.GRADE,
+    select.STAGE,
+    pairs.PAIRS,
+    pairs.SFT,
+    *training.STAGES,
+    evaluate.EVALUATE,
+]
+REPEATED_NAMES = {s.name for s in REPEATED}
+
+
+def model_name(round_: int) -> str:
+    """The model name round `round_`'s trained model has in later rounds' recipes."""
+    return f"trained-r{round_}"
+
+
+def last_train_stage(recipe: Any, round_: int) -> str:
+    """Round `round_`'s last training stage (`train@2`, or `train-2@2` with `training.then`)."""
+    steps = round_recipe(recipe, round_).training.steps()
+    return round_stage_name(train_stage_name(len(steps) - 1), round_)
+
+
+def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
+    from launch.recipe import annotation_at
+
+    keys = dotted.split(".")
+    if annotation_at(tuple(keys)) is None:
+        raise RecipeError(f"'{dotted}' is not a recipe key", where=where)
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(
+                f"{'.'.join(keys[: depth + 1])} is not a mapping; cannot set '{dotted}'",
+                where=where,
+            )
+        node = child
+    node[keys[-1]] = copy.deepcopy(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _round_recipe(dumped: str, run_dir: str, round_: int):
+    import json
+
+    from launch.recipe import Recipe, _check_references, _format_error
+
+    raw = json.loads(dumped)
+    rounds = raw.pop("rounds")
+    raw["rounds"] = None
+    where = f"rounds.set.{round_}"
+    for dotted, value in (rounds["set"].get(str(round_)) or {}).items():
+        _set_key(raw, dotted, value, where)
+    previous = model_name(round_ - 1)
+    base = raw["training"]["base"]
+    # the folder round r-1's last training step leaves: merged (LoRA) or model (full)
+    prev_raw = json.loads(dumped)
+    for dotted, value in (rounds["set"].get(str(round_ - 1)) or {}).items():
+        _set_key(prev_raw, dotted, value, f"rounds.set.{round_ - 1}")
+    prev_steps = [prev_raw["training"], *prev_raw["training"].get("then", [])]
+    folder = "merged" if prev_steps[-1].get("lora") else "model"
+    stage = round_stage_name(train_stage_name(len(prev_steps) - 1), round_ - 1)
+    raw["models"][previous] = {**raw["models"][base], "path": f"run:{stage}/{folder}"}
+    raw["curation"]["sample"]["model"] = previous
+    if rounds["refilter"] and raw["curation"].get("filter"):
+        raw["curation"]["filter"]["model"] = previous
+        raw["curation"]["filter"]["decide_by"] = None
+    if rounds["train_from"] == "previous":
+        raw["training"]["base"] = previous
+    from pydantic import ValidationError
+
+    try:
+        recipe = Recipe.model_validate(raw, context={"round": round_})
+        _check_references(recipe)
+    except ValidationError as e:
+        raise RecipeError(_format_error(e.errors()[0]), where=f"{where} (round {round_})") from None
+    except RecipeError as e:
+        raise RecipeError(f"round {round_}: {e}", where=where) from None
+    return recipe
+
+
+def round_recipe(recipe: Any, round_: int) -> Any:
+    """The recipe round `round_`'s stages read (see the module docstring); round 1's is the
+    recipe itself."""
+    if round_ == 1 or recipe.rounds is None:
+        return recipe
+    return _round_recipe(recipe.model_dump_json(), str(recipe.run_dir), round_)
+
+
+def _in_round(recipe: Any, round_: int) -> bool:
+    return recipe.rounds is not None and recipe.rounds.count >= round_
+
+
+def _repeated_here(recipe: Any, name: str, round_: int) -> bool:
+    """Whether stage `name` has its own copy in round `round_` (else the round reads the
+    shared one: the round-1 filter without `refilter`)."""
+    if name not in REPEATED_NAMES:
+        return False
+    return name != "filter" or bool(recipe.rounds.refilter)
+
+
+def round_stage(stage: StageDef, round_: int) -> StageDef:
+    """`stage` as round `round_` runs it."""
+
+    def recipe_for(recipe: Any) -> Any:
+        return round_recipe(recipe, round_)
+
+    def enabled(recipe: Any) -> bool:
+        if not _in_round(recipe, round_):
+            return False
+        if stage.name == "filter" and not recipe.rounds.refilter:
+            return False
+        return stage.enabled(recipe_for(recipe))
+
+    def config(recipe: Any) -> dict:
+        r = recipe_for(recipe)
+        out = stage.config(r)
+        if LABEL_KEY in out:  # "trained (strong + dpo lora), round 2"
+            out[LABEL_KEY] = f"{evaluate.model_label(recipe, 'model')}, round {round_}"
+        if stage.name in ("pairs", "sft"):
+            keep = recipe.rounds.keep_earlier
+            # the previous round's set, as this stage's inputs name it (`pairs@1`)
+            out[EARLIER_ROUNDS_KEY] = f"{stage.name}@{round_ - 1}" if keep else None
+        return out
+
+    def needs(recipe: Any) -> tuple[str, ...]:
+        r = recipe_for(recipe)
+        own = stage.needs(r) if callable(stage.needs) else stage.needs
+        names = [
+            round_stage_name(n, round_) if _repeated_here(recipe, n, round_) else n for n in own
+        ]
+        cfg = config(recipe)
+        if f"models.{model_name(round_ - 1)}" in cfg:  # it uses round r-1's model
+            names.append(last_train_stage(recipe, round_ - 1))
+        if cfg.get(EARLIER_ROUNDS_KEY):
+            names.append(round_stage_name(stage.name, round_ - 1))
+        return tuple(dict.fromkeys(names))
+
+    def input_key(name: str) -> str:
+        # its own round's stages by their plain names; another round's as `train@1`, so that
+        # round 1's `train` (read for its model) is not taken for this round's; the shared
+        # round-1 filter (no `refilter`) keeps its name: the round has no filter of its own
+        base, r = split_round(name)
+        if r == round_ or base not in REPEATED_NAMES or base == "filter":
+            return base if r == round_ else name
+        return f"{base}@{r}"
+
+    def models(recipe: Any) -> list[str | None]:
+        return stage.models(recipe_for(recipe)) if stage.models else []
+
+    return StageDef(
+        name=round_stage_name(stage.name, round_),
+        fn=stage.fn,
+        needs=needs,
+        config=config,
+        enabled=enabled,
+        help=f"round {round_}: {stage.help}",
+        models=models if stage.models else None,
+        recipe_for=recipe_for,
+        input_key=input_key,
+    )
+
+
+ROUND_STAGES: list[StageDef] = [
+    round_stage(stage, r) for r in range(2, MAX_ROUNDS + 1) for stage in REPEATED
+]
