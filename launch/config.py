@@ -169,7 +169,9 @@ class RoundsConfig(StrictModel):
                 out.update(flat(value, f"{prefix}.{key}" if prefix else str(key)))
             return out
 
-        return {r: flat(keys, "") if isinstance(keys, dict) else keys for r, keys in changes.items()}
+        return {
+            r: flat(keys, "") if isinstance(keys, dict) else keys for r, keys in changes.items()
+        }
 
     @field_validator("set")
     @classmethod

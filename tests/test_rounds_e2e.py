@@ -41,7 +41,9 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _lines(proc_output: str, word: str) -> list[str]:
-    return [line.split()[1].rstrip(":") for line in proc_output.splitlines() if line.startswith(word)]
+    return [
+        line.split()[1].rstrip(":") for line in proc_output.splitlines() if line.startswith(word)
+    ]
 
 
 @pytest.mark.timeout(25 * 60)
