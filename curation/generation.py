@@ -307,7 +307,13 @@ def sample_stage(ctx: StageContext) -> dict:
         ctx.keep(sample)
     ctx.count_input(len(problems))
     ctx.count_kept_input(len(problems))
-    return {"unit": "samples", "n": cfg.n, "finish_reason": dict(sorted(finish.items()))}
+    return {
+        "unit": "samples",
+        "n": cfg.n,
+        "finish_reason": dict(sorted(finish.items())),
+        # the files sampled from (a later round's: the previous round's trained model)
+        "model_path": ctx.resolve_model(cfg.model),
+    }
 
 
 def grade_stage(ctx: StageContext) -> dict:

@@ -2,14 +2,20 @@
 
 Unit: the reward of a completion is the rule grader's verdict of its final answer, read as
 sampling reads it; an undecided answer or a judge error is missing (None), never 0. Slow: the
-real train stage (accelerate launch, TRL's GRPOTrainer) on the tiny strong model: its mean
-reward rises on a small set it can overfit, every logged reward equals the grader recomputed
-from the logged completion, and the prompts are the model's own template's rendering."""
+real train stage (accelerate launch, TRL's GRPOTrainer) on the tiny strong model, SIGKILLed
+after a checkpoint and resumed: its mean reward rises on a small set it can overfit, every
+step's rollouts are logged once, every logged reward equals the grader recomputed from the
+logged completion, and the prompts are the model's own template's rendering."""
 
 import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
 
 import pytest
-from conftest import ramen
+from conftest import RAMEN, ROOT, ramen
 
 from evaluation.grading import rule_grade
 from evaluation.judge import Judge
@@ -104,6 +110,11 @@ def test_a_resumed_run_redoes_the_rollouts_after_its_checkpoint(tmp_path):
     trim_rewards(log, 0)  # a fresh start keeps nothing of an earlier run (no file: no error)
 
 
+def _steps_logged(stage) -> int:
+    path = stage / "metrics.jsonl"
+    return sum("loss" in line for line in path.read_text().splitlines()) if path.is_file() else 0
+
+
 @pytest.mark.slow
 def test_grpo_stage_raises_the_reward_with_the_grader_as_reward(tmp_path):
     from transformers import AutoTokenizer
@@ -127,13 +138,32 @@ training:
   data: {data}
   lora: {{r: 8, alpha: 16, dropout: 0.0}}
   args: {{learning_rate: 2.0e-3, max_steps: 48, per_device_train_batch_size: 8,
-         num_generations: 8, max_completion_length: 64, beta: 0.0, save_steps: 100}}
+         num_generations: 8, max_completion_length: 64, beta: 0.0, save_steps: 16}}
 """
     )
-    ramen("run", str(recipe), check=True)
     stage = tmp_path / "runs" / "grpo" / "train"
+    # SIGKILL the whole run (the stage and accelerate's workers) after its first checkpoint,
+    # mid-way to the second; the rerun resumes from it and redoes the rollouts after it
+    proc = subprocess.Popen(
+        [*RAMEN, "run", str(recipe)], cwd=ROOT, start_new_session=True,
+        env={**os.environ, "RAMEN_NO_PROGRESS": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not (stage / "checkpoints" / "checkpoint-16" / "trainer_state.json").is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint at step 16"
+        time.sleep(0.05)
+    while _steps_logged(stage) < 22:
+        assert proc.poll() is None and time.monotonic() < deadline, "no step after 16"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (stage / "manifest.json").exists()
+    ramen("run", str(recipe), check=True)
+    assert "ramen: resuming from" in (stage / "train.log").read_text()
     logged = [json.loads(x) for x in (stage / "rewards.jsonl").read_text().splitlines()]
-    assert len(logged) == 48 * 8 and {r["step"] for r in logged} == set(range(48))
+    # every step's 8 rollouts once: none lost by the kill, none kept twice by the resume
+    assert Counter(r["step"] for r in logged) == dict.fromkeys(range(48), 8)
     # each reward is ramen's grader on what the model wrote, recomputed here
     tokenizer = AutoTokenizer.from_pretrained(tiny.ensure_tiny("strong"))
     parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
@@ -155,6 +185,8 @@ training:
         assert ex["prompt"] == want and ex["answer"] == row["answer"]
     metrics = [json.loads(x) for x in (stage / "metrics.jsonl").read_text().splitlines()]
     assert any("reward" in m and "completions/clipped_ratio" in m for m in metrics)
+    steps = [m["step"] for m in metrics if "loss" in m]
+    assert steps == list(range(1, 49)), "every step logged once across the kill"
     assert (stage / "loss.png").stat().st_size > 0
 
 

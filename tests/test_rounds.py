@@ -119,3 +119,20 @@ def test_rounds_need_sampling_and_training():
 def test_the_round_model_names_are_reserved():
     with pytest.raises(RecipeError, match="trained-r1.*reserved"):
         load_recipe(ROUNDS, ['models.trained-r1={path: "tiny:weak"}'])
+
+
+def test_the_slurm_launch_chains_the_rounds(tmp_path):
+    from conftest import cli
+
+    out = cli("launch", str(ROUNDS), f"workdir={tmp_path}", "--backend", "slurm", "--dry-run",
+              check=True).stdout  # fmt: skip
+    after = {
+        line.rsplit("/", 1)[1].removesuffix(".sbatch"): line.split("afterok:")[1].split()[0]
+        for line in out.splitlines()
+        if line.startswith("# submit:") and "afterok:" in line
+    }
+    # round 2 samples after round 1's training, and each round-2 stage after the one it reads
+    assert "<train>" in after["sample@2"] and "<filter>" in after["sample@2"]
+    assert after["grade@2"].startswith("<sample@2>")
+    assert "<pairs@2>" in after["train@2"] and "<train>" in after["train@2"]
+    assert "<evaluate@2>" in after["report"] and "<evaluate>" in after["report"]

@@ -86,7 +86,8 @@ def test_two_rounds_from_nothing_with_a_kill_in_round_two(tmp_path):
     assert sample2["config"]["models.trained-r1"]["path"] == "run:train/merged"
     assert "train" in sample2["input_hashes"]  # a retrained round 1 reruns round 2
     merged = str((run_dir / "train" / "merged").resolve())
-    assert merged in (run_dir / "sample@2" / "logs" / "stage.log").read_text()
+    stats = json.loads((run_dir / "sample@2" / "stats.json").read_text())
+    assert stats["model_path"] == merged
     rows1 = _rows(run_dir / "sample" / "data.jsonl")
     rows2 = _rows(run_dir / "sample@2" / "data.jsonl")
     assert len(rows2) == expected, "no sample lost or duplicated"
