@@ -117,10 +117,15 @@ def leaves(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def changed_keys(old: dict, new: dict) -> list[str]:
-    """The key paths whose values differ between two stage configs (added and removed too)."""
-    a, b = leaves(old), leaves(new)
+    """The key paths whose values differ between two stage configs. A config key only one side
+    holds (a model the stage now uses, or no longer does) is named once, not leaf by leaf."""
+    whole = [k for k in old.keys() ^ new.keys()]
+    a = leaves({k: v for k, v in old.items() if k in new})
+    b = leaves({k: v for k, v in new.items() if k in old})
     missing = object()
-    return sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
+    return sorted(
+        [*whole, *(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))]
+    )
 
 
 def decide(
