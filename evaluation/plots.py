@@ -154,3 +154,20 @@ def plot_dna_labels(
 def plus_minus(m: dict, value: str = "accuracy") -> str:
     """`value ± its Wald 95% half-width` of a metrics entry."""
     return f"{m[value]:.2f} ± {m['ci95_half_width']:.2f}"
+
+
+def plot_rounds(key: str, diffs: dict[int, dict], against: str, path: Path) -> None:
+    """Each round's difference from `against` (points), with its paired-bootstrap 95% CI."""
+    plt = _plt()
+    rounds = sorted(diffs)
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rounds) + 2), 3.5))
+    ys = [diffs[r]["difference"] for r in rounds]
+    lo = [diffs[r]["difference"] - diffs[r]["ci95"][0] for r in rounds]
+    hi = [diffs[r]["ci95"][1] - diffs[r]["difference"] for r in rounds]
+    ax.errorbar(rounds, ys, yerr=[lo, hi], fmt="o-", capsize=4, color=COLORS[0])
+    ax.axhline(0.0, color="grey", linewidth=1)
+    ax.set_xticks(rounds)
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"points vs {against} (paired 95% CI)")
+    ax.set_title(f"{key}: each round against {against}")
+    _save(fig, path)

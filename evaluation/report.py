@@ -13,6 +13,7 @@ from pathlib import Path
 
 from evaluation.compare import compare_files
 from evaluation.kinds import KINDS
+from evaluation.plots import plot_rounds
 from ramen.console import console
 from ramen.io import iter_jsonl, read_json, write_text_atomic
 from ramen.stage import (
@@ -51,12 +52,13 @@ def _cell(c: dict | None) -> str:
 
 
 def rounds_section(
-    evaluations: dict[int, Path], baseline: tuple[str, Path] | None, seed: int
-) -> tuple[list[str], dict]:
+    evaluations: dict[int, Path], baseline: tuple[str, Path] | None, seed: int, plots_dir: Path
+) -> tuple[list[str], dict, list[str]]:
     """The trend across on-policy rounds: each round's trained model against the round
     before it and against the base, paired on shared question ids (the same comparison as
     `ramen compare`, whose command each row names). `evaluations` maps round -> its evaluate
-    folder; `baseline` is (name, folder) of the base's evaluation."""
+    folder; `baseline` is (name, folder) of the base's evaluation. With a baseline, a plot per
+    benchmark shows each round's difference from it."""
     data = {r: folder / "data.jsonl" for r, folder in sorted(evaluations.items())}
     result: dict = {"rounds": {}}
     for r in data:
@@ -78,6 +80,7 @@ def rounds_section(
         f"(`ramen compare ROUND_R/evaluate ROUND_R-1/evaluate --seed {seed}`).",
         "",
     ]
+    plots: list[str] = []
     benches = sorted(
         {
             k
@@ -105,7 +108,17 @@ def rounds_section(
             if prev:
                 verdicts.append(f"Round {r} against round {int(r) - 1}: {prev['sentence']}")
         out += ["", *[f"- {v}" for v in verdicts], ""]
-    return out, result
+        against = {
+            int(r): e["vs_base"]["benchmarks"][key]
+            for r, e in result["rounds"].items()
+            if key in e.get("vs_base", {}).get("benchmarks", {})
+        }
+        if baseline and against:
+            plot = f"{key}-rounds.png"
+            plot_rounds(key, against, baseline[0], plots_dir / plot)
+            out += [f"![{plot}](plots/{plot})", ""]
+            plots.append(plot)
+    return out, result, plots
 
 
 # --------------------------------------------------------------------------- training
@@ -244,8 +257,11 @@ def report_stage(ctx: StageContext) -> dict:
             if "evaluate-baseline" in stages
             else None
         )
-        section, trend = rounds_section({1: ctx.inputs["evaluate"], **later}, base, recipe.seed)
+        section, trend, files = rounds_section(
+            {1: ctx.inputs["evaluate"], **later}, base, recipe.seed, plots_dir
+        )
         lines += section
+        plots += files
         ctx.write_json("rounds.json", trend)
         for v in section:
             if v.startswith("- Round"):

@@ -112,6 +112,11 @@ def test_two_rounds_from_nothing_with_a_kill_in_round_two(tmp_path):
     assert "vs_base" in trend["rounds"]["2"] and "vs_base" in trend["rounds"]["1"]
     report = (run_dir / "report" / "report.md").read_text()
     assert "## Rounds" in report and "Round 2 against round 1:" in report
+    assert (run_dir / "report" / "plots" / "heldout-rounds.png").stat().st_size > 0
+    # the table's numbers are `ramen compare`'s on the two rounds' evaluations
+    cmp = ramen("compare", str(run_dir / "evaluate@2"), str(run_dir / "evaluate"), "--seed", "0",
+                "--json", check=True)  # fmt: skip
+    assert json.loads(cmp.stdout)["benchmarks"]["heldout"]["difference"] == vs_prev["difference"]
 
     # a resumed stage ends as an uninterrupted one: sample@2 again from nothing, in a copy
     copy = tmp_path / "copy"
