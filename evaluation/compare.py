@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from evaluation.metrics import parse_correct
-from evaluation.stats import ALPHA, mcnemar_exact, paired_bootstrap
+from evaluation.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
 from ramen.errors import UserError
 from ramen.io import jsonl_records, write_jsonl_atomic
 
@@ -96,9 +96,14 @@ def _mean(samples: list[dict]) -> float | None:
 
 
 def compare_benchmark(
-    a: dict[str, list[dict]], b: dict[str, list[dict]], *, seed: int = 0, names=("A", "B")
+    a: dict[str, list[dict]],
+    b: dict[str, list[dict]],
+    *,
+    seed: int = 0,
+    names=("A", "B"),
+    alpha: float = ALPHA,
 ) -> dict:
-    """The paired comparison of one benchmark's questions."""
+    """The paired comparison of one benchmark's questions (CIs at level 1 - alpha)."""
     shared = [q for q in a if q in b]
     pairs, left_out = [], 0
     for q in shared:
@@ -107,7 +112,9 @@ def compare_benchmark(
             left_out += 1
             continue
         pairs.append((q, ma, mb, a[q][0]["_score"], b[q][0]["_score"], a[q][0]))
-    diff, lo, hi = paired_bootstrap([p[1] for p in pairs], [p[2] for p in pairs], seed=seed)
+    diff, lo, hi = paired_bootstrap(
+        [p[1] for p in pairs], [p[2] for p in pairs], seed=seed, alpha=alpha
+    )
     only_a = sum(1 for p in pairs if p[3] == 1 and p[4] == 0)
     only_b = sum(1 for p in pairs if p[3] == 0 and p[4] == 1)
     p_value = mcnemar_exact(only_a, only_b)
@@ -131,7 +138,11 @@ def compare_benchmark(
     out["by_category"] = {}
     for cat, ps in sorted(cats.items()):
         d, clo, chi = paired_bootstrap(
-            [p[1] for p in ps], [p[2] for p in ps], resamples=CATEGORY_RESAMPLES, seed=seed
+            [p[1] for p in ps],
+            [p[2] for p in ps],
+            resamples=CATEGORY_RESAMPLES,
+            seed=seed,
+            alpha=alpha,
         )
         out["by_category"][cat] = {
             "n": len(ps),
@@ -176,4 +187,113 @@ def compare_files(path_a: Path, path_b: Path, *, seed: int = 0, names=("A", "B")
     }
     if rej_a or rej_b:
         out["rejected"] = {"a": dict(rej_a), "b": dict(rej_b)}
+    return out
+
+
+# --------------------------------------------------------------------------- many candidates
+
+CORRECTION = "Holm"
+
+
+def _first_correct(samples: list[dict]) -> bool | None:
+    score = samples[0]["_score"]
+    return None if score is None else score == 1
+
+
+def solved_by(runs: dict[str, dict[str, list[dict]]]) -> dict:
+    """On the questions every model scored (first sample): by category, how many only one
+    model solved (per model, with their ids) and how many every model missed (with ids)."""
+    names = list(runs)
+    shared = [q for q in runs[names[0]] if all(q in r for r in runs.values())]
+    only: dict[str, dict[str, list[str]]] = {n: defaultdict(list) for n in names}
+    missed: dict[str, list[str]] = defaultdict(list)
+    for q in shared:
+        right = {n: _first_correct(runs[n][q]) for n in names}
+        if any(v is None for v in right.values()):
+            continue
+        cat = str(runs[names[0]][q][0].get("category") or "uncategorized")
+        solvers = [n for n, v in right.items() if v]
+        if len(solvers) == 1:
+            only[solvers[0]][cat].append(q)
+        elif not solvers:
+            missed[cat].append(q)
+    return {
+        "only_one_solved": {
+            n: {c: sorted(ids) for c, ids in sorted(by.items())} for n, by in only.items()
+        },
+        "all_missed": {c: sorted(ids) for c, ids in sorted(missed.items())},
+    }
+
+
+def compare_many(
+    base_path: Path, candidate_paths: list[Path], *, seed: int = 0, names: list[str]
+) -> dict:
+    """Each candidate against the base, paired on shared ids, per benchmark: the difference
+    with a paired-bootstrap CI at the Bonferroni level 1 - 0.05/k (simultaneous over the k
+    candidates), McNemar's exact p and its Holm-adjusted value; a candidate beats (or trails)
+    the base only where its CI excludes 0 and its Holm p < 0.05. Plus the questions only one
+    model solved and those every model missed, by category."""
+    base, rejected = read_judged(base_path)
+    candidates = [read_judged(p) for p in candidate_paths]
+    benches = [k for k in base if all(k in c for c, _ in candidates)]
+    if not benches:
+        raise UserError(
+            f"the {len(candidate_paths) + 1} runs share no benchmark (the base has {sorted(base)})"
+        )
+    k = len(candidates)
+    out: dict = {
+        "base": {"name": names[0], "path": str(base_path)},
+        "candidates": [
+            {"name": n, "path": str(p)} for n, p in zip(names[1:], candidate_paths, strict=True)
+        ],
+        "correction": f"{CORRECTION} over {k} candidates (McNemar p); CIs at the Bonferroni "
+        f"level {100 * (1 - ALPHA / k):.4g}%",
+        "benchmarks": {},
+    }
+    for key in benches:
+        results = [
+            compare_benchmark(c[key], base[key], seed=seed, names=(n, names[0]), alpha=ALPHA / k)
+            for (c, _), n in zip(candidates, names[1:], strict=True)
+        ]
+        adjusted = holm([r["mcnemar_p"] for r in results])
+        winners, losers = [], []
+        for r, name, p_holm in zip(results, names[1:], adjusted, strict=True):
+            lo, hi = r["ci95"]
+            r["mcnemar_p_holm"] = p_holm
+            r["distinguishable"] = bool(r["shared"] and (lo > 0 or hi < 0) and p_holm < ALPHA)
+            r["ci_level"] = round(1 - ALPHA / k, 6)
+            stats = (
+                f"{r['difference']:+.2f} points, CI [{lo:+.2f}, {hi:+.2f}], McNemar p = "
+                f"{r['mcnemar_p']:.3g}, Holm p = {p_holm:.3g}, {r['shared']} shared"
+            )
+            if r["distinguishable"] and r["difference"] > 0:
+                winners.append(name)
+                r["sentence"] = f"{name} beats {names[0]} ({stats})."
+            elif r["distinguishable"]:
+                losers.append(name)
+                r["sentence"] = f"{name} is worse than {names[0]} ({stats})."
+            else:
+                r["sentence"] = f"{name} is not distinguishable from {names[0]} ({stats})."
+        where = f"at 5% after {CORRECTION} correction over {k} candidates"
+        verdict = (
+            f"{', '.join(winners)} beat{'s' if len(winners) == 1 else ''} {names[0]} {where}"
+            if winners
+            else f"no candidate beats {names[0]} {where}"
+        )
+        if losers:
+            verdict += f"; worse than {names[0]}: {', '.join(losers)}"
+        runs = {
+            names[0]: base[key],
+            **{n: c[key] for (c, _), n in zip(candidates, names[1:], strict=True)},
+        }
+        out["benchmarks"][key] = {
+            "verdict": verdict + ".",
+            "candidates": dict(zip(names[1:], results, strict=True)),
+            **solved_by(runs),
+        }
+    rejects = {names[0]: dict(rejected)} | {
+        n: dict(r) for (_, r), n in zip(candidates, names[1:], strict=True) if r
+    }
+    if any(rejects.values()):
+        out["rejected"] = {n: r for n, r in rejects.items() if r}
     return out

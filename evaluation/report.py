@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from evaluation.compare import compare_files
+from evaluation.compare import compare_files, compare_many
 from evaluation.kinds import KINDS
 from evaluation.plots import plot_rounds
 from ramen.console import console
@@ -80,6 +80,15 @@ def rounds_section(
         f"(`ramen compare ROUND_R/evaluate ROUND_R-1/evaluate --seed {seed}`).",
         "",
     ]
+    many = None
+    if baseline:
+        many = compare_many(
+            baseline[1] / "data.jsonl",
+            [data[r] for r in data],
+            seed=seed,
+            names=[baseline[0], *(f"round {r}" for r in data)],
+        )
+        result["all_rounds_vs_base"] = many
     plots: list[str] = []
     benches = sorted(
         {
@@ -107,6 +116,8 @@ def rounds_section(
             )
             if prev:
                 verdicts.append(f"Round {r} against round {int(r) - 1}: {prev['sentence']}")
+        if many and key in many["benchmarks"]:  # all rounds at once, Holm-corrected
+            verdicts.append(f"All rounds against the base: {many['benchmarks'][key]['verdict']}")
         out += ["", *[f"- {v}" for v in verdicts], ""]
         against = {
             int(r): e["vs_base"]["benchmarks"][key]

@@ -9,6 +9,7 @@
   replacement (seeded), each question scored by its mean over samples.
 - `mcnemar_exact`: the two-sided exact McNemar p-value (a binomial test on discordant pairs).
 - `wald_half_width`: 1.96 * sqrt(p (100 - p) / n) in points, as HLE's scoring script.
+- `holm`: Holm's step-down adjusted p-values, for several candidates tested against one base.
 """
 
 from __future__ import annotations
@@ -61,9 +62,15 @@ def majority(samples: Sequence[dict], k: int) -> dict | None:
 
 
 def paired_bootstrap(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    alpha: float = ALPHA,
 ) -> tuple[float, float, float]:
-    """(difference of means in points, CI low, CI high) for paired per-question scores in [0, 1]."""
+    """(difference of means in points, CI low, CI high) for paired per-question scores in [0, 1];
+    the CI's level is 1 - alpha."""
     import numpy as np
 
     if len(a) != len(b):
@@ -74,7 +81,7 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(diff), size=(resamples, len(diff)))
     means = diff[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    lo, hi = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return 100 * float(diff.mean()), 100 * float(lo), 100 * float(hi)
 
 
@@ -87,3 +94,17 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     low = min(only_a, only_b)
     tail = sum(math.comb(n, i) for i in range(low + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's (1979) step-down adjusted p-values, in the order given: the i-th smallest p is
+    multiplied by (m - i + 1), then made non-decreasing in that order and capped at 1. Rejecting
+    where the adjusted p < alpha controls the family-wise error rate at alpha."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

@@ -113,6 +113,7 @@ def test_two_rounds_from_nothing_with_a_kill_in_round_two(tmp_path):
     report = (run_dir / "report" / "report.md").read_text()
     assert "## Rounds" in report and "Round 2 against round 1:" in report
     assert (run_dir / "report" / "plots" / "heldout-rounds.png").stat().st_size > 0
+    assert "after Holm correction over 2 candidates" in report  # every round against the base
     # the table's numbers are `ramen compare`'s on the two rounds' evaluations
     cmp = ramen("compare", str(run_dir / "evaluate@2"), str(run_dir / "evaluate"), "--seed", "0",
                 "--json", check=True)  # fmt: skip

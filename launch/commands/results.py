@@ -66,10 +66,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from evaluation.compare import compare_files, resolve_input
 
-    a, b = resolve_input(args.run_a), resolve_input(args.run_b)
-    names = (args.names or f"{args.run_a},{args.run_b}").split(",")
-    if len(names) != 2:
-        raise UserError("give two names separated by a comma", where="--names")
+    if len(args.runs) < 2:
+        raise UserError("give two runs (A B), or a base and candidates (BASE CAND1 CAND2 ...)")
+    names = args.names.split(",") if args.names else list(args.runs)
+    if len(names) != len(args.runs):
+        raise UserError(
+            f"give {len(args.runs)} names separated by commas, one per run", where="--names"
+        )
+    if len(args.runs) > 2:
+        return _compare_many(args, names)
+    a, b = resolve_input(args.runs[0]), resolve_input(args.runs[1])
     result = compare_files(a, b, seed=args.seed, names=(names[0], names[1]))
     if args.output:
         from ramen.io import write_json_atomic
@@ -95,6 +101,35 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             err_console.print(
                 f"{side}: rejected rows {counts} (see the .compare-rejects.jsonl file)"
             )
+    return 0
+
+
+def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
+    import json
+
+    from evaluation.compare import compare_many, resolve_input
+
+    paths = [resolve_input(r) for r in args.runs]
+    result = compare_many(paths[0], paths[1:], seed=args.seed, names=names)
+    if args.output:
+        from ramen.io import write_json_atomic
+
+        write_json_atomic(args.output, result)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    console.print(f"base {names[0]}; {result['correction']}", markup=False, highlight=False)
+    for key, r in result["benchmarks"].items():
+        console.print(f"[bold]{key}[/]: {r['verdict']}")
+        for c in r["candidates"].values():
+            console.print(f"  {c['sentence']}", markup=False, highlight=False)
+        for name, by in r["only_one_solved"].items():
+            counts = ", ".join(f"{cat} {len(ids)}" for cat, ids in by.items()) or "none"
+            console.print(f"  only {name} solved: {counts}", markup=False, highlight=False)
+        missed = ", ".join(f"{cat} {len(ids)}" for cat, ids in r["all_missed"].items()) or "none"
+        console.print(f"  every model missed: {missed}", markup=False, highlight=False)
+    for name, counts in result.get("rejected", {}).items():
+        err_console.print(f"{name}: rejected rows {counts} (see the .compare-rejects.jsonl file)")
     return 0
 
 
@@ -134,12 +169,17 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_cmd_metrics)
     p = sub.add_parser(
         "compare",
-        help="paired comparison of two judged runs: difference with a bootstrap CI, McNemar "
-        "exact p, per category, and whether it is distinguishable from noise",
+        help="paired comparison of two judged runs (A against B), or of several candidates "
+        "against a base (BASE CAND1 CAND2 ..., Holm-corrected): difference with a bootstrap CI, "
+        "McNemar exact p, per category, and whether it is distinguishable from noise",
     )
-    p.add_argument("run_a", help="run folder, evaluate stage folder or judged JSONL file (A)")
-    p.add_argument("run_b", help="the same for B")
-    p.add_argument("--names", help="display names 'A,B' (default: the paths)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run folders, evaluate stage folders or judged JSONL files: A B, or BASE CAND...",
+    )
+    p.add_argument("--names", help="display names, one per run: 'A,B' (default: the paths)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--output", help="also write the result JSON to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
