@@ -45,6 +45,18 @@ def derived_seed(seed: int, *parts: str) -> int:
     return int(sha256_text(":".join([str(seed), *parts]))[:8], 16)
 
 
+def produced_by(ctx: StageContext, path: str) -> str | None:
+    """The output hash of the input stage whose folder holds the model at `path` (a later
+    round's sampler is round r-1's trained model), else None. The sample store's settings
+    carry it: a retrained model's folder has the same path, and its old samples must not be
+    resumed as its own."""
+    target = Path(path).resolve()
+    for name, folder in ctx.inputs.items():
+        if target.is_relative_to(Path(folder).resolve()):
+            return ctx.input_hashes.get(name)
+    return None
+
+
 def generate_samples(
     ctx: StageContext,
     problems: list[dict],
@@ -71,6 +83,9 @@ def generate_samples(
         "max_tokens": max_tokens,
         "seed": seed,
     }
+    weights = produced_by(ctx, path)
+    if weights is not None:  # a model this run trained (a round's): retrained = new samples
+        settings["weights"] = weights
     requests = problem_requests(
         problems,
         n=n,

@@ -155,6 +155,10 @@ def round_stage(stage: StageDef, round_: int) -> StageDef:
             return False
         if stage.name == "filter" and not recipe.rounds.refilter:
             return False
+        if stage.name == "evaluate" and (
+            recipe.evaluation is None or recipe.evaluation.model != "trained"
+        ):
+            return False  # a fixed model: the same in every round, evaluated once
         return stage.enabled(recipe_for(recipe))
 
     def config(recipe: Any) -> dict:

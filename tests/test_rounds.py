@@ -39,6 +39,9 @@ def test_a_later_round_repeats_sampling_to_evaluation_and_shares_the_rest():
     assert [s for s in three if s.endswith("@3")] == [
         "filter@3", "sample@3", "grade@3", "select@3", "pairs@3", "train@3", "evaluate@3",
     ]  # fmt: skip
+    # a fixed evaluated model is the same in every round: evaluated once
+    fixed = _plan(_recipe("evaluation.model=weak", "evaluation.baseline=strong"))
+    assert "evaluate" in fixed and "evaluate@2" not in fixed and "train@2" in fixed
     # without `rounds:` no round stage is planned
     assert not [s for s in _plan(load_recipe(ROOT / "recipes" / "tiny.yaml")) if "@" in s]
 
@@ -136,3 +139,19 @@ def test_the_slurm_launch_chains_the_rounds(tmp_path):
     assert after["grade@2"].startswith("<sample@2>")
     assert "<pairs@2>" in after["train@2"] and "<train>" in after["train@2"]
     assert "<evaluate@2>" in after["report"] and "<evaluate>" in after["report"]
+
+
+def test_a_round_samples_store_is_keyed_by_the_weights_it_samples(tmp_path):
+    """Round r-1's retrained model has the same folder; its old samples must not be resumed as
+    its own: the store's settings carry the output hash of the stage that made the model."""
+    from curation.generation import produced_by
+    from ramen.stage import StageContext
+
+    (tmp_path / "train" / "merged").mkdir(parents=True)
+    ctx = StageContext(
+        name="sample@2", out_dir=tmp_path / "sample@2", config={}, seed=0,
+        inputs={"train@1": tmp_path / "train", "filter": tmp_path / "filter"},
+        input_hashes={"train@1": "h-train", "filter": "h-filter"},
+    )  # fmt: skip
+    assert produced_by(ctx, str(tmp_path / "train" / "merged")) == "h-train"
+    assert produced_by(ctx, str(tmp_path / "elsewhere")) is None

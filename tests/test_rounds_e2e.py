@@ -85,6 +85,9 @@ def test_two_rounds_from_nothing_with_a_kill_in_round_two(tmp_path):
     assert sample2["config"]["curation.sample"]["model"] == "trained-r1"
     assert sample2["config"]["models.trained-r1"]["path"] == "run:train/merged"
     assert "train" in sample2["input_hashes"]  # a retrained round 1 reruns round 2
+    # ... and its stored samples are keyed by those weights, so a rerun does not resume them
+    settings = json.loads((run_dir / "sample@2" / "parts" / "settings.json").read_text())
+    assert settings["weights"] == sample2["input_hashes"]["train"]
     merged = str((run_dir / "train" / "merged").resolve())
     stats = json.loads((run_dir / "sample@2" / "stats.json").read_text())
     assert stats["model_path"] == merged
