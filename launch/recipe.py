@@ -180,6 +180,22 @@ def _parse_override_value(path: tuple[str, ...], raw: str) -> Any:
         return raw
 
 
+def set_path(raw: dict, keys: tuple[str, ...], value: Any, where: str | None = None) -> None:
+    """Set `value` at a key path of a raw recipe dict, making the mappings on the way."""
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(
+                f"{'.'.join(keys[: depth + 1])}: is not a mapping; cannot set '{'.'.join(keys)}'",
+                where=where,
+            )
+        node = child
+    node[keys[-1]] = value
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply `a.b.c=value` overrides to the raw recipe dict, typed by the schema."""
     for item in overrides:
@@ -191,18 +207,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         keys = tuple(k for k in dotted.strip().split("."))
         if not all(keys):
             raise RecipeError(f"override '{item}': empty key in '{dotted}'")
-        parsed = _parse_override_value(keys, value)
-        node = raw
-        for depth, key in enumerate(keys[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise RecipeError(
-                    f"{'.'.join(keys[: depth + 1])}: is not a mapping; cannot set '{dotted}'"
-                )
-            node = child
-        node[keys[-1]] = parsed
+        set_path(raw, keys, _parse_override_value(keys, value))
     return raw
 
 

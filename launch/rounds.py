@@ -65,23 +65,12 @@ def last_train_stage(recipe: Any, round_: int) -> str:
 
 
 def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
-    from launch.recipe import annotation_at
+    from launch.recipe import annotation_at, set_path
 
-    keys = dotted.split(".")
-    if annotation_at(tuple(keys)) is None:
+    keys = tuple(dotted.split("."))
+    if annotation_at(keys) is None:
         raise RecipeError(f"'{dotted}' is not a recipe key", where=where)
-    node = raw
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise RecipeError(
-                f"{'.'.join(keys[: depth + 1])} is not a mapping; cannot set '{dotted}'",
-                where=where,
-            )
-        node = child
-    node[keys[-1]] = copy.deepcopy(value)
+    set_path(raw, keys, copy.deepcopy(value), where=where)
 
 
 @functools.lru_cache(maxsize=64)
