@@ -8,9 +8,12 @@ setup:
 demo: setup
 	.venv/bin/ramen run recipes/tiny.yaml
 
-# The whole suite (what CI runs), with its 25 slowest tests at the end.
+# The whole suite (what CI runs), with its 25 slowest tests at the end. Two pytest-xdist
+# workers: model tests wait on process starts and imports about a third of the time, which the
+# other worker uses (docs/contributing.md). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup
-	.venv/bin/python -m pytest --durations=25
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # The inner loop: the unit tier only (no model, no subprocess), well under 3 minutes.
 test-fast: setup

@@ -38,6 +38,17 @@ def pytest_collection_modifyitems(config, items):
             problems.append(f"{item.nodeid}: {'+'.join(tiers) or 'no tier'}")
     config.stash[TIER_PROBLEMS] = problems
     config.stash[COLLECTED] = [item.nodeid for item in items]
+    # `make test` runs two pytest-xdist workers with --dist loadgroup: a group runs on one
+    # worker. Every test of a module that uses the shared tiny run goes with it (a session
+    # fixture is built once per worker), each other module's model tests stay together (their
+    # module fixtures: one engine, one evaluation run), and unit tests spread freely.
+    tiny_modules = {item.module.__name__ for item in items if "tiny_run" in item.fixturenames}
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            module = item.module.__name__
+            item.add_marker(
+                pytest.mark.xdist_group("tiny-run" if module in tiny_modules else module)
+            )
 
 
 class _UnitTierViolation(AssertionError):

@@ -111,6 +111,10 @@ def test_accelerate_config_for_the_235b_recipe():
     assert preset["train_micro_batch_size_per_gpu"] == "auto"  # TRL decides, the recipe says
     lora = accelerate_config(TrainingStep(method="sft", lora={"r": 8}), Topology())
     assert lora["distributed_type"] == "NO" and lora["use_cpu"] is True
+    # two processes on one machine: the port ramen picked, never torchrun's shared default
+    two = accelerate_config(TrainingStep(method="sft", processes=2), Topology(main_port=41234))
+    assert two["main_process_port"] == 41234 and "main_process_ip" not in two
+    assert "main_process_port" not in lora
 
 
 @pytest.mark.unit

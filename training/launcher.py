@@ -33,6 +33,8 @@ class Topology:
     machines: int = 1
     machine_rank: int = 0
     main_ip: str = "127.0.0.1"
+    # the head's rendezvous port; on one machine ramen picks a free one (see topology()), so
+    # two trainings on one box never collide on torchrun's default 29500
     main_port: int = 29500
     gpu: bool = False
 
@@ -61,6 +63,7 @@ def accelerate_config(step: TrainingStep, topo: Topology) -> dict[str, Any]:
     }
     if topo.machines > 1:
         cfg["main_process_ip"] = topo.main_ip
+    if processes > 1:
         cfg["main_process_port"] = topo.main_port
     if step.deepspeed:
         cfg["deepspeed_config"] = {

@@ -104,7 +104,9 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     """One machine, or every machine of a ramen-launched multi-node allocation."""
     alloc = Allocation.from_environ()
     if alloc is None or alloc.nodes == 1:
-        return Topology(gpu=gpu)
+        from evaluation.server import free_port
+
+        return Topology(gpu=gpu, main_port=free_port())
     if not gpu and not step.deepspeed:
         # accelerate starts multi-machine CPU runs without DeepSpeed through mpirun
         raise UserError(
