@@ -52,6 +52,12 @@ def stage_counts(run_dir: Path, inputs: list[str]) -> list[dict]:
     return out
 
 
+def _prepared(run_dir: Path) -> dict:
+    """The prepare stage's stats (rows per source, the mix), if it ran."""
+    path = run_dir / "prepare" / "stats.json"
+    return read_json(path) if path.is_file() else {}
+
+
 def _licence_field(licences: Counter) -> str:
     return next(iter(licences)) if len(licences) == 1 else "other"
 
@@ -95,13 +101,19 @@ def write_card(
         "",
         "## Provenance",
         "",
-        "| source | licence (declared) | generator of the source rows | rows here |",
-        "|---|---|---|---|",
+        "| source | licence (declared) | generator of the source rows | mix weight | rows "
+        "prepared | rows here |",
+        "|---|---|---|---|---|---|",
     ]
+    prepared = _prepared(run_dir)
     for src in recipe.data.sources:
+        made_by = src.generator or ("sympy" if src.synthetic else "human-written")
+        mix = prepared.get("mix", {}).get(src.label)
+        weight = f"{src.weight:g} ({mix['taken']} of {mix['available']})" if mix else "-"
         lines.append(
-            f"| {src.path} | {src.licence} | {src.generator or 'human-written'} | "
-            f"{sources.get(src.path, 0)} |"
+            f"| {src.label} | {src.declared_licence} | {made_by} | {weight} | "
+            f"{prepared.get('kept_by_source', {}).get(src.label, '-')} | "
+            f"{sources.get(src.label, 0)} |"
         )
     lines += ["", "Licences of the rows here: "]
     lines[-1] += ", ".join(f"{k} ({v})" for k, v in sorted(licences.items())) or "none"

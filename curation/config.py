@@ -10,11 +10,20 @@ from evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import check_prompt_file
 from ramen.spec import StrictModel
 
+Scalar = str | int | float | bool | None
+
 
 class SourceSpec(StrictModel):
-    path: str = Field(
+    path: str | None = Field(
+        default=None,
         description="A hub dataset id, a local .jsonl/.json/.parquet/.csv file, or "
-        "`bundled:NAME` for a file shipped in ramen/data."
+        "`bundled:NAME` for a file shipped in ramen/data (or give `synthetic`).",
+    )
+    synthetic: Literal["sympy"] | None = Field(
+        default=None,
+        description="`sympy`: problems made by SymPy generators (curation/generators.py) "
+        "instead of read from `path`; see `count`, `generators`, `difficulty`, `knobs`, "
+        "`languages`.",
     )
     name: str | None = Field(default=None, description="Hub dataset config name, if any.")
     split: str = Field(default="train", description="Dataset split to read.")
@@ -24,13 +33,15 @@ class SourceSpec(StrictModel):
         description="Map from problem field (id, question, answer, answer_type, category, "
         "reasoning) to the source's column name; unmapped fields keep their own name.",
     )
-    licence: str = Field(
-        description="SPDX-style licence of the source (e.g. apache-2.0, mit, cc-by-4.0)."
+    licence: str | None = Field(
+        default=None,
+        description="SPDX-style licence of the source (e.g. apache-2.0, mit, cc-by-4.0); "
+        "required for a `path`, cc0-1.0 for synthetic problems.",
     )
     generator: str | None = Field(
         default=None,
-        description="Model that wrote the rows, if any (null = human-written); checked against "
-        "`data.forbid_generators`.",
+        description="Model that wrote the rows, if any (null = human-written; `sympy` for "
+        "synthetic problems); checked against `data.forbid_generators`.",
     )
     category: str | None = Field(
         default=None,
@@ -39,6 +50,83 @@ class SourceSpec(StrictModel):
     limit: int | None = Field(
         default=None, ge=1, description="Read only the first N rows (null = all)."
     )
+    keep: dict[str, Scalar | list[Scalar]] = Field(
+        default_factory=dict,
+        description="Row filter on the source's own columns: keep a row only if each named "
+        "column holds one of the values (e.g. `{problem_is_valid: 'Yes'}`). Rows filtered "
+        "out are rejects (`filtered_keep:COLUMN`).",
+    )
+    drop: dict[str, Scalar | list[Scalar]] = Field(
+        default_factory=dict,
+        description="Row filter on the source's own columns: drop a row if any named column "
+        "holds one of the values (e.g. `{question_type: proof, answer: [proof, notfound]}`); "
+        "rejects `filtered_drop:COLUMN`.",
+    )
+    weight: float | None = Field(
+        default=None,
+        gt=0,
+        description="Share of this source among the sources that have a weight (normalised): "
+        "the prepared set is the largest mix with these shares, rows drawn at random "
+        "(seeded); rows left out are rejects (`over_mix_share`). Sources without a weight are "
+        "kept whole.",
+    )
+    count: int | None = Field(
+        default=None, ge=1, description="Synthetic: how many problems to make."
+    )
+    generators: list[str] = Field(
+        default_factory=list,
+        description="Synthetic: generator names (`ramen sources` lists them; a category name "
+        "takes all of its generators; empty = all), or `FILE.py:FUNCTION` for your own "
+        "`FUNCTION(rng, difficulty) -> {question, answer, category}`. Problems are spread "
+        "evenly over them.",
+    )
+    difficulty: int = Field(
+        default=2, ge=1, le=5, description="Synthetic: difficulty level 1-5 (sets each knob)."
+    )
+    knobs: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Synthetic: knob values per generator, over the difficulty's (e.g. "
+        "`{equations.linear_system: {unknowns: 4}}`).",
+    )
+    languages: list[Literal["en", "ja"]] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        description="Synthetic: the templates' languages, problems spread evenly over them.",
+    )
+    seed: int | None = Field(
+        default=None, description="Synthetic: generator seed (null = the recipe's seed)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.path is None) == (self.synthetic is None):
+            raise ValueError("give either `path` (a file or hub dataset) or `synthetic: sympy`")
+        if self.synthetic is None:
+            used = [k for k in ("count", "generators", "knobs") if getattr(self, k)]
+            if used:
+                raise ValueError(f"`{used[0]}` is for synthetic sources; add `synthetic: sympy`")
+            if self.licence is None:
+                raise ValueError("`licence` is required for a source file or dataset")
+            return self
+        if self.count is None:
+            raise ValueError("a synthetic source needs `count` (how many problems to make)")
+        if self.fields or self.keep or self.drop:
+            raise ValueError("`fields`, `keep` and `drop` are for sources read from a path")
+        from curation.synthetic import check_source
+
+        check_source(self)
+        return self
+
+    @property
+    def label(self) -> str:
+        """How rows, rejects and cards name this source."""
+        if self.path is not None:
+            return self.path
+        return "synthetic:" + "+".join(self.generators or ["all"])
+
+    @property
+    def declared_licence(self) -> str:
+        return self.licence or "cc0-1.0"
 
 
 class CleanConfig(StrictModel):

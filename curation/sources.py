@@ -1,20 +1,25 @@
 """The `prepare` stage: read every source, map its fields, and write Problem rows.
 
-A row that cannot become a Problem (no question, an answer that is not text, a broken line,
-a licence or generator the recipe forbids) goes to rejects.jsonl with its reason.
+A source is a file, a hub dataset, or SymPy generators (`synthetic: sympy`,
+curation/synthetic.py). A row that cannot become a Problem (no question, an answer that is
+not text, a broken line, a licence or generator the recipe forbids, a value a row filter
+`keep`/`drop` excludes) goes to rejects.jsonl with its reason. Sources with a `weight` are
+mixed: the largest set with those shares, drawn at random (seeded); the rows left out are
+rejects too (`over_mix_share`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from curation.config import DataConfig, SourceSpec
 from ramen.bundled import resolve_bundled
-from ramen.console import track
+from ramen.console import console, track
 from ramen.errors import UserError
 from ramen.io import hash_obj, jsonl_records
 from ramen.stage import StageContext, StageDef, dump
@@ -64,7 +69,18 @@ def _hub_rows(src: SourceSpec) -> Iterator[tuple[dict | None, str | None, Any]]:
         yield row, None, None
 
 
-def read_source(src: SourceSpec) -> Iterator[tuple[dict | None, str | None, Any]]:
+def read_source(
+    src: SourceSpec, seed: int = 0, report: dict | None = None
+) -> Iterator[tuple[dict | None, str | None, Any]]:
+    """(row, reject reason, raw) for every record of a source; a synthetic source's counts go
+    to `report`."""
+    if src.synthetic:
+        from curation.synthetic import synthetic_rows
+
+        yield from synthetic_rows(
+            src, src.seed if src.seed is not None else seed, report if report is not None else {}
+        )
+        return
     path = Path(resolve_bundled(src.path))
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         if not path.is_file():
@@ -89,6 +105,21 @@ def _answer_text(value: Any) -> tuple[str | None, str | None]:
     return None, "answer_not_text"
 
 
+def _values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def row_filter(row: dict, src: SourceSpec) -> str | None:
+    """The reject reason a source's `keep`/`drop` filters give a raw row, or None."""
+    for column, allowed in src.keep.items():
+        if row.get(column) not in _values(allowed):
+            return f"filtered_keep:{column}"
+    for column, banned in src.drop.items():
+        if row.get(column) in _values(banned):
+            return f"filtered_drop:{column}"
+    return None
+
+
 def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | None, str | None]:
     """Map a source row to a Problem row, or return the reason it cannot be one."""
     mapping = {f: src.fields.get(f, f) for f in PROBLEM_FIELDS}
@@ -103,7 +134,7 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
     answer_type = row.get(mapping["answer_type"]) or "exactMatch"
     if answer_type not in ANSWER_TYPES:
         return None, "unknown_answer_type"
-    licence = row.get(mapping["licence"]) or src.licence
+    licence = row.get(mapping["licence"]) or src.declared_licence
     generator = row.get(mapping["generator"]) or src.generator
     if data.allow_licences is not None and str(licence).lower() not in {
         x.lower() for x in data.allow_licences
@@ -116,7 +147,7 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
     pid = (
         str(given_id)
         if isinstance(given_id, str | int) and str(given_id)
-        else hash_obj([src.path, question])[:16]
+        else hash_obj([src.label, question])[:16]
     )
     used = {mapping[f] for f in PROBLEM_FIELDS}
     meta = {
@@ -124,13 +155,15 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
         for k, v in row.items()
         if k not in used and isinstance(v, str | int | float | bool | None)
     }
+    if isinstance(row.get("meta"), dict) and "meta" not in used:
+        meta.update(row["meta"])  # a source's own meta object (synthetic: template, params)
     problem = {
         "id": pid,
         "question": question,
         "answer": answer.strip(),
         "answer_type": answer_type,
         "category": str(category),
-        "source": src.path,
+        "source": src.label,
         "licence": str(licence),
         "generator": generator,
         "meta": meta,
@@ -141,46 +174,121 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
     return problem, None
 
 
+def mix_counts(available: dict[str, int], weights: dict[str, float]) -> dict[str, int]:
+    """How many rows each weighted source gives: the largest total whose shares are the
+    normalised weights, no source giving more than it has (the balance stage's quotas; a
+    source with no rows drops out and the others' shares are renormalised)."""
+    from curation.balance import quotas
+
+    return {k: quotas(available, weights, None).get(k, 0) for k in weights}
+
+
 def prepare(ctx: StageContext) -> dict:
     """Stage `prepare`: sources -> Problem rows (data.jsonl), with rejects and per-source counts."""
     data: DataConfig = ctx.recipe.data
     seen_ids: dict[str, str] = {}
     per_source: dict[str, int] = {}
+    synthetic: dict[str, dict] = {}
+    weighted: dict[str, list[tuple[dict, dict]]] = {}  # label -> (problem, raw row), in order
+    seed = ctx.recipe.seed if _uses_seed(data.sources) else 0
     for src in data.sources:
         kept = 0
-        rows = read_source(src)
+        report: dict = {}
+        rows = read_source(src, seed, report)
         if src.limit:
             rows = (r for i, r in enumerate(rows) if i < src.limit)
-        for row, reason, raw in track(rows, f"prepare {src.path}"):
+        for row, reason, raw in track(rows, f"prepare {src.label}"):
             ctx.count_input()
             if reason:
-                ctx.reject(raw, reason, source=src.path)
+                ctx.reject(raw, reason, source=src.label)
+                continue
+            reason = row_filter(row, src)
+            if reason:
+                ctx.reject(row, reason, source=src.label)
                 continue
             problem, reason = to_problem(row, src, data)
             if reason:
-                ctx.reject(row, reason, source=src.path)
+                ctx.reject(row, reason, source=src.label)
                 continue
             if problem["id"] in seen_ids:
                 ctx.reject(
-                    row, "duplicate_id", source=src.path, kept_source=seen_ids[problem["id"]]
+                    row, "duplicate_id", source=src.label, kept_source=seen_ids[problem["id"]]
                 )
                 continue
-            seen_ids[problem["id"]] = src.path
-            ctx.keep(problem)
+            seen_ids[problem["id"]] = src.label
+            if src.weight is not None:
+                weighted.setdefault(src.label, []).append((problem, row))
+            else:
+                ctx.keep(problem)
             kept += 1
-        per_source[src.path] = kept
-    return {"kept_by_source": per_source}
+        per_source[src.label] = kept
+        if src.synthetic:
+            synthetic[src.label] = report
+    stats: dict = {"kept_by_source": per_source}
+    if weighted:
+        weights = {s.label: s.weight for s in data.sources if s.weight is not None}
+        for label in weights:
+            weighted.setdefault(label, [])
+        available = {label: len(rows) for label, rows in weighted.items()}
+        take = (
+            mix_counts(available, weights) if all(available.values()) else dict.fromkeys(weights, 0)
+        )
+        for label, rows in weighted.items():
+            rng = random.Random(f"{seed}:mix:{label}")
+            chosen = set(rng.sample(range(len(rows)), take[label]))
+            for i, (problem, row) in enumerate(rows):
+                if i in chosen:
+                    ctx.keep(problem)
+                else:
+                    ctx.reject(row, "over_mix_share", source=label)
+            per_source[label] = take[label]
+        stats["mix"] = {
+            label: {"weight": weights[label], "available": available[label], "taken": take[label]}
+            for label in weights
+        }
+        empty = [label for label in weights if not available[label]]
+        if empty:  # its share went to the others: said in stats and on the console
+            stats["mix_empty_sources"] = empty
+            console.print(f"[yellow]prepare: no rows from {', '.join(empty)}; the other "
+                          "weighted sources were mixed without it[/yellow]")  # fmt: skip
+    if synthetic:
+        stats["synthetic"] = synthetic
+    return stats
+
+
+def _uses_seed(sources: list[SourceSpec]) -> bool:
+    """Whether the recipe's seed decides what prepare writes: a mix, or generated problems
+    without their own seed."""
+    return any(s.weight is not None or (s.synthetic and s.seed is None) for s in sources)
+
+
+def _generator_files(sources: list[SourceSpec]) -> dict[str, str]:
+    if not any(s.synthetic for s in sources):
+        return {}  # SymPy is imported only by recipes that generate problems
+    from curation.synthetic import generator_files
+
+    return generator_files(sources)
+
+
+def _config(r) -> dict:
+    config = {
+        "data.sources": [dump(s) for s in r.data.sources],
+        "data.allow_licences": r.data.allow_licences,
+        "data.forbid_generators": r.data.forbid_generators,
+    }
+    files = _generator_files(r.data.sources)
+    if files:
+        config["generator files (content hashes)"] = files
+    if _uses_seed(r.data.sources):
+        config["seed"] = r.seed
+    return config
 
 
 STAGE = StageDef(
     name="prepare",
     fn=prepare,
     needs=(),
-    config=lambda r: {
-        "data.sources": [dump(s) for s in r.data.sources],
-        "data.allow_licences": r.data.allow_licences,
-        "data.forbid_generators": r.data.forbid_generators,
-    },
+    config=_config,
     enabled=lambda r: r.data is not None,
     help="read sources, map fields, apply the licence/provenance gate -> Problem rows",
 )

@@ -1,4 +1,4 @@
-"""`ramen env` and `ramen docs`."""
+"""`ramen env`, `ramen docs` and `ramen sources`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,30 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sources(args: argparse.Namespace) -> int:
+    """The built-in problem generators (`synthetic: sympy` sources), with their knobs."""
+    import random
+
+    from curation.generators import REGISTRY
+
+    for name, gen in REGISTRY.items():
+        if args.category and gen.category != args.category:
+            continue
+        console.print(f"[bold]{name}[/bold]  ({gen.category}): {gen.help}")
+        for knob in gen.knobs:
+            levels = "/".join(str(v) for v in knob.levels)
+            console.print(
+                f"    {knob.name:12s} {knob.help}; levels 1-5: {levels}; allowed {knob.lo}-{knob.hi}",
+                markup=False,
+            )
+        knobs = gen.knob_values(args.difficulty)
+        for i in range(args.examples):
+            draw = gen.fn(random.Random(f"{args.seed}:{name}:{args.language}:{i}:0"), knobs)
+            console.print(f"    e.g. {gen.render(draw, args.language)}", markup=False)
+            console.print(f"         answer: {draw.answer}", markup=False)
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add this module's commands to `ramen`'s subparsers."""
     p = sub.add_parser("env", help="print package versions and devices (for bug reports)")
@@ -55,3 +79,12 @@ def register(sub: Any) -> None:
         "--check", action="store_true", help="exit 2 if the file is stale instead of writing it"
     )
     p.set_defaults(func=_cmd_docs)
+    p = sub.add_parser(
+        "sources", help="list the SymPy problem generators (synthetic sources) and their knobs"
+    )
+    p.add_argument("--category", help="only this category's generators")
+    p.add_argument("--examples", type=int, default=1, help="example problems per generator")
+    p.add_argument("--difficulty", type=int, default=2, choices=range(1, 6), help="level 1-5")
+    p.add_argument("--language", default="en", choices=["en", "ja"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sources)
