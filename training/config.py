@@ -31,6 +31,26 @@ class LoraSpec(StrictModel):
     )
 
 
+class DataEntry(StrictModel):
+    """One dataset of a mixed training set (`training.data` as a list)."""
+
+    path: str | None = Field(
+        default=None,
+        description="A `datasets` folder or .jsonl/.json/.parquet in TRL format; null = what "
+        "curation writes for this step's method (the pairs, the SFT set, or select's problems).",
+    )
+    weight: float | None = Field(
+        default=None,
+        gt=0,
+        description="Share among the entries that have a weight (normalised): the largest mix "
+        "with these shares, rows drawn at random (seeded). Entries without a weight are used "
+        "whole.",
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="Use only the first N rows of this dataset (null = all)."
+    )
+
+
 class TrainingStep(StrictModel):
     """One training run. A recipe's `training:` is the first; `then:` chains more."""
 
@@ -38,12 +58,14 @@ class TrainingStep(StrictModel):
         description="TRL trainer to run: `sft`, `dpo`, or `grpo` (online RL with ramen's grader "
         "as the reward)."
     )
-    data: str | None = Field(
+    data: str | list[DataEntry] | None = Field(
         default=None,
         description="Training set (a `datasets` folder, or .jsonl/.json/.parquet in TRL format; "
         "for grpo, problems with question, answer and answer_type); null = what curation writes: "
         "the pairs (dpo), the SFT set (sft), or the problems `select` keeps in the pass band "
-        "(grpo: a problem every rollout solves, or none does, teaches nothing).",
+        "(grpo: a problem every rollout solves, or none does, teaches nothing). A list mixes "
+        "datasets: `[{weight: 3}, {path: safety.jsonl, weight: 1}]` (an entry without `path` "
+        "is curation's set); the train stage's stats.json shows the realised counts.",
     )
     judge: str | None = Field(
         default=None,
@@ -87,6 +109,23 @@ class TrainingStep(StrictModel):
             if key in OWNED_ARGS:
                 raise ValueError(f"'{key}' is set by ramen from {OWNED_ARGS[key]}; remove it")
         return args
+
+    @field_validator("data")
+    @classmethod
+    def _a_mix_has_entries(cls, data: Any) -> Any:
+        if isinstance(data, list) and not data:
+            raise ValueError("an empty list: give datasets to mix, or null for curation's set")
+        return data
+
+    def entries(self) -> list[DataEntry]:
+        """The datasets this step trains on, as a list (a single path or null is one entry)."""
+        if isinstance(self.data, list):
+            return self.data
+        return [DataEntry(path=self.data)]
+
+    def uses_curation_data(self) -> bool:
+        """Whether an entry is curation's own set (no path)."""
+        return any(e.path is None for e in self.entries())
 
 
 class TrainingConfig(TrainingStep):

@@ -124,19 +124,60 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
 
 def check_data(
     recipe: Any, step: TrainingStep, index: int, inputs: dict[str, Path] | None = None
-) -> Path:
-    """The step's training data, or a one-line error naming its key."""
-    data = Path(step.data) if step.data else default_data(inputs or {}, recipe.run_dir, step)
-    if data.exists():
-        return data
-    where = "training.data" if index == 0 else f"training.then[{index - 1}].data"
-    if step.data:
-        raise UserError(f"training data not found: {data}", where=where)
-    made_by = "sample" if step.method == "grpo" else MADE_BY[step.method]
-    raise UserError(
-        f"no {step.method} data at {data}: add curation.{made_by} or give the step its own data",
-        where=where,
-    )
+) -> list[Path]:
+    """The step's training datasets (one per entry of a mix), or a one-line error naming the
+    key."""
+    key = "training.data" if index == 0 else f"training.then[{index - 1}].data"
+    out = []
+    for i, entry in enumerate(step.entries()):
+        where = f"{key}[{i}].path" if isinstance(step.data, list) else key
+        data = Path(entry.path) if entry.path else default_data(inputs or {}, recipe.run_dir, step)
+        if data.exists():
+            out.append(data)
+            continue
+        if entry.path:
+            raise UserError(f"training data not found: {data}", where=where)
+        made_by = "sample" if step.method == "grpo" else MADE_BY[step.method]
+        raise UserError(
+            f"no {step.method} data at {data}: add curation.{made_by} or give the step its own "
+            "data",
+            where=where,
+        )
+    return out
+
+
+def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tuple[Path, dict]:
+    """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
+    entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
+    with their normalised shares, the others whole. Returns the file and the realised counts."""
+    import random
+
+    from curation.balance import quotas
+    from ramen.io import write_jsonl_atomic
+    from ramen.turns import read_rows
+
+    entries = step.entries()
+    labels = [f"{i}:{e.path or MADE_BY[step.method]}" for i, e in enumerate(entries)]
+    rows: dict[str, list[dict]] = {}
+    for label, entry, source in zip(labels, entries, sources, strict=True):
+        data = read_rows(str(source), cache_dir=str(ctx.out_dir / "hf-cache"))
+        n = min(len(data), entry.limit) if entry.limit else len(data)
+        rows[label] = data.select(range(n)).to_list()
+    weights = {label: e.weight for label, e in zip(labels, entries, strict=True) if e.weight}
+    take = quotas({k: len(rows[k]) for k in weights}, weights, None) if weights else {}
+    mixed, report = [], {}
+    for label, entry in zip(labels, entries, strict=True):
+        chosen = range(len(rows[label]))
+        if entry.weight:
+            rng = random.Random(f"{ctx.recipe.seed}:mix:{label}")
+            chosen = sorted(rng.sample(chosen, take.get(label, 0)))
+        mixed += [rows[label][i] for i in chosen]
+        report[label] = {"weight": entry.weight, "limit": entry.limit,
+                         "available": len(rows[label]), "taken": len(chosen)}  # fmt: skip
+    path = ctx.out_dir / "mixed.jsonl"
+    write_jsonl_atomic(path, mixed)
+    shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
+    return path, report
 
 
 # TRL arguments that change when and what is saved or logged, not what is trained: changing
@@ -198,7 +239,16 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     if index == 0:  # a later step's missing file should not surface after hours of this one
         for i, later in enumerate(ctx.config[LATER_STEPS_KEY], start=1):
             check_data(recipe, TrainingStep.model_validate(later), i, ctx.inputs)
-    source = check_data(recipe, step, index, ctx.inputs)
+    sources = check_data(recipe, step, index, ctx.inputs)
+    mix = None
+    if isinstance(step.data, list):
+        source, mix = mix_data(ctx, step, sources)
+        console.print(
+            f"{ctx.name}: mixed "
+            + ", ".join(f"{k} {v['taken']} of {v['available']}" for k, v in mix.items())
+        )
+    else:
+        source = sources[0]
     gpu = on_gpu()
     if step.method == "grpo":
         from training.grpo import grpo_spec, prepare_prompts
@@ -239,6 +289,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     for name in (
         "model",
         "data",
+        "mixed.jsonl",
         "examples.jsonl",
         "rewards.jsonl",
         "metrics.jsonl",
@@ -253,6 +304,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "method": step.method,
         "lora": bool(step.lora),
         **rendered,
+        **({"mix": mix} if mix else {}),
     }
 
 
@@ -333,10 +385,13 @@ def prepare_data(
 def _config(index: int):
     def config(r: Any) -> dict:
         step = r.training.steps()[index]
-        data = None
-        if step.data:
-            path = Path(step.data)
-            data = {"path": step.data, "sha256": hash_file(path) if path.is_file() else None}
+        data = [  # the content of the files a step names: a changed file trains again
+            {"path": e.path, "sha256": hash_file(Path(e.path)) if Path(e.path).is_file() else None}
+            for e in step.entries()
+            if e.path
+        ]
+        if not isinstance(step.data, list):
+            data = data[0] if data else None
         dump = step.model_dump(mode="json", exclude={"then"})
         # the first step is `training` but for `then`, which belongs to the later steps' stages
         declared = (
@@ -349,7 +404,10 @@ def _config(index: int):
             "name": r.name,  # the trainer's run name
             **model_entries(r, r.training.base, step.judge),
             # the first step checks the later steps' data exist before it trains for hours
-            LATER_STEPS_KEY: [{"method": s.method, "data": s.data} for s in r.training.steps()[1:]]
+            LATER_STEPS_KEY: [
+                s.model_dump(mode="json", include={"method", "data"})
+                for s in r.training.steps()[1:]
+            ]  # fmt: skip
             if index == 0
             else None,
             "training data file": data,
@@ -375,7 +433,9 @@ def _needs(index: int):
     grpo step that names no data of its own."""
 
     def needs(r: Any) -> tuple[str, ...]:
-        reads_select = any(s.method == "grpo" and not s.data for s in r.training.steps())
+        reads_select = any(
+            s.method == "grpo" and s.uses_curation_data() for s in r.training.steps()
+        )
         sets = ("pairs", "sft", "select") if reads_select else ("pairs", "sft")
         return sets if index == 0 else (*sets, train_stage_name(index - 1))
 
