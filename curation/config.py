@@ -122,7 +122,8 @@ class SourceSpec(StrictModel):
         """How rows, rejects and cards name this source."""
         if self.path is not None:
             return self.path
-        return "synthetic:" + "+".join(self.generators or ["all"])
+        seed = f",seed={self.seed}" if self.seed is not None else ""
+        return f"synthetic:{'+'.join(self.generators or ['all'])}@{self.difficulty}{seed}"
 
     @property
     def declared_licence(self) -> str:
@@ -249,6 +250,18 @@ class DataConfig(StrictModel):
     balance: BalanceConfig | None = Field(
         default=None, description="Downsampling to target category shares (null = keep all)."
     )
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, sources: list[SourceSpec]) -> list[SourceSpec]:
+        labels = [s.label for s in sources]
+        twice = sorted({x for x in labels if labels.count(x) > 1})
+        if twice:
+            raise ValueError(
+                f"two sources are both {twice[0]}: merge them, or make them differ (a synthetic "
+                "source by `generators`, `difficulty` or `seed`)"
+            )
+        return sources
 
 
 class FilterConfig(Sampling):

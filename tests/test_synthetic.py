@@ -327,6 +327,7 @@ def _recipe(tmp_path, sources: str) -> str:
         ("{path: x.jsonl}", "`licence` is required"),
         ("{path: x.jsonl, licence: mit, count: 3}", "`count` is for synthetic"),
         ("{path: x.jsonl, licence: mit, weight: 0}", "greater than 0"),
+        ("{synthetic: sympy, count: 5}\n    - {synthetic: sympy, count: 9}", "both synthetic:all@2"),
     ],
 )  # fmt: skip
 def test_a_bad_synthetic_source_exits_2_with_one_line(tmp_path, monkeypatch, source, says):
@@ -383,7 +384,7 @@ def test_prepare_mixes_filters_and_generates(tmp_path, monkeypatch):
     assert reasons == ["filtered_drop:answer", "filtered_drop:question_type",
                        "filtered_keep:problem_is_valid", "filtered_keep:problem_is_valid"]  # fmt: skip
     # 90 of the 3-weight source, 30 of the 1-weight one: 3:1, the rest rejects
-    a, b = "synthetic:calculus+gens.py:double", "synthetic:number_theory"
+    a, b = "synthetic:calculus+gens.py:double@2", "synthetic:number_theory@2,seed=11"
     assert stats["mix"][a] == {"weight": 3.0, "available": 90, "taken": 90}
     assert stats["mix"][b] == {"weight": 1.0, "available": 90, "taken": 30}
     assert sum(r["source"] == b for r in kept) == 30
