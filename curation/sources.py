@@ -109,13 +109,29 @@ def _values(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+_YAML_BOOL = {True: {"yes", "true", "on", "y"}, False: {"no", "false", "off", "n"}}
+
+
+def _matches(cell: Any, wanted: Any) -> bool:
+    """A filter value against a column value. YAML reads an unquoted `Yes` as true: a boolean
+    filter value also matches the column's yes/no/true/false words, and a number its text
+    (`level: 5` matches "5")."""
+    if cell == wanted and type(cell) is type(wanted):
+        return True
+    if isinstance(wanted, bool):
+        return isinstance(cell, str) and cell.strip().lower() in _YAML_BOOL[wanted]
+    if isinstance(cell, bool) or cell is None or wanted is None:
+        return False
+    return str(cell).strip() == str(wanted).strip()
+
+
 def row_filter(row: dict, src: SourceSpec) -> str | None:
     """The reject reason a source's `keep`/`drop` filters give a raw row, or None."""
     for column, allowed in src.keep.items():
-        if row.get(column) not in _values(allowed):
+        if not any(_matches(row.get(column), v) for v in _values(allowed)):
             return f"filtered_keep:{column}"
     for column, banned in src.drop.items():
-        if row.get(column) in _values(banned):
+        if any(_matches(row.get(column), v) for v in _values(banned)):
             return f"filtered_drop:{column}"
     return None
 

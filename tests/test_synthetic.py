@@ -367,7 +367,7 @@ def test_prepare_mixes_filters_and_generates(tmp_path, monkeypatch):
     )
     recipe = _recipe(tmp_path, """\
     - {path: numina.jsonl, licence: apache-2.0, fields: {question: problem},
-       drop: {question_type: proof, answer: [proof, notfound]}, keep: {problem_is_valid: "Yes"}}
+       drop: {question_type: proof, answer: [proof, notfound]}, keep: {problem_is_valid: Yes}}
     - {synthetic: sympy, count: 90, generators: [calculus, "gens.py:double"], weight: 3,
        languages: [en, ja]}
     - {synthetic: sympy, count: 90, generators: [number_theory], weight: 1, seed: 11}
@@ -408,6 +408,23 @@ def test_prepare_mixes_filters_and_generates(tmp_path, monkeypatch):
     (tmp_path / "gens.py").write_text((tmp_path / "gens.py").read_text() + "\n# changed\n")
     dry = cli("run", recipe, f"workdir={tmp_path / 'runs'}", "--stages", "prepare", "--dry-run")
     assert "prepare: run" in dry.stdout, dry.stdout
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "cell, wanted, match",
+    [
+        ("Yes", "Yes", True), ("Yes", True, True), ("no", False, True), ("Yes", False, False),
+        ("5", 5, True), (5, "5", True), (5, 5, True), (None, None, True), (None, "None", False),
+        (True, "True", False), (1, True, False), ("proof", "proof ", True), ("x", "y", False),
+    ],
+)  # fmt: skip
+def test_a_filter_value_matches_as_yaml_wrote_it(cell, wanted, match):
+    from curation.config import SourceSpec
+    from curation.sources import row_filter
+
+    src = SourceSpec(path="x.jsonl", licence="mit", keep={"c": wanted})
+    assert (row_filter({"c": cell}, src) is None) is match
 
 
 @pytest.mark.unit
