@@ -31,7 +31,7 @@ start() {
   fi
   mkdir -p "$STATE" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /etc/slurm /run/munge
   host="$(hostname)"
-  cpus="$(nproc)"
+  cpus="$(nproc --all)"   # the machine's CPUs, whatever this process is pinned to
   mem_mb="$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))"
 
   if [ ! -s /etc/munge/munge.key ]; then

@@ -29,6 +29,21 @@ TIER_PROBLEMS = pytest.StashKey[list]()
 COLLECTED = pytest.StashKey[list]()  # every collected test's node id, before `-m` deselects
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`make test`), each worker gets its own share of the CPUs, inherited
+    by every process its tests start. Unpinned, two workers' vLLM CPU engines bind their
+    OpenMP threads to the same cores and wait on each other: measured here, two tiny
+    `ramen generate` runs side by side took over 300 s each instead of 52 s pinned (50 s
+    alone), with the same samples (docs/contributing.md)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= count:
+        os.sched_setaffinity(0, cpus[int(worker.removeprefix("gw")) % count :: count])
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test counts
 def pytest_collection_modifyitems(config, items):
     problems = []

@@ -51,6 +51,15 @@ def slurm():
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the real-SLURM test: {reason}")
         pytest.skip(reason)
+    # the jobs run on this test process's CPUs (its pytest-xdist worker's share, see
+    # conftest.py): the daemons, and so the job steps they fork, are pinned to them, whoever
+    # started the daemons
+    mine = os.sched_getaffinity(0)
+    for daemon in ("slurmd", "slurmctld"):
+        for pid in subprocess.run(
+            ["pgrep", "-x", daemon], capture_output=True, text=True
+        ).stdout.split():
+            os.sched_setaffinity(int(pid), mine)
     yield
     # the daemons stay up for the next run (they are cheap); stop: scripts/slurm-local.sh stop
 
