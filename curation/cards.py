@@ -164,4 +164,7 @@ def model_roles(recipe: Any) -> dict[str, str]:
         out[f"sampler ({cur.sample.model})"] = recipe.models[cur.sample.model].path
     for judge in cur.grade.judges:
         out[f"judge ({judge})"] = recipe.models[judge].path
+    if cur.grade.safety_judge:
+        name = cur.grade.safety_judge
+        out[f"safety judge ({name})"] = recipe.models[name].path
     return out

@@ -74,7 +74,8 @@ def check_row(row: dict, cfg: CleanConfig, placeholders: set[str]) -> tuple[str 
         return "missing_question", {}
     answer = row.get("answer")
     answer = answer.strip() if isinstance(answer, str) else ""
-    if not answer and cfg.require_answer:
+    # safety and benign prompts have no reference answer: the safety judge grades them
+    if not answer and cfg.require_answer and row.get("answer_type") not in ("safety", "benign"):
         return "missing_answer", {}
     if answer and answer.lower() in placeholders:
         return "placeholder_answer", {"answer": answer}

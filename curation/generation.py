@@ -162,7 +162,31 @@ def grade_samples(
     ctx: StageContext, samples: list[dict], parts_dir: Path
 ) -> tuple[list[dict], dict]:
     """Grade samples (rules, then the judge or panel); a panel's disagreements are written
-    beside the judge parts and counted among the stage's outputs."""
+    beside the judge parts and counted among the stage's outputs. Samples of safety and
+    benign prompts go to the safety judge instead (curation/safety.py); the rows come back in
+    their input order."""
+    from curation.safety import grade_safety, is_safety
+
+    safety_rows = [s for s in samples if is_safety(s)]
+    if safety_rows:
+        maths, maths_stats = _grade_maths(ctx, [s for s in samples if not is_safety(s)], parts_dir)
+        judged, safety_stats = grade_safety(
+            ctx, safety_rows, parts_dir.with_name(parts_dir.name.replace("judge", "safety-judge"))
+        )
+        by_key = {row_key(r): r for r in [*maths, *judged]}
+        graded = [by_key[row_key(s)] for s in samples]
+        for row in judged:
+            maths_stats["verdicts"][row["verdict"]] = (
+                maths_stats["verdicts"].get(row["verdict"], 0) + 1
+            )
+            maths_stats["methods"][row["method"]] = maths_stats["methods"].get(row["method"], 0) + 1
+        return graded, {**maths_stats, "safety": safety_stats}
+    return _grade_maths(ctx, samples, parts_dir)
+
+
+def _grade_maths(
+    ctx: StageContext, samples: list[dict], parts_dir: Path
+) -> tuple[list[dict], dict]:
     disagreements = parts_dir.name.replace("judge-parts", "judge-disagreements") + ".jsonl"
     with open_judge(ctx) as (judge, mode, settings):
         graded, stats = grade_rows(
@@ -232,9 +256,13 @@ def _print_tiers(table: dict, small: str, large: str) -> None:
 def filter_stage(ctx: StageContext) -> dict:
     """Stage `filter`: each listed model tries every problem k times; problems the deciding
     model solves (>= min_solved of k correct) are dropped as easy."""
+    from curation.safety import is_safety
+
     cfg = ctx.recipe.curation.filter
     source = problems_stage(ctx)
-    problems = list(ctx.input_rows(source))
+    every = list(ctx.input_rows(source))
+    # safety and benign prompts are not too easy to learn from: they pass, untried
+    problems = [p for p in every if not is_safety(p)]
     solved: dict[str, dict[str, int]] = {}
     attempts: list[dict] = []
     for model in cfg.models:
@@ -265,8 +293,11 @@ def filter_stage(ctx: StageContext) -> dict:
     decider = cfg.decider
     tiers: dict[str, str] = {}
     small, large = cfg.models[0], cfg.models[-1]
-    for p in problems:
+    for p in every:
         ctx.count_input()
+        if is_safety(p):
+            ctx.keep(p)
+            continue
         pid = str(p["id"])
         counts = {m: solved[m].get(pid, 0) for m in cfg.models}
         if len(cfg.models) > 1:
@@ -371,7 +402,7 @@ def _grade_config(r: Any) -> dict:
     g = r.curation.grade
     return {
         "curation.grade": dump(g),
-        **model_entries(r, g.judge, *(g.panel or [])),
+        **model_entries(r, g.judge, *(g.panel or []), g.safety_judge),
         "seed": r.seed,
     }
 
@@ -418,5 +449,5 @@ GRADE = StageDef(
     config=_grade_config,
     enabled=_has("sample"),
     help="grade every sample: rules first, the LLM judge for the undecided",
-    models=lambda r: list(r.curation.grade.judges),
+    models=lambda r: [*r.curation.grade.judges, *filter(None, [r.curation.grade.safety_judge])],
 )

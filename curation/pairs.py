@@ -340,7 +340,10 @@ def sft(ctx: StageContext) -> dict:
         }
         has_reference = bool(str(first.get("answer") or "").strip())
         agreement = None
-        if has_reference:
+        if first.get("answer_type") in ("safety", "benign"):  # the safety judge's verdicts
+            good = [s for s in samples if s["verdict"] == "correct"]
+            label_source = "safety_judge"
+        elif has_reference:
             good = [s for s in samples if s["verdict"] == "correct"]
             label_source = "reference"
         else:
@@ -406,6 +409,7 @@ def _set_config(section: str):
             "curation.filter.models": c.filter.models if c.filter else None,
             "curation.sample.model": c.sample.model if c.sample else None,
             "curation.grade.judges": c.grade.judges,  # the judge and the panel
+            "curation.grade.safety_judge": c.grade.safety_judge,
         }
         return {
             f"curation.{section}": dump(getattr(c, section)),
@@ -422,6 +426,7 @@ def _set_config(section: str):
                 *(c.filter.models if c.filter else []),
                 roles["curation.sample.model"],
                 *c.grade.judges,
+                c.grade.safety_judge,
             ),
         }
 

@@ -34,7 +34,7 @@ PROBLEM_FIELDS = (
     "licence",
     "generator",
 )
-ANSWER_TYPES = ("exactMatch", "multipleChoice", "free")
+ANSWER_TYPES = ("exactMatch", "multipleChoice", "free", "safety", "benign")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
@@ -147,7 +147,7 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
     answer, why = _answer_text(row.get(mapping["answer"]))
     if why:
         return None, why
-    answer_type = row.get(mapping["answer_type"]) or "exactMatch"
+    answer_type = src.answer_type or row.get(mapping["answer_type"]) or "exactMatch"
     if answer_type not in ANSWER_TYPES:
         return None, "unknown_answer_type"
     licence = row.get(mapping["licence"]) or src.declared_licence

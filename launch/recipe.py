@@ -266,6 +266,7 @@ def _check_references(recipe: Recipe) -> None:
                     where="curation.select",
                 )
         need_model("curation.grade.judge", c.grade.judge)
+        need_model("curation.grade.safety_judge", c.grade.safety_judge)
         for i, member in enumerate(c.grade.panel):
             need_model(f"curation.grade.panel[{i}]", member)
         if (c.pairs or c.sft) and not c.sample:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import cli
 
-from training.config import TrainingStep
+from training.config import TrainingStep, uses_curation_data
 from training.stage import check_data, mix_data
 
 pytestmark = pytest.mark.unit
@@ -63,7 +63,7 @@ def test_an_entry_without_a_path_is_curations_set(tmp_path):
     with pytest.raises(Exception) as err:
         check_data(SimpleNamespace(run_dir=run), step, 0, {})
     assert "training.data[0].path" in str(err.value) and "curation.sft" in str(err.value)
-    assert step.uses_curation_data()
+    assert uses_curation_data(step)
 
 
 def test_an_empty_mix_exits_2_with_one_line(tmp_path):

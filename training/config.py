@@ -117,15 +117,19 @@ class TrainingStep(StrictModel):
             raise ValueError("an empty list: give datasets to mix, or null for curation's set")
         return data
 
-    def entries(self) -> list[DataEntry]:
-        """The datasets this step trains on, as a list (a single path or null is one entry)."""
-        if isinstance(self.data, list):
-            return self.data
-        return [DataEntry(path=self.data)]
 
-    def uses_curation_data(self) -> bool:
-        """Whether an entry is curation's own set (no path)."""
-        return any(e.path is None for e in self.entries())
+def data_entries(step: Any) -> list[DataEntry]:
+    """The datasets a step trains on, as a list (a single path or null is one entry). A
+    function, not a method: stages read the step through a RecipeView (launch/slices.py),
+    which lets them read `data` but no method."""
+    if isinstance(step.data, list):
+        return list(step.data)
+    return [DataEntry(path=step.data)]
+
+
+def uses_curation_data(step: Any) -> bool:
+    """Whether an entry of the step's data is curation's own set (no path)."""
+    return any(e.path is None for e in data_entries(step))
 
 
 class TrainingConfig(TrainingStep):

@@ -29,7 +29,7 @@ from ramen.stage import (
     model_folder,
     train_stage_name,
 )
-from training.config import TrainingStep
+from training.config import TrainingStep, data_entries, uses_curation_data
 from training.launcher import (
     Topology,
     launch_command,
@@ -129,7 +129,7 @@ def check_data(
     key."""
     key = "training.data" if index == 0 else f"training.then[{index - 1}].data"
     out = []
-    for i, entry in enumerate(step.entries()):
+    for i, entry in enumerate(data_entries(step)):
         where = f"{key}[{i}].path" if isinstance(step.data, list) else key
         data = Path(entry.path) if entry.path else default_data(inputs or {}, recipe.run_dir, step)
         if data.exists():
@@ -156,7 +156,7 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     from ramen.io import write_jsonl_atomic
     from ramen.turns import read_rows
 
-    entries = step.entries()
+    entries = data_entries(step)
     labels = [f"{i}:{e.path or MADE_BY[step.method]}" for i, e in enumerate(entries)]
     rows: dict[str, list[dict]] = {}
     for label, entry, source in zip(labels, entries, sources, strict=True):
@@ -387,7 +387,7 @@ def _config(index: int):
         step = r.training.steps()[index]
         data = [  # the content of the files a step names: a changed file trains again
             {"path": e.path, "sha256": hash_file(Path(e.path)) if Path(e.path).is_file() else None}
-            for e in step.entries()
+            for e in data_entries(step)
             if e.path
         ]
         if not isinstance(step.data, list):
@@ -433,9 +433,7 @@ def _needs(index: int):
     grpo step that names no data of its own."""
 
     def needs(r: Any) -> tuple[str, ...]:
-        reads_select = any(
-            s.method == "grpo" and s.uses_curation_data() for s in r.training.steps()
-        )
+        reads_select = any(s.method == "grpo" and uses_curation_data(s) for s in r.training.steps())
         sets = ("pairs", "sft", "select") if reads_select else ("pairs", "sft")
         return sets if index == 0 else (*sets, train_stage_name(index - 1))
 
