@@ -32,9 +32,9 @@ COLLECTED = pytest.StashKey[list]()  # every collected test's node id, before `-
 def pytest_configure(config):
     """Under pytest-xdist (`make test`), each worker gets its own share of the CPUs, inherited
     by every process its tests start. Unpinned, two workers' vLLM CPU engines bind their
-    OpenMP threads to the same cores and wait on each other: measured here, two tiny
-    `ramen generate` runs side by side took over 300 s each instead of 52 s pinned (50 s
-    alone), with the same samples (docs/contributing.md)."""
+    OpenMP threads to the same cores and wait on each other: two tiny `ramen generate` runs
+    side by side took 203.5 s each unpinned, 58.1 s pinned, 63.2 s for one alone
+    (benchmarks/engines_side_by_side.py; docs/contributing.md)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
