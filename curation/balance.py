@@ -12,6 +12,7 @@ stats.json as `missing_categories`).
 from __future__ import annotations
 
 import math
+import random
 from array import array
 from collections import Counter, defaultdict
 
@@ -73,6 +74,20 @@ def quotas(counts: dict[str, int], shares: dict[str, float], cap: int | None) ->
             out[k] += 1
             left -= 1
     return out
+
+
+def draw_mix(
+    available: dict[str, int], weights: dict[str, float], seed: int
+) -> dict[str, list[int]]:
+    """A seeded weighted mix: for each weighted label, the indices (ascending) of its rows the
+    mix takes. The counts are `quotas` (the largest total with the normalised weights as
+    shares; a label with no rows drops out and the others are renormalised); which rows, a
+    draw seeded by `seed` and the label. Used for sources (prepare) and training sets."""
+    take = quotas(available, weights, None)
+    return {
+        k: sorted(random.Random(f"{seed}:mix:{k}").sample(range(available[k]), take.get(k, 0)))
+        for k in weights
+    }
 
 
 def _rank(seed: int, problem_id: object) -> int:

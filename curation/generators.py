@@ -22,7 +22,6 @@ from typing import Any
 import sympy
 
 X = sympy.Symbol("x")
-LANGUAGES = ("en", "ja")
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,6 @@ class Generator:
     knobs: tuple[Knob, ...]
     templates: dict[str, dict[str, str]]  # variant -> language -> text with <placeholders>
     help: str
-    builtin: bool = True
 
     def knob_values(self, difficulty: int, overrides: dict[str, int] | None = None) -> dict:
         values = {k.name: k.levels[difficulty - 1] for k in self.knobs}

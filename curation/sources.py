@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from curation.balance import draw_mix
 from curation.config import DataConfig, SourceSpec
 from ramen.bundled import resolve_bundled
 from ramen.console import console, track
@@ -190,15 +190,6 @@ def to_problem(row: dict, src: SourceSpec, data: DataConfig) -> tuple[dict | Non
     return problem, None
 
 
-def mix_counts(available: dict[str, int], weights: dict[str, float]) -> dict[str, int]:
-    """How many rows each weighted source gives: the largest total whose shares are the
-    normalised weights, no source giving more than it has (the balance stage's quotas; a
-    source with no rows drops out and the others' shares are renormalised)."""
-    from curation.balance import quotas
-
-    return {k: quotas(available, weights, None).get(k, 0) for k in weights}
-
-
 def prepare(ctx: StageContext) -> dict:
     """Stage `prepare`: sources -> Problem rows (data.jsonl), with rejects and per-source counts."""
     data: DataConfig = ctx.recipe.data
@@ -246,12 +237,10 @@ def prepare(ctx: StageContext) -> dict:
         for label in weights:
             weighted.setdefault(label, [])
         available = {label: len(rows) for label, rows in weighted.items()}
-        take = (
-            mix_counts(available, weights) if all(available.values()) else dict.fromkeys(weights, 0)
-        )
+        drawn = draw_mix(available, weights, seed)
+        take = {label: len(drawn[label]) for label in weights}
         for label, rows in weighted.items():
-            rng = random.Random(f"{seed}:mix:{label}")
-            chosen = set(rng.sample(range(len(rows)), take[label]))
+            chosen = set(drawn[label])
             for i, (problem, row) in enumerate(rows):
                 if i in chosen:
                     ctx.keep(problem)

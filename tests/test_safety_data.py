@@ -90,14 +90,21 @@ def test_a_do_not_answer_file_becomes_safety_problems(tmp_path, monkeypatch):
     assert got[0]["meta"]["specific_harms"] == "Theft" and got[0]["answer"] == ""
 
 
-def test_a_safety_judge_that_is_no_model_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "grade, says",
+    [
+        ("{safety_judge: nobody}", "curation.grade.safety_judge: unknown model 'nobody'"),
+        ("{safety_judge_prompt: nope.txt}", "curation.grade.safety_judge_prompt: no prompt file"),
+    ],
+)
+def test_a_bad_safety_judge_setting_is_one_line(tmp_path, grade, says):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: s\nmodels:\n  m: {path: tiny:strong}\n"
         "data:\n  sources: [{path: bundled:dna_fixture.jsonl, licence: cc0-1.0, answer_type: safety}]\n"
-        "curation:\n  sample: {model: m}\n  grade: {safety_judge: nobody}\n"
+        f"curation:\n  sample: {{model: m}}\n  grade: {grade}\n"
     )
     out = cli("validate", str(recipe))
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1, lines
-    assert "curation.grade.safety_judge: unknown model 'nobody'" in lines[0]
+    assert says in lines[0]

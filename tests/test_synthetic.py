@@ -17,8 +17,8 @@ from fractions import Fraction
 import pytest
 from conftest import cli
 
+from curation.balance import draw_mix
 from curation.generators import REGISTRY
-from curation.sources import mix_counts
 from curation.synthetic import synthetic_rows
 
 # ----------------------------------------------------------------------------- reading answers
@@ -438,7 +438,9 @@ def test_a_filter_value_matches_as_yaml_wrote_it(cell, wanted, match):
         ({"a": 0, "b": 100}, {"a": 1, "b": 1}, {"a": 0, "b": 100}),  # said in stats.json
     ],
 )
-def test_mix_counts_keep_the_shares(available, weights, want):
-    got = mix_counts(available, weights)
-    assert got == want
-    assert all(got[k] <= available[k] for k in got)
+def test_a_mix_keeps_the_shares(available, weights, want):
+    drawn = draw_mix(available, weights, 0)
+    assert {k: len(v) for k, v in drawn.items()} == want
+    assert all(v == sorted(set(v)) and all(0 <= i < available[k] for i in v)
+               for k, v in drawn.items())  # fmt: skip
+    assert draw_mix(available, weights, 0) == drawn

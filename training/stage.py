@@ -150,9 +150,7 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
     with their normalised shares, the others whole. Returns the file and the realised counts."""
-    import random
-
-    from curation.balance import quotas
+    from curation.balance import draw_mix
     from ramen.io import write_jsonl_atomic
     from ramen.turns import read_rows
 
@@ -164,13 +162,10 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
         n = min(len(data), entry.limit) if entry.limit else len(data)
         rows[label] = data.select(range(n)).to_list()
     weights = {label: e.weight for label, e in zip(labels, entries, strict=True) if e.weight}
-    take = quotas({k: len(rows[k]) for k in weights}, weights, None) if weights else {}
+    drawn = draw_mix({k: len(rows[k]) for k in weights}, weights, ctx.recipe.seed)
     mixed, report = [], {}
     for label, entry in zip(labels, entries, strict=True):
-        chosen = range(len(rows[label]))
-        if entry.weight:
-            rng = random.Random(f"{ctx.recipe.seed}:mix:{label}")
-            chosen = sorted(rng.sample(chosen, take.get(label, 0)))
+        chosen = drawn.get(label, range(len(rows[label])))
         mixed += [rows[label][i] for i in chosen]
         report[label] = {"weight": entry.weight, "limit": entry.limit,
                          "available": len(rows[label]), "taken": len(chosen)}  # fmt: skip
