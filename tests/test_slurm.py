@@ -59,9 +59,25 @@ def slurm():
         for pid in subprocess.run(
             ["pgrep", "-x", daemon], capture_output=True, text=True
         ).stdout.split():
-            os.sched_setaffinity(int(pid), mine)
+            _pin(int(pid), mine)
     yield
     # the daemons stay up for the next run (they are cheap); stop: scripts/slurm-local.sh stop
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of a process (a thread forks with its own affinity, so pinning the main
+    thread alone is not enough). A process or thread that is gone by now is skipped: slurmd
+    forks short-lived children under its own name to serve requests, and pgrep can list one
+    that has already exited (CI of d821110 failed on that race)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except FileNotFoundError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:
+            pass
 
 
 def manifests(run: Path) -> dict[str, dict]:
