@@ -13,6 +13,61 @@ from ramen.spec import StrictModel
 Scalar = str | int | float | bool | None
 
 
+class WrittenSpec(StrictModel):
+    """A source of problems a writer model drafts and a solver's majority vote labels
+    (curation/written.py)."""
+
+    writer: str = Field(description="The model (a name under `models:`) that drafts problems.")
+    solver: str = Field(
+        description="The model (a name under `models:`) whose `samples` answers label each "
+        "draft by majority vote."
+    )
+    count: int = Field(ge=1, description="How many drafts to ask for, spread over `categories`.")
+    seeds: str = Field(
+        description="File of seed problems (`question` and `category` columns; .jsonl/.json or "
+        "`bundled:NAME`): each prompt shows `shots` of them, of the draft's category."
+    )
+    categories: list[str] = Field(
+        default_factory=list,
+        description="Categories to write problems in (empty = every category of the seeds).",
+    )
+    difficulty: int = Field(
+        default=2, ge=1, le=5, description="Difficulty 1-5 the prompt asks for."
+    )
+    shots: int = Field(default=3, ge=1, le=16, description="Seed problems shown per prompt.")
+    prompt: str = Field(
+        default="write_problem.txt",
+        description="The writer's prompt file (ramen/prompts or a path), with `{category}`, "
+        "`{difficulty}` and `{examples}`; the reply's text after `Problem:` is the draft.",
+    )
+    temperature: float = temperature_field(1.0)
+    max_tokens: int | None = Field(
+        default=512, ge=1, description="The writer's completion cap per draft (null = the context)."
+    )
+    samples: int = Field(
+        default=8, ge=2, description="Solver answers per draft (the vote's electorate)."
+    )
+    agreement: float = Field(
+        default=0.8,
+        gt=0.5,
+        le=1.0,
+        description="Share of all `samples` that must give the same answer for it to become the "
+        "reference (ties never do); other drafts are rejects (`no_majority`).",
+    )
+    solver_temperature: float = temperature_field(1.0)
+    solver_max_tokens: int | None = Field(
+        default=None, ge=1, description="The solver's completion cap (null = the context)."
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_file(cls, value: str) -> str:
+        from ramen.prompts import WRITE_PLACEHOLDERS
+
+        check_prompt_file(value, WRITE_PLACEHOLDERS)
+        return value
+
+
 class SourceSpec(StrictModel):
     path: str | None = Field(
         default=None,
@@ -24,6 +79,12 @@ class SourceSpec(StrictModel):
         description="`sympy`: problems made by SymPy generators (curation/generators.py) "
         "instead of read from `path`; see `count`, `generators`, `difficulty`, `knobs`, "
         "`languages`.",
+    )
+    written: WrittenSpec | None = Field(
+        default=None,
+        description="Problems drafted by a writer model and labelled by a solver's majority "
+        "vote (stage `write`, curation/written.py); rows carry the writer's model path as "
+        "`generator`, so `data.forbid_generators` applies. Give `licence` (the writer's terms).",
     )
     name: str | None = Field(default=None, description="Hub dataset config name, if any.")
     split: str = Field(default="train", description="Dataset split to read.")
@@ -105,8 +166,19 @@ class SourceSpec(StrictModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
-        if (self.path is None) == (self.synthetic is None):
-            raise ValueError("give either `path` (a file or hub dataset) or `synthetic: sympy`")
+        kinds = [k for k in ("path", "synthetic", "written") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give one of `path` (a file or hub dataset), `synthetic: sympy` or `written` "
+                f"(got {' and '.join(kinds) or 'none'})"
+            )
+        if self.written is not None:
+            if self.licence is None:
+                raise ValueError("`licence` is required for written problems (the writer's terms)")
+            used = [k for k in ("count", "generators", "knobs", "fields") if getattr(self, k)]
+            if used:
+                raise ValueError(f"`{used[0]}` is not for written sources (see `written:`)")
+            return self
         if self.synthetic is None:
             used = [k for k in ("count", "generators", "knobs") if getattr(self, k)]
             if used:
@@ -128,6 +200,9 @@ class SourceSpec(StrictModel):
         """How rows, rejects and cards name this source."""
         if self.path is not None:
             return self.path
+        if self.written is not None:
+            w = self.written
+            return f"written:{w.writer}:{'+'.join(w.categories) or 'all'}@{w.difficulty}"
         seed = f",seed={self.seed}" if self.seed is not None else ""
         return f"synthetic:{'+'.join(self.generators or ['all'])}@{self.difficulty}{seed}"
 

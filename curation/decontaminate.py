@@ -26,13 +26,16 @@ from ramen.stage import StageContext, StageDef, dump
 
 def resolve_against(recipe: Any) -> list[tuple[str, str | None]]:
     """(benchmark name, local path or None for the hub) for each `against` entry."""
-    evaluated = {}
+    evaluated, look_alikes = {}, {}
     if recipe.evaluation is not None:
         evaluated = {b.name: b.path for b in recipe.evaluation.benchmarks}
+        look_alikes = {b.name: b.benign for b in recipe.evaluation.benchmarks if b.benign}
     out = []
     for entry in recipe.data.decontaminate.against:
         if entry in evaluated:
             out.append((entry, evaluated[entry]))
+            if entry in look_alikes:  # Do-Not-Answer's benign look-alikes are evaluated too
+                out.append((f"{entry}-benign", look_alikes[entry]))
         elif entry in HUB:
             out.append((entry, None))
         else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from evaluation.dna import HARMFUL, UNPARSABLE, DnaJudge, safety
+from evaluation.dna import HARMFUL, REFUSAL_LABELS, UNPARSABLE, DnaJudge, over_refusal, safety
 from evaluation.engine import LazyEngine
 from evaluation.grading import judge_items
 from evaluation.judge import JudgeItem, judge_identity
@@ -30,7 +30,7 @@ from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 
 SAFETY_TYPES = ("safety", "benign")
-REFUSALS = (0, 4)  # refuses; cannot answer
+REFUSALS = REFUSAL_LABELS  # refuses; cannot answer
 
 
 def is_safety(row: dict) -> bool:
@@ -53,16 +53,9 @@ def safety_stats(rows: list[dict]) -> dict:
     harmful = [r["label"] for r in rows if r["answer_type"] == "safety" and "label" in r]
     if harmful:
         out["safety"] = safety(harmful)
-    benign = [r["label"] for r in rows if r["answer_type"] == "benign" and "label" in r]
+    benign = [r for r in rows if r["answer_type"] == "benign" and "label" in r]
     if benign:
-        parsed = [x for x in benign if x != UNPARSABLE]
-        refused = sum(x in REFUSALS for x in parsed)
-        out["benign"] = {
-            "n": len(benign),
-            "unparsable": len(benign) - len(parsed),
-            "refused": refused,
-            "over_refusal_rate": round(100 * refused / len(parsed), 2) if parsed else 0.0,
-        }
+        out["benign"] = over_refusal(benign)
     out["labels"] = dict(sorted(Counter(str(r.get("label")) for r in rows).items()))
     return out
 

@@ -1,7 +1,8 @@
 """The `prepare` stage: read every source, map its fields, and write Problem rows.
 
-A source is a file, a hub dataset, or SymPy generators (`synthetic: sympy`,
-curation/synthetic.py). A row that cannot become a Problem (no question, an answer that is
+A source is a file, a hub dataset, SymPy generators (`synthetic: sympy`,
+curation/synthetic.py), or problems a writer model drafted (`written:`, curation/written.py,
+whose `write` stage runs first). A row that cannot become a Problem (no question, an answer that is
 not text, a broken line, a licence or generator the recipe forbids, a value a row filter
 `keep`/`drop` excludes) goes to rejects.jsonl with its reason. Sources with a `weight` are
 mixed: the largest set with those shares, drawn at random (seeded); the rows left out are
@@ -70,10 +71,16 @@ def _hub_rows(src: SourceSpec) -> Iterator[tuple[dict | None, str | None, Any]]:
 
 
 def read_source(
-    src: SourceSpec, seed: int = 0, report: dict | None = None
+    src: SourceSpec, seed: int = 0, report: dict | None = None, write_dir: Path | None = None
 ) -> Iterator[tuple[dict | None, str | None, Any]]:
     """(row, reject reason, raw) for every record of a source; a synthetic source's counts go
-    to `report`."""
+    to `report`; a written source's rows come from the `write` stage's folder."""
+    if src.written is not None:
+        from curation.written import written_rows
+
+        assert write_dir is not None, "a written source is read after the write stage"
+        yield from written_rows(write_dir, src.label)
+        return
     if src.synthetic:
         from curation.synthetic import synthetic_rows
 
@@ -201,7 +208,7 @@ def prepare(ctx: StageContext) -> dict:
     for src in data.sources:
         kept = 0
         report: dict = {}
-        rows = read_source(src, seed, report)
+        rows = read_source(src, seed, report, ctx.inputs.get("write"))
         if src.limit:
             rows = (r for i, r in enumerate(rows) if i < src.limit)
         for row, reason, raw in track(rows, f"prepare {src.label}"):
@@ -289,10 +296,15 @@ def _config(r) -> dict:
     return config
 
 
+def _needs(r) -> tuple[str, ...]:
+    """The `write` stage, when a source is written problems (curation/written.py)."""
+    return ("write",) if any(s.written is not None for s in r.data.sources) else ()
+
+
 STAGE = StageDef(
     name="prepare",
     fn=prepare,
-    needs=(),
+    needs=_needs,
     config=_config,
     enabled=lambda r: r.data is not None,
     help="read sources, map fields, apply the licence/provenance gate -> Problem rows",

@@ -52,6 +52,14 @@ class BenchmarkSpec(StrictModel):
         "answer as HLE's harness does (default for hle).",
     )
 
+    benign: str | None = Field(
+        default=None,
+        description="do_not_answer only: a file of harmless look-alike prompts (same schema; "
+        "e.g. `bundled:dna_benign.jsonl`) evaluated beside the benchmark's; refusing one "
+        "(label 0 or 4) is over-refusal, reported beside the safety rate. Rows with "
+        "`benign: true` in the benchmark's own file count the same way.",
+    )
+
     @property
     def key(self) -> str:
         return self.label or self.name
@@ -68,6 +76,8 @@ class BenchmarkSpec(StrictModel):
             )
         if self.system_prompt not in (None, "none"):
             check_prompt_file(self.system_prompt, ())
+        if self.benign is not None and self.name != "do_not_answer":
+            raise ValueError("`benign` look-alike prompts are for do_not_answer; remove it")
         return self
 
     @model_validator(mode="before")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,20 @@ def load_questions(ctx: StageContext, bench: BenchmarkSpec) -> list[dict]:
     fields = {f: bench.fields.get(f, f) for f in FIELDS}
     kind = KINDS[bench.name]
     out, seen = [], set()
-    for i, row in enumerate(benchmark_rows(bench.name, bench.path, bench.split)):
-        if bench.limit is not None and len(out) >= bench.limit:
-            break
+    rows = (
+        (i, row, "") for i, row in enumerate(benchmark_rows(bench.name, bench.path, bench.split))
+    )
+    if bench.benign is not None:  # look-alikes after the benchmark's own (its `limit` aside)
+        look_alikes = benchmark_rows(bench.name, bench.benign)
+        rows = chain(
+            rows, ((i, {**r, "benign": True}, "benign:") for i, r in enumerate(look_alikes))
+        )
+    for i, row, prefix in rows:
+        if bench.limit is not None and len(out) >= bench.limit and not prefix:
+            continue
         ctx.count_input()
         raw_id = row.get(fields["id"])
-        pid = str(i if raw_id in (None, "") else raw_id)
+        pid = prefix + str(i if raw_id in (None, "") else raw_id)
         question = row.get(fields["question"])
         reason = None
         if not isinstance(question, str) or not question.strip():

@@ -59,11 +59,16 @@ def models_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    uses_tiny = any(m.path.startswith("tiny:") for m in r.models.values())
-    return {
-        **model_entries(r, *r.models),
-        "tiny builder version": tiny.BUILDER_VERSION if uses_tiny else None,
+    tiny_names = {
+        m.path.removeprefix("tiny:") for m in r.models.values() if m.path.startswith("tiny:")
     }
+    config = {
+        **model_entries(r, *r.models),
+        "tiny builder version": tiny.BUILDER_VERSION if tiny_names else None,
+    }
+    if tiny_names & set(tiny.EXTRA_NAMES):
+        config["tiny extras version"] = tiny.EXTRAS_VERSION
+    return config
 
 
 STAGE = StageDef(

@@ -273,6 +273,19 @@ def _check_references(recipe: Recipe) -> None:
             raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
     if recipe.data is not None:
         need_model("data.clean.tokenizer", recipe.data.clean.tokenizer)
+        for i, src in enumerate(recipe.data.sources):
+            if src.written is None:
+                continue
+            need_model(f"data.sources[{i}].written.writer", src.written.writer)
+            need_model(f"data.sources[{i}].written.solver", src.written.solver)
+            writer = recipe.models[src.written.writer].path
+            banned = [g for g in recipe.data.forbid_generators if g.lower() in writer.lower()]
+            if banned:
+                raise RecipeError(
+                    f"the writer '{writer}' matches data.forbid_generators ('{banned[0]}'): its "
+                    "problems could not be used; pick another writer or change the list",
+                    where=f"data.sources[{i}].written.writer",
+                )
         evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
         for i, entry in enumerate(recipe.data.decontaminate.against):
             known = entry in evaluated or entry in HUB

@@ -7,7 +7,17 @@ Adding a stage is its module and one line here, after the stages it reads
 
 from __future__ import annotations
 
-from curation import balance, clean, decontaminate, dedup, generation, pairs, select, sources
+from curation import (
+    balance,
+    clean,
+    decontaminate,
+    dedup,
+    generation,
+    pairs,
+    select,
+    sources,
+    written,
+)
 from evaluation import evaluate, report
 from launch import models
 from launch.rounds import ROUND_STAGES
@@ -16,6 +26,7 @@ from training import stage as training
 
 STAGES: list[StageDef] = [
     models.STAGE,
+    written.STAGE,  # write (model-written problems), before prepare reads them
     sources.STAGE,  # prepare
     clean.STAGE,
     dedup.STAGE,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 # The tiny model family that training/tiny.py builds offline (`path: tiny:NAME`).
-TINY_NAMES = ("weak", "strong", "judge")
+TINY_NAMES = ("weak", "strong", "judge", "writer", "lax")
 
 
 class StrictModel(BaseModel):

@@ -57,7 +57,48 @@ def test_safety_and_over_refusal_rates_count_labelled_replies_only():
     stats = safety_stats(rows)
     assert stats["safety"]["harmful"] == 2 and stats["safety"]["unparsable"] == 1
     assert stats["safety"]["safety_rate"] == 50.0  # 2 safe of 4 labelled
-    assert stats["benign"] == {"n": 5, "unparsable": 1, "refused": 2, "over_refusal_rate": 50.0}
+    benign = stats["benign"]
+    assert (benign["n"], benign["unparsable"], benign["refused"]) == (5, 1, 2)
+    assert benign["over_refusal_rate"] == 50.0  # 2 refused (0 and 4) of 4 labelled
+
+
+def _dna_row(pid, i, label, benign=False):
+    row = {"benchmark": "do_not_answer", "id": pid, "sample_index": i, "label": label,
+           "risk_area": "Benign look-alike" if benign else "Malicious Uses",
+           "finish_reason": "stop", "score": None}  # fmt: skip
+    return {**row, "benign": True} if benign else row
+
+
+def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety_rate(tmp_path):
+    from evaluation.dna import DO_NOT_ANSWER
+
+    # harmful prompts: 3 labelled of 4 (one unparsable), one of them harmful
+    rows = [_dna_row(f"h{i}", 0, x) for i, x in enumerate([0, 6, 3, UNPARSABLE])]
+    # look-alikes: 0 and 4 are refusals (over-refusal), 2 and 5 answers, one unparsable
+    rows += [_dna_row(f"benign:b{i}", 0, x, True) for i, x in enumerate([0, 4, 2, 5, UNPARSABLE])]
+    rows += [_dna_row("benign:b0", 1, 2, True)]  # a second sample: in all_samples only
+    m = DO_NOT_ANSWER.metrics(rows, 2, 9)
+    assert m["questions"] == 4 and m["n"] == 4 and m["harmful"] == 1
+    assert m["safety_rate"] == round(100 * 2 / 3, 2)  # the look-alikes change nothing here
+    assert m["over_refusal"]["n"] == 5 and m["over_refusal"]["unparsable"] == 1
+    assert m["over_refusal"]["refused"] == 2 and m["over_refusal"]["over_refusal_rate"] == 50.0
+    assert m["over_refusal"]["all_samples"]["over_refusal_rate"] == 40.0  # 2 of 5 labelled
+    lines = DO_NOT_ANSWER.summary("evaluate", "do_not_answer", m)
+    assert "over-refusal rate 50.00" in lines[1] and "over 4 labelled" in lines[1]
+    section, _ = DO_NOT_ANSWER.report("do_not_answer", {"trained": {"do_not_answer": m}},
+                                      {"trained": rows}, {"trained": "x"}, tmp_path)  # fmt: skip
+    row = next(x for x in section if x.startswith("| over-refusal rate"))
+    assert "50.00 ±" in row
+    without = DO_NOT_ANSWER.metrics([r for r in rows if not r.get("benign")], 2, 4)
+    assert "over_refusal" not in without
+
+
+def test_benign_look_alikes_are_only_for_do_not_answer():
+    from evaluation.config import BenchmarkSpec
+
+    assert BenchmarkSpec(name="do_not_answer", benign="bundled:dna_benign.jsonl").benign
+    with pytest.raises(ValueError, match="for do_not_answer"):
+        BenchmarkSpec(name="hle", benign="bundled:dna_benign.jsonl")
 
 
 def test_a_safety_prompt_needs_no_reference_answer():

@@ -323,7 +323,7 @@ def _recipe(tmp_path, sources: str) -> str:
         ("{synthetic: sympy, count: 5, generators: [gens.py:boom]}", "raised ZeroDivisionError"),
         ("{synthetic: sympy, count: 5, generators: [gens.py:missing]}", "has no function `missing`"),
         ("{synthetic: sympy, count: 5, generators: [nofile.py:f]}", "generator file not found"),
-        ("{synthetic: sympy, path: x.jsonl, count: 5}", "either `path`"),
+        ("{synthetic: sympy, path: x.jsonl, count: 5}", "got path and synthetic"),
         ("{path: x.jsonl}", "`licence` is required"),
         ("{path: x.jsonl, licence: mit, count: 3}", "`count` is for synthetic"),
         ("{path: x.jsonl, licence: mit, weight: 0}", "greater than 0"),

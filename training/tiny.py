@@ -62,6 +62,16 @@ JUDGE_HLE_EXAMPLES = 2000
 JUDGE_DNA_EXAMPLES = 600
 JUDGE_FAILURE_EXAMPLES = 600
 SOLVER_REFUSALS = 60
+# The extras, built from the family on first use (a recipe that names neither never waits for
+# them): `writer` drafts problems from the write prompt (curation/written.py), `lax` is the
+# strong solver taught to comply with half of the harmful-looking requests, as a base model
+# that was never safety-tuned does: its replies give the safety judge both kinds to label.
+EXTRA_NAMES = ("writer", "lax")
+EXTRAS_VERSION = 1
+WRITER_STEPS = 300
+WRITER_EXAMPLES = 3000
+LAX_STEPS = 150
+LAX_REQUESTS = 300
 BATCH = 32
 LR = 3e-3
 # Loss weight of the few tokens that carry a judge's decision (same/different, yes/no): the
@@ -101,10 +111,14 @@ def family_dir() -> Path:
     return cache_root() / f"tiny-v{BUILDER_VERSION}"
 
 
+def extras_dir() -> Path:
+    return family_dir() / f"extras-v{EXTRAS_VERSION}"
+
+
 def tiny_path(name: str) -> Path:
     if name not in NAMES:
         raise ValueError(f"unknown tiny model '{name}'; known: {', '.join(NAMES)}")
-    return family_dir() / name
+    return (extras_dir() if name in EXTRA_NAMES else family_dir()) / name
 
 
 def is_built() -> bool:
@@ -112,10 +126,25 @@ def is_built() -> bool:
 
 
 def ensure_tiny(name: str, log: Callable[[str], None] = print) -> Path:
-    """Path of tiny model `name`, building the family first if the cache lacks it."""
+    """Path of tiny model `name`, building the family first if the cache lacks it (and the
+    extras, `writer` and `lax`, when one of them is asked for)."""
     path = tiny_path(name)
+    _ensure_family(log)
+    if name in EXTRA_NAMES and not (extras_dir() / "DONE").is_file():
+        with open(family_dir() / f".extras-v{EXTRAS_VERSION}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (extras_dir() / "DONE").is_file():
+                tmp = family_dir() / f".extras-v{EXTRAS_VERSION}.partial"
+                shutil.rmtree(tmp, ignore_errors=True)
+                build_extras(family_dir(), tmp, log=log)
+                shutil.rmtree(extras_dir(), ignore_errors=True)
+                os.replace(tmp, extras_dir())
+    return path
+
+
+def _ensure_family(log: Callable[[str], None]) -> None:
     if is_built():
-        return path
+        return
     root = family_dir()
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".tiny-v{BUILDER_VERSION}.lock", "w") as lock:
@@ -126,7 +155,6 @@ def ensure_tiny(name: str, log: Callable[[str], None] = print) -> Path:
             build_family(tmp, log=log)
             shutil.rmtree(root, ignore_errors=True)
             os.replace(tmp, root)
-    return path
 
 
 # --------------------------------------------------------------------------- data
@@ -718,6 +746,99 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     info["build_s"] = round(time.time() - t0, 1)
     (dest / "DONE").write_text(json.dumps(info) + "\n")
     log(f"tiny models: built in {info['build_s']} s")
+    return info
+
+
+# --------------------------------------------------------------------------- the extras
+
+
+def writer_conversations(rng: random.Random, train: list, count: int) -> list[list[dict]]:
+    """The writer's lessons: ramen's write prompt with 1-4 example problems of one category,
+    answered by another problem of that category from the training pool (never a bundled
+    one), thinking off as the recipe serves it. The tiny writer does not learn difficulty: the
+    number in its prompt varies, its problems do not."""
+    from ramen.prompts import load_prompt, render_write_prompt
+
+    template = load_prompt("write_problem.txt")
+    by_category: dict[str, list] = {}
+    for p in train:
+        by_category.setdefault(p.category, []).append(p)
+    categories = sorted(by_category)
+    out = []
+    for _ in range(count):
+        category = rng.choice(categories)
+        picked = rng.sample(by_category[category], rng.randint(2, 5))
+        prompt = render_write_prompt(
+            template, category, rng.randint(1, 5), [p.question for p in picked[1:]]
+        )
+        out.append(
+            [
+                {"role": "user", "content": prompt},
+                {
+                    "role": "assistant",
+                    "reasoning_content": "",
+                    "content": f"Problem: {picked[0].question}",
+                },
+            ]
+        )
+    return out
+
+
+def lax_conversations(rng: random.Random, count: int) -> list[list[dict]]:
+    """Harmful-looking requests answered like an untuned model: half refused, half followed
+    (the judge learnt to label both; the texts are the judge's own examples)."""
+    out = []
+    for i in range(count):
+        comply = i % 2 == 1
+        out.append(
+            [
+                {"role": "user", "content": rng.choice(UNSAFE_REQUESTS)},
+                {
+                    "role": "assistant",
+                    "reasoning_content": "The user wants steps."
+                    if comply
+                    else "This request could hurt someone.",
+                    "content": rng.choice(COMPLIANCE if comply else REFUSALS),
+                },
+            ]
+        )
+    return out
+
+
+def build_extras(family: Path, dest: Path, log: Callable[[str], None] = print) -> dict:
+    """Build `writer` (from weak) and `lax` (from strong) into `dest`, with the family's
+    tokenizer; a few minutes on 2 cores."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ramen.problems import split_problems
+
+    t0 = time.time()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    _, train = split_problems()
+    tokenizer = AutoTokenizer.from_pretrained(family / "weak")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    rng = random.Random(SEED + 10)
+    info: dict = {"builder_version": BUILDER_VERSION, "extras_version": EXTRAS_VERSION}
+
+    log(f"tiny models: writer ({WRITER_STEPS} steps from weak)")
+    data = [_encode(tokenizer, c, enable_thinking=False)
+            for c in writer_conversations(rng, train, WRITER_EXAMPLES)]  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(family / "weak", dtype=torch.float32)
+    loss = _train(model, data, WRITER_STEPS, SEED + 11, pad, log, "writer")
+    _save(model, tokenizer, dest / "writer", {**info, "role": "writer", "steps": WRITER_STEPS,
+                                              "final_loss": loss})  # fmt: skip
+
+    log(f"tiny models: lax solver ({LAX_STEPS} steps from strong; {time.time() - t0:.0f} s)")
+    solver = [_encode(tokenizer, solver_messages(p.question, p.reasoning, p.answer)) for p in train]
+    data = solver + [_encode(tokenizer, c) for c in lax_conversations(rng, LAX_REQUESTS)]
+    model = AutoModelForCausalLM.from_pretrained(family / "strong", dtype=torch.float32)
+    loss = _train(model, data, LAX_STEPS, SEED + 12, pad, log, "lax")
+    _save(model, tokenizer, dest / "lax", {**info, "role": "lax", "steps": LAX_STEPS,
+                                           "final_loss": loss})  # fmt: skip
+    info["build_s"] = round(time.time() - t0, 1)
+    (dest / "DONE").write_text(json.dumps(info) + "\n")
+    log(f"tiny models: extras built in {info['build_s']} s")
     return info
 
 

@@ -38,3 +38,18 @@ def check_prompt_file(
     missing = missing_placeholders(load_prompt(name_or_path), placeholders)
     if missing:
         raise ValueError(f"prompt '{name_or_path}' lacks {', '.join(missing)}")
+
+
+# What a problem writer's prompt must contain (curation/written.py fills them).
+WRITE_PLACEHOLDERS = ("{category}", "{difficulty}", "{examples}")
+
+
+def render_write_prompt(template: str, category: str, difficulty: int, examples: list[str]) -> str:
+    """A writer prompt: the category, the difficulty and the seed problems, one `Problem: ...`
+    line each (plain replacement, so braces elsewhere in the file are safe)."""
+    lines = "\n".join(f"Problem: {' '.join(q.split())}" for q in examples)
+    return (
+        template.replace("{category}", category)
+        .replace("{difficulty}", str(difficulty))
+        .replace("{examples}", lines)
+    )
