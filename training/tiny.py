@@ -8,10 +8,14 @@
   format, Do-Not-Answer's rubric label (`<answer>N</answer>`) and a failure reason; the
   training step it keeps is the one that judges validation cases best (JUDGE_TARGET);
 - the solvers also learn to refuse a few harmful-looking requests written for ramen, so the
-  demo's Do-Not-Answer safety rate is a measured number, not a constant.
+  demo's Do-Not-Answer safety rate is a measured number, not a constant;
+- two extras, built from the family on first use (`build_extras`): `writer` (from `weak`)
+  drafts problems from ramen's write prompt, `lax` (from `strong`) follows half of the
+  harmful-looking requests, so safety data has replies of both kinds to label.
 
 Nothing is downloaded. The family is cached under `$RAMEN_CACHE` (default ~/.cache/ramen),
-keyed by BUILDER_VERSION; recipes name the models `tiny:weak`, `tiny:strong`, `tiny:judge`.
+keyed by BUILDER_VERSION (the extras by EXTRAS_VERSION inside it); recipes name the models
+`tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`.
 The training set never contains a bundled question (see ramen.problems).
 """
 
