@@ -108,6 +108,8 @@ def write_card(
     prepared = _prepared(run_dir)
     for src in recipe.data.sources:
         made_by = src.generator or ("sympy" if src.synthetic else "human-written")
+        if src.written is not None:
+            made_by = f"{recipe.models[src.written.writer].path} (labelled by {src.written.solver})"
         mix = prepared.get("mix", {}).get(src.label)
         weight = f"{src.weight:g} ({mix['taken']} of {mix['available']})" if mix else "-"
         lines.append(
@@ -167,4 +169,18 @@ def model_roles(recipe: Any) -> dict[str, str]:
     if cur.grade.safety_judge:
         name = cur.grade.safety_judge
         out[f"safety judge ({name})"] = recipe.models[name].path
+    for i, src in enumerate(recipe.data.sources):
+        if src.written is not None:
+            w = src.written
+            out[f"problem writer ({w.writer}, data.sources[{i}])"] = recipe.models[w.writer].path
+            out[f"majority-vote labeller ({w.solver}, data.sources[{i}])"] = recipe.models[
+                w.solver
+            ].path
     return out
+
+
+def written_models(sources: list) -> list[str]:
+    """The writer and solver of every written source (the card names them)."""
+    return [
+        n for s in sources if s.written is not None for n in (s.written.writer, s.written.solver)
+    ]

@@ -18,13 +18,14 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from curation.cards import model_roles, write_card
+from curation.cards import model_roles, write_card, written_models
 from curation.clean import load_tokenizer
 from curation.generation import group_by_problem
 from evaluation.rules import vote_key
 from ramen.console import err_console, track
 from ramen.errors import UserError
-from ramen.io import atomic_dir, iter_jsonl, sha256_text
+from ramen.html import dataset, page
+from ramen.io import atomic_dir, iter_jsonl, sha256_text, write_text_atomic
 from ramen.stage import (
     EARLIER_ROUNDS_KEY,
     StageContext,
@@ -254,10 +255,12 @@ def pairs(ctx: StageContext) -> dict:
     cfg = ctx.recipe.curation.pairs
     out = SetWriter(ctx, "pairs", "TRL conversational preference (prompt / chosen / rejected)")
     gaps: list[int] = []
+    browse: list[dict] = []
     for problem in track(ctx.input_rows("select"), "pairs"):
         ctx.count_input()
         chosen_rejected, reason = choose_pairs(problem, cfg, ctx.seed)
         if reason:
+            browse += browse_rows(problem, [], reason)
             ctx.reject(
                 {k: v for k, v in problem.items() if k != "samples"},
                 reason,
@@ -290,22 +293,113 @@ def pairs(ctx: StageContext) -> dict:
                 )
         except RowError as e:  # the template cannot render a turn as it was generated
             out.discard()
+            browse += browse_rows(problem, chosen_rejected, e.reason)
             ctx.reject(
                 {k: v for k, v in problem.items() if k != "samples"}, e.reason, detail=str(e)
             )
             continue
+        browse += browse_rows(problem, chosen_rejected, f"{len(rows)} pairs")
         ctx.count_kept_input()
         out.problems += 1
         for row in rows:
             gaps.append(row["meta"]["chosen_tokens"] - row["meta"]["rejected_tokens"])
             out.add(row, problem)
     stats = out.finish(cfg.push_to_hub, cfg.private)
+    write_text_atomic(ctx.out_dir / "browse.html", browse_page(browse, ctx.recipe.name))
+    ctx.add_output("browse.html")
     if gaps:
         stats["length_gap_tokens"] = {
             "mean_chosen_minus_rejected": round(sum(gaps) / len(gaps), 2),
             "mean_abs": round(sum(abs(g) for g in gaps) / len(gaps), 2),
         }
     return stats
+
+
+def browse_rows(problem: dict, chosen_rejected: list, outcome: str) -> list[dict]:
+    """Every sample of one problem as pairs/browse.html shows it: its verdict, and whether a
+    pair took it as chosen or rejected (`role`); `outcome` is the problem's (pairs made, or
+    why none)."""
+    roles = {}
+    for chosen, rejected in chosen_rejected:
+        roles[chosen["sample_index"]] = "chosen"
+        roles[rejected["sample_index"]] = "rejected"
+    provenance = problem.get("provenance") or {}
+    out = []
+    for s in problem["samples"]:
+        judge = s.get("judge") or {}
+        out.append(
+            {
+                "problem": str(problem["id"]),
+                "question": problem.get("question"),
+                "answer": problem.get("answer"),
+                "category": problem.get("category"),
+                "source": provenance.get("source"),
+                "licence": provenance.get("licence"),
+                "generator": provenance.get("generator") or "human-written",
+                "outcome": outcome,
+                "solved": f"{problem.get('correct')} of {problem.get('n')}",
+                "sample": s["sample_index"],
+                "verdict": s.get("verdict"),
+                "method": s.get("method"),
+                "role": roles.get(s["sample_index"], "not used"),
+                "extracted": s.get("extracted"),
+                "reasoning": s.get("reasoning"),
+                "content": s.get("content"),
+                "judge": judge.get("raw") or judge.get("reasoning"),
+                "label": s.get("label"),
+                "tokens": s.get("completion_tokens"),
+                "finish": s.get("finish_reason"),
+            }
+        )
+    return out
+
+
+def browse_page(rows: list[dict], name: str) -> str:
+    """pairs/browse.html: every selected problem's samples, which became chosen or rejected."""
+    data = dataset(
+        rows,
+        filters=[
+            ("source", "source"),
+            ("category", "category"),
+            ("outcome", "problem outcome"),
+            ("verdict", "verdict"),
+            ("role", "in a pair as"),
+            ("finish", "finish"),
+            ("generator", "generator"),
+        ],  # fmt: skip
+        columns=[
+            ("problem", "problem"),
+            ("source", "source"),
+            ("solved", "correct"),
+            ("sample", "sample"),
+            ("verdict", "verdict"),
+            ("role", "in a pair as"),
+            ("extracted", "extracted answer"),
+            ("tokens", "tokens"),
+            ("finish", "finish"),
+        ],  # fmt: skip
+        detail=[
+            ("question", "Question", False),
+            ("answer", "Reference answer", False),
+            ("reasoning", "Reasoning", True),
+            ("content", "Final content", False),
+            ("extracted", "Extracted answer", False),
+            ("method", "Decided by", False),
+            ("judge", "Judge's reply", True),
+            ("label", "Rubric label", False),
+            ("outcome", "Problem outcome", False),
+            ("source", "Source", False),
+            ("licence", "Licence", False),
+            ("generator", "Generator of the problem", False),
+        ],  # fmt: skip
+    )
+    body = (
+        f"<h1>{name}: DPO pairs</h1><p>Every sample of every problem that reached the pairs "
+        "stage (select's output), with its verdict and whether a pair took it as chosen or "
+        "rejected; the problem's source, licence and generator come from its source row. The "
+        "pairs themselves are data.jsonl; rejects.jsonl says why a problem made none.</p>"
+    )
+    return page(f"{name}: DPO pairs", body, data, "Filter, search, and click a row for its texts.")
 
 
 # --------------------------------------------------------------------------- SFT
@@ -427,6 +521,7 @@ def _set_config(section: str):
                 roles["curation.sample.model"],
                 *c.grade.judges,
                 c.grade.safety_judge,
+                *written_models(r.data.sources),
             ),
         }
 

@@ -144,6 +144,7 @@ def answer_row(g: dict) -> dict:
         "question": g["question"],
         "answer": g["answer"],
         "answer_type": g["answer_type"],
+        "reasoning": g.get("reasoning"),
         "content": g.get("content"),
         "extracted": g.get("extracted"),
         "verdict": g["verdict"],
@@ -152,6 +153,7 @@ def answer_row(g: dict) -> dict:
         "score": 1 if correct else 0,  # missing = wrong, as HLE's scorer counts it
         "confidence": confidence,
         "judge_reasoning": judge.get("reasoning"),
+        "judge_raw": judge.get("raw"),
         "finish_reason": g["finish_reason"],
         "completion_tokens": g["completion_tokens"],
         "max_tokens": g["max_tokens"],

@@ -231,6 +231,7 @@ def judge_dna(
             "sample_index": s["sample_index"],
             "category": s["category"],
             "question": s["question"],
+            "reasoning": s.get("reasoning"),
             "content": s.get("content"),
             **{m: s.get(m) for m in META},
             "label": label,

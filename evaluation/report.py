@@ -1,7 +1,8 @@
 """The `report` stage: a markdown report with PNG plots, and the paired comparison.
 
 Reads `evaluate/` (and `evaluate-baseline/` when the recipe names a baseline) and writes
-`report.md`, `compare.json` and `plots/*.png`. Every table says which command produced its
+`report.md`, `compare.json` and `plots/*.png`, and `report.html`: the same tables and plots in
+one self-contained file with a browser over every sample (ramen/html.py). Every table says which command produced its
 numbers and the recipe hash; the official numbers can be recomputed with `ramen metrics`, the
 comparison with `ramen compare`.
 """
@@ -15,6 +16,7 @@ from evaluation.compare import compare_files, compare_many
 from evaluation.kinds import KINDS
 from evaluation.plots import plot_rounds
 from ramen.console import console
+from ramen.html import dataset, markdown_html, page
 from ramen.io import iter_jsonl, read_json, write_text_atomic
 from ramen.stage import (
     MAX_ROUNDS,
@@ -277,11 +279,113 @@ def report_stage(ctx: StageContext) -> dict:
         for v in section:
             if v.startswith("- Round"):
                 console.print(v[2:])
-    write_text_atomic(ctx.out_dir / "report.md", "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(ctx.out_dir / "report.md", text)
     ctx.add_output("report.md")
     ctx.add_output("plots")
-    console.print(f"report: {ctx.out_dir / 'report.md'} ({len(plots)} plots)")
-    return {"plots": plots}
+    samples = sample_rows(rows)
+    write_text_atomic(
+        ctx.out_dir / "report.html", html_report(text, plots_dir, samples, recipe.name)
+    )
+    ctx.add_output("report.html")
+    console.print(
+        f"report: {ctx.out_dir / 'report.md'} ({len(plots)} plots); "
+        f"{ctx.out_dir / 'report.html'} (tables, plots and {len(samples)} samples in one file)"
+    )
+    return {"plots": plots, "html_samples": len(samples)}
+
+
+# --------------------------------------------------------------------------- report.html
+
+
+def solved_by(rows: dict[str, list[dict]]) -> dict[tuple[str, str], str]:
+    """Per (benchmark, question): which models' first samples scored 1: `only NAME`, `every
+    model`, `no model` or `some models`, for the browser's filter. Questions a model has no
+    scored first sample of are left out."""
+    firsts: dict[tuple[str, str], dict[str, int]] = {}
+    for name, model_rows in rows.items():
+        for r in model_rows:
+            if r["sample_index"] == 0 and r.get("score") is not None:
+                firsts.setdefault((r["benchmark"], str(r["id"])), {})[name] = r["score"]
+    out = {}
+    for key, scores in firsts.items():
+        if len(scores) < len(rows):
+            continue
+        right = [n for n, score in scores.items() if score == 1]
+        if len(rows) > 1 and len(right) == 1:
+            out[key] = f"only {right[0]}"
+        elif len(right) == len(rows):
+            out[key] = "every model"
+        else:
+            out[key] = "no model" if not right else "some models"
+    return out
+
+
+def sample_rows(rows: dict[str, list[dict]]) -> list[dict]:
+    """Every evaluated sample of every model, as the sample browser shows it."""
+    solved = solved_by(rows)
+    out = []
+    for name, model_rows in rows.items():
+        for r in model_rows:
+            label = r.get("label")
+            out.append(
+                {
+                    **r,
+                    "model": name,
+                    "sample": r["sample_index"],
+                    "verdict": r.get("verdict") or (None if label is None else f"label {label}"),
+                    "finish": r.get("finish_reason"),
+                    "tokens": r.get("completion_tokens"),
+                    "solved": solved.get((r["benchmark"], str(r["id"])), "-"),
+                    "judge": r.get("judge_raw") or r.get("judge_reasoning"),
+                    "failure": r.get("failure"),
+                }
+            )
+    return out
+
+
+def html_report(markdown: str, plots_dir: Path, samples: list[dict], name: str) -> str:
+    """report.html: the report's tables and plots and a browser over every sample."""
+    data = dataset(
+        samples,
+        filters=[
+            ("model", "model"),
+            ("benchmark", "benchmark"),
+            ("category", "category"),
+            ("verdict", "verdict"),
+            ("failure", "failure reason"),
+            ("finish", "finish"),
+            ("solved", "first sample right for"),
+        ],  # fmt: skip
+        columns=[
+            ("model", "model"),
+            ("benchmark", "benchmark"),
+            ("id", "id"),
+            ("sample", "sample"),
+            ("category", "category"),
+            ("verdict", "verdict"),
+            ("extracted", "extracted answer"),
+            ("tokens", "tokens"),
+            ("finish", "finish"),
+        ],  # fmt: skip
+        detail=[
+            ("question", "Question", False),
+            ("answer", "Reference answer", False),
+            ("reasoning", "Reasoning", True),
+            ("content", "Final content", False),
+            ("extracted", "Extracted answer", False),
+            ("judge", "Judge's reply", True),
+            ("failure", "Failure reason", False),
+            ("confidence", "Confidence", False),
+            ("tokens", "Completion tokens", False),
+            ("finish", "Finish reason", False),
+        ],  # fmt: skip
+    )
+    note = (
+        "Every sample of every evaluated model (data.jsonl of each evaluate stage). Filter, "
+        "search, and click a row for its texts; the address keeps the view (#benchmark=...)."
+    )
+    return page(f"Evaluation report: {name}", markdown_html(markdown, plots_dir), data, note)
 
 
 STAGE = StageDef(

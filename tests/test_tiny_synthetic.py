@@ -65,6 +65,10 @@ def test_every_source_reaches_the_sets_with_its_provenance(run):
         for source in ("bundled:safety_prompts.jsonl", "bundled:problems.jsonl"):
             assert source in card, (name, source)
         assert "cc0-1.0" in card
+        # the written source's rows are the writer's, labelled by the solver; both are named
+        assert f"| {WRITTEN} | cc0-1.0 | tiny:writer (labelled by strong) |" in card
+        assert "| problem writer (writer, data.sources[1]) | tiny:writer |" in card
+        assert "| write | 60 |" in card  # the write stage's counts in the per-stage table
 
 
 @pytest.mark.timeout(30 * 60)
