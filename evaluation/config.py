@@ -97,6 +97,15 @@ class EvaluationConfig(Sampling):
         description="A name under `models:` evaluated on the same questions and compared with "
         "`model` by a paired test (null = no comparison).",
     )
+    checkpoints: str = Field(
+        default="last",
+        pattern=r"^(last|all|every_[1-9][0-9]*)$",
+        description="Which of the trained model's checkpoints to evaluate: `last` (the final "
+        "model only), `all` (every checkpoint the last training step saved; it then keeps all "
+        "of them), or `every_K` (every K-th, and the last). Stage `evaluate-checkpoints`, "
+        "with the same benchmarks and sample seeds; the report plots accuracy against step "
+        "and marks the best checkpoint that beats the baseline after Holm's correction.",
+    )
     benchmarks: list[BenchmarkSpec] = Field(min_length=1, description="Benchmarks to run.")
     samples: int = Field(
         default=1, ge=1, description="Samples per question (avg@n, pass@k, maj@k)."

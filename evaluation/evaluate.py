@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -167,9 +168,35 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
     """Stage `evaluate` (role model) or `evaluate-baseline`."""
     cfg: EvaluationConfig = ctx.recipe.evaluation
     target = evaluated_model(ctx, role)
-    name, spec, path = target.name, target.spec, target.path
     benches = {b.key: b for b in cfg.benchmarks}
     questions = {key: load_questions(ctx, b) for key, b in benches.items()}
+    rows, metrics = evaluate_questions(ctx, target, questions, ctx.out_dir)
+    for key, bench in benches.items():
+        official = KINDS[bench.name].official_rows([r for r in rows if r["benchmark"] == key])
+        if official is not None:
+            ctx.write_jsonl(f"{key}.judged.jsonl", official)
+    for row in rows:
+        ctx.keep(row)
+    ctx.count_kept_input(sum(len(q) for q in questions.values()))
+    ctx.write_json("metrics.json", metrics)
+    for key, bench in benches.items():
+        for line in KINDS[bench.name].summary(ctx.name, key, metrics[key]):
+            console.print(line)
+    return {"benchmarks": {k: len(v) for k, v in questions.items()}}
+
+
+def evaluate_questions(
+    ctx: StageContext, target: EvaluatedModel, questions: dict[str, list[dict]], folder: Path
+) -> tuple[list[dict], dict]:
+    """Generate, judge and score `questions` (per benchmark key) for one model; the sample
+    and judge stores live under `folder` (the stage's own, or one per checkpoint of a sweep),
+    so each resumes on its own. Returns the judged rows and metrics.json's content."""
+    cfg: EvaluationConfig = ctx.recipe.evaluation
+    own = folder == ctx.out_dir
+    if not own:  # the judges keep their stores under the context's folder
+        ctx = dataclasses.replace(ctx, out_dir=folder)
+    name, spec, path = target.name, target.spec, target.path
+    benches = {b.key: b for b in cfg.benchmarks}
     problems = [
         {**p, "id": f"{key}/{p['id']}", "source_id": p["id"]}
         for key, qs in questions.items()
@@ -202,8 +229,8 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
     }
     if any(n != cfg.samples for n in n_of.values()):  # a benchmark with its own `samples`
         params["n_per_benchmark"] = n_of
-    parts = ctx.out_dir / "parts"
-    ctx.stats["generation"] = generate_to_store(
+    parts = folder / "parts"
+    generation = generate_to_store(
         requests,
         parts,
         settings={
@@ -219,9 +246,13 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
             },
         },
         engine=EngineTarget(spec, path, name, ctx.seed, parts),
-        description=f"{ctx.name}: sampling {name}",
+        description=f"{ctx.name}: sampling {target.label}",
         who=ctx.name,
     )
+    if own:
+        ctx.stats["generation"] = generation
+    else:  # a sweep: one entry per checkpoint folder
+        ctx.stats.setdefault("generation", {})[folder.name] = generation
     by_id = {p["id"]: p for p in problems}
     samples = [{**s, **by_id[s["problem_id"]]} for s in ordered_samples(parts, expected)]
     with _judge_engine(ctx) as engine:
@@ -235,17 +266,7 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
         mine = [r for r in rows if r["benchmark"] == key]
         metrics[key] = kind.metrics(mine, n_of[key], len(questions[key]))
         metrics[key]["path"] = bench.path
-        official = kind.official_rows(mine)
-        if official is not None:
-            ctx.write_jsonl(f"{key}.judged.jsonl", official)
-    for row in rows:
-        ctx.keep(row)
-    ctx.count_kept_input(len(problems))
-    ctx.write_json("metrics.json", metrics)
-    for key, bench in benches.items():
-        for line in KINDS[bench.name].summary(ctx.name, key, metrics[key]):
-            console.print(line)
-    return {"benchmarks": {k: len(v) for k, v in questions.items()}}
+    return rows, metrics
 
 
 @contextlib.contextmanager
@@ -270,7 +291,7 @@ def _config(role: str):
         e = r.evaluation
         name = evaluated_name(r, role)
         return {
-            "evaluation": e.model_dump(mode="json", exclude={"model", "baseline"}),
+            "evaluation": e.model_dump(mode="json", exclude={"model", "baseline", "checkpoints"}),
             f"evaluation.{role}": name,
             LABEL_KEY: model_label(r, role),  # "trained (strong + dpo lora)"
             **({"training.base": r.training.base} if name == "trained" else {}),

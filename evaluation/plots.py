@@ -171,3 +171,33 @@ def plot_rounds(key: str, diffs: dict[int, dict], against: str, path: Path) -> N
     ax.set_ylabel(f"points vs {against} (paired 95% CI)")
     ax.set_title(f"{key}: each round against {against}")
     _save(fig, path)
+
+
+def plot_checkpoints(
+    key: str,
+    points: dict[int, tuple[float, float]],
+    baseline: tuple[str, float, float] | None,
+    best: int | None,
+    ylabel: str,
+    path: Path,
+) -> None:
+    """A metric (± its Wald 95% half-width) against training step, the baseline's as a band,
+    and the best checkpoint that beats it (after correction) ringed."""
+    plt = _plt()
+    steps = sorted(points)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(steps) + 3), 3.8))
+    ys = [points[s][0] for s in steps]
+    ax.errorbar(steps, ys, yerr=[points[s][1] for s in steps], fmt="o-", capsize=4,
+                color=COLORS[0], label="checkpoint")  # fmt: skip
+    if baseline is not None:
+        name, value, half = baseline
+        ax.axhline(value, color=COLORS[1], linewidth=1, label=name)
+        ax.axhspan(value - half, value + half, color=COLORS[1], alpha=0.15)
+    if best is not None:
+        ax.plot([best], [points[best][0]], "o", markersize=14, markerfacecolor="none",
+                markeredgecolor="green", label=f"best beating the baseline (step {best})")  # fmt: skip
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{key}: checkpoints (Wald 95% CI)")
+    ax.legend(fontsize=8)
+    _save(fig, path)

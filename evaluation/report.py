@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evaluation.compare import compare_files, compare_many
 from evaluation.kinds import KINDS
-from evaluation.plots import plot_rounds
+from evaluation.plots import plot_checkpoints, plot_rounds
 from ramen.console import console
 from ramen.html import dataset, markdown_html, page
 from ramen.io import iter_jsonl, read_json, write_text_atomic
@@ -264,6 +264,18 @@ def report_stage(ctx: StageContext) -> dict:
         for s, p in ctx.inputs.items()
         if split_round(s)[0] == "evaluate" and split_round(s)[1] > 1
     }
+    if "evaluate-checkpoints" in ctx.inputs:
+        base = (
+            (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
+            if "evaluate-baseline" in stages
+            else None
+        )
+        section, sweep, files = checkpoints_section(
+            ctx.inputs["evaluate-checkpoints"], base, recipe.seed, plots_dir
+        )
+        lines += section
+        plots += files
+        ctx.write_json("checkpoints.json", sweep)
     if later:  # on-policy rounds: the trend, round by round
         base = (
             (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
@@ -293,6 +305,93 @@ def report_stage(ctx: StageContext) -> dict:
         f"{ctx.out_dir / 'report.html'} (tables, plots and {len(samples)} samples in one file)"
     )
     return {"plots": plots, "html_samples": len(samples)}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _headline(m: dict) -> tuple[str, float, float]:
+    """A benchmark's headline number: accuracy, or the safety rate for Do-Not-Answer."""
+    value = "accuracy" if "accuracy" in m else "safety_rate"
+    return value, m[value], m["ci95_half_width"]
+
+
+def checkpoints_section(
+    sweep: Path, baseline: tuple[str, Path] | None, seed: int, plots_dir: Path
+) -> tuple[list[str], dict, list[str]]:
+    """The sweep over the trained model's checkpoints: each one's headline metric with its CI,
+    and (with a baseline) each against it, paired, McNemar p Holm-corrected over the
+    checkpoints; the best one that beats the baseline is named, if any."""
+    summary = read_json(sweep / "checkpoints.json")
+    steps = sorted(int(s) for s in summary["steps"])
+    out = ["## Checkpoints", ""]
+    if not steps:
+        return (
+            out + ["No checkpoint was evaluated (see evaluate-checkpoints/rejects.jsonl).", ""],
+            {},
+            [],
+        )
+    out += [
+        f"`evaluation.checkpoints: {summary['policy']}`: {len(steps)} of the "
+        f"{len(summary['saved'])} checkpoints `{summary['train_stage']}` saved, each evaluated "
+        f"like the final model (same questions and sample seeds; `{sweep}/checkpoint-N/`).",
+        "",
+    ]
+    comparison = None
+    if baseline is not None:
+        comparison = compare_many(
+            baseline[1] / "data.jsonl",
+            [sweep / f"checkpoint-{s}" / "data.jsonl" for s in steps],
+            seed=seed,
+            names=[baseline[0], *(f"step {s}" for s in steps)],
+        )
+        out += [f"Against {baseline[0]}: {comparison['correction']}.", ""]
+    files, trend = [], {"steps": steps, "benchmarks": {}}
+    for key in summary["steps"][str(steps[0])]:
+        value = _headline(summary["steps"][str(steps[0])][key])[0]
+        points = {s: _headline(summary["steps"][str(s)][key])[1:] for s in steps}
+        header = f"| step | {value} (Wald 95%) |"
+        rule = "|---|---|"
+        cands = {}
+        best = None
+        if comparison is not None and key in comparison["benchmarks"]:
+            cands = comparison["benchmarks"][key]["candidates"]
+            header += " vs baseline (points, CI) | McNemar p | Holm p |"
+            rule += "---|---|---|"
+            winners = [s for s in steps if cands[f"step {s}"]["distinguishable"]
+                       and cands[f"step {s}"]["difference"] > 0]  # fmt: skip
+            best = max(winners, key=lambda s: cands[f"step {s}"]["difference"], default=None)
+        out += [f"**{key}**", "", header, rule]
+        for s in steps:
+            v, half = points[s]
+            line = f"| {s}{' (best)' if s == best else ''} | {v:.2f} ± {half:.2f} |"
+            if cands:
+                c = cands[f"step {s}"]
+                line += (f" {c['difference']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}] |"
+                         f" {c['mcnemar_p']:.3g} | {c['mcnemar_p_holm']:.3g} |")  # fmt: skip
+            out.append(line)
+        if comparison is not None and key in comparison["benchmarks"]:
+            verdict = comparison["benchmarks"][key]["verdict"]
+            if best is not None:
+                c = cands[f"step {best}"]
+                verdict = (
+                    f"Best checkpoint that beats {baseline[0]} after Holm's correction: step "
+                    f"{best} ({c['difference']:+.2f} points, CI [{c['ci95'][0]:+.2f}, "
+                    f"{c['ci95'][1]:+.2f}], Holm p = {c['mcnemar_p_holm']:.3g}); in all: {verdict}"
+                )
+            out += ["", verdict[0].upper() + verdict[1:]]
+        base_point = None
+        if baseline is not None:
+            m = read_json(baseline[1] / "metrics.json")[key]
+            base_point = (baseline[0], *_headline(m)[1:])
+        name = f"{key}-checkpoints.png"
+        plot_checkpoints(key, points, base_point, best, value, plots_dir / name)
+        files.append(name)
+        out += ["", f"![{name}](plots/{name})", ""]
+        trend["benchmarks"][key] = {"points": {str(s): points[s] for s in steps}, "best": best}
+    if comparison is not None:
+        trend["comparison"] = comparison
+    return out, trend, files
 
 
 # --------------------------------------------------------------------------- report.html
@@ -395,6 +494,7 @@ STAGE = StageDef(
     needs=(
         "evaluate",
         "evaluate-baseline",
+        "evaluate-checkpoints",
         *TRAIN_STAGE_NAMES,
         # later rounds' (with `rounds:`): their trend is a section of the report
         *(

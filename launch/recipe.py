@@ -294,6 +294,13 @@ def _check_references(recipe: Recipe) -> None:
                     f"'{entry}' is neither a benchmark name ({', '.join(HUB)}) nor a file",
                     where=f"data.decontaminate.against[{i}]",
                 )
+    e = recipe.evaluation
+    if e is not None and e.checkpoints != "last" and (e.model != "trained" or not recipe.training):
+        raise RecipeError(
+            "checkpoints are the trained model's: set evaluation.model: trained (with a "
+            "training section) or remove it",
+            where="evaluation.checkpoints",
+        )
     if recipe.training:
         need_model("training.base", recipe.training.base)
         from training.trl_args import CONFIG_CLASS, unknown_arg

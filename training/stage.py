@@ -227,6 +227,16 @@ def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
     write_json_atomic(marker, {"key": key})
 
 
+# The last training step of a recipe with `evaluation.checkpoints` other than `last` keeps every
+# checkpoint it saves (TRL's save_total_limit: null) for evaluation/sweep.py.
+KEEP_ALL_KEY = "keep every checkpoint (evaluation.checkpoints)"
+
+
+def sweeps_checkpoints(r: Any) -> bool:
+    e = r.evaluation
+    return e is not None and e.model == "trained" and e.checkpoints != "last"
+
+
 def train_stage(ctx: StageContext, index: int) -> dict:
     recipe = ctx.recipe
     step = recipe.training if index == 0 else recipe.training.then[index - 1]
@@ -272,6 +282,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
         "args": step.args,
     }
+    if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
+        spec["args"] = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
     if step.method == "grpo":
         spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
     guard_checkpoints(ctx, Path(spec["checkpoints"]))
@@ -394,8 +406,12 @@ def _config(index: int):
             if index == 0
             else {step_path(index): dump, "training.base": r.training.base}
         )
+        sweep = {}
+        if index == len(r.training.steps()) - 1 and sweeps_checkpoints(r):
+            sweep[KEEP_ALL_KEY] = True  # only when on: other runs' hashes stay as they were
         return {
             **declared,
+            **sweep,
             "name": r.name,  # the trainer's run name
             **model_entries(r, r.training.base, step.judge),
             # the first step checks the later steps' data exist before it trains for hours
