@@ -293,7 +293,7 @@ def pairs(ctx: StageContext) -> dict:
                 )
         except RowError as e:  # the template cannot render a turn as it was generated
             out.discard()
-            browse += browse_rows(problem, chosen_rejected, e.reason)
+            browse += browse_rows(problem, [], e.reason)  # no pair of it was written
             ctx.reject(
                 {k: v for k, v in problem.items() if k != "samples"}, e.reason, detail=str(e)
             )

@@ -27,7 +27,9 @@ def ran_and_skipped(stdout: str) -> tuple[list[str], list[str]]:
     return ran, skipped
 
 
-@pytest.fixture(scope="module")
+# session scope: pytest-xdist may run another module's tests between this module's on one
+# worker, and a module fixture would then be built again (CI of 2737220 built it twice)
+@pytest.fixture(scope="session")
 def run(tiny_run, tmp_path_factory):
     """A copy of the session's fresh tiny run: these tests rerun stages in it."""
     return copy_run(tiny_run, tmp_path_factory.mktemp("work"))

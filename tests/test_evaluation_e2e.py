@@ -46,7 +46,9 @@ def rows(path):
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-@pytest.fixture(scope="module")
+# session scope: pytest-xdist may run another module's tests between this module's on one
+# worker, and a module fixture would then be built again (CI of 2737220 built it twice)
+@pytest.fixture(scope="session")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("evalwork")
     qa = work / "qa.jsonl"

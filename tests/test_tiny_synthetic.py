@@ -26,7 +26,9 @@ def _rows(path):
     return [json.loads(line) for line in path.open()] if path.exists() else []
 
 
-@pytest.fixture(scope="module")
+# session scope: pytest-xdist may run another module's tests between this module's on one
+# worker, and a module fixture would then run the whole recipe again (CI of 2737220 did)
+@pytest.fixture(scope="session")
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny-synthetic")
     shutil.copy(ROOT / "recipes" / "tiny-synthetic.yaml", work / "r.yaml")
