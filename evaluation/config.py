@@ -97,6 +97,13 @@ class EvaluationConfig(Sampling):
         description="A name under `models:` evaluated on the same questions and compared with "
         "`model` by a paired test (null = no comparison).",
     )
+    models: list[str] = Field(
+        default_factory=list,
+        description="More candidates (names under `models:`) evaluated like `model` on the same "
+        "questions and seeds (stage `evaluate-models`); the report compares `model` and each "
+        "of them with the baseline, paired, McNemar p Holm-corrected over the candidates "
+        "(as `ramen compare BASE CAND1 CAND2 ...`). Needs `baseline`.",
+    )
     checkpoints: str = Field(
         default="last",
         pattern=r"^(last|all|every_[1-9][0-9]*)$",
@@ -165,4 +172,13 @@ class EvaluationConfig(Sampling):
             seen.add(b.key)
         if self.baseline is not None and self.baseline == self.model:
             raise ValueError("baseline is the evaluated model itself; name another model")
+        if self.models and self.baseline is None:
+            raise ValueError("`models` are compared with the baseline: set `baseline`")
+        twice = [
+            m for m in self.models if m in (self.model, self.baseline) or self.models.count(m) > 1
+        ]
+        if twice:
+            raise ValueError(
+                f"'{twice[0]}' is evaluated already (model, baseline or twice in models)"
+            )
         return self

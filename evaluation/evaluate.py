@@ -291,7 +291,9 @@ def _config(role: str):
         e = r.evaluation
         name = evaluated_name(r, role)
         return {
-            "evaluation": e.model_dump(mode="json", exclude={"model", "baseline", "checkpoints"}),
+            "evaluation": e.model_dump(
+                mode="json", exclude={"model", "baseline", "checkpoints", "models"}
+            ),
             f"evaluation.{role}": name,
             LABEL_KEY: model_label(r, role),  # "trained (strong + dpo lora)"
             **({"training.base": r.training.base} if name == "trained" else {}),

@@ -264,6 +264,23 @@ def report_stage(ctx: StageContext) -> dict:
         for s, p in ctx.inputs.items()
         if split_round(s)[0] == "evaluate" and split_round(s)[1] > 1
     }
+    if "evaluate-models" in ctx.inputs and "evaluate-baseline" in stages:
+        many = ctx.inputs["evaluate-models"]
+        candidates = list(recipe.evaluation.models)
+        result = compare_many(
+            ctx.inputs["evaluate-baseline"] / "data.jsonl",
+            [ctx.inputs["evaluate"] / "data.jsonl", *(many / m / "data.jsonl" for m in candidates)],
+            seed=recipe.seed,
+            names=[names["evaluate-baseline"], names["evaluate"], *candidates],
+        )
+        ctx.write_json("compare_many.json", result)
+        lines += candidates_section(result, f"ramen compare {ctx.inputs['evaluate-baseline']} "
+                                    f"{ctx.inputs['evaluate']} " + " ".join(str(many / m) for m in candidates)
+                                    + f" --seed {recipe.seed}")  # fmt: skip
+        for m in candidates:
+            rows[m] = list(iter_jsonl(many / m / "data.jsonl"))
+        for key, r in result["benchmarks"].items():
+            console.print(f"[bold]{key}[/]: {r['verdict']}")
     if "evaluate-checkpoints" in ctx.inputs:
         base = (
             (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
@@ -305,6 +322,29 @@ def report_stage(ctx: StageContext) -> dict:
         f"{ctx.out_dir / 'report.html'} (tables, plots and {len(samples)} samples in one file)"
     )
     return {"plots": plots, "html_samples": len(samples)}
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def candidates_section(result: dict, command: str) -> list[str]:
+    """`evaluation.models`: every candidate against the baseline, Holm-corrected."""
+    out = ["## Candidates against the baseline", "",
+           f"Source: `{command}`. {result['correction']}.", ""]  # fmt: skip
+    for key, r in result["benchmarks"].items():
+        out += [f"**{key}**: {r['verdict']}", "",
+                "| candidate | difference (points) | CI | McNemar p | Holm p | only it solved |",
+                "|---|---|---|---|---|---|"]  # fmt: skip
+        for name, c in r["candidates"].items():
+            only = sum(len(ids) for ids in r["only_one_solved"].get(name, {}).values())
+            out.append(
+                f"| {name} | {c['difference']:+.2f} | [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}] "
+                f"| {c['mcnemar_p']:.3g} | {c['mcnemar_p_holm']:.3g} | {only} |"
+            )
+        missed = sum(len(ids) for ids in r["all_missed"].values())
+        out += ["", f"Every model missed {missed} questions (first samples; ids in "
+                "compare_many.json, by category).", ""]  # fmt: skip
+    return out
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -495,6 +535,7 @@ STAGE = StageDef(
         "evaluate",
         "evaluate-baseline",
         "evaluate-checkpoints",
+        "evaluate-models",
         *TRAIN_STAGE_NAMES,
         # later rounds' (with `rounds:`): their trend is a section of the report
         *(

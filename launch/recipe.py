@@ -295,6 +295,8 @@ def _check_references(recipe: Recipe) -> None:
                     where=f"data.decontaminate.against[{i}]",
                 )
     e = recipe.evaluation
+    for i, name in enumerate(e.models if e is not None else []):
+        need_model(f"evaluation.models[{i}]", name)
     if e is not None and e.checkpoints != "last" and (e.model != "trained" or not recipe.training):
         raise RecipeError(
             "checkpoints are the trained model's: set evaluation.model: trained (with a "

@@ -18,7 +18,7 @@ from curation import (
     sources,
     written,
 )
-from evaluation import evaluate, report, sweep
+from evaluation import evaluate, many, report, sweep
 from launch import models
 from launch.rounds import ROUND_STAGES
 from ramen.stage import StageDef
@@ -41,6 +41,7 @@ STAGES: list[StageDef] = [
     *training.STAGES,  # train, train-2, ...
     evaluate.EVALUATE,
     evaluate.EVALUATE_BASELINE,
+    many.STAGE,  # evaluate-models (evaluation.models)
     sweep.STAGE,  # evaluate-checkpoints (evaluation.checkpoints: all | every_K)
     *ROUND_STAGES,  # sample@2, ..., train@2, evaluate@2, then round 3 ... (with `rounds:`)
     report.STAGE,
