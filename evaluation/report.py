@@ -385,7 +385,12 @@ def checkpoints_section(
             seed=seed,
             names=[baseline[0], *(f"step {s}" for s in steps)],
         )
-        out += [f"Against {baseline[0]}: {comparison['correction']}.", ""]
+        out += [
+            f"Against {baseline[0]}: {comparison['correction']}. The difference is that of "
+            "`ramen compare`: each question's mean over its samples, paired; McNemar pairs the "
+            "first samples.",
+            "",
+        ]
     files, trend = [], {"steps": steps, "benchmarks": {}}
     for key in summary["steps"][str(steps[0])]:
         value = _headline(summary["steps"][str(steps[0])][key])[0]
@@ -396,7 +401,7 @@ def checkpoints_section(
         best = None
         if comparison is not None and key in comparison["benchmarks"]:
             cands = comparison["benchmarks"][key]["candidates"]
-            header += " vs baseline (points, CI) | McNemar p | Holm p |"
+            header += " vs baseline (points, paired CI) | McNemar p | Holm p |"
             rule += "---|---|---|"
             winners = [s for s in steps if cands[f"step {s}"]["distinguishable"]
                        and cands[f"step {s}"]["difference"] > 0]  # fmt: skip
