@@ -58,7 +58,8 @@ def dataset(
     detail: list[tuple[str, str, bool]],
 ) -> dict:
     """A browser dataset: `filters` and `columns` are (field, heading); `detail` is (field,
-    heading, folded) for the texts a row opens to. Values are shown as text."""
+    heading, folded) for the texts a row opens to. Values are shown as text; long texts are
+    shortened (`shorten`)."""
     fields = {f for f, _ in filters} | {f for f, _ in columns} | {f for f, _, _ in detail}
     return {
         "filters": [list(f) for f in filters],
@@ -71,9 +72,28 @@ def dataset(
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return shorten(value)
+    if isinstance(value, int | float | bool):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return shorten(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+# A page holds every sample, so one long text must not make it unloadable: a reasoning model's
+# thinking runs to tens of thousands of characters. Longer texts show their start and end and
+# say how much was left out (the whole text stays in the stage's data.jsonl).
+TEXT_HEAD, TEXT_TAIL = 3000, 5000
+
+
+def shorten(text: str, head: int = TEXT_HEAD, tail: int = TEXT_TAIL) -> str:
+    """`text`, or its first `head` and last `tail` characters with the cut said between them."""
+    if len(text) <= head + tail + 200:
+        return text
+    cut = len(text) - head - tail
+    return (
+        f"{text[:head]}\n\n[... {cut:,} characters left out here; the whole text is in "
+        f"data.jsonl ...]\n\n{text[-tail:]}"
+    )
 
 
 def page(title: str, body_html: str, data: dict | None = None, note: str = "") -> str:

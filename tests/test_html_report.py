@@ -92,6 +92,21 @@ def test_the_page_is_self_contained_and_model_output_cannot_break_out(tmp_path):
     assert HOSTILE not in text  # ... but never as markup in the page
 
 
+@pytest.mark.unit
+def test_a_long_reasoning_is_shortened_on_the_page_and_says_so():
+    from ramen.html import TEXT_HEAD, TEXT_TAIL, dataset
+
+    long = "".join(f"step {i}. " for i in range(20_000))  # ~190,000 characters
+    data = dataset([{"reasoning": long, "content": "Answer: 4"}], filters=[], columns=[],
+                   detail=[("reasoning", "Reasoning", True), ("content", "Final", False)])  # fmt: skip
+    shown = data["rows"][0]["reasoning"]
+    assert shown.startswith(long[:TEXT_HEAD]) and shown.endswith(long[-TEXT_TAIL:])
+    cut = len(long) - TEXT_HEAD - TEXT_TAIL
+    assert f"[... {cut:,} characters left out here; the whole text is in data.jsonl ...]" in shown
+    assert len(shown) < TEXT_HEAD + TEXT_TAIL + 200
+    assert data["rows"][0]["content"] == "Answer: 4"  # short texts as they are
+
+
 # ----------------------------------------------------------------------------- the browser
 
 
