@@ -24,8 +24,9 @@ class WrittenSpec(StrictModel):
     )
     count: int = Field(ge=1, description="How many drafts to ask for, spread over `categories`.")
     seeds: str = Field(
-        description="File of seed problems (`question` and `category` columns; .jsonl/.json or "
-        "`bundled:NAME`): each prompt shows `shots` of them, of the draft's category."
+        description="File of seed problems (`question` and `category` columns; .jsonl, .json, "
+        ".parquet, .csv or `bundled:NAME`): each prompt shows `shots` of them, of the draft's "
+        "category."
     )
     categories: list[str] = Field(
         default_factory=list,

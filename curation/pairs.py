@@ -24,7 +24,7 @@ from curation.generation import group_by_problem
 from evaluation.rules import vote_key
 from ramen.console import err_console, track
 from ramen.errors import UserError
-from ramen.html import dataset, page
+from ramen.html import SAMPLE_TEXTS, dataset, page
 from ramen.io import atomic_dir, iter_jsonl, sha256_text, write_text_atomic
 from ramen.stage import (
     EARLIER_ROUNDS_KEY,
@@ -379,11 +379,7 @@ def browse_page(rows: list[dict], name: str) -> str:
             ("finish", "finish"),
         ],  # fmt: skip
         detail=[
-            ("question", "Question", False),
-            ("answer", "Reference answer", False),
-            ("reasoning", "Reasoning", True),
-            ("content", "Final content", False),
-            ("extracted", "Extracted answer", False),
+            *SAMPLE_TEXTS,
             ("method", "Decided by", False),
             ("judge", "Judge's reply", True),
             ("label", "Rubric label", False),

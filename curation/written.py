@@ -66,14 +66,17 @@ def _norm(question: str) -> str:
 
 
 def read_seeds(path: str, where: str) -> dict[str, list[str]]:
-    """Seed questions by category, in file order."""
+    """Seed questions by category, in file order (any file a source may be: prepare's reader;
+    broken lines and rows without a question or category are skipped, and a file with none
+    left is an error)."""
+    from curation.sources import _local_rows
+
     file = Path(resolve_bundled(path))
     if not file.is_file():
         raise UserError(f"seed problem file not found: {path}", where=where)
     by_category: dict[str, list[str]] = {}
-    rows = iter_jsonl(file) if file.suffix == ".jsonl" else _json_rows(file)
-    for row in rows:
-        question, category = row.get("question"), row.get("category")
+    for row, _, _ in _local_rows(file):
+        question, category = (row or {}).get("question"), (row or {}).get("category")
         if isinstance(question, str) and question.strip() and category is not None:
             by_category.setdefault(str(category), []).append(question.strip())
     if not by_category:
@@ -81,15 +84,6 @@ def read_seeds(path: str, where: str) -> dict[str, list[str]]:
             f"{path} has no row with both `question` and `category`; seeds need both", where=where
         )
     return by_category
-
-
-def _json_rows(file: Path) -> list[dict]:
-    import json
-
-    data = json.loads(file.read_text(encoding="utf-8"))
-    if isinstance(data, dict):
-        data = data.get("data", [])
-    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
 
 def plan_drafts(

@@ -16,7 +16,7 @@ from evaluation.compare import compare_files, compare_many
 from evaluation.kinds import KINDS
 from evaluation.plots import plot_checkpoints, plot_rounds
 from ramen.console import console
-from ramen.html import dataset, markdown_html, page
+from ramen.html import SAMPLE_TEXTS, dataset, markdown_html, page
 from ramen.io import iter_jsonl, read_json, write_text_atomic
 from ramen.stage import (
     MAX_ROUNDS,
@@ -513,11 +513,7 @@ def html_report(markdown: str, plots_dir: Path, samples: list[dict], name: str) 
             ("finish", "finish"),
         ],  # fmt: skip
         detail=[
-            ("question", "Question", False),
-            ("answer", "Reference answer", False),
-            ("reasoning", "Reasoning", True),
-            ("content", "Final content", False),
-            ("extracted", "Extracted answer", False),
+            *SAMPLE_TEXTS,
             ("judge", "Judge's reply", True),
             ("failure", "Failure reason", False),
             ("confidence", "Confidence", False),

@@ -23,6 +23,16 @@ from pathlib import Path
 
 PAGE = 50  # rows per page of the sample browser
 
+# The texts every sample browser opens a sample to first (field, heading, folded); each page
+# adds its own after them.
+SAMPLE_TEXTS = [
+    ("question", "Question", False),
+    ("answer", "Reference answer", False),
+    ("reasoning", "Reasoning", True),
+    ("content", "Final content", False),
+    ("extracted", "Extracted answer", False),
+]
+
 
 def markdown_html(text: str, images_dir: Path | None = None) -> str:
     """Markdown (CommonMark with tables) as HTML; `![x](plots/NAME.png)` images inlined as data

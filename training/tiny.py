@@ -846,5 +846,8 @@ def build_extras(family: Path, dest: Path, log: Callable[[str], None] = print) -
     return info
 
 
-if __name__ == "__main__":
-    ensure_tiny("weak")
+if __name__ == "__main__":  # .venv/bin/python -m training.tiny: build what the cache lacks, timed
+    t0 = time.time()
+    for name in NAMES:
+        ensure_tiny(name)
+    print(f"tiny models ready in {family_dir()} ({time.time() - t0:.0f} s)")
