@@ -34,7 +34,8 @@ def main() -> None:
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()
-    tok, data = tiny.build_data(train)
+    tokenizers, data = tiny.build_data(train)
+    tok = tokenizers["judge"]
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
     judge_data, compare_data = data["judge"], data["compare"]
     checks = tiny.hle_judge_cases(tiny.judge_check_problems(bundled))

@@ -611,3 +611,68 @@ def test_tiny_judge_data_weighs_its_decisions():
     assert not {p.question for p in tiny.judge_check_problems(bundled)} & {
         p.question for p in bundled[:90]
     }
+
+
+@pytest.mark.unit
+def test_tiny_judge_reads_each_number_as_one_token():
+    """The judge's tokenizer keeps every integer below JUDGE_NUMBERS whole (so "is 37 the same
+    answer as 27" is a comparison of two tokens) and gives back exactly the text it read; the
+    solvers' tokenizer keeps digits one by one, as Qwen3's does."""
+    from training import tiny
+
+    corpus = ["What is 18 + 14? Answer: 32 the correct answer"] * 4
+    judge = tiny.build_tokenizer(corpus, whole_numbers=True)
+    solver = tiny.build_tokenizer(corpus)
+    pieces = [judge.decode([i]) for i in judge(" 37 and 27", add_special_tokens=False).input_ids]
+    assert "37" in pieces and "27" in pieces, pieces
+    for n in (0, 7, 99, 262, tiny.JUDGE_NUMBERS - 1):
+        assert len(judge(str(n), add_special_tokens=False).input_ids) == 1, n
+    assert len(solver("262", add_special_tokens=False).input_ids) == 3
+    for text in ("Answer: -19\n", "<think>\n18+14=32\n</think>\n\nAnswer: 1234.5", "3/4 or 007"):
+        ids = judge(text, add_special_tokens=False).input_ids
+        assert judge.decode(ids) == text
+    assert judge.convert_tokens_to_ids("<|im_end|>") == solver.convert_tokens_to_ids("<|im_end|>")
+
+
+@pytest.mark.unit
+def test_tiny_training_step_is_the_padded_masked_batch_gradient():
+    """training/tiny.py `_backward` runs a batch as two length-sorted halves without an attention
+    mask; its loss and gradient must equal those of the whole batch padded and masked (a
+    padding leak or a wrong normaliser would show here)."""
+    import random
+
+    import torch
+
+    from training import tiny
+
+    tok = tiny.build_tokenizer(["What is 7 + 5? Answer: 12 think"] * 4)
+    rng = random.Random(3)
+    batch = []
+    for _ in range(6):
+        n = rng.randint(4, 30)
+        ids = [rng.randrange(10, len(tok)) for _ in range(n)]
+        cut = rng.randint(1, n - 1)
+        weights = [0.0] * cut + [rng.choice([1.0, tiny.EMPHASIS]) for _ in range(n - cut)]
+        batch.append((ids, [-100] * cut + ids[cut:], weights))
+    pad = tok.convert_tokens_to_ids("<|endoftext|>")
+    model = tiny._new_model(tok, 0)
+    loss = tiny._backward(model, batch, pad)
+    mine = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    width = max(len(x) for x, _, _ in batch)
+    ids = torch.full((6, width), pad)
+    labels = torch.full((6, width), -100)
+    weights = torch.zeros((6, width))
+    mask = torch.zeros((6, width), dtype=torch.long)
+    for i, (x, y, w) in enumerate(batch):
+        ids[i, : len(x)], labels[i, : len(y)] = torch.tensor(x), torch.tensor(y)
+        weights[i, : len(w)], mask[i, : len(x)] = torch.tensor(w), 1
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    per_token = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), reduction="none"
+    ).view_as(weights[:, 1:])
+    reference = (per_token * weights[:, 1:]).sum() / weights[:, 1:].sum()
+    reference.backward()
+    assert abs(loss - reference.item()) < 1e-5
+    for name, p in model.named_parameters():
+        assert torch.allclose(mine[name], p.grad, atol=1e-6, rtol=1e-4), name
