@@ -1,11 +1,12 @@
-"""Train only the tiny judge, with a chosen number of comparison and judge steps, and print its
-agreement with the truth every 50 judge steps: on the build's validation cases and on the
-test's held-out HLE cases (transformers' greedy generate; tests/test_tiny_models.py checks the
-built judge under vLLM). A trial takes 5-8 minutes on 2 cores; nothing is written.
+"""Train only the tiny judge (the build's first attempt, training/tiny.py `_train_judge`) with a
+chosen number of comparison and judge steps, and print its agreement with the truth at every
+check: on the build's validation cases and on the test's held-out HLE cases (transformers'
+greedy generate; tests/test_tiny_models.py checks the built judge under vLLM). It never stops
+early; nothing is written. A trial takes 5-13 minutes on 2 cores.
 
     .venv/bin/python scripts/tiny_judge_trial.py --compare-steps 2000 --judge-steps 400
 
-The tokenizer, data and seeds are the build's (training/tiny.py build_family)."""
+The tokenizers, data and seeds are the build's (training/tiny.py build_data, build_family)."""
 
 from __future__ import annotations
 
@@ -36,30 +37,18 @@ def main() -> None:
     bundled, train = split_problems()
     tokenizers, data = tiny.build_data(train)
     tok = tokenizers["judge"]
-    pad = tok.convert_tokens_to_ids("<|endoftext|>")
-    judge_data, compare_data = data["judge"], data["compare"]
     checks = tiny.hle_judge_cases(tiny.judge_check_problems(bundled))
     tests = tiny.judge_eval_cases(bundled)["hle"]
-
     t0 = time.time()
-    model = tiny._new_model(tok, tiny.SEED + 2)
-    tiny._train(model, compare_data, args.compare_steps, tiny.SEED + 3, pad, print, "compare")
-    print(f"compare: {args.compare_steps} steps in {time.time() - t0:.0f} s")
 
-    def check(step: int) -> bool:
-        if step >= args.first_check:
-            right = tiny.judge_agreement(model, tok, checks)
-            held = tiny.judge_agreement(model, tok, tests)
-            print(
-                f"judge step {step}: validation {right}/{len(checks)}, "
-                f"test cases {held}/{len(tests)} ({time.time() - t0:.0f} s)",
-                flush=True,
-            )
-        return False
+    def on_check(model, step: int) -> None:
+        held = tiny.judge_agreement(model, tok, tests)
+        print(f"judge step {step}: test cases {held}/{len(tests)} ({time.time() - t0:.0f} s)")
 
-    tiny._train(
-        model, judge_data, args.judge_steps, tiny.SEED + 2, pad, print, "judge",
-        check=check, check_every=tiny.JUDGE_CHECK_EVERY,
+    tiny._train_judge(
+        tok, data, checks, tiny.SEED + 2, tok.convert_tokens_to_ids("<|endoftext|>"), print,
+        compare_steps=args.compare_steps, first_check=args.first_check,
+        max_steps=args.judge_steps, target=None, on_check=on_check,
     )  # fmt: skip
 
 

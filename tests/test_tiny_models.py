@@ -83,7 +83,7 @@ def test_strong_beats_weak_under_vllm(family):
     assert middle >= 50, f"strong should leave many 1-3/4 problems for DPO pairs, got {middle}"
     if accuracy["strong"] < accuracy["weak"] + 0.1:
         # issue 16: v4 (a constant learning rate) was chaotic across CPUs (7.0% / 24.8% on one
-        # 2-core machine, 6.8% / 15.5% on another); v5 decays it (5.1% / 26.4% on the second).
+        # 2-core machine, 6.8% / 15.5% on another); v5 decays it (5.1% / 22.3% on the second).
         # A CPU where it still misses is reported as an expected failure, not hidden
         pytest.xfail(f"strong is not 10 points above weak on this machine's build: {accuracy}")
 

@@ -30,6 +30,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evaluation.judge import render_prompt
 from ramen.spec import TINY_NAMES as NAMES
@@ -41,9 +42,9 @@ SEED = 1234
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights, its learning rate
 # falling linearly to 0 over its steps. Measured under vLLM at temperature 1 on the bundled
 # problems (tests/test_tiny_models.py, `-s` prints it): v3 and v4 (a constant rate) gave weak 7%,
-# strong 25% on a 2-core AMD EPYC but strong 15.5% and 14.1% on a 2-core Intel Xeon (AVX-512):
-# where a constant rate leaves the last state is chaotic across CPUs' float sums. With the
-# decay, on that Xeon: weak 5.1%, strong 26.4% (benchmarks/README.md, "Tiny model family").
+# strong 25% on a 2-core AMD EPYC but strong 15.5% on a 2-core Intel Xeon (AVX-512): where a
+# constant rate leaves the last state is chaotic across CPUs' float sums. With the decay, on
+# that Xeon: weak 5.1%, strong 22.3% (benchmarks/README.md, "Tiny model family").
 WEAK_STEPS = 150
 STRONG_EXTRA_STEPS = 1300
 # The judge first learns to compare the two answers its verdict writes, on short prompts
@@ -704,26 +705,42 @@ def build_data(train: list) -> tuple:
     return tokenizers, data
 
 
-def _train_judge(tokenizer, data: dict, check_cases: list[dict], seed: int, pad: int, log) -> dict:
-    """One attempt at the judge from `seed`: the comparison lesson, then the judge prompts,
-    checked on `check_cases` every JUDGE_CHECK_EVERY steps from JUDGE_STEPS on, stopping at
-    JUDGE_TARGET. Returns the best checked state: {"model", "right", "step", "loss"}."""
+def _train_judge(
+    tokenizer,
+    data: dict,
+    check_cases: list[dict],
+    seed: int,
+    pad: int,
+    log,
+    compare_steps: int = JUDGE_COMPARE_STEPS,
+    first_check: int = JUDGE_STEPS,
+    max_steps: int = JUDGE_MAX_STEPS,
+    target: float | None = JUDGE_TARGET,
+    on_check: Callable[[Any, int], None] | None = None,
+) -> dict:
+    """One attempt at the judge from `seed`: `compare_steps` of the comparison lesson, then the
+    judge prompts, checked on `check_cases` every JUDGE_CHECK_EVERY steps from `first_check` on
+    (`on_check(model, step)` after each check), stopping at `target` (None: never) or
+    `max_steps`. Returns the best checked state: {"model", "right", "step", "loss"}.
+    scripts/tiny_judge_trial.py calls it with other steps."""
     model = _new_model(tokenizer, seed)
-    _train(model, data["compare"], JUDGE_COMPARE_STEPS, seed + 1, pad, log, "judge: compare")
+    _train(model, data["compare"], compare_steps, seed + 1, pad, log, "judge: compare")
     best: dict = {"right": -1, "step": 0, "state": None}
 
     def check(step: int) -> bool:
-        if step < JUDGE_STEPS:
+        if step < first_check:
             return False
         right = judge_agreement(model, tokenizer, check_cases)
         log(f"  judge: step {step}: right on {right}/{len(check_cases)} held-out checks")
+        if on_check is not None:
+            on_check(model, step)
         if right > best["right"]:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             best.update(right=right, step=step, state=state)
-        return right >= JUDGE_TARGET * len(check_cases)
+        return target is not None and right >= target * len(check_cases)
 
     loss = _train(
-        model, data["judge"], JUDGE_MAX_STEPS, seed, pad, log, "judge",
+        model, data["judge"], max_steps, seed, pad, log, "judge",
         check=check, check_every=JUDGE_CHECK_EVERY,
     )  # fmt: skip
     if best["state"] is not None:
