@@ -17,6 +17,7 @@ the best one that beats it, if any.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from evaluation.evaluate import (
 )
 from evaluation.kinds import KINDS
 from ramen.console import console
-from ramen.io import write_json_atomic, write_jsonl_atomic
+from ramen.io import read_json, write_json_atomic, write_jsonl_atomic
 from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef
 
 _STEP = re.compile(r"^checkpoint-(\d+)$")
@@ -68,6 +69,16 @@ def checkpoint_model(folder: Path, out: Path) -> Path | None:
     return folder if (folder / "config.json").is_file() and has_weights else None
 
 
+def forget_other_merges(models: Path, weights: str) -> None:
+    """`models/checkpoint-N/` is merged once per training: a retrained run (another hash of the
+    train stage's output) has other checkpoints under the same names, so the old merges go."""
+    marker = models / "ramen-weights.json"
+    if models.is_dir() and (not marker.is_file() or read_json(marker).get("weights") != weights):
+        shutil.rmtree(models)
+    models.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, {"weights": weights})
+
+
 def sweep_stage(ctx: StageContext) -> dict:
     """Stage `evaluate-checkpoints`: every chosen checkpoint of the trained model, evaluated."""
     cfg = ctx.recipe.evaluation
@@ -76,6 +87,7 @@ def sweep_stage(ctx: StageContext) -> dict:
     saved = saved_checkpoints(ctx.inputs[train])
     steps = choose([s for s, _ in saved], cfg.checkpoints)
     folders = dict(saved)
+    forget_other_merges(ctx.out_dir / "models", str(ctx.input_hashes.get(train)))
     benches = {b.key: b for b in cfg.benchmarks}
     questions = {key: load_questions(ctx, b) for key, b in benches.items()}
     done: dict[str, dict] = {}

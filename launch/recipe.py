@@ -305,7 +305,7 @@ def _check_references(recipe: Recipe) -> None:
         )
     if recipe.training:
         need_model("training.base", recipe.training.base)
-        from training.trl_args import CONFIG_CLASS, unknown_arg
+        from training.trl_args import CONFIG_CLASS, unknown_arg, wrong_kind
 
         for i, step in enumerate(recipe.training.steps()):
             where = "training" if i == 0 else f"training.then[{i - 1}]"
@@ -329,6 +329,11 @@ def _check_references(recipe: Recipe) -> None:
                 raise RecipeError(
                     f"not an argument of TRL's {CONFIG_CLASS[step.method]}; {bad[1]}",
                     where=f"{where}.args.{bad[0]}",
+                )
+            bad = wrong_kind(step.method, step.args)
+            if bad:
+                raise RecipeError(
+                    f"TRL's {CONFIG_CLASS[step.method]} {bad[1]}", where=f"{where}.args.{bad[0]}"
                 )
         t = recipe.training
         if t.lora is not None and t.deepspeed == "zero3_offload":

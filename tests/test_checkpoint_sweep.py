@@ -26,6 +26,28 @@ def test_every_k_takes_every_kth_checkpoint_and_the_last():
 
 
 @pytest.mark.unit
+def test_a_retrained_run_does_not_reuse_the_old_runs_merged_checkpoints(tmp_path):
+    """models/checkpoint-N/ is merged once; a retrained run saves other weights under the same
+    name, so the merges of another train output (or of unknown origin) are removed."""
+    from evaluation.sweep import forget_other_merges
+
+    models = tmp_path / "models"
+
+    def merged(step=10):
+        (models / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
+        (models / f"checkpoint-{step}" / "config.json").write_text("{}")
+
+    merged()
+    forget_other_merges(models, "train-hash-a")
+    assert not (models / "checkpoint-10").exists(), "a merge of unknown origin is not trusted"
+    merged()
+    forget_other_merges(models, "train-hash-a")  # the same training, e.g. a resumed sweep
+    assert (models / "checkpoint-10" / "config.json").is_file()
+    forget_other_merges(models, "train-hash-b")
+    assert not (models / "checkpoint-10").exists(), "another training's merge is not reused"
+
+
+@pytest.mark.unit
 def test_checkpoints_need_a_trained_model():
     recipe = {
         "name": "x",

@@ -150,3 +150,27 @@ def test_engine_and_judge_prompt_errors_name_the_key():
     raw = with_sample()
     raw["curation"]["grade"] = {"judge_prompt": "missing.txt"}
     assert "curation.grade.judge_prompt: no prompt file 'missing.txt'" in error_of(raw)
+
+
+def test_a_training_arg_of_the_wrong_kind_is_a_recipe_error(write_recipe):
+    """`learning_rate: 2e-4` is text to YAML 1.1 (no dot); TRL's config would take it and the
+    Trainer fail minutes later in the training processes. The kinds come from TRL's own config
+    dataclasses, so each message names TRL's field as it is declared."""
+    training = {"method": "dpo", "base": "m", "args": {"learning_rate": "2e-4"}}
+    message = error_of({**MINIMAL, "training": training})
+    assert "training.args.learning_rate: TRL's DPOConfig takes a number" in message
+    assert "2.0e-04" in message
+    for key, value, want in (
+        ("max_steps", 1.5, "a whole number"),
+        ("max_steps", True, "a whole number"),
+        ("bf16", "yes", "true or false"),
+        ("beta", "0.1", "a number"),
+    ):
+        raw = {**MINIMAL, "training": {**training, "args": {key: value}}}
+        assert f"training.args.{key}: TRL's DPOConfig takes {want}" in error_of(raw), key
+    for args in ({"learning_rate": 2.0e-4, "beta": 1, "max_steps": 3, "bf16": False},
+                 {"loss_type": ["sigmoid", "sft"], "lr_scheduler_type": "cosine"}):  # fmt: skip
+        recipe_from_dict({**MINIMAL, "training": {**training, "args": args}})
+    path = write_recipe(yaml.safe_dump({**MINIMAL, "training": training}))
+    proc = cli("validate", str(path), "training.args.learning_rate=5e-4")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr

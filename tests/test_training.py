@@ -340,6 +340,23 @@ def test_sft_lora_loss_falls_on_a_tiny_overfit_set(data):
     tok = json.loads((d / "merged" / "tokenizer_config.json").read_text())
     assert tok["eos_token"] == "<|im_end|>" and 2 in gen["eos_token_id"]
 
+    # Retrained without LoRA (the config changed): nothing of the LoRA run may stay, neither
+    # its adapter beside the new weights, nor `merged/` (which evaluation would serve as the
+    # trained model), nor its metrics beyond the new run's last step.
+    proc = subprocess.run(
+        [*RAMEN, "run", str(recipe), "training.lora=null", "training.args.max_steps=3",
+         "training.report_to=[]"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (d / "merged").exists()
+    assert not any((d / "model").glob("adapter*")), sorted(p.name for p in (d / "model").iterdir())
+    assert (d / "model" / "model.safetensors").is_file()
+    assert [m["step"] for m in metrics(d) if "loss" in m] == [1, 2, 3]
+    from ramen.stage import model_folder
+
+    assert model_folder(d) == d / "model"
+
 
 @pytest.mark.slow
 def test_full_sft_then_dpo_with_zero3_on_two_processes(data):

@@ -337,8 +337,11 @@ def main(spec_path: str) -> None:
             shutil.rmtree(ckpt)
     if last and trainer.is_world_process_zero():
         print(f"ramen: resuming from {last}", flush=True)
-    if reward is not None:  # the killed run's rollouts after the checkpoint are redone
-        trim_rewards(reward.log_path, int(Path(last).name[11:]) if last else 0)
+    resumed_at = int(Path(last).name[11:]) if last else 0
+    if trainer.is_world_process_zero():  # the killed run's steps after the checkpoint are redone
+        trim_metrics(out / "metrics.jsonl", resumed_at)
+    if reward is not None:
+        trim_rewards(reward.log_path, resumed_at)
     trainer.train(resume_from_checkpoint=last)
     if reward is not None and reward.judge is not None:
         reward.judge.engine.close()
@@ -357,20 +360,33 @@ def main(spec_path: str) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def trim_rewards(path: Path, step: int) -> None:
-    """Keep the reward rows of rollouts made before `step` (the checkpoint a run resumes
-    from; 0: a fresh start keeps none): the rollouts after it are made again."""
+def _keep_rows(path: Path, keep: Any) -> None:
+    """Rewrite a JSONL log with the rows `keep(row)` accepts (lines torn by a kill dropped)."""
     if not path.exists():
         return
-    keep = []
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line torn by the kill
-        if row.get("step") is not None and row["step"] < step:
-            keep.append(line + "\n")
-    path.write_text("".join(keep), encoding="utf-8")
+        if keep(row):
+            lines.append(line + "\n")
+    from ramen.io import write_text_atomic
+
+    write_text_atomic(path, "".join(lines))
+
+
+def trim_rewards(path: Path, step: int) -> None:
+    """Keep the reward rows of rollouts made before `step` (the checkpoint a run resumes
+    from; 0: a fresh start keeps none): the rollouts after it are made again."""
+    _keep_rows(path, lambda row: row.get("step") is not None and row["step"] < step)
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Keep the metrics logged up to `step` (the checkpoint a run resumes from; 0: a fresh
+    start keeps none, so a retrained stage's file is not the old run's beyond its last step)."""
+    _keep_rows(path, lambda row: isinstance(row.get("step"), int) and 0 < row["step"] <= step)
 
 
 def merge_rewards(out: Path) -> None:

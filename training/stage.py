@@ -287,6 +287,10 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     if step.method == "grpo":
         spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
     guard_checkpoints(ctx, Path(spec["checkpoints"]))
+    # the last run's result goes before this one trains: a full-parameter run over a LoRA one
+    # would otherwise leave its adapter beside the new weights and `merged/` as the model
+    for name in ("model", "merged"):
+        shutil.rmtree(ctx.out_dir / name, ignore_errors=True)
     run_training(spec, ctx.out_dir, step, topology(step, gpu))
     if step.lora:
         from training.export import merge_lora
