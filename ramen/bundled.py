@@ -158,14 +158,13 @@ _MC = [
 
 
 def hle_rows() -> list[dict]:
-    from ramen.problems import split_problems
+    from ramen.problems import fixture_math, split_problems
 
-    _, train = split_problems()
     bundled, _ = split_problems()
     rows: list[dict] = []
-    # Math: exact-match questions from the generator's training pool, plus two that also sit in
-    # the bundled candidates, so decontamination has real overlap to find.
-    math = [p for p in train if p.category in ("arithmetic", "algebra")][:14] + bundled[:2]
+    # Math: exact-match questions from the tiny family's training pool, plus two that also sit
+    # in the bundled candidates, so decontamination has real overlap to find.
+    math = fixture_math() + bundled[:2]
     for i, p in enumerate(math):
         rows.append(
             {
@@ -426,21 +425,12 @@ def benign_rows(pool: list[tuple[str, str]] | None = None, prefix: str = "b") ->
     ]  # fmt: skip
 
 
-HELDOUT = 400  # questions in heldout.jsonl
-
-
 def heldout_rows() -> list[dict]:
-    """A held-out evaluation set: generator problems that are never curation candidates (not in
-    problems.jsonl) nor in the HLE fixture, each category in its share of the pool. Calculus
-    is left out: its template is longer than a 13-word n-gram, so n-gram decontamination
-    would call every candidate with the same coefficient a copy (they differ in one number);
-    the other questions are shorter than 13 words and are checked for exact copies."""
-    from ramen.problems import split_problems
+    """The held-out evaluation set (`ramen/problems.py held_out_problems`): generator problems
+    that are neither curation candidates nor in the HLE fixture nor in the tiny family's
+    training."""
+    from ramen.problems import held_out_problems
 
-    bundled, train = split_problems()
-    fixture = {r["question"] for r in hle_rows()}
-    pool = [p for p in train if p.question not in fixture and p.category != "calculus"]
-    step = len(pool) / HELDOUT
     return [
         {
             "id": f"heldout-{i:03d}",
@@ -449,7 +439,7 @@ def heldout_rows() -> list[dict]:
             "answer_type": "exactMatch",
             "category": p.category,
         }
-        for i, p in enumerate(pool[int(k * step)] for k in range(HELDOUT))
+        for i, p in enumerate(held_out_problems())
     ]
 
 

@@ -1,8 +1,9 @@
 """Arithmetic problems written for ramen, with exact answers computed by SymPy.
 
-One generator serves two purposes: the bundled candidate problems (`ramen/data/problems.jsonl`)
-and the training set of the tiny model family, which never contains a bundled question, so the
-bundled problems are held back from the tiny models by construction.
+One generator serves three purposes: the bundled candidate problems (`ramen/data/problems.jsonl`),
+the held-out evaluation set (`ramen/data/heldout.jsonl`) and the training set of the tiny model
+family, which contains neither a bundled nor a held-out question, so both are held back from the
+tiny models by construction.
 """
 
 from __future__ import annotations
@@ -24,21 +25,43 @@ class Worked:
     question: str
     answer: str
     reasoning: str
+    steps: str | None = None  # the same solution in small steps (see _in_steps)
+
+
+def _in_steps(a: int, b: int, op: str, value: int) -> str:
+    """a op b digit by digit: the units first, then the tens ("7+8=15; 15+10=25" for 17 + 8,
+    "7-8=-1; -1+10=9" for 17 - 8). Each step is a small table that many problems share (100
+    digit sums or differences; adding whole tens), where the one-line answer recalls a fact of
+    its own problem."""
+    (a1, a0), (b1, b0) = divmod(a, 10), divmod(b, 10)
+    first = a0 + b0 if op == "+" else a0 - b0
+    tens = 10 * (a1 + b1 if op == "+" else a1 - b1)
+    return f"Step: {a0}{op}{b0}={first}; {first}{'-' if tens < 0 else '+'}{abs(tens)}={value}"
 
 
 def _arithmetic(a: int, b: int, op: str) -> Worked:
     value = sympy.sympify(f"{a} {op} {b}")
-    return Worked("arithmetic", f"What is {a} {op} {b}?", str(value), f"{a}{op}{b}={value}")
+    return Worked(
+        "arithmetic", f"What is {a} {op} {b}?", str(value), f"{a}{op}{b}={value}",
+        _in_steps(a, b, op, int(value)),
+    )  # fmt: skip
 
 
 def _algebra(a: int, b: int) -> Worked:
     (root,) = sympy.solve(sympy.Eq(_x + a, b), _x)
-    return Worked("algebra", f"Solve for x: x + {a} = {b}", str(root), f"x={b}-{a}={root}")
+    return Worked(
+        "algebra", f"Solve for x: x + {a} = {b}", str(root), f"x={b}-{a}={root}",
+        "x: " + _in_steps(b, a, "-", int(root)),
+    )  # fmt: skip
 
 
 def _number_theory(a: int, m: int) -> Worked:
     r = sympy.Mod(a, m)
-    return Worked("number_theory", f"What is {a} mod {m}?", str(r), f"{a}={a // m}*{m}+{r}")
+    q = a // m
+    return Worked(
+        "number_theory", f"What is {a} mod {m}?", str(r), f"{a}={q}*{m}+{r}",
+        f"Step: {q}*{m}={q * m}; {a}-{q * m}={r}",
+    )  # fmt: skip
 
 
 def _calculus(c: int, v: int) -> Worked:
@@ -64,17 +87,49 @@ def all_problems() -> list[Worked]:
 
 # How many problems of each category are bundled as candidates (uneven on purpose, for balancing).
 BUNDLED_COUNTS = {"arithmetic": 160, "algebra": 100, "number_theory": 80, "calculus": 40}
+FIXTURE_MATH = 14  # generator questions in the HLE fixture (ramen/bundled.py hle_rows)
+HELDOUT = 400  # problems in the held-out evaluation set
 
 
-def split_problems(seed: int = 20261122) -> tuple[list[Worked], list[Worked]]:
-    """(bundled candidates, tiny-model training pool): disjoint, deterministic."""
+def _halves(seed: int = 20261122) -> tuple[list[Worked], list[Worked]]:
+    """(bundled candidates, the rest): every generator problem in one of the two, deterministic."""
     rng = random.Random(seed)
     bundled: list[Worked] = []
-    train: list[Worked] = []
+    rest: list[Worked] = []
     for category in CATEGORIES:
         pool = [p for p in all_problems() if p.category == category]
         rng.shuffle(pool)
         k = BUNDLED_COUNTS[category]
         bundled += pool[:k]
-        train += pool[k:]
-    return bundled, train
+        rest += pool[k:]
+    return bundled, rest
+
+
+def fixture_math() -> list[Worked]:
+    """The HLE fixture's maths questions that the tiny family trains on (the fixture adds two
+    bundled ones, for decontamination to find)."""
+    _, rest = _halves()
+    return [p for p in rest if p.category in ("arithmetic", "algebra")][:FIXTURE_MATH]
+
+
+def held_out_problems() -> list[Worked]:
+    """HELDOUT problems that are neither curation candidates nor in the tiny family's training
+    (`ramen/data/heldout.jsonl`): evenly spaced over the non-bundled problems, each category in
+    its share, without the fixture's and without calculus (its template is longer than a
+    13-word n-gram, so n-gram decontamination would call every candidate with the same
+    coefficient a copy; the others are shorter and checked for exact copies)."""
+    _, rest = _halves()
+    seen = {p.question for p in fixture_math()}
+    pool = [p for p in rest if p.question not in seen and p.category != "calculus"]
+    step = len(pool) / HELDOUT
+    return [pool[int(k * step)] for k in range(HELDOUT)]
+
+
+def split_problems() -> tuple[list[Worked], list[Worked]]:
+    """(bundled candidates, tiny-family training pool): disjoint from each other and from
+    held_out_problems(), deterministic. The family never trains on a bundled or a held-out
+    problem, so the demo's held-out comparison measures what the pipeline's pairs teach on
+    problems the models never saw, not how much of a memorised pool survives training."""
+    bundled, rest = _halves()
+    held = {p.question for p in held_out_problems()}
+    return bundled, [p for p in rest if p.question not in held]

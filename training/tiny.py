@@ -4,7 +4,11 @@
   `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text); the judge's
   copy also reads every integer below 1000 as one token (see build_data);
 - `weak` and `strong` solvers, trained briefly on ramen's arithmetic problems (`strong`
-  continues from `weak`, so it is right clearly more often);
+  continues from `weak`, so it is right clearly more often), each problem written two ways:
+  in one line ("17+8=25", a fact of its own) and in small steps ("Step: 7+8=15; 15+10=25",
+  digit tables many problems share). On problems it never saw, strong is right far more often
+  in steps, and it takes that way only some of the time: what the demo's DPO pairs teach it
+  (docs/evaluation.md, "On the tiny recipe");
 - `judge`, trained to answer ramen's three judge prompts: the HLE-style verdict in its four-line
   format, Do-Not-Answer's rubric label (`<answer>N</answer>`) and a failure reason; the
   training step it keeps is the one that judges validation cases best (JUDGE_TARGET);
@@ -17,7 +21,7 @@
 Nothing is downloaded. The family is cached under `$RAMEN_CACHE` (default ~/.cache/ramen),
 keyed by BUILDER_VERSION (the extras by EXTRAS_VERSION inside it); recipes name the models
 `tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`.
-The training set never contains a bundled question (see ramen.problems).
+The training set never contains a bundled or a held-out question (see ramen.problems).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from evaluation.judge import render_prompt
 from ramen.spec import TINY_NAMES as NAMES
 
 # Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 5
+BUILDER_VERSION = 6
 SEED = 1234
 
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights, its learning rate
@@ -44,7 +48,8 @@ SEED = 1234
 # problems (tests/test_tiny_models.py, `-s` prints it): v3 and v4 (a constant rate) gave weak 7%,
 # strong 25% on a 2-core AMD EPYC but strong 15.5% on a 2-core Intel Xeon (AVX-512): where a
 # constant rate leaves the last state is chaotic across CPUs' float sums. With the decay, on
-# that Xeon: weak 5.1%, strong 22.3% (benchmarks/README.md, "Tiny model family").
+# that Xeon: weak 5.1%, strong 22.3%; v6, each problem also in small steps: weak 4.4%,
+# strong 57.0% (benchmarks/README.md, "Tiny model family").
 WEAK_STEPS = 150
 STRONG_EXTRA_STEPS = 1300
 # The judge first learns to compare the two answers its verdict writes, on short prompts
@@ -682,6 +687,7 @@ def build_data(train: list) -> tuple:
     are the same, which attention does well."""
     rng = random.Random(SEED)
     solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
+    solver_convs += [solver_messages(p.question, p.steps, p.answer) for p in train if p.steps]
     solver_convs += solver_refusals(rng, SOLVER_REFUSALS)
     judge_convs = judge_conversations(rng, train)
     corpus = [json.dumps(c) for c in solver_convs + judge_convs[::4]] + [
