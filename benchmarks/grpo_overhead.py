@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def completions(path: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def run_plain(model: str, data: Path, work: Path, steps: int, accel: Path) -> tuple[float, float]:
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accel),
@@ -37,6 +41,7 @@ def run_plain(model: str, data: Path, work: Path, steps: int, accel: Path) -> tu
         str(steps),
     ]  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    (work / "plain" / "rewards.jsonl").unlink(missing_ok=True)
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     seconds = time.perf_counter() - start
@@ -101,6 +106,11 @@ def main() -> None:
                 else:
                     result[side] = run_ramen(model, data, work, args.steps, rep)
             (ps, pl), (rs, rl) = result["plain"], result["ramen"]
+            plain = completions(work / "plain" / "rewards.jsonl")
+            mine = completions(work / "runs" / f"bench{rep}" / "train" / "rewards.jsonl")
+            same = sum(a == b for a, b in zip(plain, mine, strict=True))
+            print(f"rep {rep}: the same completions in {same} of {len(plain)} rollouts "
+                  "(all: the two loops did the same work)")  # fmt: skip
             ratios.append(ps / rs)  # same steps: steps/s ratio = inverse time ratio
             loop_ratios.append(pl / rl)
             print(

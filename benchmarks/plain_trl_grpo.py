@@ -1,6 +1,7 @@
 """The plain-TRL side of benchmarks/grpo_overhead.py: the same GRPO run as ramen's train stage,
 written the way a TRL user would (GRPOConfig + GRPOTrainer, conversational prompts that TRL
-renders itself), with the same reward function (ramen's grader, training/reward.py).
+renders itself), with the same reward function (ramen's grader, training/reward.py, logging
+every rollout to OUT/rewards.jsonl as ramen's train stage does).
 
     accelerate launch --config_file ACCEL.yaml benchmarks/plain_trl_grpo.py MODEL DATA OUT STEPS [DTYPE]
 """
@@ -26,7 +27,10 @@ dataset = load_dataset("json", data_files=data, split="train")
 dataset = dataset.map(
     lambda r: {"prompt": [{"role": "user", "content": r["question"]}], "problem_id": str(r["id"])}
 )
-reward = GraderReward(tokenizer, OutputParser(tokenizer, {}, "auto", "strong", "qwen3"))
+# the same reward function as ramen's, logging each rollout as ramen's does (the benchmark
+# compares the two logs: the same completions mean the two loops did the same work)
+parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
+reward = GraderReward(tokenizer, parser, Path(out) / "rewards.jsonl")
 args = GRPOConfig(
     output_dir=out,
     max_steps=steps,

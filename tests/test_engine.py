@@ -62,7 +62,10 @@ def test_budget_is_what_the_context_leaves(engine):
         assert s["prompt_tokens"] == prompt_tokens
         assert s["max_tokens"] == MAX_LEN - prompt_tokens - margin
         assert s["completion_tokens"] <= s["max_tokens"]
-        assert s["finish_reason"] == "stop"
+        if s["problem_id"] != "long":
+            assert s["finish_reason"] == "stop"
+        elif s["finish_reason"] != "stop":  # twelve terms: no problem the tiny family knows
+            assert s["finish_reason"] == "length" and s["completion_tokens"] == s["max_tokens"]
     capped = list(engine.generate(_reqs(2, 1, max_tokens=10)))
     assert all(s["max_tokens"] == 10 for s in capped), "a recipe cap below the budget wins"
 

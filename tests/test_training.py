@@ -590,6 +590,20 @@ def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     assert "train_runtime" in rows[-1]
     assert [json.loads(x) for x in path.read_text().splitlines()] == rows
 
+    # as training/run.py leaves it: each resume first trims the file to its checkpoint
+    from training.run import trim_metrics
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in first))
+    trim_metrics(path, 4)
+    path.write_text(path.read_text() + "".join(json.dumps(r) + "\n" for r in second))
+    trim_metrics(path, 6)
+    path.write_text(path.read_text() + "".join(json.dumps(r) + "\n" for r in [*third, summary]))
+    again = clean_metrics(path)
+    assert [r["step"] for r in again] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 9]
+    assert [r.get("num_tokens") for r in again[:-1]] == [10.0 * s for s in range(1, 10)]
+    trim_metrics(path, 0)  # a fresh start (another config): nothing of the old run is kept
+    assert path.read_text() == ""
+
 
 @pytest.mark.unit
 def test_tiny_judge_data_weighs_its_decisions():

@@ -139,12 +139,14 @@ def clean_metrics(path: Path) -> list[dict]:
 
     TRL's `num_tokens` (tokens trained so far) is not in the checkpoint and starts again from
     zero in a resumed run; it is continued from the checkpoint's count, so the file reads as
-    one run (and equals an uninterrupted run's)."""
+    one run (and equals an uninterrupted run's). A resumed run shows as a step that comes
+    again or, once trim_metrics has dropped the killed run's last steps, as a count that falls.
+    """
     if not path.exists():
         return []
     rows: dict[tuple[int, str], dict] = {}
     tokens: dict[int, float] = {}  # step -> corrected num_tokens of the training rows
-    last_step, offset = 0, 0.0
+    last_step, last_raw, offset = 0, 0.0, 0.0
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
@@ -152,11 +154,12 @@ def clean_metrics(path: Path) -> list[dict]:
             continue  # a line torn by the kill
         kind = "train" if "loss" in row else ",".join(sorted(k for k in row if k != "step"))
         if kind == "train" and "num_tokens" in row:
-            step = row["step"]
-            if step <= last_step:  # a resumed run: its first row after the checkpoint
+            step, raw = row["step"], row["num_tokens"]
+            if step <= last_step or raw < last_raw:  # a resumed run's first row
                 before = max((s for s in tokens if s < step), default=None)
                 base = tokens[before] if before is not None else 0.0
-                offset = base if row["num_tokens"] < base else 0.0
+                offset = base if raw < base else 0.0
+            last_raw = raw
             row["num_tokens"] += offset
             tokens[step], last_step = row["num_tokens"], step
         rows[(row["step"], kind)] = row
