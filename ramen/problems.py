@@ -8,6 +8,7 @@ tiny models by construction.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -91,18 +92,21 @@ FIXTURE_MATH = 14  # generator questions in the HLE fixture (ramen/bundled.py hl
 HELDOUT = 400  # problems in the held-out evaluation set
 
 
-def _halves(seed: int = 20261122) -> tuple[list[Worked], list[Worked]]:
-    """(bundled candidates, the rest): every generator problem in one of the two, deterministic."""
+@functools.cache
+def _halves(seed: int = 20261122) -> tuple[tuple[Worked, ...], tuple[Worked, ...]]:
+    """(bundled candidates, the rest): every generator problem in one of the two, deterministic.
+    Cached: SymPy makes the problems in seconds, and the three splits below all start here."""
     rng = random.Random(seed)
     bundled: list[Worked] = []
     rest: list[Worked] = []
+    problems = all_problems()
     for category in CATEGORIES:
-        pool = [p for p in all_problems() if p.category == category]
+        pool = [p for p in problems if p.category == category]
         rng.shuffle(pool)
         k = BUNDLED_COUNTS[category]
         bundled += pool[:k]
         rest += pool[k:]
-    return bundled, rest
+    return tuple(bundled), tuple(rest)
 
 
 def fixture_math() -> list[Worked]:
@@ -132,4 +136,4 @@ def split_problems() -> tuple[list[Worked], list[Worked]]:
     problems the models never saw, not how much of a memorised pool survives training."""
     bundled, rest = _halves()
     held = {p.question for p in held_out_problems()}
-    return bundled, [p for p in rest if p.question not in held]
+    return list(bundled), [p for p in rest if p.question not in held]
