@@ -30,6 +30,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def gradable_rows(count: int) -> list[dict]:
+    """The first `count` bundled problems with a question and a reference. The bundled file also
+    holds rows ramen rejects (an empty answer, for the rejects tests): the stage would drop them
+    and TRL would not, the two datasets would differ in length, and so would the order the
+    seeded sampler draws prompts in: the two sides would not do the same rollouts."""
+    from ramen.bundled import resolve_bundled
+
+    rows = []
+    for line in Path(resolve_bundled("bundled:problems.jsonl")).read_text().splitlines():
+        row = json.loads(line)
+        if str(row.get("question") or "").strip() and row.get("answer") not in (None, ""):
+            rows.append(row)
+    ids = [r["id"] for r in rows[:count]]
+    assert len(set(ids)) == count, "duplicate ids among the first rows"
+    return rows[:count]
+
+
 def completions(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -82,7 +99,6 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    from ramen.bundled import resolve_bundled
     from training import tiny
     from training.config import TrainingStep
     from training.launcher import Topology, write_accelerate_config
@@ -91,8 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "problems.jsonl"
-        lines = Path(resolve_bundled("bundled:problems.jsonl")).read_text().splitlines()
-        data.write_text("\n".join(lines[:64]) + "\n")
+        data.write_text("".join(json.dumps(r) + "\n" for r in gradable_rows(64)))
         accel = write_accelerate_config(
             work / "accelerate.yaml", TrainingStep(method="grpo"), Topology()
         )

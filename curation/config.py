@@ -517,6 +517,12 @@ class PairsConfig(StrictModel):
         default=True,
         description="May a sample cut by the length limit be the rejected side (it is never chosen).",
     )
+    distinct: bool = Field(
+        default=True,
+        description="A problem's pairs differ in their texts: samples the model wrote "
+        "identically make one pair, not one per copy (false: every combination of sample "
+        "indices counts).",
+    )
     push_to_hub: str | None = Field(
         default=None,
         description="Hub dataset repo to push the pairs to (null = do not push); the token comes "

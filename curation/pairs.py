@@ -5,7 +5,9 @@ load it with `datasets.load_from_disk`) and a dataset card (README.md) beside th
 Pairs: chosen = a correct sample that stopped on its own (a truncated sample is never chosen),
 rejected = an incorrect one (a truncated one only if `allow_truncated_rejected`). Strategy
 `all` takes up to `per_problem` pairs, `one` takes one; with `length_match` the pairs with the
-smallest completion-length gap come first, so DPO does not learn that longer wins.
+smallest completion-length gap come first, so DPO does not learn that longer wins. With
+`distinct` (the default) a problem's pairs differ in their texts: samples a model wrote
+identically (common at low entropy) make one pair, not one per combination of copies.
 
 SFT: rejection sampling keeps up to `per_problem` correct, complete samples per problem. A
 problem without a reference answer gets a pseudo-label by majority vote over the grader's
@@ -77,8 +79,25 @@ def choose_pairs(problem: dict, cfg: Any, seed: int) -> tuple[list[tuple[dict, d
                 f"{seed}:{problem['id']}:{cr[0]['sample_index']}:{cr[1]['sample_index']}"
             )
         )
+    if cfg.distinct:  # the first of each (chosen text, rejected text) in the order above
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for c, r in candidates:
+            key = (_written(c), _written(r))
+            if key not in seen:
+                seen.add(key)
+                unique.append((c, r))
+        candidates = unique
     limit = 1 if cfg.strategy == "one" else cfg.per_problem
     return candidates[:limit], None
+
+
+def _written(sample: dict) -> str:
+    """What the model wrote: its raw text, or its reasoning and answer where a server
+    returned them split."""
+    if sample.get("text") is not None:
+        return sample["text"]
+    return f"{sample.get('reasoning') or ''}\x00{sample.get('content') or ''}"
 
 
 def sample_turn(sample: dict) -> Turn:

@@ -424,12 +424,10 @@ def sample(i, verdict, tokens, finish="stop", content="Answer: 3", reasoning="1+
     }
 
 
-class PairsCfg:
-    def __init__(self, **kw):
-        self.strategy = kw.get("strategy", "all")
-        self.per_problem = kw.get("per_problem", 2)
-        self.length_match = kw.get("length_match", True)
-        self.allow_truncated_rejected = kw.get("allow_truncated_rejected", True)
+def PairsCfg(**kw):  # noqa: N802 - reads as the config it builds
+    from curation.config import PairsConfig
+
+    return PairsConfig(**kw)
 
 
 @pytest.mark.unit
@@ -456,6 +454,26 @@ def test_pairs_never_choose_a_truncated_sample_and_match_lengths():
         "samples": [sample(0, "correct", 5, finish="length"), sample(1, "incorrect", 5)],
     }
     assert choose_pairs(only_truncated, PairsCfg(), 0) == ([], "no_complete_correct_sample")
+
+
+@pytest.mark.unit
+def test_samples_written_identically_make_one_pair_not_one_per_copy():
+    right, wrong = ("7+5=12", "Answer: 12"), ("7+5=13", "Answer: 13")
+    texts = [right, right, right, wrong, wrong, ("7+5=11", "Answer: 11")]
+    prob = {"id": "p", "samples": [
+        {**sample(i, "correct" if t == right else "incorrect", 10, reasoning=t[0], content=t[1]),
+         "text": f"<think>\n{t[0]}\n</think>\n\n{t[1]}"}
+        for i, t in enumerate(texts)
+    ]}  # fmt: skip
+    pairs, _ = choose_pairs(prob, PairsCfg(per_problem=9), seed=0)
+    # three copies of the right answer against two texts of wrong ones: two distinct pairs
+    assert [(c["sample_index"], r["sample_index"]) for c, r in pairs] == [(0, 3), (0, 5)]
+    pairs, _ = choose_pairs(prob, PairsCfg(per_problem=9, distinct=False), seed=0)
+    assert len(pairs) == 9  # every combination of indices: 3 correct x 3 incorrect
+    for s in prob["samples"]:  # a server that returned the reasoning and answer split
+        del s["text"]
+    pairs, _ = choose_pairs(prob, PairsCfg(per_problem=9), seed=0)
+    assert [(c["sample_index"], r["sample_index"]) for c, r in pairs] == [(0, 3), (0, 5)]
 
 
 @pytest.mark.unit

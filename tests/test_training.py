@@ -568,6 +568,51 @@ def test_missing_training_data_names_the_step(data):
     assert not (data["tmp"] / "runs" / "t" / "train" / "spec.json").exists()
 
 
+@pytest.mark.slow
+def test_training_processes_started_before_rendering_are_stopped_when_it_fails(data):
+    """The stage starts `accelerate launch` before it renders the rows (the processes import
+    TRL meanwhile); rows that all fail give the one-line error, and nothing is left running."""
+    import psutil
+
+    rows = data["tmp"] / "no-answers.jsonl"
+    rows.write_text("".join(json.dumps({"id": i, "question": f"What is {i}+1?"}) + "\n"
+                            for i in range(4)))  # fmt: skip
+    recipe = recipe_text(
+        data["tmp"], f"  method: grpo\n  base: strong\n  data: {rows}\n  args: {{max_steps: 1}}"
+    )
+    out = ramen("run", str(recipe))
+    assert out.returncode == 2, out.stderr
+    assert "training.data" in out.stderr and "Traceback" not in out.stderr
+    stage = data["tmp"] / "runs" / "t" / "train"
+    launched = (stage / "train.log").read_text().splitlines()[0]
+    assert launched.startswith("$ ") and launched.endswith("spec.json grpo")  # before rendering
+    assert not (stage / "spec.json").exists()
+    spec = str(stage / "spec.json")
+    left = []
+    for p in psutil.process_iter(["cmdline"]):
+        if spec in (p.info["cmdline"] or []):
+            left.append(p)
+    assert not left, [p.info["cmdline"] for p in left]
+    assert "none of the 4 rows" in out.stderr
+
+
+@pytest.mark.unit
+def test_a_training_process_waits_for_its_spec_and_leaves_when_its_stage_is_gone(tmp_path):
+    import threading
+
+    from training.run import wait_for_spec
+
+    spec = tmp_path / "spec.json"
+    threading.Timer(0.3, lambda: spec.write_text("{}")).start()
+    start = time.monotonic()
+    wait_for_spec(spec, None, {"RAMEN_STAGE_PID": str(os.getpid())})  # the stage is alive
+    assert spec.exists() and time.monotonic() - start >= 0.25
+    gone = next(p for p in range(4_000_000, 1, -1) if not Path(f"/proc/{p}").exists())
+    with pytest.raises(SystemExit) as exit_:
+        wait_for_spec(tmp_path / "never.json", None, {"RAMEN_STAGE_PID": str(gone)})
+    assert exit_.value.code == 3
+
+
 @pytest.mark.unit
 def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     """Steps logged twice keep their last row; TRL's num_tokens, which restarts from zero in

@@ -84,8 +84,10 @@ def write_accelerate_config(path: Path, step: TrainingStep, topo: Topology) -> P
     return path
 
 
-def launch_command(config_file: Path, spec_file: Path) -> list[str]:
-    """`accelerate launch --config_file CFG -m training.run SPEC` with this Python."""
+def launch_command(config_file: Path, spec_file: Path, method: str | None = None) -> list[str]:
+    """`accelerate launch --config_file CFG -m training.run SPEC [METHOD]` with this Python.
+    With METHOD the training processes import its trainer before they read the spec, so the
+    train stage can start them while it still renders the rows (see LoggedProcess)."""
     return [
         sys.executable,
         "-m",
@@ -95,44 +97,108 @@ def launch_command(config_file: Path, spec_file: Path) -> list[str]:
         "-m",
         "training.run",
         str(spec_file),
+        *([method] if method else []),
     ]
 
 
 METRICS_EVERY_S = 30.0
 
 
-def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 30):
-    """Run `cmd`, appending its output to `log_path` and echoing it to stdout as it comes;
-    returns (exit code, its last `tail` lines)."""
-    import subprocess
-    from collections import deque
+class LoggedProcess:
+    """`cmd` started now, its output appended to `log_path` as it comes (a reader thread) and
+    echoed to stdout from the moment `show()` is called (what came before is echoed then).
 
-    last: deque[str] = deque(maxlen=tail)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(
+    The train stage starts `accelerate launch` before it renders the training rows: the
+    training processes spend their first seconds importing torch, transformers and TRL, which
+    then overlaps with the stage's own rendering instead of following it.
+    """
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 30):
+        import subprocess
+        import threading
+        from collections import deque
+
+        self.last: deque[str] = deque(maxlen=tail)
+        self._held: list[str] | None = []  # lines before show(); None once shown
+        self._lock = threading.Lock()
+        self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in wait()
+        self._log.write("$ " + " ".join(cmd) + "\n")
+        self._log.flush()
+        self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
-        assert proc.stdout is not None
         # plain writes: rich rendering per line slowed training. On a quiet console (a stage
         # log takes library output) only ramen's lines, the Trainer's metrics at most every
         # METRICS_EVERY_S seconds, and its summary are shown; the log has every line.
-        shown = console.file if quiet() else sys.stdout
-        metrics_at = float("-inf")
-        for line in proc.stdout:
-            log.write(line)
-            last.append(line.rstrip())
-            if quiet() and line.startswith("{'loss'"):
-                if time.monotonic() - metrics_at < METRICS_EVERY_S:
+        self._shown = console.file if quiet() else sys.stdout
+        self._metrics_at = float("-inf")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _echo(self, line: str) -> None:
+        if quiet() and line.startswith("{'loss'"):
+            if time.monotonic() - self._metrics_at < METRICS_EVERY_S:
+                return
+            self._metrics_at = time.monotonic()
+        elif quiet() and not line.startswith(("ramen:", "{'train_runtime'")):
+            return
+        self._shown.write(line)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._log.write(line)
+            self.last.append(line.rstrip())
+            with self._lock:
+                if self._held is not None:
+                    self._held.append(line)
                     continue
-                metrics_at = time.monotonic()
-            elif quiet() and not line.startswith(("ramen:", "{'train_runtime'")):
-                continue
-            shown.write(line)
-        log.flush()
-        shown.flush()
-        return proc.wait(), list(last)
+            self._echo(line)
+        self._log.flush()
+
+    def show(self) -> None:
+        """Echo the output from now on (and what was held back so far)."""
+        with self._lock:
+            held, self._held = self._held or [], None
+        for line in held:
+            self._echo(line)
+
+    def wait(self) -> tuple[int, list[str]]:
+        """The exit code and the last `tail` lines of output, once the command ends."""
+        self.show()
+        code = self.proc.wait()
+        self._reader.join()
+        self._log.close()
+        self._shown.flush()
+        return code, list(self.last)
+
+    def cancel(self) -> None:
+        """Stop the command and every process it started (nothing left running)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        for p in tree:
+            try:
+                p.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(tree, timeout=10)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.wait()
+
+
+def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, tail: int = 30):
+    """Run `cmd`, appending its output to `log_path` and echoing it to stdout as it comes;
+    returns (exit code, its last `tail` lines)."""
+    return LoggedProcess(cmd, env, log_path, tail).wait()
 
 
 def launch_env(gpu: bool) -> dict[str, str]:

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,37 @@ def build_config(spec: dict, eos: str | None):
     )
 
 
-def main(spec_path: str) -> None:
+TRAINERS = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer"}
+
+
+def wait_for_spec(path: Path, method: str | None, env=os.environ) -> None:
+    """A process started before its spec (the train stage renders the rows meanwhile):
+    import what the method's training needs, then wait for the spec. If the stage that
+    started it (RAMEN_STAGE_PID) is gone without writing it, exit."""
+    if path.exists():
+        return
+    if method in TRAINERS:
+        import importlib
+
+        import datasets  # noqa: F401 - imported now, while the stage renders
+        import transformers  # noqa: F401
+
+        getattr(importlib.import_module("trl"), TRAINERS[method])
+    stage = int(env.get("RAMEN_STAGE_PID", "0"))
+    while not path.exists():
+        if stage:
+            try:
+                os.kill(stage, 0)
+            except ProcessLookupError:
+                print(f"ramen: the train stage (pid {stage}) ended before writing {path}")
+                sys.exit(3)
+            except PermissionError:
+                pass  # alive, another user's
+        time.sleep(0.05)
+
+
+def main(spec_path: str, method: str | None = None) -> None:
+    wait_for_spec(Path(spec_path), method)
     from transformers import AutoTokenizer, set_seed
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -447,4 +478,4 @@ def _fix_generation_config(folder: Path, tokenizer: Any) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

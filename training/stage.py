@@ -31,12 +31,12 @@ from ramen.stage import (
 )
 from training.config import TrainingStep, data_entries, uses_curation_data
 from training.launcher import (
+    LoggedProcess,
     Topology,
     launch_command,
     launch_env,
     on_gpu,
     preset_path,
-    run_logged,
     write_accelerate_config,
 )
 
@@ -63,41 +63,55 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
     return str(model_folder(prev)), spec
 
 
-def run_training(
-    spec: dict, stage_dir: Path, step: TrainingStep, topo: Topology, log_name: str = "train.log"
-) -> None:
-    """Write spec.json and accelerate.yaml, run `accelerate launch`, stream its output.
+class TrainingLaunch:
+    """`accelerate launch` of one training step, started before the stage renders the rows.
 
-    In a multi-node allocation (ramen/cluster.py) `srun` runs training.node once per machine,
-    each an `accelerate launch` with its machine rank; their labelled output lands here too.
+    On one machine the training processes start at once (`training.run SPEC METHOD`): they
+    import torch, transformers and TRL while the stage renders, then wait for spec.json, which
+    `run(spec)` writes once the rows are ready (an old spec.json is removed first). If the
+    stage fails before that, `cancel()` stops them; a stage that dies without cancelling is
+    noticed by its PID (RAMEN_STAGE_PID). In a multi-node allocation (ramen/cluster.py) `srun`
+    runs training.node once per machine, each an `accelerate launch` with its machine rank,
+    started by `run(spec)` after the spec is written; their labelled output lands here too.
     """
-    spec_file = stage_dir / "spec.json"
-    write_json_atomic(spec_file, spec)
-    config = write_accelerate_config(stage_dir / "accelerate.yaml", step, topo)
-    alloc = Allocation.from_environ()
-    if topo.machines > 1 and alloc is not None:
-        cmd = [
-            *alloc.srun(tasks_per_node=1),
-            sys.executable,
-            "-m",
-            "training.node",
-            str(config),
-            str(spec_file),
-            str(stage_dir),
-        ]
-    else:
-        cmd = launch_command(config, spec_file)
-    env = launch_env(topo.gpu)
-    if os.environ.get("RAMEN_NO_PROGRESS"):
-        env.setdefault("TQDM_DISABLE", "1")
-    code, tail = run_logged(cmd, env, stage_dir / log_name)
-    if code != 0:
-        wrappers = ("CalledProcessError", "ChildFailedError", "raise ")
-        errors = [t for t in tail if "Error" in t and not any(w in t for w in wrappers)]
-        last = errors[-1] if errors else (tail[-1] if tail else "")
-        raise StageFailed(
-            f"training exited with code {code}: {last.strip()} (full log: {stage_dir / log_name})"
-        )
+
+    def __init__(
+        self, stage_dir: Path, step: TrainingStep, topo: Topology, log_name: str = "train.log"
+    ):
+        self.stage_dir, self.log = stage_dir, stage_dir / log_name
+        self.spec_file = stage_dir / "spec.json"
+        self.spec_file.unlink(missing_ok=True)  # the processes must not read the last run's
+        config = write_accelerate_config(stage_dir / "accelerate.yaml", step, topo)
+        self.env = launch_env(topo.gpu)
+        if os.environ.get("RAMEN_NO_PROGRESS"):
+            self.env.setdefault("TQDM_DISABLE", "1")
+        alloc = Allocation.from_environ()
+        self.proc: LoggedProcess | None = None
+        if topo.machines > 1 and alloc is not None:
+            self.cmd = [*alloc.srun(tasks_per_node=1), sys.executable, "-m", "training.node",
+                        str(config), str(self.spec_file), str(stage_dir)]  # fmt: skip
+        else:
+            self.cmd = launch_command(config, self.spec_file, step.method)
+            self.env["RAMEN_STAGE_PID"] = str(os.getpid())
+            self.proc = LoggedProcess(self.cmd, self.env, self.log)
+
+    def run(self, spec: dict) -> None:
+        """Hand the processes their spec, stream their output until they end."""
+        write_json_atomic(self.spec_file, spec)
+        if self.proc is None:
+            self.proc = LoggedProcess(self.cmd, self.env, self.log)
+        code, tail = self.proc.wait()
+        if code != 0:
+            wrappers = ("CalledProcessError", "ChildFailedError", "raise ")
+            errors = [t for t in tail if "Error" in t and not any(w in t for w in wrappers)]
+            last = errors[-1] if errors else (tail[-1] if tail else "")
+            raise StageFailed(
+                f"training exited with code {code}: {last.strip()} (full log: {self.log})"
+            )
+
+    def cancel(self) -> None:
+        if self.proc is not None and self.proc.proc.poll() is None:
+            self.proc.cancel()
 
 
 def topology(step: TrainingStep, gpu: bool) -> Topology:
@@ -245,53 +259,57 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         for i, later in enumerate(ctx.config[LATER_STEPS_KEY], start=1):
             check_data(recipe, TrainingStep.model_validate(later), i, ctx.inputs)
     sources = check_data(recipe, step, index, ctx.inputs)
-    mix = None
-    if isinstance(step.data, list):
-        source, mix = mix_data(ctx, step, sources)
-        console.print(
-            f"{ctx.name}: mixed "
-            + ", ".join(f"{k} {v['taken']} of {v['available']}" for k, v in mix.items())
-        )
-    else:
-        source = sources[0]
     gpu = on_gpu()
-    if step.method == "grpo":
-        from training.grpo import grpo_spec, prepare_prompts
-
-        rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
-    else:
-        rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
-    data = ctx.out_dir / "data"
-    spec = {
-        "name": f"{recipe.name}/{ctx.name}",
-        "method": step.method,
-        "model": base_path,
-        "data": str(data),
-        "data_source": str(source),  # what `data` is a copy of
-        "out_dir": str(ctx.out_dir.resolve()),
-        "checkpoints": str((ctx.out_dir / "checkpoints").resolve()),
-        "seed": recipe.seed,
-        "report_to": step.report_to,
-        "gpu": gpu,
-        "dtype": model_spec.dtype
-        if model_spec.dtype != "auto"
-        else ("bfloat16" if gpu else "float32"),
-        "trust_remote_code": model_spec.trust_remote_code,
-        "reference": step.reference,
-        "lora": step.lora.model_dump() if step.lora else None,
-        "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
-        "args": step.args,
-    }
-    if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
-        spec["args"] = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
-    if step.method == "grpo":
-        spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
-    guard_checkpoints(ctx, Path(spec["checkpoints"]))
+    guard_checkpoints(ctx, ctx.out_dir / "checkpoints")
     # the last run's result goes before this one trains: a full-parameter run over a LoRA one
     # would otherwise leave its adapter beside the new weights and `merged/` as the model
     for name in ("model", "merged"):
         shutil.rmtree(ctx.out_dir / name, ignore_errors=True)
-    run_training(spec, ctx.out_dir, step, topology(step, gpu))
+    launch = TrainingLaunch(ctx.out_dir, step, topology(step, gpu))  # imports while we render
+    try:
+        mix = None
+        if isinstance(step.data, list):
+            source, mix = mix_data(ctx, step, sources)
+            console.print(
+                f"{ctx.name}: mixed "
+                + ", ".join(f"{k} {v['taken']} of {v['available']}" for k, v in mix.items())
+            )
+        else:
+            source = sources[0]
+        if step.method == "grpo":
+            from training.grpo import grpo_spec, prepare_prompts
+
+            rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
+        else:
+            rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
+        spec = {
+            "name": f"{recipe.name}/{ctx.name}",
+            "method": step.method,
+            "model": base_path,
+            "data": str(ctx.out_dir / "data"),
+            "data_source": str(source),  # what `data` is a copy of
+            "out_dir": str(ctx.out_dir.resolve()),
+            "checkpoints": str((ctx.out_dir / "checkpoints").resolve()),
+            "seed": recipe.seed,
+            "report_to": step.report_to,
+            "gpu": gpu,
+            "dtype": model_spec.dtype
+            if model_spec.dtype != "auto"
+            else ("bfloat16" if gpu else "float32"),
+            "trust_remote_code": model_spec.trust_remote_code,
+            "reference": step.reference,
+            "lora": step.lora.model_dump() if step.lora else None,
+            "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
+            "args": step.args,
+        }
+        if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
+            spec["args"] = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
+        if step.method == "grpo":
+            spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
+    except BaseException:
+        launch.cancel()  # the training processes were waiting for a spec that will not come
+        raise
+    launch.run(spec)
     if step.lora:
         from training.export import merge_lora
 
