@@ -1,5 +1,5 @@
 """Which way the tiny solvers went in a finished tiny run: in small steps ("Step: ...") or in
-one line, in the pairs (chosen, rejected) and in each evaluated model's held-out answers, with
+one line, in the pairs (chosen, rejected; and how many pairs are distinct) and in each evaluated model's held-out answers, with
 how often each way was right (docs/evaluation.md, "On the tiny recipe").
 
     .venv/bin/python scripts/tiny_ways.py runs/tiny
@@ -21,6 +21,8 @@ def rows(path: Path) -> list[dict]:
 def main(run: Path) -> None:
     print("command: .venv/bin/python scripts/tiny_ways.py", run)
     pairs = rows(run / "pairs" / "data.jsonl")
+    distinct = {json.dumps([p["prompt"], p["chosen"], p["rejected"]]) for p in pairs}
+    print(f"pairs: {len(pairs)}, {len(distinct)} distinct (prompt, chosen, rejected)")
     for side in ("chosen", "rejected"):
         steps = sum(STEPS in (p[side][-1].get("reasoning_content") or "") for p in pairs)
         print(f"pairs: {steps} of {len(pairs)} {side} in steps")
