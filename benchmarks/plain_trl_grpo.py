@@ -6,6 +6,7 @@ every rollout to OUT/rewards.jsonl as ramen's train stage does).
     accelerate launch --config_file ACCEL.yaml benchmarks/plain_trl_grpo.py MODEL DATA OUT STEPS [DTYPE]
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,4 +54,10 @@ trainer = GRPOTrainer(
 trainer.train()
 trainer.save_model(out + "/model")  # a real script keeps what it trained
 runtime = max(h.get("train_runtime", 0) for h in trainer.state.log_history)
+# each step's time as TRL measures it (ramen's metrics.jsonl holds the same): the benchmark
+# compares the two sides step by step
+steps_file = Path(out) / "step_times.json"
+steps_file.write_text(
+    json.dumps([h["step_time"] for h in trainer.state.log_history if "step_time" in h])
+)
 print(f"PLAIN steps={trainer.state.global_step} train_runtime={runtime}", flush=True)
