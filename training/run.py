@@ -3,6 +3,9 @@ starts. The spec (written by the `train` stage) names the base model, the data, 
 (TRL SFT or DPO), LoRA or full parameters, DeepSpeed, and TRL's arguments as the recipe gives
 them.
 
+The stage starts these processes before it has rendered the rows (`training.run SPEC METHOD`):
+they import the method's trainer first and then wait for the spec (`wait_for_spec`).
+
 What it takes care of beyond calling the trainer:
 - the rows come rendered by the model's own template and tokenized by the train stage
   (ramen/turns.py): the text is what the model generates, and the loss falls on the
