@@ -79,25 +79,17 @@ def choose_pairs(problem: dict, cfg: Any, seed: int) -> tuple[list[tuple[dict, d
                 f"{seed}:{problem['id']}:{cr[0]['sample_index']}:{cr[1]['sample_index']}"
             )
         )
-    if cfg.distinct:  # the first of each (chosen text, rejected text) in the order above
-        seen: set[tuple[str, str]] = set()
+    if cfg.distinct:  # the first of each (chosen turn, rejected turn) in the order above
+        seen: set[tuple[Turn, Turn]] = set()
         unique = []
         for c, r in candidates:
-            key = (_written(c), _written(r))
+            key = (sample_turn(c), sample_turn(r))
             if key not in seen:
                 seen.add(key)
                 unique.append((c, r))
         candidates = unique
     limit = 1 if cfg.strategy == "one" else cfg.per_problem
     return candidates[:limit], None
-
-
-def _written(sample: dict) -> str:
-    """What the model wrote: its raw text, or its reasoning and answer where a server
-    returned them split."""
-    if sample.get("text") is not None:
-        return sample["text"]
-    return f"{sample.get('reasoning') or ''}\x00{sample.get('content') or ''}"
 
 
 def sample_turn(sample: dict) -> Turn:

@@ -78,7 +78,7 @@ class TrainingLaunch:
     def __init__(
         self, stage_dir: Path, step: TrainingStep, topo: Topology, log_name: str = "train.log"
     ):
-        self.stage_dir, self.log = stage_dir, stage_dir / log_name
+        self.log = stage_dir / log_name
         self.spec_file = stage_dir / "spec.json"
         self.spec_file.unlink(missing_ok=True)  # the processes must not read the last run's
         config = write_accelerate_config(stage_dir / "accelerate.yaml", step, topo)
@@ -110,7 +110,7 @@ class TrainingLaunch:
             )
 
     def cancel(self) -> None:
-        if self.proc is not None and self.proc.proc.poll() is None:
+        if self.proc is not None:
             self.proc.cancel()
 
 
