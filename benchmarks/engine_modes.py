@@ -38,10 +38,10 @@ def measure(args: argparse.Namespace) -> dict:
     from evaluation.store import read_parts, run_to_store
     from ramen.problems import all_problems
     from ramen.spec import EngineSpec, ModelSpec
-    from training import tiny
+    from ramen.testing import tiny
 
     if args.model.startswith("tiny:"):
-        path = str(tiny.ensure_tiny(args.model.removeprefix("tiny:")))
+        path = str(tiny.model_path(args.model.removeprefix("tiny:")))
         dtype = args.dtype or "float32"
     else:
         path, dtype = args.model, args.dtype or "auto"

@@ -103,11 +103,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    from training import tiny
+    from ramen.testing import tiny
     from training.config import TrainingStep
     from training.launcher import Topology, write_accelerate_config
 
-    model = str(tiny.ensure_tiny("strong"))
+    model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "problems.jsonl"

@@ -1,4 +1,4 @@
-"""Time one training step of the tiny judge as training/tiny.py runs it (`_backward`: two
+"""Time one training step of the tiny judge as ramen/testing/tiny_build.py runs it (`_backward`: two
 length-sorted halves, no attention mask) against the plain way (the whole batch padded to its
 longest row, with an attention mask), on the same random batches of the judge's training set.
 Both give the same gradient (tests/test_training.py checks it); this prints the time ratio.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training import tiny  # noqa: E402
+from ramen.testing import tiny_build  # noqa: E402
 
 
 def padded_masked(model, batch, pad: int) -> None:
@@ -49,18 +49,18 @@ def main() -> None:
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     _, train = split_problems()
-    tokenizers, data = tiny.build_data(train)
+    tokenizers, data = tiny_build.build_data(train)
     pad = tokenizers["judge"].convert_tokens_to_ids("<|endoftext|>")
-    model = tiny._new_model(tokenizers["judge"], 0)
+    model = tiny_build._new_model(tokenizers["judge"], 0)
     rng = random.Random(0)
     batches = [
-        [data["judge"][rng.randrange(len(data["judge"]))] for _ in range(tiny.BATCH)]
+        [data["judge"][rng.randrange(len(data["judge"]))] for _ in range(tiny_build.BATCH)]
         for _ in range(args.steps)
     ]
     seconds = {}
     for name, step in (
         ("plain (padded, masked)", padded_masked),
-        ("ramen (two halves, no mask)", tiny._backward),
+        ("ramen (two halves, no mask)", tiny_build._backward),
     ):
         step(model, batches[0], pad)  # warm-up
         model.zero_grad()
@@ -69,7 +69,7 @@ def main() -> None:
             step(model, batch, pad)
             model.zero_grad()
         seconds[name] = (time.perf_counter() - t0) / len(batches)
-        print(f"{name}: {seconds[name]:.3f} s per judge step (batch {tiny.BATCH})")
+        print(f"{name}: {seconds[name]:.3f} s per judge step (batch {tiny_build.BATCH})")
     plain, ours = seconds.values()
     print(f"ratio plain / ramen: {plain / ours:.2f}x")
 

@@ -162,11 +162,11 @@ def main() -> None:
     ap.add_argument("--shape", choices=("tiny", "qwen3-0.6b"), default="tiny")
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
-    from training import tiny
+    from ramen.testing import tiny
     from training.config import TrainingStep
     from training.launcher import Topology, write_accelerate_config
 
-    model = str(tiny.ensure_tiny("strong"))
+    model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.shape == "qwen3-0.6b":

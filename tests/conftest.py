@@ -16,6 +16,10 @@ RAMEN = [sys.executable, "-m", "launch.cli"]
 # interpreter; done here, so unit tests that use vLLM's reasoning parsers start no process.
 import cpuinfo  # noqa: E402, F401
 
+# matplotlib builds its font cache at first use by running `fc-list`: on a fresh machine that is
+# a process start inside whichever unit test draws first. Done here, once, before any test.
+import matplotlib.font_manager  # noqa: E402, F401
+
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -81,15 +85,15 @@ def _refuse(what: str):
 
 @pytest.fixture(autouse=True)
 def _unit_tier_stays_in_process(request, monkeypatch):
-    """A `unit` test that starts a process or builds/loads a tiny model fails: the tier must stay
-    fast on a fresh machine (an empty model cache costs minutes)."""
+    """A `unit` test that starts a process or loads a tiny model fails: the tier stays in this
+    process and loads no model."""
     if request.node.get_closest_marker("unit") is None:
         return
-    from training import tiny
+    from ramen.testing import tiny
 
     monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a process"))
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _refuse("started a process"))
-    monkeypatch.setattr(tiny, "ensure_tiny", _refuse("needs a tiny model"))
+    monkeypatch.setattr(tiny, "model_path", _refuse("needs a tiny model"))
 
 
 def cli(*args: str, check: bool = False) -> subprocess.CompletedProcess:

@@ -35,6 +35,19 @@ def run(tiny_run, tmp_path_factory):
     return copy_run(tiny_run, tmp_path_factory.mktemp("work"))
 
 
+def test_a_run_leaves_the_shipped_tiny_family_unchanged(run):
+    """Engines, trainers and exports read the shipped members and write nothing into them: after
+    a whole run every member's files are still exactly those family.json lists."""
+    from ramen.testing import tiny
+
+    models = json.loads((run["dir"] / "models" / "models.json").read_text())
+    for model in models.values():
+        member = model["path"].removeprefix("tiny:")
+        assert Path(model["resolved_path"]) == (tiny.FAMILY_DIR / member).resolve()
+    for name in tiny.NAMES:
+        tiny.verify(name)
+
+
 def test_every_stage_ran_and_accounts_for_every_row(run):
     ran, skipped = ran_and_skipped(run["first"].stdout)
     assert ran == CURATION + AFTER_SAMPLE + EVALUATION and not skipped
@@ -220,13 +233,8 @@ def test_the_held_out_comparison_is_paired_and_stated(tiny_run):
     assert "heldout" not in contamination["contaminated_by_benchmark"]
 
 
-# Issue 19's claim, not yet true on every machine: the tiny models built on one 2-core machine
-# gave +5.50 points (McNemar p = 0.0026), those built on another (AMD EPYC, family v4) +2.75
-# (p = 0.161), and no knob tried there (epochs, learning rate, pairs per problem, samples,
-# LoRA rank, greedy evaluation) reached p < 0.01: see docs/evaluation.md. Kept as an expected
-# failure so the claim stays checked (an XPASS shows where it holds) until the demo's gain is
-# robust. With family v5 (its strong memorises the pool the held-out set is drawn from) the
-# demo's DPO costs held-out accuracy (-9.00 points, p = 5.6e-05 on the Intel Xeon).
+# Issue 19's claim, on the shipped family (the same weights on every machine; earlier families
+# were built on each machine and gave anything from -9.00 to +13.25 points: docs/evaluation.md).
 def test_the_demo_shows_a_gain_on_the_held_out_set(tiny_run):
     """The method works: the model DPO-trained on the pipeline's own pairs beats its base on
     the held-out set (problems neither curation nor the tiny family ever saw), paired on the

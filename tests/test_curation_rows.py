@@ -16,8 +16,8 @@ from curation.select import band_reason
 from launch.recipe import recipe_from_dict
 from ramen.errors import RecipeError, UserError
 from ramen.stage import StageContext
+from ramen.testing import tiny
 from ramen.turns import TrainingRenderer, read_turn
-from training import tiny
 
 
 def make_recipe(tmp_path: Path, data: dict | None = None, **extra) -> object:
@@ -56,7 +56,7 @@ def run_stage(fn, recipe, inputs: dict[str, list[dict]], tmp_path: Path, name: s
         seed=recipe.seed,
         recipe=RecipeView(recipe, paths, stage.name),
     )
-    ctx.resolve_model = lambda m: str(tiny.ensure_tiny(recipe.models[m].path.removeprefix("tiny:")))
+    ctx.resolve_model = lambda m: str(tiny.model_path(recipe.models[m].path.removeprefix("tiny:")))
     extra = fn(ctx) or {}
     stats = {**ctx.finish(), **extra}
     kept = (
@@ -502,7 +502,7 @@ def test_assistant_turn_keeps_reasoning_through_the_template(family):
 
 @pytest.fixture(scope="module")
 def family():
-    return {n: tiny.ensure_tiny(n) for n in ("strong",)}
+    return {n: tiny.model_path(n) for n in ("strong",)}
 
 
 @pytest.mark.unit

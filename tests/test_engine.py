@@ -6,7 +6,7 @@ import pytest
 from evaluation.engine import Request, sample_seed
 from evaluation.offline import OfflineEngine
 from ramen.spec import ModelSpec
-from training import tiny
+from ramen.testing import tiny
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +15,7 @@ MAX_LEN = 128
 
 @pytest.fixture(scope="module")
 def engine():
-    path = tiny.ensure_tiny("strong")
+    path = tiny.model_path("strong")
     spec = ModelSpec(path="tiny:strong", dtype="float32", max_model_len=MAX_LEN)
     eng = OfflineEngine(spec, str(path), "strong", seed=0)
     yield eng

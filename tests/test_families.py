@@ -9,6 +9,7 @@ import pytest
 from families import FAMILIES, dress, end_of_turn
 
 from ramen.errors import UserError
+from ramen.testing import tiny_build
 from ramen.turns import (
     SHAPES,
     RowError,
@@ -18,7 +19,6 @@ from ramen.turns import (
     read_turn,
     tokenize_row,
 )
-from training import tiny
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ CUT = Turn("17 + 25: 7 + 5 = 12, carry", None)
 
 @pytest.fixture(scope="module")
 def corpus_tokenizer():
-    return tiny.build_tokenizer(["What is 17 + 25? Answer: 42 carry think"] * 4)
+    return tiny_build.build_tokenizer(["What is 17 + 25? Answer: 42 carry think"] * 4)
 
 
 def renderer(tokenizer, family):

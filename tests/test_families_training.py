@@ -10,7 +10,7 @@ import pytest
 from conftest import ramen
 from families import dress, end_of_turn, tiny_base
 
-from training import tiny
+from ramen.testing import tiny
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def _write(path, rows):
     "family", ["qwen3-thinking-2507", "gptoss", "deepseek_r1_distill", "qwen3_8"]
 )
 def test_sft_then_dpo_train_each_family_as_it_generates(tmp_path, family):
-    base = tiny_base(family, tiny.ensure_tiny("strong"), tmp_path / "base")
+    base = tiny_base(family, tiny.model_path("strong"), tmp_path / "base")
     sft, pairs = _rows()
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""

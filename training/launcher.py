@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,9 +100,6 @@ def launch_command(config_file: Path, spec_file: Path, method: str | None = None
     ]
 
 
-METRICS_EVERY_S = 30.0
-
-
 class LoggedProcess:
     """`cmd` started now, its output appended to `log_path` as it comes (a reader thread) and
     echoed to stdout from the moment `show()` is called (what came before is echoed then).
@@ -128,20 +124,15 @@ class LoggedProcess:
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         # plain writes: rich rendering per line slowed training. On a quiet console (a stage
-        # log takes library output) only ramen's lines, the Trainer's metrics at most every
-        # METRICS_EVERY_S seconds, and its summary are shown; the log has every line.
+        # log takes library output) only ramen's lines are shown (its progress line: step,
+        # loss, reward, tokens/s, time left; training/run.py); the log has every line.
         self._shown = console.file if quiet() else sys.stdout
-        self._metrics_at = float("-inf")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _echo(self, line: str) -> None:
-        if quiet() and line.startswith("{'loss'"):
-            if time.monotonic() - self._metrics_at < METRICS_EVERY_S:
-                return
-            self._metrics_at = time.monotonic()
-        elif quiet() and not line.startswith(("ramen:", "{'train_runtime'")):
-            return
+        if quiet() and not line.startswith("ramen:"):
+            return  # the Trainer's raw output: in the log only
         self._shown.write(line)
 
     def _read(self) -> None:

@@ -120,11 +120,48 @@ def last_complete_checkpoint(folder: Path) -> tuple[str | None, list[Path]]:
     return None, unfinished
 
 
+PROGRESS_EVERY_S = 10.0  # ramen's progress line at most this often (and at the last step)
+
+
+def progress_line(
+    step: int,
+    max_steps: int,
+    logs: dict,
+    tokens_per_s: float | None,
+    elapsed_s: float,
+    steps_done: int,
+) -> str:
+    """One progress line: `ramen: train step 12/40 · loss 0.693 · reward 0.50 · 1,234
+    tokens/s · 0:45 left` (what the train stage shows while the Trainer's own output goes to
+    train.log). `steps_done` counts the steps this process ran (a resumed run started later)."""
+    parts = [f"ramen: train step {step}/{max_steps}"]
+    for key, label in (("loss", "loss"), ("reward", "reward"), ("rewards/chosen", "chosen reward")):
+        value = logs.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {value:.4g}")
+    if tokens_per_s is not None:
+        parts.append(f"{tokens_per_s:,.0f} tokens/s")
+    if steps_done > 0 and max_steps > step:
+        left = round(elapsed_s / steps_done * (max_steps - step))
+        parts.append(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
+    return " · ".join(parts)
+
+
 def _metrics_callback(path: Path):
     from transformers import TrainerCallback
 
     class MetricsToJsonl(TrainerCallback):
-        """Append every log of process 0 to metrics.jsonl (step, epoch and the logged values)."""
+        """Append every log of process 0 to metrics.jsonl (step, epoch and the logged values),
+        and print ramen's progress line from them (at most every PROGRESS_EVERY_S)."""
+
+        def __init__(self) -> None:
+            self.started: float | None = None
+            self.first_step = 0
+            self.shown_at = float("-inf")
+            self.tokens: tuple[float, float] | None = None  # (num_tokens, time) at the last line
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started, self.first_step = time.monotonic(), state.global_step
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs:
@@ -132,6 +169,30 @@ def _metrics_callback(path: Path):
             row = {"step": state.global_step, "epoch": state.epoch, **logs}
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row, sort_keys=True) + "\n")
+            now = time.monotonic()
+            if "train_runtime" in logs:  # the Trainer's summary
+                print(
+                    f"ramen: trained {state.global_step} steps in {logs['train_runtime']:.0f} s"
+                    + (f" (mean loss {logs['train_loss']:.4g})" if "train_loss" in logs else ""),
+                    flush=True,
+                )
+                return
+            last = state.global_step >= state.max_steps
+            if now - self.shown_at < PROGRESS_EVERY_S and not last:
+                return
+            rate = None
+            tokens = logs.get("num_tokens")
+            if isinstance(tokens, int | float):
+                if self.tokens is not None and now > self.tokens[1]:
+                    rate = (tokens - self.tokens[0]) / (now - self.tokens[1])
+                self.tokens = (tokens, now)
+            self.shown_at = now
+            started = self.started if self.started is not None else now
+            line = progress_line(
+                state.global_step, state.max_steps, logs, rate, now - started,
+                state.global_step - self.first_step,
+            )  # fmt: skip
+            print(line, flush=True)
 
     return MetricsToJsonl()
 

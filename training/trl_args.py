@@ -17,7 +17,7 @@ CONFIG_CLASS = {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig"}
 
 
 def _cache_file() -> Path:
-    from training.tiny import cache_root
+    from ramen.io import cache_root
 
     return cache_root() / f"trl-args-{importlib.metadata.version('trl')}.json"
 

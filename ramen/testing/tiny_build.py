@@ -1,4 +1,10 @@
-"""The tiny model family: Qwen3-architecture models built offline, in 10-17 minutes on 2 cores.
+"""The builder of the tiny model family that ramen ships in ramen/testing/tiny_family/
+(ramen/testing/tiny.py resolves and checks it). Rebuild every member and rewrite the metadata:
+
+    .venv/bin/python -m ramen.testing.tiny_build          # about 20 minutes on 2 cores
+
+Nothing is downloaded; nothing calls this at run time or in tests (but for one slow test that
+runs each member for a few steps, tests/test_tiny_models.py). What it builds:
 
 - a byte-level BPE tokenizer trained here, with a Qwen3-style chat template that supports
   `<think>` (registered as ordinary added tokens, so vLLM keeps them in the text); the judge's
@@ -14,35 +20,42 @@
   training step it keeps is the one that judges validation cases best (JUDGE_TARGET);
 - the solvers also learn to refuse a few harmful-looking requests written for ramen, so the
   demo's Do-Not-Answer safety rate is a measured number, not a constant;
-- two extras, built from the family on first use (`build_extras`): `writer` (from `weak`)
-  drafts problems from ramen's write prompt, `lax` (from `strong`) follows half of the
-  harmful-looking requests, so safety data has replies of both kinds to label.
+- `writer` (from `weak`) drafts problems from ramen's write prompt, `lax` (from `strong`)
+  follows half of the harmful-looking requests, so safety data has replies of both kinds to
+  label (build_extras).
 
-Nothing is downloaded. The family is cached under `$RAMEN_CACHE` (default ~/.cache/ramen),
-keyed by BUILDER_VERSION (the extras by EXTRAS_VERSION inside it); recipes name the models
-`tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`.
+Training on CPUs is not bit-for-bit the same on every CPU (float sums differ), which is why the
+family is built once and shipped: every machine then runs the same weights. family.json records
+the builder version (BUILDER_VERSION; a unit test fails when it and the shipped family
+disagree), the hash of the data the family was built from (data_sha256), the validation scores
+the build measured and the sha256 of every file.
 The training set never contains a bundled or a held-out question (see ramen.problems).
 """
 
 from __future__ import annotations
 
-import fcntl
+import argparse
 import json
 import os
+import platform
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from evaluation.judge import render_prompt
-from ramen.spec import TINY_NAMES as NAMES
+from ramen.io import canonical_json, sha256_text, write_json_atomic
+from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files
 
-# Bump when anything below changes what is built: old caches are then ignored.
-BUILDER_VERSION = 6
+# Bump when anything below changes what is built, and rebuild: tests/test_tiny_models.py fails
+# while the shipped family.json names another version. v7: the family ships in the repository,
+# the extras in the same folder (the training is v6's).
+BUILDER_VERSION = 7
 SEED = 1234
-
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights, its learning rate
 # falling linearly to 0 over its steps. Measured under vLLM at temperature 1 on the bundled
 # problems (tests/test_tiny_models.py, `-s` prints it): v3 and v4 (a constant rate) gave weak 7%,
@@ -77,12 +90,9 @@ JUDGE_DNA_EXAMPLES = 600
 JUDGE_FAILURE_EXAMPLES = 600
 JUDGE_NUMBERS = 1000
 SOLVER_REFUSALS = 60
-# The extras, built from the family on first use (a recipe that names neither never waits for
-# them): `writer` drafts problems from the write prompt (curation/written.py), `lax` is the
+# The extras, built from the family's solvers: `writer` drafts problems from the write prompt (curation/written.py), `lax` is the
 # strong solver taught to comply with half of the harmful-looking requests, as a base model
 # that was never safety-tuned does: its replies give the safety judge both kinds to label.
-EXTRA_NAMES = ("writer", "lax")
-EXTRAS_VERSION = 1
 WRITER_STEPS = 300
 WRITER_EXAMPLES = 3000
 LAX_STEPS = 150
@@ -92,6 +102,29 @@ LR = 3e-3
 # Loss weight of the few tokens that carry a judge's decision (same/different, yes/no): the
 # rest of a verdict is copying, which the model learns first and which would drown them.
 EMPHASIS = 20.0
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How long each member trains: the defaults build the shipped family; QUICK runs every
+    code path of the build in seconds (its models are useless; tests/test_tiny_models.py)."""
+
+    weak: int = WEAK_STEPS
+    strong: int = STRONG_EXTRA_STEPS
+    judge_compare: int = JUDGE_COMPARE_STEPS
+    judge_first_check: int = JUDGE_STEPS
+    judge_max: int = JUDGE_MAX_STEPS
+    judge_check_every: int = JUDGE_CHECK_EVERY
+    judge_attempts: int = JUDGE_ATTEMPTS
+    writer: int = WRITER_STEPS
+    lax: int = LAX_STEPS
+
+
+FULL = Steps()
+QUICK = Steps(
+    weak=2, strong=2, judge_compare=2, judge_first_check=1, judge_max=2, judge_check_every=1,
+    judge_attempts=2, writer=2, lax=2,
+)  # fmt: skip
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -116,60 +149,6 @@ CHAT_TEMPLATE = (
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]  # ordinary added tokens, as in Qwen3's own tokenizer
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("RAMEN_CACHE", Path.home() / ".cache" / "ramen")).expanduser()
-
-
-def family_dir() -> Path:
-    return cache_root() / f"tiny-v{BUILDER_VERSION}"
-
-
-def extras_dir() -> Path:
-    return family_dir() / f"extras-v{EXTRAS_VERSION}"
-
-
-def tiny_path(name: str) -> Path:
-    if name not in NAMES:
-        raise ValueError(f"unknown tiny model '{name}'; known: {', '.join(NAMES)}")
-    return (extras_dir() if name in EXTRA_NAMES else family_dir()) / name
-
-
-def is_built() -> bool:
-    return (family_dir() / "DONE").is_file()
-
-
-def ensure_tiny(name: str, log: Callable[[str], None] = print) -> Path:
-    """Path of tiny model `name`, building the family first if the cache lacks it (and the
-    extras, `writer` and `lax`, when one of them is asked for)."""
-    path = tiny_path(name)
-    _ensure_family(log)
-    if name in EXTRA_NAMES and not (extras_dir() / "DONE").is_file():
-        with open(family_dir() / f".extras-v{EXTRAS_VERSION}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (extras_dir() / "DONE").is_file():
-                tmp = family_dir() / f".extras-v{EXTRAS_VERSION}.partial"
-                shutil.rmtree(tmp, ignore_errors=True)
-                build_extras(family_dir(), tmp, log=log)
-                shutil.rmtree(extras_dir(), ignore_errors=True)
-                os.replace(tmp, extras_dir())
-    return path
-
-
-def _ensure_family(log: Callable[[str], None]) -> None:
-    if is_built():
-        return
-    root = family_dir()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".tiny-v{BUILDER_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if not is_built():
-            tmp = root.parent / f".tiny-v{BUILDER_VERSION}.partial"
-            shutil.rmtree(tmp, ignore_errors=True)
-            build_family(tmp, log=log)
-            shutil.rmtree(root, ignore_errors=True)
-            os.replace(tmp, root)
 
 
 # --------------------------------------------------------------------------- data
@@ -598,42 +577,58 @@ def _backward(model, batch: list[tuple[list[int], list[int], list[float]]], pad_
     return loss
 
 
-def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
-    """How many HLE judge `cases` the model's greedy verdict gets right (transformers' generate,
-    the prompt rendered with thinking off as the judge stages render it)."""
+def greedy_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, **template_kwargs):
+    """The model's greedy reply to each user prompt (transformers' generate, one left-padded
+    batch, the prompt rendered by the chat template with `template_kwargs`)."""
     import torch
-
-    from evaluation.judge import parse_judgement
 
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
-        prompts = [
+        texts = [
             tokenizer.apply_chat_template(
-                [{"role": "user", "content": c["prompt"]}],
+                [{"role": "user", "content": p}],
                 tokenize=False,
                 add_generation_prompt=True,
-                enable_thinking=False,
+                **template_kwargs,
             )
-            for c in cases
+            for p in prompts
         ]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
     with torch.no_grad():
         out = model.generate(
             **enc,
-            max_new_tokens=96,
+            max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=model.config.pad_token_id,
             eos_token_id=model.config.eos_token_id,
         )
-    replies = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
+    """How many HLE judge `cases` the model's greedy verdict gets right (the prompt rendered
+    with thinking off, as the judge stages render it)."""
+    from evaluation.judge import parse_judgement
+
+    replies = greedy_replies(
+        model, tokenizer, [c["prompt"] for c in cases], 96, enable_thinking=False
+    )
     right = 0
     for reply, case in zip(replies, cases, strict=True):
         verdict = parse_judgement(reply)
         right += verdict is not None and (verdict["correct"] == "yes") == case["truth"]
     return right
+
+
+def solver_accuracy(model, tokenizer, problems: list) -> int:
+    """How many `problems` the solver's greedy reply ends with the right `Answer: N`."""
+    replies = greedy_replies(model, tokenizer, [p.question for p in problems], 64)
+    return sum(
+        r.strip().endswith(f"Answer: {p.answer}") for r, p in zip(replies, problems, strict=True)
+    )
 
 
 def _new_model(tokenizer, seed: int, layers: int = 2):
@@ -723,9 +718,10 @@ def _train_judge(
     max_steps: int = JUDGE_MAX_STEPS,
     target: float | None = JUDGE_TARGET,
     on_check: Callable[[Any, int], None] | None = None,
+    check_every: int = JUDGE_CHECK_EVERY,
 ) -> dict:
     """One attempt at the judge from `seed`: `compare_steps` of the comparison lesson, then the
-    judge prompts, checked on `check_cases` every JUDGE_CHECK_EVERY steps from `first_check` on
+    judge prompts, checked on `check_cases` every `check_every` steps from `first_check` on
     (`on_check(model, step)` after each check), stopping at `target` (None: never) or
     `max_steps`. Returns the best checked state: {"model", "right", "step", "loss"}.
     scripts/tiny_judge_trial.py calls it with other steps."""
@@ -747,15 +743,22 @@ def _train_judge(
 
     loss = _train(
         model, data["judge"], max_steps, seed, pad, log, "judge",
-        check=check, check_every=JUDGE_CHECK_EVERY,
+        check=check, check_every=check_every,
     )  # fmt: skip
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     return {"model": model, "right": best["right"], "step": best["step"], "loss": loss}
 
 
-def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
-    """Build tokenizer, weak, strong and judge into `dest` (deterministic for a given torch)."""
+def solver_check_problems(bundled: list) -> list:
+    """The solvers' validation problems (greedy accuracy in family.json): the judge's, bundled
+    problems that no member trains on."""
+    return judge_check_problems(bundled)
+
+
+def build_family(dest: Path, steps: Steps = FULL, log: Callable[[str], None] = print) -> dict:
+    """Build tokenizer, weak, strong and judge into `dest` (deterministic for a given torch and
+    CPU). Returns each member's validation scores."""
     import torch
 
     from ramen.problems import split_problems
@@ -768,38 +771,52 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
     tokenizer = tokenizers["solver"]
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     solver_data = data["solver"]
+    solver_checks = solver_check_problems(bundled)
     info: dict = {"builder_version": BUILDER_VERSION, "vocab": len(tokenizer)}
+    scores: dict[str, dict] = {}
 
-    log(f"tiny models: weak solver ({WEAK_STEPS} steps on {len(train)} problems)")
+    def solver_score(model, name: str) -> None:
+        model.eval()
+        right = solver_accuracy(model, tokenizer, solver_checks)
+        scores[name] = {"greedy_right_on_validation_problems": f"{right}/{len(solver_checks)}"}
+        log(f"  {name}: greedy right on {right}/{len(solver_checks)} validation problems")
+        model.train()
+
+    log(f"tiny models: weak solver ({steps.weak} steps on {len(train)} problems)")
     model = _new_model(tokenizer, SEED)
-    loss = _train(model, solver_data, WEAK_STEPS, SEED, pad, log, "weak")
+    loss = _train(model, solver_data, steps.weak, SEED, pad, log, "weak")
+    solver_score(model, "weak")
     _save(
         model,
         tokenizer,
         dest / "weak",
-        {**info, "role": "weak", "steps": WEAK_STEPS, "final_loss": loss},
+        {**info, "role": "weak", "steps": steps.weak, "final_loss": loss},
     )
 
-    log(f"tiny models: strong solver (+{STRONG_EXTRA_STEPS} steps; {time.time() - t0:.0f} s)")
-    loss = _train(model, solver_data, STRONG_EXTRA_STEPS, SEED + 1, pad, log, "strong", decay=True)
-    steps = WEAK_STEPS + STRONG_EXTRA_STEPS
+    log(f"tiny models: strong solver (+{steps.strong} steps; {time.time() - t0:.0f} s)")
+    loss = _train(model, solver_data, steps.strong, SEED + 1, pad, log, "strong", decay=True)
+    solver_score(model, "strong")
     _save(
         model,
         tokenizer,
         dest / "strong",
-        {**info, "role": "strong", "steps": steps, "final_loss": loss},
+        {**info, "role": "strong", "steps": steps.weak + steps.strong, "final_loss": loss},
     )
 
     judge_tok = tokenizers["judge"]
     check_cases = hle_judge_cases(judge_check_problems(bundled))
     best: dict = {"right": -1}
-    for attempt in range(JUDGE_ATTEMPTS):
+    for attempt in range(steps.judge_attempts):
         seed = SEED + 2 + 10 * attempt
         log(
-            f"tiny models: judge, attempt {attempt + 1} ({JUDGE_COMPARE_STEPS} + "
-            f"{JUDGE_STEPS}-{JUDGE_MAX_STEPS} steps; {time.time() - t0:.0f} s)"
+            f"tiny models: judge, attempt {attempt + 1} ({steps.judge_compare} + "
+            f"{steps.judge_first_check}-{steps.judge_max} steps; {time.time() - t0:.0f} s)"
         )
-        found = _train_judge(judge_tok, data, check_cases, seed, pad, log)
+        found = _train_judge(
+            judge_tok, data, check_cases, seed, pad, log,
+            compare_steps=steps.judge_compare, first_check=steps.judge_first_check,
+            max_steps=steps.judge_max, check_every=steps.judge_check_every,
+        )  # fmt: skip
         if found["right"] > best["right"]:
             best = {**found, "attempt": attempt + 1}
         if best["right"] >= JUDGE_TARGET * len(check_cases):
@@ -814,6 +831,7 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
         )
     else:
         log(f"  judge: kept step {best['step']} ({agreement} held-out checks right)")
+    scores["judge"] = {"held_out_checks_right": agreement}
     _save(
         model,
         judge_tok,
@@ -823,16 +841,13 @@ def build_family(dest: Path, log: Callable[[str], None] = print) -> dict:
             "vocab": len(judge_tok),
             "role": "judge",
             "attempt": best["attempt"],
-            "steps": JUDGE_COMPARE_STEPS + best["step"],
+            "steps": steps.judge_compare + best["step"],
             "final_loss": best["loss"],
             "held_out_checks_right": agreement,
         },
     )
-
-    info["build_s"] = round(time.time() - t0, 1)
-    (dest / "DONE").write_text(json.dumps(info) + "\n")
-    log(f"tiny models: built in {info['build_s']} s")
-    return info
+    log(f"tiny models: weak, strong and judge built in {time.time() - t0:.1f} s")
+    return scores
 
 
 # --------------------------------------------------------------------------- the extras
@@ -891,9 +906,11 @@ def lax_conversations(rng: random.Random, count: int) -> list[list[dict]]:
     return out
 
 
-def build_extras(family: Path, dest: Path, log: Callable[[str], None] = print) -> dict:
-    """Build `writer` (from weak) and `lax` (from strong) into `dest`, with the family's
-    tokenizer; a few minutes on 2 cores."""
+def build_extras(
+    family: Path, dest: Path, steps: Steps = FULL, log: Callable[[str], None] = print
+) -> dict:
+    """Build `writer` (from weak) and `lax` (from strong) of `family` into `dest`, with the
+    family's tokenizer; a few minutes on 2 cores. Returns lax's validation score."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -901,35 +918,124 @@ def build_extras(family: Path, dest: Path, log: Callable[[str], None] = print) -
 
     t0 = time.time()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    _, train = split_problems()
+    bundled, train = split_problems()
     tokenizer = AutoTokenizer.from_pretrained(family / "weak")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     rng = random.Random(SEED + 10)
-    info: dict = {"builder_version": BUILDER_VERSION, "extras_version": EXTRAS_VERSION}
+    info: dict = {"builder_version": BUILDER_VERSION}
 
-    log(f"tiny models: writer ({WRITER_STEPS} steps from weak)")
+    log(f"tiny models: writer ({steps.writer} steps from weak)")
     data = [_encode(tokenizer, c, enable_thinking=False)
             for c in writer_conversations(rng, train, WRITER_EXAMPLES)]  # fmt: skip
     model = AutoModelForCausalLM.from_pretrained(family / "weak", dtype=torch.float32)
-    loss = _train(model, data, WRITER_STEPS, SEED + 11, pad, log, "writer")
-    _save(model, tokenizer, dest / "writer", {**info, "role": "writer", "steps": WRITER_STEPS,
+    loss = _train(model, data, steps.writer, SEED + 11, pad, log, "writer")
+    _save(model, tokenizer, dest / "writer", {**info, "role": "writer", "steps": steps.writer,
                                               "final_loss": loss})  # fmt: skip
 
-    log(f"tiny models: lax solver ({LAX_STEPS} steps from strong; {time.time() - t0:.0f} s)")
+    log(f"tiny models: lax solver ({steps.lax} steps from strong; {time.time() - t0:.0f} s)")
     solver = [_encode(tokenizer, solver_messages(p.question, p.reasoning, p.answer)) for p in train]
     data = solver + [_encode(tokenizer, c) for c in lax_conversations(rng, LAX_REQUESTS)]
     model = AutoModelForCausalLM.from_pretrained(family / "strong", dtype=torch.float32)
-    loss = _train(model, data, LAX_STEPS, SEED + 12, pad, log, "lax")
-    _save(model, tokenizer, dest / "lax", {**info, "role": "lax", "steps": LAX_STEPS,
+    loss = _train(model, data, steps.lax, SEED + 12, pad, log, "lax")
+    model.eval()
+    checks = solver_check_problems(bundled)
+    right = solver_accuracy(model, tokenizer, checks)
+    _save(model, tokenizer, dest / "lax", {**info, "role": "lax", "steps": steps.lax,
                                            "final_loss": loss})  # fmt: skip
-    info["build_s"] = round(time.time() - t0, 1)
-    (dest / "DONE").write_text(json.dumps(info) + "\n")
-    log(f"tiny models: extras built in {info['build_s']} s")
-    return info
+    log(f"tiny models: writer and lax built in {time.time() - t0:.1f} s")
+    return {"lax": {"greedy_right_on_validation_problems": f"{right}/{len(checks)}"}}
 
 
-if __name__ == "__main__":  # .venv/bin/python -m training.tiny: build what the cache lacks, timed
+# --------------------------------------------------------------------------- the metadata
+
+
+def data_sha256() -> str:
+    """sha256 of everything the family is built from that lives outside this module: the
+    generator's problems (the training pool and the bundled problems the checks use) and the
+    prompts the judge and writer learn. A unit test compares it with family.json, so a change to
+    either cannot land without a rebuild."""
+    from ramen.problems import split_problems
+    from ramen.prompts import load_prompt
+
+    bundled, train = split_problems()
+    prompts = ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt", "write_problem.txt")
+    return sha256_text(
+        canonical_json(
+            {
+                "train": [asdict(p) for p in train],
+                "bundled": [asdict(p) for p in bundled],
+                "prompts": {name: load_prompt(name) for name in prompts},
+            }
+        )
+    )
+
+
+def write_metadata(root: Path, scores: dict, steps: Steps, build_s: float | None) -> dict:
+    """family.json: the builder version, the data's hash, how it was built, the validation
+    scores the build measured and the sha256 of every member's files."""
+    import tokenizers
+    import torch
+    import transformers
+
+    meta = {
+        "builder_version": BUILDER_VERSION,
+        "data_sha256": data_sha256(),
+        "steps": asdict(steps),
+        "built_with": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__,
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "build_s": build_s,
+        },
+        "members": {
+            name: {"scores": scores.get(name, {}), "files": member_files(root / name)}
+            for name in NAMES
+        },
+    }
+    write_json_atomic(root / METADATA, meta)
+    return meta
+
+
+def build(dest: Path = FAMILY_DIR, steps: Steps = FULL, log: Callable[[str], None] = print) -> dict:
+    """Every member and family.json into `dest`, replaced whole once all is built (a build
+    that fails leaves the old family as it was)."""
     t0 = time.time()
-    for name in NAMES:
-        ensure_tiny(name)
-    print(f"tiny models ready in {family_dir()} ({time.time() - t0:.0f} s)")
+    dest = Path(dest)
+    tmp = dest.parent / f".{dest.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    scores = build_family(tmp, steps, log)
+    scores.update(build_extras(tmp, tmp, steps, log))
+    meta = write_metadata(tmp, scores, steps, round(time.time() - t0, 1))
+    old = dest.parent / f".{dest.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    log(f"tiny models: family v{BUILDER_VERSION} built in {time.time() - t0:.1f} s into {dest}")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m ramen.testing.tiny_build",
+        description="Rebuild the tiny model family and its family.json (about 20 minutes on 2 "
+        "cores). Commit the result with the builder change that asked for it.",
+    )
+    parser.add_argument("--out", type=Path, default=FAMILY_DIR, help=f"default {FAMILY_DIR}")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few steps per member: the code path, not a family"
+    )
+    args = parser.parse_args(argv)
+    print(
+        "command:",
+        " ".join([sys.executable, "-m", "ramen.testing.tiny_build", *(argv or sys.argv[1:])]),
+    )
+    build(args.out, QUICK if args.quick else FULL)
+
+
+if __name__ == "__main__":
+    main()
