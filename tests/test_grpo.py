@@ -123,7 +123,14 @@ def test_grpo_stage_raises_the_reward_with_the_grader_as_reward(tmp_path):
 
     from ramen.bundled import resolve_bundled
 
-    rows = [json.loads(x) for x in open(resolve_bundled("bundled:problems.jsonl"))][:8]
+    # remainders: the shipped strong is right on about a quarter of its samples of them (the
+    # demo's grade stage), so the reward has room to rise (on the first 8 problems, sums it
+    # mostly knows, it starts above 0.8)
+    rows = [
+        r
+        for r in map(json.loads, open(resolve_bundled("bundled:problems.jsonl")))
+        if r.get("category") == "number_theory"
+    ][:8]
     data = tmp_path / "problems.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = tmp_path / "grpo.yaml"

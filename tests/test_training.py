@@ -787,11 +787,15 @@ def test_a_quiet_console_shows_ramens_lines_and_the_log_keeps_the_trainers(monke
         "ramen: train step 1/4 · loss 0.6931\n",
         "{'train_runtime': 3.0, 'train_loss': 0.69}\n",
         "ramen: trained 4 steps in 3 s\n",
+        # a progress bar's refreshes (carriage returns, no newline) before a ramen line
+        "\r  0%|          | 0/4 [00:00<?, ?it/s]ramen: train step 4/4\n",
+        "a library line that quotes ramen: in its middle\n",
     ):
         echo._echo(line)
     assert shown.getvalue().splitlines() == [
         "ramen: train step 1/4 · loss 0.6931",
         "ramen: trained 4 steps in 3 s",
+        "ramen: train step 4/4",
     ]
     monkeypatch.setattr(launcher, "quiet", lambda: False)  # --verbose: everything
     echo._echo("{'loss': '0.5'}\n")

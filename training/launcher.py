@@ -131,8 +131,15 @@ class LoggedProcess:
         self._reader.start()
 
     def _echo(self, line: str) -> None:
-        if quiet() and not line.startswith("ramen:"):
-            return  # the Trainer's raw output: in the log only
+        if quiet():
+            # the Trainer's raw output stays in the log; a `ramen:` line is shown, also when a
+            # progress bar (carriage returns, no newline) came before it on the same line
+            at = line.find("ramen: ")
+            before = line[:at]
+            bar = before.endswith("\r") or ("|" in before and before.endswith("]"))
+            if at < 0 or (at > 0 and not bar):
+                return
+            line = line[at:]
         self._shown.write(line)
 
     def _read(self) -> None:

@@ -303,6 +303,9 @@ def build_config(spec: dict, eos: str | None):
         "report_to": spec["report_to"],
         **_tracker_args(spec, args),
         "logging_steps": args.pop("logging_steps", 1),
+        # ramen's progress line (step, loss, reward, tokens/s, time left) replaces tqdm's bar,
+        # whose carriage returns would fold it into the bar's line in train.log
+        "disable_tqdm": args.pop("disable_tqdm", True),
         "save_strategy": args.pop("save_strategy", "steps"),
         "save_steps": args.pop("save_steps", 50),
         "save_total_limit": args.pop("save_total_limit", 2),
