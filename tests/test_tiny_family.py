@@ -147,3 +147,29 @@ def test_the_builder_runs_every_member_for_a_few_steps(tmp_path):
     # the judge's attempts both ran (the quick judge never reaches its target)
     assert "judge, attempt 2" in proc.stdout
     assert not list(tmp_path.glob(".family.*")), "the build's temporary folders are gone"
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_the_family_and_the_data_files(tmp_path):
+    """A non-editable install has what an editable one reads from the tree: every file of the
+    tiny family, the bundled data and the prompts (declared as package data; built offline
+    with the environment's setuptools)."""
+    import zipfile
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("ramen-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = [
+        p.relative_to(ROOT).as_posix()
+        for folder in (tiny.FAMILY_DIR, ROOT / "ramen" / "data", ROOT / "ramen" / "prompts")
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    assert len(wanted) > 40 and not [w for w in wanted if w not in names], sorted(
+        set(wanted) - names
+    )
