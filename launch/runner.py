@@ -160,6 +160,12 @@ def quiet_failure(error: BaseException) -> bool:
     return not verbose() and not isinstance(error, KeyboardInterrupt | SystemExit)
 
 
+def config_hashes(recipe: Recipe, stages: list[StageDef]) -> dict[str, str]:
+    """The config hash of every stage `recipe` runs: what decides whether a finished stage is
+    skipped (scripts/stage_hashes.py; tests/test_stage_hashes.py keeps the shipped recipes')."""
+    return {s.name: hash_obj(s.config(recipe)) for s in stages if s.enabled(recipe)}
+
+
 class Runner:
     def __init__(self, recipe: Recipe, stages: list[StageDef], recipe_path: str | None = None):
         self.recipe, self.recipe_path = recipe, recipe_path
