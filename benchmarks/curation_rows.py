@@ -104,9 +104,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("RAMEN_NO_PROGRESS", "1")
 
-    from launch.recipe import recipe_from_dict
-    from launch.runner import Runner, read_manifest
-    from launch.stages import STAGES
+    from ramen.launch.recipe import recipe_from_dict
+    from ramen.launch.runner import Runner, read_manifest
+    from ramen.launch.stages import STAGES
 
     rng = random.Random(1)
     bench = [question(rng) for _ in range(args.questions)]

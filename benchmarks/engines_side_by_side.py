@@ -33,7 +33,7 @@ models:
 
 
 def start(work: Path, name: str, cpu: int | None) -> tuple[subprocess.Popen, float]:
-    cmd = [sys.executable, "-m", "launch.cli", "generate", "--recipe", str(work / "r.yaml"),
+    cmd = [sys.executable, "-m", "ramen.launch.cli", "generate", "--recipe", str(work / "r.yaml"),
            "--model", "strong", "--input", str(work / "p.jsonl"),
            "--output", str(work / f"{name}.jsonl"), "--n", "4", "--seed", "3"]  # fmt: skip
     if cpu is not None:

@@ -37,12 +37,12 @@ def main() -> None:
     ap.add_argument("--dtype", default=None)
     args = ap.parse_args()
 
+    from ramen.evaluation.engine import completion_budget
+    from ramen.evaluation.offline import OfflineEngine
+    from ramen.evaluation.sampling import problem_requests
+    from ramen.evaluation.store import run_to_store
     from vllm import SamplingParams
 
-    from evaluation.engine import completion_budget
-    from evaluation.offline import OfflineEngine
-    from evaluation.sampling import problem_requests
-    from evaluation.store import run_to_store
     from ramen.problems import all_problems
     from ramen.spec import ModelSpec
     from ramen.testing import tiny
@@ -87,7 +87,7 @@ def main() -> None:
             t = time.perf_counter()
             run_to_store(engine.generate, requests, parts)
             elapsed = time.perf_counter() - t
-            from evaluation.store import read_parts
+            from ramen.evaluation.store import read_parts
 
             rows, _ = read_parts(parts)
             return sum(r["completion_tokens"] for r in rows.values()), elapsed

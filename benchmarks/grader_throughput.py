@@ -66,8 +66,7 @@ def bare_math_verify(rows: list[dict]) -> int:
     """math-verify alone on the same rows: parse the reference and the final content, verify.
     Timeouts off (SIGALRM), as ramen runs it; the count of rows it calls equal."""
     from math_verify import parse, verify
-
-    from evaluation.grading import final_content
+    from ramen.evaluation.grading import final_content
 
     same = 0
     for row in rows:
@@ -86,7 +85,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("RAMEN_NO_PROGRESS", "1")
-    from evaluation.grading import rule_grades
+    from ramen.evaluation.grading import rule_grades
 
     rows = make_rows(args.rows)
     rule_grades(rows[:200], 1)  # warm-up: imports, sympy caches

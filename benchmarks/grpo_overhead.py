@@ -86,7 +86,7 @@ training:
 """
     )
     env = {**os.environ, "RAMEN_NO_PROGRESS": "1"}
-    ramen = [sys.executable, "-m", "launch.cli", "run", str(recipe), "--stages"]
+    ramen = [sys.executable, "-m", "ramen.launch.cli", "run", str(recipe), "--stages"]
     subprocess.run([*ramen, "models"], cwd=ROOT, env=env, check=True, capture_output=True)
     start = time.perf_counter()
     subprocess.run([*ramen, "train"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -103,9 +103,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
+    from ramen.training.config import TrainingStep
+    from ramen.training.launcher import Topology, write_accelerate_config
+
     from ramen.testing import tiny
-    from training.config import TrainingStep
-    from training.launcher import Topology, write_accelerate_config
 
     model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,7 +99,7 @@ def row_stages(tmp: Path, n: int) -> dict[str, int]:
     recipe = rows_recipe("memory", tmp)
     recipe["data"]["balance"] = {"shares": {c: 0.25 for c in CATEGORIES}}
     (tmp / "recipe.yaml").write_text(json.dumps(recipe))  # JSON is YAML
-    ramen = [sys.executable, "-m", "launch.cli", "run", str(tmp / "recipe.yaml")]
+    ramen = [sys.executable, "-m", "ramen.launch.cli", "run", str(tmp / "recipe.yaml")]
     env = {"RAMEN_NO_PROGRESS": "1"}
     subprocess.run([*ramen, "--stages", "models"], cwd=ROOT, env={**os.environ, **env},
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -112,8 +112,8 @@ def row_stages(tmp: Path, n: int) -> dict[str, int]:
 STORE_SCRIPT = """
 import sys, time
 from pathlib import Path
-from evaluation.store import finalize, run_to_store
-from evaluation.engine import Request
+from ramen.evaluation.store import finalize, run_to_store
+from ramen.evaluation.engine import Request
 n, parts, step = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 text = "<think>" + "let me check this step again. " * 66 + "</think> Answer: 42"
 def requests():

@@ -130,7 +130,7 @@ training:
     )
     env = {**os.environ, "RAMEN_NO_PROGRESS": "1"}
     subprocess.run(
-        [sys.executable, "-m", "launch.cli", "run", str(recipe), "--stages", "models"],
+        [sys.executable, "-m", "ramen.launch.cli", "run", str(recipe), "--stages", "models"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -138,7 +138,7 @@ training:
     )
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "launch.cli", "run", str(recipe), "--stages", "train"],
+        [sys.executable, "-m", "ramen.launch.cli", "run", str(recipe), "--stages", "train"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -162,9 +162,10 @@ def main() -> None:
     ap.add_argument("--shape", choices=("tiny", "qwen3-0.6b"), default="tiny")
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
+    from ramen.training.config import TrainingStep
+    from ramen.training.launcher import Topology, write_accelerate_config
+
     from ramen.testing import tiny
-    from training.config import TrainingStep
-    from training.launcher import Topology, write_accelerate_config
 
     model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:

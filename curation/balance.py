@@ -16,7 +16,8 @@ import random
 from array import array
 from collections import Counter, defaultdict
 
-from curation.config import BalanceConfig
+from ramen.curation.config import BalanceConfig
+
 from ramen.console import console, track
 from ramen.io import sha256_text
 from ramen.stage import StageContext, StageDef, dump

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from ramen.evaluation.sampling_params import Sampling, temperature_field
 
-from evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import StrictModel
 
@@ -191,7 +191,7 @@ class SourceSpec(StrictModel):
             raise ValueError("a synthetic source needs `count` (how many problems to make)")
         if self.fields or self.keep or self.drop:
             raise ValueError("`fields`, `keep` and `drop` are for sources read from a path")
-        from curation.synthetic import check_source
+        from ramen.curation.synthetic import check_source
 
         check_source(self)
         return self

@@ -16,18 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evaluation.engine import LazyEngine
-from evaluation.grading import grade_rows, row_key
-from evaluation.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
-from evaluation.sampling import (
+from ramen.evaluation.engine import LazyEngine
+from ramen.evaluation.grading import grade_rows, row_key
+from ramen.evaluation.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
+from ramen.evaluation.sampling import (
     PROBLEM_KEEP,
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from evaluation.sampling_params import resolved_for
-from evaluation.store import ordered_samples
+from ramen.evaluation.sampling_params import resolved_for
+from ramen.evaluation.store import ordered_samples
+
 from ramen.console import console, err_console
 from ramen.io import sha256_text
 from ramen.stage import StageContext, StageDef, dump, model_entries
@@ -165,7 +166,7 @@ def grade_samples(
     beside the judge parts and counted among the stage's outputs. Samples of safety and
     benign prompts go to the safety judge instead (curation/safety.py); the rows come back in
     their input order."""
-    from curation.safety import grade_safety, is_safety
+    from ramen.curation.safety import grade_safety, is_safety
 
     safety_rows = [s for s in samples if is_safety(s)]
     if safety_rows:
@@ -256,7 +257,7 @@ def _print_tiers(table: dict, small: str, large: str) -> None:
 def filter_stage(ctx: StageContext) -> dict:
     """Stage `filter`: each listed model tries every problem k times; problems the deciding
     model solves (>= min_solved of k correct) are dropped as easy."""
-    from curation.safety import is_safety
+    from ramen.curation.safety import is_safety
 
     cfg = ctx.recipe.curation.filter
     source = problems_stage(ctx)

@@ -20,10 +20,11 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from curation.cards import model_roles, write_card, written_models
-from curation.clean import load_tokenizer
-from curation.generation import group_by_problem
-from evaluation.rules import vote_key
+from ramen.curation.cards import model_roles, write_card, written_models
+from ramen.curation.clean import load_tokenizer
+from ramen.curation.generation import group_by_problem
+from ramen.evaluation.rules import vote_key
+
 from ramen.console import err_console, track
 from ramen.errors import UserError
 from ramen.html import SAMPLE_TEXTS, dataset, page

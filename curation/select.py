@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from curation.generation import group_by_problem
+from ramen.curation.generation import group_by_problem
+
 from ramen.console import track
 from ramen.stage import StageContext, StageDef, dump
 

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from curation.balance import draw_mix
-from curation.config import DataConfig, SourceSpec
+from ramen.curation.balance import draw_mix
+from ramen.curation.config import DataConfig, SourceSpec
+
 from ramen.bundled import resolve_bundled
 from ramen.console import console, track
 from ramen.errors import UserError
@@ -76,13 +77,13 @@ def read_source(
     """(row, reject reason, raw) for every record of a source; a synthetic source's counts go
     to `report`; a written source's rows come from the `write` stage's folder."""
     if src.written is not None:
-        from curation.written import written_rows
+        from ramen.curation.written import written_rows
 
         assert write_dir is not None, "a written source is read after the write stage"
         yield from written_rows(write_dir, src.label)
         return
     if src.synthetic:
-        from curation.synthetic import synthetic_rows
+        from ramen.curation.synthetic import synthetic_rows
 
         yield from synthetic_rows(
             src, src.seed if src.seed is not None else seed, report if report is not None else {}
@@ -277,7 +278,7 @@ def _uses_seed(sources: list[SourceSpec]) -> bool:
 def _generator_files(sources: list[SourceSpec]) -> dict[str, str]:
     if not any(s.synthetic for s in sources):
         return {}  # SymPy is imported only by recipes that generate problems
-    from curation.synthetic import generator_files
+    from ramen.curation.synthetic import generator_files
 
     return generator_files(sources)
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curation.generators import REGISTRY, Generator
+from ramen.curation.generators import REGISTRY, Generator
+
 from ramen.io import hash_obj
 
 REDRAWS = 20  # draws of one problem before its generator counts as exhausted

@@ -34,9 +34,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from curation.generation import derived_seed, generate_samples
-from curation.pairs import majority_label
-from evaluation.rules import extract_answer, vote_key
+from ramen.curation.generation import derived_seed, generate_samples
+from ramen.curation.pairs import majority_label
+from ramen.evaluation.rules import extract_answer, vote_key
+
 from ramen.bundled import resolve_bundled
 from ramen.errors import UserError
 from ramen.io import hash_obj, iter_jsonl, sha256_text
@@ -69,7 +70,7 @@ def read_seeds(path: str, where: str) -> dict[str, list[str]]:
     """Seed questions by category, in file order (any file a source may be: prepare's reader;
     broken lines and rows without a question or category are skipped, and a file with none
     left is an error)."""
-    from curation.sources import _local_rows
+    from ramen.curation.sources import _local_rows
 
     file = Path(resolve_bundled(path))
     if not file.is_file():

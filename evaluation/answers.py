@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from evaluation.benchmarks import BenchmarkKind, judge_settings
-from evaluation.config import BenchmarkSpec
-from evaluation.engine import LazyEngine
-from evaluation.failures import (
+from ramen.evaluation.benchmarks import BenchmarkKind, judge_settings
+from ramen.evaluation.config import BenchmarkSpec
+from ramen.evaluation.engine import LazyEngine
+from ramen.evaluation.failures import (
     NO_ANSWER,
     REASONS,
     UNCLASSIFIED,
@@ -22,16 +22,17 @@ from evaluation.failures import (
     failure_table,
     needs_judge,
 )
-from evaluation.grading import grade_rows, judge_items
-from evaluation.judge import Judge, JudgeItem, judge_prompt_for
-from evaluation.metrics import evaluation_metrics
-from evaluation.plots import (
+from ramen.evaluation.grading import grade_rows, judge_items
+from ramen.evaluation.judge import Judge, JudgeItem, judge_prompt_for
+from ramen.evaluation.metrics import evaluation_metrics
+from ramen.evaluation.plots import (
     plot_categories,
     plot_lengths,
     plot_reliability,
     plot_truncation,
     plus_minus,
 )
+
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

@@ -8,7 +8,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.grading import final_content, row_key
+from ramen.evaluation.grading import final_content, row_key
+
 from ramen.errors import UserError
 from ramen.io import iter_jsonl, write_jsonl_atomic
 

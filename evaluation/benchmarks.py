@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evaluation.judge import judge_identity
+from ramen.evaluation.judge import judge_identity
+
 from ramen.bundled import resolve_bundled
 from ramen.errors import UserError
 from ramen.io import jsonl_records

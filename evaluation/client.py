@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from evaluation.engine import (
+from ramen.evaluation.engine import (
     ChatRenderer,
     EngineError,
     Request,
@@ -24,12 +24,13 @@ from evaluation.engine import (
     output_parser,
     too_long,
 )
-from evaluation.sampling_params import (
+from ramen.evaluation.sampling_params import (
     applied,
     knob_defaults,
     local_tokenizer,
 )
-from evaluation.server import VLLMServer
+from ramen.evaluation.server import VLLMServer
+
 from ramen.console import err_console
 from ramen.spec import ModelSpec
 from ramen.turns import prompt_opens_think

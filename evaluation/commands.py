@@ -6,18 +6,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from evaluation.audit import write_audit
-from evaluation.grading import JudgeMode, check_row, grade_rows, row_key
-from evaluation.judge import Judge, check_prompt
-from evaluation.sampling import (
+from ramen.evaluation.audit import write_audit
+from ramen.evaluation.grading import JudgeMode, check_row, grade_rows, row_key
+from ramen.evaluation.judge import Judge, check_prompt
+from ramen.evaluation.sampling import (
     PROBLEM_KEEP,
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from evaluation.sampling_params import resolved_for
-from evaluation.store import Shard, ordered_samples
+from ramen.evaluation.sampling_params import resolved_for
+from ramen.evaluation.store import Shard, ordered_samples
+
 from ramen.errors import UserError
 from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
 from ramen.spec import ModelSpec
@@ -176,7 +177,7 @@ def grade_file(
     )
     judge = None
     if judge_engine is not None:
-        from evaluation.judge import default_prompt
+        from ramen.evaluation.judge import default_prompt
 
         template = prompt if prompt is not None else default_prompt(judge_format)
         check_prompt(template, "--judge-prompt")

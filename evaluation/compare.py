@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from evaluation.metrics import parse_correct
-from evaluation.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
+from ramen.evaluation.metrics import parse_correct
+from ramen.evaluation.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
+
 from ramen.errors import UserError
 from ramen.io import jsonl_records, write_jsonl_atomic
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from ramen.evaluation.sampling_params import Sampling, temperature_field
 
-from evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import SAFE_NAME, StrictModel
 

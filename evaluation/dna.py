@@ -18,12 +18,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from evaluation.benchmarks import BenchmarkKind, judge_settings
-from evaluation.engine import LazyEngine
-from evaluation.grading import judge_items
-from evaluation.judge import Judge, JudgeItem
-from evaluation.plots import plot_dna_labels, plus_minus
-from evaluation.stats import wald_half_width
+from ramen.evaluation.benchmarks import BenchmarkKind, judge_settings
+from ramen.evaluation.engine import LazyEngine
+from ramen.evaluation.grading import judge_items
+from ramen.evaluation.judge import Judge, JudgeItem
+from ramen.evaluation.plots import plot_dna_labels, plus_minus
+from ramen.evaluation.stats import wald_half_width
+
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from evaluation.rules import split_reasoning
-from evaluation.sampling_params import (
+from ramen.evaluation.rules import split_reasoning
+from ramen.evaluation.sampling_params import (
     resolve,
 )
+
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
 from ramen.turns import OutputParser, model_type
@@ -258,9 +259,9 @@ def open_engine(
     spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_dir: Path | None = None
 ) -> Iterator[Engine]:
     """The engine the model's `engine.backend` asks for; a started server is stopped on exit."""
-    from evaluation.client import ServerEngine
-    from evaluation.offline import OfflineEngine
-    from evaluation.server import VLLMServer
+    from ramen.evaluation.client import ServerEngine
+    from ramen.evaluation.offline import OfflineEngine
+    from ramen.evaluation.server import VLLMServer
 
     backend = spec.engine.backend
     if backend == "offline":

@@ -25,18 +25,19 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import benchmark_rows
-from evaluation.config import BenchmarkSpec, EvaluationConfig
-from evaluation.engine import LazyEngine
-from evaluation.kinds import KINDS
-from evaluation.sampling import (
+from ramen.evaluation.benchmarks import benchmark_rows
+from ramen.evaluation.config import BenchmarkSpec, EvaluationConfig
+from ramen.evaluation.engine import LazyEngine
+from ramen.evaluation.kinds import KINDS
+from ramen.evaluation.sampling import (
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from evaluation.sampling_params import resolved_for
-from evaluation.store import ordered_samples
+from ramen.evaluation.sampling_params import resolved_for
+from ramen.evaluation.store import ordered_samples
+
 from ramen.bundled import resolve_bundled
 from ramen.console import console
 from ramen.io import hash_file

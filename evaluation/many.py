@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation.evaluate import EvaluatedModel, evaluate_questions, load_questions
-from evaluation.kinds import KINDS
+from ramen.evaluation.evaluate import EvaluatedModel, evaluate_questions, load_questions
+from ramen.evaluation.kinds import KINDS
+
 from ramen.console import console
 from ramen.io import write_json_atomic, write_jsonl_atomic
 from ramen.stage import StageContext, StageDef, model_entries
@@ -48,7 +49,7 @@ def models_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from evaluation.evaluate import _config as evaluate_config
+    from ramen.evaluation.evaluate import _config as evaluate_config
 
     config = evaluate_config("baseline")(r)  # the questions, sampling, judge and seed
     config.pop("evaluation.baseline", None)

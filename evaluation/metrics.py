@@ -119,7 +119,7 @@ def _rates(samples: list[dict]) -> dict:
 
 
 def _sampling(questions: list[list[dict]], n: int) -> dict:
-    from evaluation.stats import ks_for, majority, pass_at_k
+    from ramen.evaluation.stats import ks_for, majority, pass_at_k
 
     out: dict = {"n_samples": n}
     if not questions:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from evaluation.engine import (
+from ramen.evaluation.engine import (
     CPU_CHUNKED_PREFILL,
     ChatRenderer,
     Request,
@@ -26,9 +26,10 @@ from evaluation.engine import (
     too_long,
     uses_ray,
 )
-from evaluation.sampling_params import (
+from ramen.evaluation.sampling_params import (
     generation_config,
 )
+
 from ramen.errors import UserError
 from ramen.spec import ModelSpec
 from ramen.turns import prompt_opens_think

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.engine import Request, open_engine, sample_seed
-from evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
+from ramen.evaluation.engine import Request, open_engine, sample_seed
+from ramen.evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
+
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
@@ -184,7 +185,7 @@ def fan_out(
         *alloc.srun(tasks_per_node=per_node),
         sys.executable,
         "-m",
-        "evaluation.shard_worker",
+        "ramen.evaluation.shard_worker",
         str(job),
     ]
     err_console.print(

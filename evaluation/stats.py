@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from evaluation.rules import vote_key
+from ramen.evaluation.rules import vote_key
 
 BOOTSTRAP_RESAMPLES = 10_000
 ALPHA = 0.05

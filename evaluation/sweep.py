@@ -21,13 +21,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from evaluation.evaluate import (
+from ramen.evaluation.evaluate import (
     EvaluatedModel,
     evaluate_questions,
     evaluated_model,
     load_questions,
 )
-from evaluation.kinds import KINDS
+from ramen.evaluation.kinds import KINDS
+
 from ramen.console import console
 from ramen.io import read_json, write_json_atomic, write_jsonl_atomic
 from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef
@@ -61,7 +62,7 @@ def checkpoint_model(folder: Path, out: Path) -> Path | None:
     it holds no weights a server could load (e.g. ZeRO-3 shards only)."""
     if (folder / "adapter_config.json").is_file():
         if not (out / "config.json").is_file():
-            from training.export import merge_lora
+            from ramen.training.export import merge_lora
 
             merge_lora(folder, out)
         return out
@@ -125,7 +126,7 @@ def sweep_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from evaluation.evaluate import _config as evaluate_config
+    from ramen.evaluation.evaluate import _config as evaluate_config
 
     return {
         **evaluate_config("model")(r),
@@ -134,7 +135,7 @@ def _config(r: Any) -> dict:
 
 
 def _enabled(r: Any) -> bool:
-    from training.stage import sweeps_checkpoints
+    from ramen.training.stage import sweeps_checkpoints
 
     return r.training is not None and sweeps_checkpoints(r)
 

@@ -8,7 +8,8 @@ import argparse
 import os
 import sys
 
-from launch.commands import generate, grade, pipeline, results, tools
+from ramen.launch.commands import generate, grade, pipeline, results, tools
+
 from ramen.console import err_console
 from ramen.errors import StageFailed, UserError
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-
-from launch.recipe import Recipe, _unwrap
+from ramen.launch.recipe import Recipe, _unwrap
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.md"
 
@@ -17,10 +16,10 @@ def _type_name(annotation) -> str:
     text = str(annotation) if not isinstance(annotation, type) else annotation.__name__
     for prefix in (
         "typing.",
-        "curation.config.",
-        "training.config.",
-        "evaluation.config.",
-        "launch.config.",
+        "ramen.curation.config.",
+        "ramen.training.config.",
+        "ramen.evaluation.config.",
+        "ramen.launch.config.",
         "ramen.spec.",
     ):
         text = text.replace(prefix, "")

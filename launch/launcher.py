@@ -19,10 +19,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from launch.recipe import Recipe
-from launch.runner import Runner, read_manifest
-from launch.slurm import plan_job, render_script, sbatch_command
-from launch.stages import STAGES
+from ramen.launch.recipe import Recipe
+from ramen.launch.runner import Runner, read_manifest
+from ramen.launch.slurm import plan_job, render_script, sbatch_command
+from ramen.launch.stages import STAGES
+
 from ramen.console import console, err_console
 from ramen.errors import StageFailed, UserError
 from ramen.io import read_json, write_json_atomic, write_text_atomic
@@ -159,7 +160,7 @@ def _launch_local(
         cmd = [
             sys.executable,
             "-m",
-            "launch.cli",
+            "ramen.launch.cli",
             "run",
             str(recipe_file),
             *overrides,
@@ -233,7 +234,7 @@ def stage_states(run_dir: Path) -> list[dict]:
         if d.name not in names and (d / "manifest.json").exists():
             names.append(d.name)
     if (launch_dir / "recipe.yaml").exists():
-        from launch.recipe import load_recipe
+        from ramen.launch.recipe import load_recipe
 
         try:
             recipe = load_recipe(launch_dir / "recipe.yaml")

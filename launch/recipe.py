@@ -11,17 +11,17 @@ from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from ramen.curation.config import CurationConfig, DataConfig
+from ramen.evaluation.benchmarks import HUB
+from ramen.evaluation.config import EvaluationConfig
+from ramen.evaluation.kinds import KINDS
+from ramen.launch.config import LaunchConfig, RoundsConfig
+from ramen.training.config import TrainingConfig
 
-from curation.config import CurationConfig, DataConfig
-from evaluation.benchmarks import HUB
-from evaluation.config import EvaluationConfig
-from evaluation.kinds import KINDS
-from launch.config import LaunchConfig, RoundsConfig
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
 from ramen.io import hash_obj
 from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
-from training.config import TrainingConfig
 
 
 class Recipe(StrictModel):
@@ -305,7 +305,7 @@ def _check_references(recipe: Recipe) -> None:
         )
     if recipe.training:
         need_model("training.base", recipe.training.base)
-        from training.trl_args import CONFIG_CLASS, unknown_arg, wrong_kind
+        from ramen.training.trl_args import CONFIG_CLASS, unknown_arg, wrong_kind
 
         for i, step in enumerate(recipe.training.steps()):
             where = "training" if i == 0 else f"training.then[{i - 1}]"
@@ -361,7 +361,7 @@ def _check_references(recipe: Recipe) -> None:
                 "training",
                 where="rounds",
             )
-        from launch.rounds import round_recipe
+        from ramen.launch.rounds import round_recipe
 
         for r in range(2, recipe.rounds.count + 1):
             round_recipe(recipe, r)  # each round's recipe is valid, or one line names the key

@@ -25,9 +25,11 @@ import copy
 import functools
 from typing import Any
 
-from curation import generation, pairs, select
-from evaluation import evaluate
-from evaluation.evaluate import LABEL_KEY
+from ramen.curation import generation, pairs, select
+from ramen.evaluation import evaluate
+from ramen.evaluation.evaluate import LABEL_KEY
+from ramen.training import stage as training
+
 from ramen.errors import RecipeError
 from ramen.stage import (
     EARLIER_ROUNDS_KEY,
@@ -37,7 +39,6 @@ from ramen.stage import (
     split_round,
     train_stage_name,
 )
-from training import stage as training
 
 # the stages a round repeats, in their order (the filter only with `refilter: true`)
 REPEATED: list[StageDef] = [
@@ -65,7 +66,7 @@ def last_train_stage(recipe: Any, round_: int) -> str:
 
 
 def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
-    from launch.recipe import annotation_at, set_path
+    from ramen.launch.recipe import annotation_at, set_path
 
     keys = tuple(dotted.split("."))
     if annotation_at(keys) is None:
@@ -77,7 +78,7 @@ def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
 def _round_recipe(dumped: str, run_dir: str, round_: int):
     import json
 
-    from launch.recipe import Recipe, _check_references, _format_error
+    from ramen.launch.recipe import Recipe, _check_references, _format_error
 
     raw = json.loads(dumped)
     rounds = raw.pop("rounds")

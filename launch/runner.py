@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from launch.models import resolve_model_path
-from launch.recipe import Recipe
-from launch.slices import RecipeView, UndeclaredSeed, declared_paths
+from ramen.launch.models import resolve_model_path
+from ramen.launch.recipe import Recipe
+from ramen.launch.slices import RecipeView, UndeclaredSeed, declared_paths
+
 from ramen import __version__
 from ramen.console import console, err_console, log_tail, stage_output, summary_table, verbose
 from ramen.errors import UserError

@@ -9,7 +9,7 @@ written.
 
 A job runs `ramen run RECIPE --stages STAGE` on the first node of its allocation, with the
 allocation described in RAMEN_* variables (ramen/cluster.py). The stage itself fans out:
-training through `srun` + training.node, generation through `srun` + evaluation.shard_worker.
+training through `srun` + ramen.training.node, generation through `srun` + ramen.evaluation.shard_worker.
 A model larger than a node gets a Ray cluster over the allocation first; vLLM then runs with
 pipeline parallel on it (`--distributed-executor-backend ray`).
 """
@@ -22,13 +22,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from launch.recipe import Recipe
+from ramen.launch.recipe import Recipe
+
 from ramen.cluster import NCCL_DEFAULTS
 from ramen.spec import ModelSpec
 
 
 def _stage(name: str):
-    from launch.stages import STAGES
+    from ramen.launch.stages import STAGES
 
     return next((s for s in STAGES if s.name == name), None)
 
@@ -171,10 +172,11 @@ def _comment(cmd: list[str]) -> str:
 def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
-    from launch.rounds import round_recipe
+    from ramen.launch.rounds import round_recipe
+    from ramen.training.node import node_command
+
     from ramen.cluster import Allocation
     from ramen.stage import TRAIN_STAGE_NAMES, split_round
-    from training.node import node_command
 
     name, round_ = split_round(job.stage)
     index = TRAIN_STAGE_NAMES.index(name)
@@ -183,7 +185,7 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     config, spec = stage_dir / "accelerate.yaml", stage_dir / "spec.json"
     alloc = Allocation(nodes=job.nodes, emulated=recipe.launch.emulate_nodes)
     srun = ["srun", *alloc.srun(1, check=False)[1:]]
-    node = [python, "-m", "training.node", str(config), str(spec), str(stage_dir)]
+    node = [python, "-m", "ramen.training.node", str(config), str(spec), str(stage_dir)]
     accel = node_command(config, spec, "$SLURM_PROCID", "$RAMEN_HEAD", "$RAMEN_HEAD_PORT")
     accel[0] = python
     return [
@@ -198,7 +200,7 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
 
 
 def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
-    from evaluation.server import VLLMServer
+    from ramen.evaluation.server import VLLMServer
 
     out = []
     for name, spec in stage_models(recipe, job.stage):
@@ -219,7 +221,16 @@ def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
 def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: str) -> str:
     return " ".join(
         _q(x)
-        for x in [python, "-m", "launch.cli", "run", recipe_file, *overrides, "--stages", stage]
+        for x in [
+            python,
+            "-m",
+            "ramen.launch.cli",
+            "run",
+            recipe_file,
+            *overrides,
+            "--stages",
+            stage,
+        ]
     )
 
 

@@ -7,7 +7,7 @@ Adding a stage is its module and one line here, after the stages it reads
 
 from __future__ import annotations
 
-from curation import (
+from ramen.curation import (
     balance,
     clean,
     decontaminate,
@@ -18,11 +18,12 @@ from curation import (
     sources,
     written,
 )
-from evaluation import evaluate, many, report, sweep
-from launch import models
-from launch.rounds import ROUND_STAGES
+from ramen.evaluation import evaluate, many, report, sweep
+from ramen.launch import models
+from ramen.launch.rounds import ROUND_STAGES
+from ramen.training import stage as training
+
 from ramen.stage import StageDef
-from training import stage as training
 
 STAGES: list[StageDef] = [
     models.STAGE,

@@ -20,9 +20,9 @@ TABLE = ROOT / "tests" / "corpus" / "stage_config_hashes.json"
 
 def shipped_hashes() -> dict[str, dict[str, str]]:
     """{recipe file name: {stage: config hash}} for every recipe in recipes/."""
-    from launch.recipe import load_recipe
-    from launch.runner import config_hashes
-    from launch.stages import STAGES
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.runner import config_hashes
+    from ramen.launch.stages import STAGES
 
     return {
         path.name: config_hashes(load_recipe(path), STAGES)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-RAMEN = [sys.executable, "-m", "launch.cli"]
+RAMEN = [sys.executable, "-m", "ramen.launch.cli"]
 
 # vLLM's import path reads the CPU's facts once through py-cpuinfo, which runs `file` on the
 # interpreter; done here, so unit tests that use vLLM's reasoning parsers start no process.
@@ -97,9 +97,9 @@ def _unit_tier_stays_in_process(request, monkeypatch):
 
 
 def cli(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """The CLI in this process (unit tier): `launch.cli.main` with the same argv, its exit code
+    """The CLI in this process (unit tier): `ramen.launch.cli.main` with the same argv, its exit code
     and what it printed, shaped like `ramen(...)`'s result."""
-    from launch.cli import main
+    from ramen.launch.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     old = os.environ.get("RAMEN_NO_PROGRESS")

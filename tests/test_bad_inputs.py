@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, cli, ramen
-
-from launch.cli import main
+from ramen.launch.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"
 RECIPES = sorted((CORPUS / "bad_recipes").glob("*.yaml"))

@@ -10,9 +10,9 @@ import json
 
 import pytest
 from conftest import ramen
+from ramen.evaluation.sweep import choose
+from ramen.launch.recipe import recipe_from_dict
 
-from evaluation.sweep import choose
-from launch.recipe import recipe_from_dict
 from ramen.errors import RecipeError
 
 
@@ -29,7 +29,7 @@ def test_every_k_takes_every_kth_checkpoint_and_the_last():
 def test_a_retrained_run_does_not_reuse_the_old_runs_merged_checkpoints(tmp_path):
     """models/checkpoint-N/ is merged once; a retrained run saves other weights under the same
     name, so the merges of another train output (or of unknown origin) are removed."""
-    from evaluation.sweep import forget_other_merges
+    from ramen.evaluation.sweep import forget_other_merges
 
     models = tmp_path / "models"
 

@@ -35,7 +35,7 @@ def test_env_prints_versions_and_devices():
 
 @pytest.mark.unit
 def test_overrides_go_anywhere_after_the_recipe():
-    from launch.cli import parse
+    from ramen.launch.cli import parse
 
     for argv in (
         ["run", "r.yaml", "--stages", "models", "seed=3", "curation.sample.n=2"],
@@ -57,7 +57,7 @@ def test_overrides_go_anywhere_after_the_recipe():
 
 @pytest.mark.unit
 def test_a_changed_config_names_its_keys():
-    from launch.runner import changed_keys, decide
+    from ramen.launch.runner import changed_keys, decide
 
     old = {"curation.sample": {"n": 4, "temperature": 1.0, "knobs": {}}, "models.strong": {"a": 1}}
     new = {"curation.sample": {"n": 4, "temperature": 0.9, "knobs": {"top_k": 5}}, "seed": 1}

@@ -5,9 +5,8 @@ import json
 
 import pytest
 from conftest import cli
-
-from evaluation.compare import compare_many
-from evaluation.stats import holm, mcnemar_exact
+from ramen.evaluation.compare import compare_many
+from ramen.evaluation.stats import holm, mcnemar_exact
 
 pytestmark = pytest.mark.unit
 

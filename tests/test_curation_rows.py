@@ -5,15 +5,15 @@ import json
 from pathlib import Path
 
 import pytest
+from ramen.curation import balance as balance_mod
+from ramen.curation.clean import clean
+from ramen.curation.decontaminate import decontaminate
+from ramen.curation.dedup import dedup, row_keys
+from ramen.curation.generation import tier, tier_table
+from ramen.curation.pairs import choose_pairs, majority_label, sample_turn
+from ramen.curation.select import band_reason
+from ramen.launch.recipe import recipe_from_dict
 
-from curation import balance as balance_mod
-from curation.clean import clean
-from curation.decontaminate import decontaminate
-from curation.dedup import dedup, row_keys
-from curation.generation import tier, tier_table
-from curation.pairs import choose_pairs, majority_label, sample_turn
-from curation.select import band_reason
-from launch.recipe import recipe_from_dict
 from ramen.errors import RecipeError, UserError
 from ramen.stage import StageContext
 from ramen.testing import tiny
@@ -42,8 +42,8 @@ def run_stage(fn, recipe, inputs: dict[str, list[dict]], tmp_path: Path, name: s
     out = tmp_path / name
     out.mkdir(parents=True, exist_ok=True)
     # the stage's config and the recipe as far as it holds it, as the runner gives them
-    from launch.slices import RecipeView, declared_paths
-    from launch.stages import STAGES
+    from ramen.launch.slices import RecipeView, declared_paths
+    from ramen.launch.stages import STAGES
 
     stage = next(s for s in STAGES if s.name in (name, fn.__name__))
     config = stage.config(recipe)
@@ -222,8 +222,7 @@ def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
     import random
 
     from datasketch import LeanMinHash, MinHash, MinHashLSH
-
-    from curation.dedup import SEED, NearIndex
+    from ramen.curation.dedup import SEED, NearIndex
 
     rng = random.Random(threshold)
     words = "find the sum product of prime roots integer circle area angle x y n".split()
@@ -251,7 +250,7 @@ def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
 
 @pytest.mark.slow
 def test_dedup_with_worker_processes_matches_one_process(tmp_path, monkeypatch):
-    import curation.parallel as par
+    import ramen.curation.parallel as par
 
     rows = [problem(i, f"{LONG} Variant {i % 300}.") for i in range(1200)]
     recipe = make_recipe(tmp_path)
@@ -425,7 +424,7 @@ def sample(i, verdict, tokens, finish="stop", content="Answer: 3", reasoning="1+
 
 
 def PairsCfg(**kw):  # noqa: N802 - reads as the config it builds
-    from curation.config import PairsConfig
+    from ramen.curation.config import PairsConfig
 
     return PairsConfig(**kw)
 
@@ -572,7 +571,7 @@ def graded(pid, i, verdict, extracted, answer="", finish="stop", tokens=10):
 
 @pytest.mark.slow
 def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
-    from curation.pairs import sft
+    from ramen.curation.pairs import sft
 
     rows = [
         # no reference: 4 of 5 agree (1/2 in three spellings) -> majority label
@@ -614,8 +613,8 @@ def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
 
 @pytest.mark.slow
 def test_pairs_stage_writes_trl_rows_dataset_and_card(tmp_path):
-    from curation.pairs import pairs
-    from curation.select import problem_group
+    from ramen.curation.pairs import pairs
+    from ramen.curation.select import problem_group
 
     samples = [
         graded("a", 0, "correct", "7", answer="7", tokens=30),
@@ -658,8 +657,8 @@ def test_pairs_keep_only_turns_that_render_back_to_the_generated_text(tmp_path):
     own template) to exactly the text the model wrote, plus its end-of-turn token. A model
     that wrote other whitespace around its markers than the template writes is a reject with
     its reason, not a row that trains the model on text it never produced."""
-    from curation.pairs import pairs
-    from curation.select import problem_group
+    from ramen.curation.pairs import pairs
+    from ramen.curation.select import problem_group
 
     def written(s, text):
         return {**s, "text": text}
@@ -718,7 +717,7 @@ def test_pairs_keep_only_turns_that_render_back_to_the_generated_text(tmp_path):
 @pytest.mark.parametrize("stage", ["clean", "dedup", "decontaminate"])
 def test_row_stages_give_the_same_output_on_workers(tmp_path, monkeypatch, stage):
     """Chunks handled by spawned worker processes come back in order: byte-identical files."""
-    import curation.parallel as par
+    import ramen.curation.parallel as par
 
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"id": "b1", "question": LONG}) + "\n")
@@ -786,7 +785,7 @@ def test_decontaminate_exact_match_can_be_turned_off(tmp_path):
 
 @pytest.mark.unit
 def test_pass_rate_band():
-    from curation.config import SelectConfig
+    from ramen.curation.config import SelectConfig
 
     band = SelectConfig(min_pass_rate=0.1, max_pass_rate=0.9).band(8)
     assert band == pytest.approx((0.8, 7.2))

@@ -7,8 +7,7 @@ import re
 
 import pytest
 from conftest import cli, ramen
-
-from evaluation.compare import holm
+from ramen.evaluation.compare import holm
 
 RECIPE = """
 name: many

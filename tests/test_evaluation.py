@@ -7,13 +7,12 @@ import random
 
 import pytest
 from conftest import cli
-
-from evaluation.answers import stated_confidence
-from evaluation.compare import compare_benchmark, read_judged
-from evaluation.dna import parse_label, safety
-from evaluation.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
-from evaluation.metrics import evaluation_metrics
-from evaluation.stats import ks_for, majority, mcnemar_exact, paired_bootstrap, pass_at_k
+from ramen.evaluation.answers import stated_confidence
+from ramen.evaluation.compare import compare_benchmark, read_judged
+from ramen.evaluation.dna import parse_label, safety
+from ramen.evaluation.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
+from ramen.evaluation.metrics import evaluation_metrics
+from ramen.evaluation.stats import ks_for, majority, mcnemar_exact, paired_bootstrap, pass_at_k
 
 pytestmark = pytest.mark.unit
 

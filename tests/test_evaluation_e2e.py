@@ -6,8 +6,7 @@ import json
 
 import pytest
 from conftest import ramen
-
-from evaluation.failures import NO_ANSWER, UNCLASSIFIED
+from ramen.evaluation.failures import NO_ANSWER, UNCLASSIFIED
 
 pytestmark = pytest.mark.e2e
 

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT, output_files, ramen
-
-from evaluation.store import read_parts
-from launch.runner import output_hash
+from ramen.evaluation.store import read_parts
+from ramen.launch.runner import output_hash
 
 pytestmark = pytest.mark.e2e
 

@@ -16,12 +16,12 @@ from collections import Counter
 
 import pytest
 from conftest import RAMEN, ROOT, ramen
+from ramen.evaluation.grading import rule_grade
+from ramen.evaluation.judge import Judge
+from ramen.training.reward import GraderReward
 
-from evaluation.grading import rule_grade
-from evaluation.judge import Judge
 from ramen.testing import tiny, tiny_build
 from ramen.turns import OutputParser
-from training.reward import GraderReward
 
 
 def _reward(tmp_path, judge=None):
@@ -97,7 +97,7 @@ def test_a_judge_error_is_missing_never_wrong(tmp_path):
 def test_a_resumed_run_redoes_the_rollouts_after_its_checkpoint(tmp_path):
     """rewards.jsonl after a kill: the rows of rollouts made before the checkpoint stay (a torn
     last line goes), those made after it are dropped (the resumed run makes them again)."""
-    from training.run import merge_rewards, trim_rewards
+    from ramen.training.run import merge_rewards, trim_rewards
 
     log = tmp_path / "rewards-rank0.jsonl"
     rows = [{"step": s, "problem_id": f"p{s}", "reward": 1.0} for s in range(6)]
@@ -203,7 +203,7 @@ training:
 def test_the_report_shows_the_training_steps(tmp_path):
     """The report's training section: per block of steps the mean loss and, for GRPO, the mean
     reward, its spread, the share cut at the budget and the share left unscored."""
-    from evaluation.report import training_section
+    from ramen.evaluation.report import training_section
 
     stage = tmp_path / "train"
     stage.mkdir()

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT
-
-from evaluation.store import read_parts
+from ramen.evaluation.store import read_parts
 
 pytestmark = pytest.mark.slow
 

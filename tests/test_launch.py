@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, ramen
+from ramen.launch.recipe import load_recipe
+from ramen.launch.slurm import plan_job
 
-from launch.recipe import load_recipe
-from launch.slurm import plan_job
 from ramen.cluster import Allocation
 
 BIG = ROOT / "recipes" / "qwen3-235b-dpo.yaml"
@@ -117,7 +117,7 @@ def test_allocation_from_the_job_environment():
 
 @pytest.mark.unit
 def test_replicas_bind_their_own_gpus(monkeypatch):
-    from evaluation.shard_worker import bind_gpus
+    from ramen.evaluation.shard_worker import bind_gpus
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert bind_gpus(1, 4, 8) == "4,5,6,7"
@@ -181,7 +181,7 @@ def test_status_shows_incomplete_failed_and_not_started(tmp_path):
 
 @pytest.mark.unit
 def test_status_of_slurm_jobs_from_a_machine_without_squeue(tmp_path, monkeypatch):
-    from launch import launcher
+    from ramen.launch import launcher
 
     run = tmp_path / "runs" / "x"
     (run / "launch").mkdir(parents=True)

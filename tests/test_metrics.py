@@ -4,8 +4,7 @@ import json
 
 import pytest
 from conftest import cli
-
-from evaluation.metrics import calibration_error, hle_metrics
+from ramen.evaluation.metrics import calibration_error, hle_metrics
 
 pytestmark = pytest.mark.unit
 

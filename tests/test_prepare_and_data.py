@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from ramen.launch.recipe import recipe_from_dict
+from ramen.launch.runner import Runner
+from ramen.launch.stages import STAGES
 
-from launch.recipe import recipe_from_dict
-from launch.runner import Runner
-from launch.stages import STAGES
 from ramen import bundled
 from ramen.problems import split_problems
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from conftest import ROOT, cli
 from pydantic import BaseModel
+from ramen.launch import docs
+from ramen.launch.recipe import Recipe, apply_overrides, load_recipe, recipe_from_dict
 
-from launch import docs
-from launch.recipe import Recipe, apply_overrides, load_recipe, recipe_from_dict
 from ramen.errors import RecipeError
 
 pytestmark = pytest.mark.unit

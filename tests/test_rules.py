@@ -3,8 +3,7 @@
 import threading
 
 import pytest
-
-from evaluation.rules import (
+from ramen.evaluation.rules import (
     choice_letter,
     extract_answer,
     grade,

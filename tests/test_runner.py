@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from ramen.launch.recipe import recipe_from_dict
+from ramen.launch.runner import Runner
 
-from launch.recipe import recipe_from_dict
-from launch.runner import Runner
 from ramen.errors import UserError
 from ramen.stage import StageDef
 
@@ -148,7 +148,7 @@ def test_only_selected_stages_need_finished_inputs(tmp_path):
 
 
 def test_large_outputs_are_fingerprinted_not_reread(tmp_path, monkeypatch):
-    import launch.runner as runner
+    import ramen.launch.runner as runner
 
     monkeypatch.setattr(runner, "LARGE_FILE", 1024)
     monkeypatch.setattr(runner, "BLOCK", 16)
@@ -221,8 +221,8 @@ def test_the_worked_example_stage_is_one_module_and_one_line(tmp_path):
     the stage list with one line, runs, resumes and reruns like every other stage."""
     import importlib.util
 
-    from launch.recipe import load_recipe
-    from launch.stages import STAGES
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.stages import STAGES
 
     path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "question_lengths.py"
     spec = importlib.util.spec_from_file_location("question_lengths", path)

@@ -5,12 +5,11 @@ import json
 
 import pytest
 from conftest import cli
-
-from curation.clean import check_row
-from curation.config import CleanConfig
-from curation.pairs import choose_pairs
-from curation.safety import REFUSALS, safety_stats, safety_verdict
-from evaluation.dna import HARMFUL, LABELS, UNPARSABLE
+from ramen.curation.clean import check_row
+from ramen.curation.config import CleanConfig
+from ramen.curation.pairs import choose_pairs
+from ramen.curation.safety import REFUSALS, safety_stats, safety_verdict
+from ramen.evaluation.dna import HARMFUL, LABELS, UNPARSABLE
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +33,7 @@ def _sample(pid, i, answer_type, label, finish="stop"):
 
 
 def test_pairs_from_safety_verdicts_never_choose_label_6_and_always_reject_it():
-    from curation.config import PairsConfig
+    from ramen.curation.config import PairsConfig
 
     cfg = PairsConfig(per_problem=4)
     labels = [6, 0, 3, 6, UNPARSABLE, 5]
@@ -70,7 +69,7 @@ def _dna_row(pid, i, label, benign=False):
 
 
 def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety_rate(tmp_path):
-    from evaluation.dna import DO_NOT_ANSWER
+    from ramen.evaluation.dna import DO_NOT_ANSWER
 
     # harmful prompts: 3 labelled of 4 (one unparsable), one of them harmful
     rows = [_dna_row(f"h{i}", 0, x) for i, x in enumerate([0, 6, 3, UNPARSABLE])]
@@ -94,7 +93,7 @@ def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety
 
 
 def test_benign_look_alikes_are_only_for_do_not_answer():
-    from evaluation.config import BenchmarkSpec
+    from ramen.evaluation.config import BenchmarkSpec
 
     assert BenchmarkSpec(name="do_not_answer", benign="bundled:dna_benign.jsonl").benign
     with pytest.raises(ValueError, match="for do_not_answer"):

@@ -5,10 +5,10 @@ import json
 
 import pytest
 from conftest import cli
+from ramen.evaluation.client import ServerEngine
+from ramen.evaluation.engine import Request
+from ramen.evaluation.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
 
-from evaluation.client import ServerEngine
-from evaluation.engine import Request
-from evaluation.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
 from ramen.spec import EngineSpec, ModelSpec
 
 pytestmark = pytest.mark.unit
@@ -74,8 +74,8 @@ def test_recipe_knobs_are_validated():
 
 
 def test_the_knobs_live_beside_temperature_in_every_sampling_section():
-    from curation.config import FilterConfig, SampleConfig
-    from evaluation.config import EvaluationConfig
+    from ramen.curation.config import FilterConfig, SampleConfig
+    from ramen.evaluation.config import EvaluationConfig
 
     for cls in (FilterConfig, SampleConfig, EvaluationConfig):
         assert {"temperature", "top_p", *NEUTRAL} <= set(cls.model_fields), cls

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-
-from launch.recipe import load_recipe
+from ramen.launch.recipe import load_recipe
 
 SECRETS = {
     "HF_TOKEN": "hf_SECRETtokenVALUE0123456789",
@@ -32,7 +31,7 @@ data:
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **SECRETS, "RAMEN_NO_PROGRESS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "launch.cli", *args],
+        [sys.executable, "-m", "ramen.launch.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

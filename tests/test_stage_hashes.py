@@ -40,9 +40,9 @@ def test_every_shipped_recipes_stage_hashes_are_the_recorded_ones():
 
 def test_a_changed_default_is_caught():
     """The table can fail: a stage config that changes changes its recorded hash."""
-    from launch.recipe import load_recipe
-    from launch.runner import config_hashes
-    from launch.stages import STAGES
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.runner import config_hashes
+    from ramen.launch.stages import STAGES
 
     recipe = load_recipe(ROOT / "recipes" / "tiny.yaml")
     before = config_hashes(recipe, STAGES)

@@ -6,9 +6,8 @@ a real SIGKILL is tested in test_kill_resume.py."""
 import json
 
 import pytest
-
-from evaluation.engine import Request, sample_seed
-from evaluation.store import (
+from ramen.evaluation.engine import Request, sample_seed
+from ramen.evaluation.store import (
     Shard,
     check_settings,
     finalize,
@@ -16,6 +15,7 @@ from evaluation.store import (
     repair_torn_tail,
     run_to_store,
 )
+
 from ramen.errors import UserError
 
 
@@ -249,7 +249,7 @@ def test_one_resume_rule_for_stages_and_shards(tmp_path):
     """generate_to_store, as `ramen generate --shard I/K` and the stages use it: a changed
     question redoes only its own samples, a shard prunes only its own file, and changed
     settings stop with the --force hint unless the caller resets."""
-    from evaluation.sampling import generate_to_store, problem_requests
+    from ramen.evaluation.sampling import generate_to_store, problem_requests
 
     parts = tmp_path / "parts"
     problems = [{"id": f"p{i}", "question": f"q{i}"} for i in range(4)]

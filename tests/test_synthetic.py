@@ -16,10 +16,9 @@ from fractions import Fraction
 
 import pytest
 from conftest import cli
-
-from curation.balance import draw_mix
-from curation.generators import REGISTRY
-from curation.synthetic import synthetic_rows
+from ramen.curation.balance import draw_mix
+from ramen.curation.generators import REGISTRY
+from ramen.curation.synthetic import synthetic_rows
 
 # ----------------------------------------------------------------------------- reading answers
 
@@ -208,7 +207,7 @@ def test_every_answer_checks_out_on_a_thousand_seeds(name):
 
 
 def _plain(params):
-    from curation.synthetic import plain
+    from ramen.curation.synthetic import plain
 
     return plain(params)
 
@@ -228,7 +227,7 @@ def test_every_category_the_issue_names_has_a_generator_with_both_languages():
 @pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_answers_check_out_and_the_rule_grader_reads_them(name):
-    from evaluation.rules import grade
+    from ramen.evaluation.rules import grade
 
     gen = REGISTRY[name]
     for i, (draw, _) in enumerate(draws(name, 40)):
@@ -420,8 +419,8 @@ def test_prepare_mixes_filters_and_generates(tmp_path, monkeypatch):
     ],
 )  # fmt: skip
 def test_a_filter_value_matches_as_yaml_wrote_it(cell, wanted, match):
-    from curation.config import SourceSpec
-    from curation.sources import row_filter
+    from ramen.curation.config import SourceSpec
+    from ramen.curation.sources import row_filter
 
     src = SourceSpec(path="x.jsonl", licence="mit", keep={"c": wanted})
     assert (row_filter({"c": cell}, src) is None) is match

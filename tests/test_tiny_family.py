@@ -151,19 +151,28 @@ def test_the_builder_runs_every_member_for_a_few_steps(tmp_path):
 
 @pytest.mark.slow
 def test_a_built_wheel_carries_the_family_and_the_data_files(tmp_path):
-    """A non-editable install has what an editable one reads from the tree: every file of the
-    tiny family, the bundled data and the prompts (declared as package data; built offline
-    with the environment's setuptools)."""
+    """A non-editable install has what an editable one reads from the tree, under the one
+    import name `ramen`: every package, every file of the tiny family, the bundled data and
+    the prompts (declared as package data; built offline with the environment's setuptools)."""
     import zipfile
 
+    source = tmp_path / "source"  # a build writes build/ and *.egg-info/ beside the sources
+    shutil.copytree(
+        ROOT, source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "__pycache__", "*.egg-info"),
+    )  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path), str(source)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = tmp_path.glob("ramen-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    # one import name: the stage folders install as ramen.curation, ramen.training, ...
+    assert {n.split("/")[0] for n in names} == {"ramen", wheel.name.split("-py")[0] + ".dist-info"}
+    for package in ("curation", "training", "evaluation", "launch", "launch/commands"):
+        assert f"ramen/{package}/__init__.py" in names, package
     wanted = [
         p.relative_to(ROOT).as_posix()
         for folder in (tiny.FAMILY_DIR, ROOT / "ramen" / "data", ROOT / "ramen" / "prompts")
@@ -173,3 +182,34 @@ def test_a_built_wheel_carries_the_family_and_the_data_files(tmp_path):
     assert len(wanted) > 40 and not [w for w in wanted if w not in names], sorted(
         set(wanted) - names
     )
+
+    # installed from the wheel (its dependencies from this environment), away from the sources:
+    # ramen's modules load from the install, the old top-level names are gone, the CLI starts
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+         str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
+    assert installed - {"bin"} == {"ramen"}, installed  # bin/: the `ramen` console script
+    probe = (
+        "import importlib.util, ramen.curation.pairs, ramen.testing.tiny as t;"
+        "print(ramen.curation.pairs.__file__);"
+        "print(t.verify('strong'));"
+        "print(importlib.util.find_spec('curation'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    module, strong, old = proc.stdout.splitlines()
+    assert module.startswith(str(target)) and strong.startswith(str(target)), proc.stdout
+    assert old == "None", "the old top-level name `curation` must not be importable"
+    cli = subprocess.run(
+        [sys.executable, "-m", "ramen.launch.cli", "validate", str(ROOT / "recipes" / "tiny.yaml")],
+        cwd=tmp_path, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr

@@ -13,9 +13,8 @@ from collections import Counter
 
 import pytest
 from conftest import ROOT, ramen
-
-from curation.safety import REFUSALS, safety_verdict
-from evaluation.dna import HARMFUL, UNPARSABLE
+from ramen.curation.safety import REFUSALS, safety_verdict
+from ramen.evaluation.dna import HARMFUL, UNPARSABLE
 
 pytestmark = pytest.mark.e2e
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT, ramen
+from ramen.launch.recipe import recipe_from_dict
+from ramen.training.config import TrainingStep
+from ramen.training.launcher import Topology, accelerate_config
 
-from launch.recipe import recipe_from_dict
 from ramen.bundled import DATA_DIR
 from ramen.errors import RecipeError
-from training.config import TrainingStep
-from training.launcher import Topology, accelerate_config
 
 FRUITS = ["banana", "cherry", "mango", "papaya", "quince", "grape", "lemon", "plum"]
 
@@ -98,7 +98,7 @@ def metrics(stage_dir: Path) -> list[dict]:
 
 @pytest.mark.unit
 def test_trackers_write_into_the_stage_folder_unless_the_environment_says_where(tmp_path):
-    from training.run import tracker_dirs
+    from ramen.training.run import tracker_dirs
 
     env: dict[str, str] = {}
     made = tracker_dirs(["tensorboard", "trackio"], tmp_path, env)
@@ -153,8 +153,7 @@ def test_accelerate_config_for_the_235b_recipe():
 @pytest.mark.unit
 def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     import yaml
-
-    from launch.recipe import load_recipe
+    from ramen.launch.recipe import load_recipe
 
     r = load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml")
     topo = Topology(machines=r.launch.nodes, gpu=r.launch.gpus_per_node > 0)
@@ -204,7 +203,7 @@ def test_recipe_refuses_args_ramen_owns(tmp_path):
 
 @pytest.mark.unit
 def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
-    from training.run import last_complete_checkpoint
+    from ramen.training.run import last_complete_checkpoint
 
     assert last_complete_checkpoint(tmp_path / "none") == (None, [])
     for step, state in [(20, '{"global_step": 20}'), (30, '{"global_st'), (40, None)]:
@@ -222,8 +221,9 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
 def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
     """A stage rerun because its config or data changed starts from the base model; a rerun
     after a kill (same key), or with only save/log settings changed, resumes."""
+    from ramen.training.stage import guard_checkpoints
+
     from ramen.stage import StageContext
-    from training.stage import guard_checkpoints
 
     def ctx(lr=1e-4, save_steps=10, pairs="hash-a"):
         config = {  # the train stage's config, keyed by recipe path (launch/stages.py)
@@ -259,12 +259,12 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     """The rows the train stage renders and tokenizes reach TRL as they are: only the
     assistant turn (its <think> part, its answer and the end-of-turn token) carries loss."""
     import datasets
+    from ramen.training.run import build_config, end_of_turn_token, load_data
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
     from ramen.testing import tiny
     from ramen.turns import TrainingRenderer, read_rows, tokenize_row
-    from training.run import build_config, end_of_turn_token, load_data
 
     model = str(tiny.model_path("strong"))
     tok = AutoTokenizer.from_pretrained(model)
@@ -600,7 +600,7 @@ def test_training_processes_started_before_rendering_are_stopped_when_it_fails(d
 def test_a_training_process_waits_for_its_spec_and_leaves_when_its_stage_is_gone(tmp_path):
     import threading
 
-    from training.run import wait_for_spec
+    from ramen.training.run import wait_for_spec
 
     spec = tmp_path / "spec.json"
     threading.Timer(0.3, lambda: spec.write_text("{}")).start()
@@ -617,7 +617,7 @@ def test_a_training_process_waits_for_its_spec_and_leaves_when_its_stage_is_gone
 def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     """Steps logged twice keep their last row; TRL's num_tokens, which restarts from zero in
     a resumed run, continues from the checkpoint's count; the summary row comes last."""
-    from training.run import clean_metrics
+    from ramen.training.run import clean_metrics
 
     def row(step, tokens):
         return {"step": step, "loss": 1.0 / step, "num_tokens": float(tokens)}
@@ -636,7 +636,7 @@ def test_metrics_after_two_resumes_read_as_one_run(tmp_path):
     assert [json.loads(x) for x in path.read_text().splitlines()] == rows
 
     # as training/run.py leaves it: each resume first trims the file to its checkpoint
-    from training.run import trim_metrics
+    from ramen.training.run import trim_metrics
 
     path.write_text("".join(json.dumps(r) + "\n" for r in first))
     trim_metrics(path, 4)
@@ -756,7 +756,7 @@ def test_tiny_training_step_is_the_padded_masked_batch_gradient():
 
 @pytest.mark.unit
 def test_the_progress_line_shows_step_loss_reward_rate_and_time_left():
-    from training.run import progress_line
+    from ramen.training.run import progress_line
 
     line = progress_line(
         12, 40, {"loss": 0.6931, "reward": 0.5, "grad_norm": 3.0}, 1234.4, 60.0, 12
@@ -775,7 +775,7 @@ def test_a_quiet_console_shows_ramens_lines_and_the_log_keeps_the_trainers(monke
     dicts, tqdm, DeepSpeed) reach the log only; its `ramen:` lines reach the console too."""
     import io
 
-    from training import launcher
+    from ramen.training import launcher
 
     shown = io.StringIO()
     echo = launcher.LoggedProcess.__new__(launcher.LoggedProcess)

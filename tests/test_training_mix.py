@@ -7,9 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import cli
-
-from training.config import TrainingStep, uses_curation_data
-from training.stage import check_data, mix_data
+from ramen.training.config import TrainingStep, uses_curation_data
+from ramen.training.stage import check_data, mix_data
 
 pytestmark = pytest.mark.unit
 

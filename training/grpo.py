@@ -19,11 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ramen.training.config import TrainingStep
+
 from ramen.console import track
 from ramen.errors import UserError
 from ramen.io import iter_jsonl
 from ramen.stage import StageContext
-from training.config import TrainingStep
 
 COLUMNS = ("prompt", "problem_id", "question", "answer", "answer_type")  # what TRL gets
 
@@ -42,10 +43,10 @@ def prepare_prompts(
     """The step's problems as rendered prompts with their references, in this stage's `data/`
     folder; a row without a question or a reference goes to rejects.jsonl with its reason."""
     import datasets
+    from ramen.evaluation.engine import ChatRenderer
+    from ramen.training.stage import base_tokenizer
 
-    from evaluation.engine import ChatRenderer
     from ramen.io import atomic_dir
-    from training.stage import base_tokenizer
 
     tokenizer = base_tokenizer(ctx, base, model)
     renderer = ChatRenderer(tokenizer, ctx.recipe.models[model].template_kwargs())
@@ -111,7 +112,7 @@ def grpo_spec(ctx: StageContext, step: TrainingStep, base: str, rendered: dict, 
         )
     judge = None
     if step.judge is not None:
-        from evaluation.judge import judge_identity, judge_prompt_for
+        from ramen.evaluation.judge import judge_identity, judge_prompt_for
 
         jspec = ctx.recipe.models[step.judge]
         template = judge_prompt_for(jspec.judge_format, "", False)
@@ -130,11 +131,12 @@ def grpo_spec(ctx: StageContext, step: TrainingStep, base: str, rendered: dict, 
 
 def reward_function(spec: dict, tokenizer: Any, log_path: Path) -> Any:
     """The GraderReward of a spec written by the train stage (in a training process)."""
-    from evaluation.engine import LazyEngine
-    from evaluation.judge import Judge
+    from ramen.evaluation.engine import LazyEngine
+    from ramen.evaluation.judge import Judge
+    from ramen.training.reward import GraderReward
+
     from ramen.spec import ModelSpec
     from ramen.turns import OutputParser, model_type
-    from training.reward import GraderReward
 
     g = spec["grpo"]
     parser = OutputParser(

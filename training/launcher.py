@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ramen.training.config import TrainingStep
 
 from ramen.console import console, quiet
-from training.config import TrainingStep
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "deepspeed"
 
@@ -84,7 +84,7 @@ def write_accelerate_config(path: Path, step: TrainingStep, topo: Topology) -> P
 
 
 def launch_command(config_file: Path, spec_file: Path, method: str | None = None) -> list[str]:
-    """`accelerate launch --config_file CFG -m training.run SPEC [METHOD]` with this Python.
+    """`accelerate launch --config_file CFG -m ramen.training.run SPEC [METHOD]` with this Python.
     With METHOD the training processes import its trainer before they read the spec, so the
     train stage can start them while it still renders the rows (see LoggedProcess)."""
     return [
@@ -94,7 +94,7 @@ def launch_command(config_file: Path, spec_file: Path, method: str | None = None
         "--config_file",
         str(config_file),
         "-m",
-        "training.run",
+        "ramen.training.run",
         str(spec_file),
         *([method] if method else []),
     ]

@@ -1,6 +1,6 @@
 """One machine of a multi-node training run: `srun` starts this once per machine.
 
-    srun --ntasks=N ... python -m training.node ACCELERATE.yaml SPEC.json STAGE_DIR
+    srun --ntasks=N ... python -m ramen.training.node ACCELERATE.yaml SPEC.json STAGE_DIR
 
 Each task runs `accelerate launch` with its machine rank (`SLURM_PROCID`), the head machine
 and port of the allocation (RAMEN_HEAD, RAMEN_HEAD_PORT, exported by the job script), and the
@@ -14,8 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ramen.training.launcher import launch_command, launch_env, run_logged
+
 from ramen.cluster import NCCL_DEFAULTS, Allocation, task_rank
-from training.launcher import launch_command, launch_env, run_logged
 
 
 def node_command(config: Path, spec: Path, rank: object, head: str, port: object) -> list[str]:
@@ -38,7 +39,7 @@ def node_command(config: Path, spec: Path, rank: object, head: str, port: object
 def main(config: str, spec: str, stage_dir: str) -> int:
     alloc = Allocation.from_environ()
     if alloc is None:
-        print("training.node runs inside a ramen-launched SLURM job", file=sys.stderr)
+        print("ramen.training.node runs inside a ramen-launched SLURM job", file=sys.stderr)
         return 2
     rank, _, _ = task_rank()
     env = launch_env(alloc.gpus_per_node > 0)

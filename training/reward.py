@@ -16,8 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evaluation.grading import rule_grade
-from evaluation.judge import Judge, JudgeItem
+from ramen.evaluation.grading import rule_grade
+from ramen.evaluation.judge import Judge, JudgeItem
+
 from ramen.turns import OutputParser
 
 REWARD = {"correct": 1.0, "incorrect": 0.0}  # anything else scores None (missing)

@@ -1,9 +1,9 @@
-"""One training run, in every process that `accelerate launch -m training.run SPEC.json`
+"""One training run, in every process that `accelerate launch -m ramen.training.run SPEC.json`
 starts. The spec (written by the `train` stage) names the base model, the data, the method
 (TRL SFT or DPO), LoRA or full parameters, DeepSpeed, and TRL's arguments as the recipe gives
 them.
 
-The stage starts these processes before it has rendered the rows (`training.run SPEC METHOD`):
+The stage starts these processes before it has rendered the rows (`ramen.training.run SPEC METHOD`):
 they import the method's trainer first and then wait for the spec (`wait_for_spec`).
 
 What it takes care of beyond calling the trainer:
@@ -408,9 +408,8 @@ def main(spec_path: str, method: str | None = None) -> None:
     if spec["method"] == "sft":
         from trl import SFTTrainer as Trainer
     elif spec["method"] == "grpo":
+        from ramen.training.grpo import reward_function
         from trl import GRPOTrainer as Trainer
-
-        from training.grpo import reward_function
 
         rank = int(os.environ.get("RANK", "0"))
         reward = reward_function(spec, tokenizer, out / f"rewards-rank{rank}.jsonl")
@@ -538,7 +537,7 @@ def _report_setup(trainer: Any, spec: dict) -> None:
 
 def _fix_generation_config(folder: Path, tokenizer: Any) -> None:
     """The saved model stops on the end-of-turn token as well as on its old EOS."""
-    from training.export import stop_on_eos
+    from ramen.training.export import stop_on_eos
 
     if (folder / "config.json").exists():  # a LoRA adapter: the merge writes it
         stop_on_eos(folder, tokenizer)

@@ -1,6 +1,6 @@
 """The `train` stages: one per training step of the recipe (`train`, then `train-2`, ...).
 
-Each writes, in its folder: spec.json (what training.run gets), accelerate.yaml (generated
+Each writes, in its folder: spec.json (what ramen.training.run gets), accelerate.yaml (generated
 from the recipe), data/ (the training rows rendered by the base model's template and
 tokenized: what the trainer reads; rows that cannot be rendered go to rejects.jsonl),
 examples.jsonl (the first rows as the trainer holds them, decoded), train.log, metrics.jsonl,
@@ -17,6 +17,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ramen.training.config import TrainingStep, data_entries, uses_curation_data
+from ramen.training.launcher import (
+    LoggedProcess,
+    Topology,
+    launch_command,
+    launch_env,
+    on_gpu,
+    preset_path,
+    write_accelerate_config,
+)
+
 from ramen.cluster import Allocation
 from ramen.console import console, track
 from ramen.errors import StageFailed, UserError
@@ -28,16 +39,6 @@ from ramen.stage import (
     model_entries,
     model_folder,
     train_stage_name,
-)
-from training.config import TrainingStep, data_entries, uses_curation_data
-from training.launcher import (
-    LoggedProcess,
-    Topology,
-    launch_command,
-    launch_env,
-    on_gpu,
-    preset_path,
-    write_accelerate_config,
 )
 
 MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
@@ -66,12 +67,12 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
 class TrainingLaunch:
     """`accelerate launch` of one training step, started before the stage renders the rows.
 
-    On one machine the training processes start at once (`training.run SPEC METHOD`): they
+    On one machine the training processes start at once (`ramen.training.run SPEC METHOD`): they
     import torch, transformers and TRL while the stage renders, then wait for spec.json, which
     `run(spec)` writes once the rows are ready (an old spec.json is removed first). If the
     stage fails before that, `cancel()` stops them; a stage that dies without cancelling is
     noticed by its PID (RAMEN_STAGE_PID). In a multi-node allocation (ramen/cluster.py) `srun`
-    runs training.node once per machine, each an `accelerate launch` with its machine rank,
+    runs ramen.training.node once per machine, each an `accelerate launch` with its machine rank,
     started by `run(spec)` after the spec is written; their labelled output lands here too.
     """
 
@@ -88,7 +89,7 @@ class TrainingLaunch:
         alloc = Allocation.from_environ()
         self.proc: LoggedProcess | None = None
         if topo.machines > 1 and alloc is not None:
-            self.cmd = [*alloc.srun(tasks_per_node=1), sys.executable, "-m", "training.node",
+            self.cmd = [*alloc.srun(tasks_per_node=1), sys.executable, "-m", "ramen.training.node",
                         str(config), str(self.spec_file), str(stage_dir)]  # fmt: skip
         else:
             self.cmd = launch_command(config, self.spec_file, step.method)
@@ -118,7 +119,7 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     """One machine, or every machine of a ramen-launched multi-node allocation."""
     alloc = Allocation.from_environ()
     if alloc is None or alloc.nodes == 1:
-        from evaluation.server import free_port
+        from ramen.evaluation.server import free_port
 
         return Topology(gpu=gpu, main_port=free_port())
     if not gpu and not step.deepspeed:
@@ -164,7 +165,8 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
     with their normalised shares, the others whole. Returns the file and the realised counts."""
-    from curation.balance import draw_mix
+    from ramen.curation.balance import draw_mix
+
     from ramen.io import write_jsonl_atomic
     from ramen.turns import read_rows
 
@@ -277,7 +279,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         else:
             source = sources[0]
         if step.method == "grpo":
-            from training.grpo import grpo_spec, prepare_prompts
+            from ramen.training.grpo import grpo_spec, prepare_prompts
 
             rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
         else:
@@ -311,7 +313,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         raise
     launch.run(spec)
     if step.lora:
-        from training.export import merge_lora
+        from ramen.training.export import merge_lora
 
         merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
         ctx.add_output("merged")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from launch.commands.models import engine_args, engine_overrides, model_from_cli
+from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
+
 from ramen.console import console
 from ramen.errors import UserError
 
@@ -14,8 +15,7 @@ def _sampling(args: argparse.Namespace) -> Any:
     """--temperature, --top-p, --max-tokens and the knobs (--top-k, --min-p, ...) checked by
     the recipe's own sampling model (evaluation/sampling_params.py Sampling)."""
     from pydantic import ValidationError
-
-    from evaluation.sampling_params import KNOBS, Sampling
+    from ramen.evaluation.sampling_params import KNOBS, Sampling
 
     given = {
         k: getattr(args, k)
@@ -34,8 +34,8 @@ def _sampling(args: argparse.Namespace) -> Any:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from evaluation.commands import generate_file, merge_file
-    from evaluation.store import Shard
+    from ramen.evaluation.commands import generate_file, merge_file
+    from ramen.evaluation.store import Shard
 
     output = Path(args.output)
     if args.merge:

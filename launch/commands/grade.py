@@ -6,7 +6,8 @@ import argparse
 import os
 from typing import Any
 
-from launch.commands.models import engine_args, engine_overrides, model_from_cli
+from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
+
 from ramen.console import console
 from ramen.errors import UserError
 
@@ -15,10 +16,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     import contextlib
     from pathlib import Path
 
+    from ramen.evaluation.audit import score_audit
+    from ramen.evaluation.commands import grade_file
     from rich.table import Table
-
-    from evaluation.audit import score_audit
-    from evaluation.commands import grade_file
 
     if args.score_audit:
         s = score_audit(Path(args.score_audit))
@@ -43,7 +43,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         engine, judge_name, judge_format = None, None, "hle"
         if args.judge or args.judge_url:
-            from evaluation.engine import LazyEngine
+            from ramen.evaluation.engine import LazyEngine
 
             overrides = engine_overrides(args, "judge_")
             if overrides["enable_thinking"] is None:

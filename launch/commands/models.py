@@ -15,13 +15,13 @@ def model_from_cli(model: str, args: argparse.Namespace, role: str, **overrides)
     from pathlib import Path
 
     from pydantic import ValidationError
+    from ramen.launch.models import resolve_model_path
 
-    from launch.models import resolve_model_path
     from ramen.spec import ModelSpec
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "recipe", None):
-        from launch.recipe import load_recipe
+        from ramen.launch.recipe import load_recipe
 
         recipe = load_recipe(args.recipe, [])
         if model not in recipe.models:

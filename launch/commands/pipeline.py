@@ -9,8 +9,8 @@ from ramen.console import console
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from launch.recipe import load_recipe
-    from launch.stages import STAGES
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
     stages = [s.name for s in STAGES if s.enabled(recipe)]
@@ -22,9 +22,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from launch.recipe import load_recipe
-    from launch.runner import Runner
-    from launch.stages import STAGES
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.runner import Runner
+    from ramen.launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
@@ -47,8 +47,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:
-    from launch.launcher import launch
-    from launch.recipe import load_recipe
+    from ramen.launch.launcher import launch
+    from ramen.launch.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     backend = args.backend or recipe.launch.backend
@@ -58,11 +58,11 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from launch.launcher import print_status
+    from ramen.launch.launcher import print_status
 
     run = Path(args.run)
     if run.is_file():  # a recipe: its run folder
-        from launch.recipe import load_recipe
+        from ramen.launch.recipe import load_recipe
 
         run = load_recipe(run).run_dir
     return print_status(run, as_json=args.json)

@@ -14,8 +14,9 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
 
-    from evaluation.commands import sidecar
-    from evaluation.metrics import hle_metrics, parse_confidence, parse_correct
+    from ramen.evaluation.commands import sidecar
+    from ramen.evaluation.metrics import hle_metrics, parse_confidence, parse_correct
+
     from ramen.io import jsonl_records, write_jsonl_atomic
 
     path = Path(args.input)
@@ -64,7 +65,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from evaluation.compare import compare_files, resolve_input
+    from ramen.evaluation.compare import compare_files, resolve_input
 
     if len(args.runs) < 2:
         raise UserError("give two runs (A B), or a base and candidates (BASE CAND1 CAND2 ...)")
@@ -107,7 +108,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
     import json
 
-    from evaluation.compare import compare_many, resolve_input
+    from ramen.evaluation.compare import compare_many, resolve_input
 
     paths = [resolve_input(r) for r in args.runs]
     result = compare_many(paths[0], paths[1:], seed=args.seed, names=names)
@@ -136,7 +137,7 @@ def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from training.export import adapter_base, merge_lora
+    from ramen.training.export import adapter_base, merge_lora
 
     adapter = Path(args.adapter)
     if (adapter / "model" / "adapter_config.json").is_file():  # a train stage folder

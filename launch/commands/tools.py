@@ -11,7 +11,7 @@ from ramen.errors import UserError
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from launch.runner import package_versions
+    from ramen.launch.runner import package_versions
 
     versions = package_versions()
     for name, version in versions.items():
@@ -34,7 +34,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_docs(args: argparse.Namespace) -> int:
-    from launch import docs
+    from ramen.launch import docs
 
     if args.check:
         current = docs.REFERENCE.read_text(encoding="utf-8") if docs.REFERENCE.exists() else ""
@@ -50,7 +50,7 @@ def _cmd_sources(args: argparse.Namespace) -> int:
     """The built-in problem generators (`synthetic: sympy` sources), with their knobs."""
     import random
 
-    from curation.generators import REGISTRY
+    from ramen.curation.generators import REGISTRY
 
     for name, gen in REGISTRY.items():
         if args.category and gen.category != args.category:
