@@ -36,7 +36,6 @@ def measure(args: argparse.Namespace) -> dict:
     from ramen.evaluation.offline import OfflineEngine
     from ramen.evaluation.sampling import problem_requests
     from ramen.evaluation.store import read_parts, run_to_store
-
     from ramen.problems import all_problems
     from ramen.spec import EngineSpec, ModelSpec
     from ramen.testing import tiny

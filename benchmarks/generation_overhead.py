@@ -37,12 +37,12 @@ def main() -> None:
     ap.add_argument("--dtype", default=None)
     args = ap.parse_args()
 
+    from vllm import SamplingParams
+
     from ramen.evaluation.engine import completion_budget
     from ramen.evaluation.offline import OfflineEngine
     from ramen.evaluation.sampling import problem_requests
     from ramen.evaluation.store import run_to_store
-    from vllm import SamplingParams
-
     from ramen.problems import all_problems
     from ramen.spec import ModelSpec
     from ramen.testing import tiny

@@ -66,6 +66,7 @@ def bare_math_verify(rows: list[dict]) -> int:
     """math-verify alone on the same rows: parse the reference and the final content, verify.
     Timeouts off (SIGALRM), as ramen runs it; the count of rows it calls equal."""
     from math_verify import parse, verify
+
     from ramen.evaluation.grading import final_content
 
     same = 0

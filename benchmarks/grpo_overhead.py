@@ -103,10 +103,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
+    from ramen.testing import tiny
     from ramen.training.config import TrainingStep
     from ramen.training.launcher import Topology, write_accelerate_config
-
-    from ramen.testing import tiny
 
     model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:

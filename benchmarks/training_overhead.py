@@ -162,10 +162,9 @@ def main() -> None:
     ap.add_argument("--shape", choices=("tiny", "qwen3-0.6b"), default="tiny")
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
+    from ramen.testing import tiny
     from ramen.training.config import TrainingStep
     from ramen.training.launcher import Topology, write_accelerate_config
-
-    from ramen.testing import tiny
 
     model = str(tiny.model_path("strong"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,9 +16,8 @@ import random
 from array import array
 from collections import Counter, defaultdict
 
-from ramen.curation.config import BalanceConfig
-
 from ramen.console import console, track
+from ramen.curation.config import BalanceConfig
 from ramen.io import sha256_text
 from ramen.stage import StageContext, StageDef, dump
 

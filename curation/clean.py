@@ -13,12 +13,11 @@ import json
 import unicodedata
 from typing import Any
 
+from ramen.console import err_console, track
 from ramen.curation.config import CleanConfig
 from ramen.curation.parallel import map_chunks
 from ramen.curation.profile import Profile
 from ramen.curation.text import broken_text, repeated_ngram_ratio
-
-from ramen.console import err_console, track
 from ramen.errors import UserError
 from ramen.stage import StageContext, StageDef, dump, model_entries
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from ramen.evaluation.sampling_params import Sampling, temperature_field
 
+from ramen.bundled import resolve_bundled
+from ramen.errors import RecipeError
+from ramen.evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
-from ramen.spec import StrictModel
+from ramen.spec import StrictModel, need_model
 
 Scalar = str | int | float | bool | None
 
@@ -345,6 +348,36 @@ class DataConfig(StrictModel):
             )
         return sources
 
+    def check(self, recipe: Any) -> None:
+        """Cross-field rules: the tokenizer and writers name declared models, a writer is not a
+        forbidden generator, and every decontamination set is a benchmark or a file."""
+        # the benchmark kinds' hub table lives with the evaluate stage's code, which imports
+        # this module: imported here, at check time (a benchmark registry will carry it)
+        from ramen.evaluation.benchmarks import HUB
+
+        need_model(recipe, "data.clean.tokenizer", self.clean.tokenizer)
+        for i, src in enumerate(self.sources):
+            if src.written is None:
+                continue
+            need_model(recipe, f"data.sources[{i}].written.writer", src.written.writer)
+            need_model(recipe, f"data.sources[{i}].written.solver", src.written.solver)
+            writer = recipe.models[src.written.writer].path
+            banned = [g for g in self.forbid_generators if g.lower() in writer.lower()]
+            if banned:
+                raise RecipeError(
+                    f"the writer '{writer}' matches data.forbid_generators ('{banned[0]}'): its "
+                    "problems could not be used; pick another writer or change the list",
+                    where=f"data.sources[{i}].written.writer",
+                )
+        evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
+        for i, entry in enumerate(self.decontaminate.against):
+            known = entry in evaluated or entry in HUB
+            if not known and not Path(resolve_bundled(entry)).is_file():
+                raise RecipeError(
+                    f"'{entry}' is neither a benchmark name ({', '.join(HUB)}) nor a file",
+                    where=f"data.decontaminate.against[{i}]",
+                )
+
 
 class FilterConfig(Sampling):
     model: str | list[str] = Field(
@@ -563,3 +596,53 @@ class CurationConfig(StrictModel):
     sft: SFTSetConfig | None = Field(
         default=None, description="SFT set building (null = no SFT set)."
     )
+
+    def check(self, recipe: Any) -> None:
+        """Cross-field rules: models named, the filter's and the pass band's numbers
+        consistent, pairs and SFT sets with samples to come from, and a data section."""
+        if self.filter:
+            for i, name in enumerate(self.filter.models):
+                where = "curation.filter.model" + (f"[{i}]" if len(self.filter.models) > 1 else "")
+                need_model(recipe, where, name)
+            if len(set(self.filter.models)) != len(self.filter.models):
+                raise RecipeError("a model is listed twice", where="curation.filter.model")
+            if (
+                self.filter.decide_by is not None
+                and self.filter.decide_by not in self.filter.models
+            ):
+                raise RecipeError(
+                    f"'{self.filter.decide_by}' is not one of curation.filter.model "
+                    f"({', '.join(self.filter.models)})",
+                    where="curation.filter.decide_by",
+                )
+            if self.filter.min_solved > self.filter.samples:
+                raise RecipeError(
+                    f"must be <= curation.filter.samples ({self.filter.samples})",
+                    where="curation.filter.min_solved",
+                )
+        if self.sample:
+            need_model(recipe, "curation.sample.model", self.sample.model)
+            n = self.sample.n
+            for key in ("min_correct", "max_correct"):
+                value = getattr(self.select, key)
+                if value is not None and value > n:
+                    raise RecipeError(
+                        f"must be within [0, curation.sample.n = {n}] (got {value})",
+                        where=f"curation.select.{key}",
+                    )
+            lo, hi = self.select.band(n)
+            if lo > hi:
+                raise RecipeError(
+                    f"the pass band [{lo:g}, {hi:g}] of {n} samples is empty; no problem could pass",
+                    where="curation.select",
+                )
+        need_model(recipe, "curation.grade.judge", self.grade.judge)
+        need_model(recipe, "curation.grade.safety_judge", self.grade.safety_judge)
+        for i, member in enumerate(self.grade.panel):
+            need_model(recipe, f"curation.grade.panel[{i}]", member)
+        if (self.pairs or self.sft) and not self.sample:
+            raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
+        if recipe.data is None:
+            raise RecipeError(
+                "curation needs a data: section with at least one source", where="data"
+            )

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ramen.console import track
 from ramen.curation.config import DedupConfig
 from ramen.curation.parallel import map_chunks
 from ramen.curation.text import ngram_tuples, words
-
-from ramen.console import track
 from ramen.stage import StageContext, StageDef, dump
 
 SEED = 1

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ramen.console import console, err_console
 from ramen.evaluation.engine import LazyEngine
 from ramen.evaluation.grading import grade_rows, row_key
 from ramen.evaluation.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
@@ -28,8 +29,6 @@ from ramen.evaluation.sampling import (
 )
 from ramen.evaluation.sampling_params import resolved_for
 from ramen.evaluation.store import ordered_samples
-
-from ramen.console import console, err_console
 from ramen.io import sha256_text
 from ramen.stage import StageContext, StageDef, dump, model_entries
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ramen.errors import UserError
 from ramen.evaluation.dna import HARMFUL, REFUSAL_LABELS, UNPARSABLE, DnaJudge, over_refusal, safety
 from ramen.evaluation.engine import LazyEngine
 from ramen.evaluation.grading import judge_items
 from ramen.evaluation.judge import JudgeItem, judge_identity
-
-from ramen.errors import UserError
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

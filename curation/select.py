@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from ramen.curation.generation import group_by_problem
-
 from ramen.console import track
+from ramen.curation.generation import group_by_problem
 from ramen.stage import StageContext, StageDef, dump
 
 PROBLEM_FIELDS = ("question", "answer", "answer_type", "category", "provenance")

@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ramen.curation.balance import draw_mix
-from ramen.curation.config import DataConfig, SourceSpec
-
 from ramen.bundled import resolve_bundled
 from ramen.console import console, track
+from ramen.curation.balance import draw_mix
+from ramen.curation.config import DataConfig, SourceSpec
 from ramen.errors import UserError
 from ramen.io import hash_obj, jsonl_records
 from ramen.stage import StageContext, StageDef, dump

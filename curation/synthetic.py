@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from ramen.curation.generators import REGISTRY, Generator
-
 from ramen.io import hash_obj
 
 REDRAWS = 20  # draws of one problem before its generator counts as exhausted

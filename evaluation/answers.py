@@ -32,7 +32,6 @@ from ramen.evaluation.plots import (
     plot_truncation,
     plus_minus,
 )
-
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

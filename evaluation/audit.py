@@ -8,9 +8,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from ramen.evaluation.grading import final_content, row_key
-
 from ramen.errors import UserError
+from ramen.evaluation.grading import final_content, row_key
 from ramen.io import iter_jsonl, write_jsonl_atomic
 
 LABELS = {"correct": "correct", "yes": "correct", "incorrect": "incorrect", "no": "incorrect"}

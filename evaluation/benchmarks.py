@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ramen.evaluation.judge import judge_identity
-
 from ramen.bundled import resolve_bundled
 from ramen.errors import UserError
+from ramen.evaluation.judge import judge_identity
 from ramen.io import jsonl_records
 
 HUB = {

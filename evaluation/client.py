@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ramen.console import err_console
 from ramen.evaluation.engine import (
     ChatRenderer,
     EngineError,
@@ -30,8 +31,6 @@ from ramen.evaluation.sampling_params import (
     local_tokenizer,
 )
 from ramen.evaluation.server import VLLMServer
-
-from ramen.console import err_console
 from ramen.spec import ModelSpec
 from ramen.turns import prompt_opens_think
 

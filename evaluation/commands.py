@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ramen.errors import UserError
 from ramen.evaluation.audit import write_audit
 from ramen.evaluation.grading import JudgeMode, check_row, grade_rows, row_key
 from ramen.evaluation.judge import Judge, check_prompt
@@ -18,8 +19,6 @@ from ramen.evaluation.sampling import (
 )
 from ramen.evaluation.sampling_params import resolved_for
 from ramen.evaluation.store import Shard, ordered_samples
-
-from ramen.errors import UserError
 from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
 from ramen.spec import ModelSpec
 

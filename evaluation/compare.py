@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ramen.errors import UserError
 from ramen.evaluation.metrics import parse_correct
 from ramen.evaluation.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
-
-from ramen.errors import UserError
 from ramen.io import jsonl_records, write_jsonl_atomic
 
 CATEGORY_RESAMPLES = 2_000

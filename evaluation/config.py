@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from ramen.evaluation.sampling_params import Sampling, temperature_field
 
+from ramen.errors import RecipeError
+from ramen.evaluation.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
-from ramen.spec import SAFE_NAME, StrictModel
+from ramen.spec import SAFE_NAME, StrictModel, need_model
 
 
 class BenchmarkSpec(StrictModel):
@@ -182,3 +183,30 @@ class EvaluationConfig(Sampling):
                 f"'{twice[0]}' is evaluated already (model, baseline or twice in models)"
             )
         return self
+
+    def check(self, recipe: Any) -> None:
+        """Cross-field rules: every model named is declared (`trained` only with a training
+        section), checkpoints are the trained model's, and a judged benchmark has a judge."""
+        # the kinds import the evaluate stage's code, which imports this module: imported at
+        # check time (a benchmark registry filled by the kinds will replace it)
+        from ramen.evaluation.kinds import KINDS
+
+        for i, name in enumerate(self.models):
+            need_model(recipe, f"evaluation.models[{i}]", name)
+        if self.checkpoints != "last" and (self.model != "trained" or not recipe.training):
+            raise RecipeError(
+                "checkpoints are the trained model's: set evaluation.model: trained (with a "
+                "training section) or remove it",
+                where="evaluation.checkpoints",
+            )
+        need_model(
+            recipe, "evaluation.model", self.model, allow_trained=recipe.training is not None
+        )
+        need_model(recipe, "evaluation.baseline", self.baseline)
+        need_model(recipe, "evaluation.judge", self.judge)
+        for i, b in enumerate(self.benchmarks):
+            if KINDS[b.name].needs_judge and self.judge is None:
+                raise RecipeError(
+                    f"{b.name} is scored by a judge; set evaluation.judge to a model name",
+                    where=f"evaluation.benchmarks[{i}]",
+                )

@@ -24,7 +24,6 @@ from ramen.evaluation.grading import judge_items
 from ramen.evaluation.judge import Judge, JudgeItem
 from ramen.evaluation.plots import plot_dna_labels, plus_minus
 from ramen.evaluation.stats import wald_half_width
-
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

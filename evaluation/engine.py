@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ramen.errors import UserError
 from ramen.evaluation.rules import split_reasoning
 from ramen.evaluation.sampling_params import (
     resolve,
 )
-
-from ramen.errors import UserError
 from ramen.spec import ModelSpec
 from ramen.turns import OutputParser, model_type
 

@@ -25,6 +25,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from ramen.bundled import resolve_bundled
+from ramen.console import console
 from ramen.evaluation.benchmarks import benchmark_rows
 from ramen.evaluation.config import BenchmarkSpec, EvaluationConfig
 from ramen.evaluation.engine import LazyEngine
@@ -37,9 +39,6 @@ from ramen.evaluation.sampling import (
 )
 from ramen.evaluation.sampling_params import resolved_for
 from ramen.evaluation.store import ordered_samples
-
-from ramen.bundled import resolve_bundled
-from ramen.console import console
 from ramen.io import hash_file
 from ramen.prompts import load_prompt
 from ramen.spec import ModelSpec

@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from ramen.console import track
 from ramen.evaluation import rules
 from ramen.evaluation.judge import Judge, JudgeItem
 from ramen.evaluation.store import check_settings, prune_parts, read_parts, run_to_store
-
-from ramen.console import track
 from ramen.io import hash_obj, write_jsonl_atomic
 
 JudgeMode = Literal["none", "undecided", "all"]

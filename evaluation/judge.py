@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ramen.evaluation.engine import Request, sample_seed
-
 from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"

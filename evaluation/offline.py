@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ramen.errors import UserError
 from ramen.evaluation.engine import (
     CPU_CHUNKED_PREFILL,
     ChatRenderer,
@@ -29,8 +30,6 @@ from ramen.evaluation.engine import (
 from ramen.evaluation.sampling_params import (
     generation_config,
 )
-
-from ramen.errors import UserError
 from ramen.spec import ModelSpec
 from ramen.turns import prompt_opens_think
 

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ramen.evaluation.engine import Request, open_engine, sample_seed
-from ramen.evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
-
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
+from ramen.evaluation.engine import Request, open_engine, sample_seed
+from ramen.evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
 from ramen.io import iter_jsonl, read_json, write_json_atomic, write_jsonl_atomic
 from ramen.spec import ModelSpec
 

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ramen.console import console
 from ramen.evaluation.evaluate import (
     EvaluatedModel,
     evaluate_questions,
@@ -28,8 +29,6 @@ from ramen.evaluation.evaluate import (
     load_questions,
 )
 from ramen.evaluation.kinds import KINDS
-
-from ramen.console import console
 from ramen.io import read_json, write_json_atomic, write_jsonl_atomic
 from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef
 

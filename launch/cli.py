@@ -8,10 +8,9 @@ import argparse
 import os
 import sys
 
-from ramen.launch.commands import generate, grade, pipeline, results, tools
-
 from ramen.console import err_console
 from ramen.errors import StageFailed, UserError
+from ramen.launch.commands import generate, grade, pipeline, results, tools
 
 COMMANDS = (pipeline, generate, grade, results, tools)  # in `ramen --help` order
 

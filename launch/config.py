@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ramen.errors import RecipeError
 from ramen.spec import StrictModel
 from ramen.stage import MAX_ROUNDS
 
@@ -189,3 +190,18 @@ class RoundsConfig(StrictModel):
                         "data stay the same in every round, so rounds compare)"
                     )
         return changes
+
+    def check(self, recipe: Any) -> None:
+        """Rounds repeat sampling and training, so the recipe needs both; and each later
+        round's recipe (the recipe with `set`'s changes) is valid, or one line names the key."""
+        if recipe.curation is None or recipe.curation.sample is None or recipe.training is None:
+            raise RecipeError(
+                "rounds repeat sampling and training: the recipe needs curation.sample and "
+                "training",
+                where="rounds",
+            )
+        # the round stages import every stage package, which import the recipe schema
+        from ramen.launch.rounds import round_recipe
+
+        for r in range(2, self.count + 1):
+            round_recipe(recipe, r)

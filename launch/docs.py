@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+
 from ramen.launch.recipe import Recipe, _unwrap
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.md"

@@ -19,14 +19,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ramen.console import console, err_console
+from ramen.errors import StageFailed, UserError
+from ramen.io import read_json, write_json_atomic, write_text_atomic
 from ramen.launch.recipe import Recipe
 from ramen.launch.runner import Runner, read_manifest
 from ramen.launch.slurm import plan_job, render_script, sbatch_command
 from ramen.launch.stages import STAGES
-
-from ramen.console import console, err_console
-from ramen.errors import StageFailed, UserError
-from ramen.io import read_json, write_json_atomic, write_text_atomic
 
 JOBS = "jobs.json"
 

@@ -11,17 +11,14 @@ from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from ramen.curation.config import CurationConfig, DataConfig
-from ramen.evaluation.benchmarks import HUB
-from ramen.evaluation.config import EvaluationConfig
-from ramen.evaluation.kinds import KINDS
-from ramen.launch.config import LaunchConfig, RoundsConfig
-from ramen.training.config import TrainingConfig
 
-from ramen.bundled import resolve_bundled
+from ramen.curation.config import CurationConfig, DataConfig
 from ramen.errors import RecipeError
+from ramen.evaluation.config import EvaluationConfig
 from ramen.io import hash_obj
+from ramen.launch.config import LaunchConfig, RoundsConfig
 from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
+from ramen.training.config import TrainingConfig
 
 
 class Recipe(StrictModel):
@@ -214,157 +211,18 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 # --------------------------------------------------------------------------- loading
 
 
-def _check_references(recipe: Recipe) -> None:
-    """Cross-field checks pydantic cannot see: model names, pass bands."""
-    names = set(recipe.models)
+# The sections whose `check(recipe)` runs once the recipe has parsed, in this order: the rules
+# that span keys (a model name used under another section, a number bounded by another key),
+# each written beside its section's schema.
+CHECKED_SECTIONS = ("curation", "data", "evaluation", "training", "rounds")
 
-    def need_model(where: str, name: str | None, allow_trained: bool = False) -> None:
-        if name is None or (allow_trained and name == "trained"):
-            return
-        if name not in names:
-            close = difflib.get_close_matches(name, sorted(names), n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"declare it under models: (known: {', '.join(sorted(names)) or 'none'})"
-            )
-            raise RecipeError(f"unknown model '{name}'; {hint}", where=where)
 
-    c = recipe.curation
-    if c is not None:
-        if c.filter:
-            for i, name in enumerate(c.filter.models):
-                where = "curation.filter.model" + (f"[{i}]" if len(c.filter.models) > 1 else "")
-                need_model(where, name)
-            if len(set(c.filter.models)) != len(c.filter.models):
-                raise RecipeError("a model is listed twice", where="curation.filter.model")
-            if c.filter.decide_by is not None and c.filter.decide_by not in c.filter.models:
-                raise RecipeError(
-                    f"'{c.filter.decide_by}' is not one of curation.filter.model "
-                    f"({', '.join(c.filter.models)})",
-                    where="curation.filter.decide_by",
-                )
-            if c.filter.min_solved > c.filter.samples:
-                raise RecipeError(
-                    f"must be <= curation.filter.samples ({c.filter.samples})",
-                    where="curation.filter.min_solved",
-                )
-        if c.sample:
-            need_model("curation.sample.model", c.sample.model)
-            n = c.sample.n
-            for key in ("min_correct", "max_correct"):
-                value = getattr(c.select, key)
-                if value is not None and value > n:
-                    raise RecipeError(
-                        f"must be within [0, curation.sample.n = {n}] (got {value})",
-                        where=f"curation.select.{key}",
-                    )
-            lo, hi = c.select.band(n)
-            if lo > hi:
-                raise RecipeError(
-                    f"the pass band [{lo:g}, {hi:g}] of {n} samples is empty; no problem could pass",
-                    where="curation.select",
-                )
-        need_model("curation.grade.judge", c.grade.judge)
-        need_model("curation.grade.safety_judge", c.grade.safety_judge)
-        for i, member in enumerate(c.grade.panel):
-            need_model(f"curation.grade.panel[{i}]", member)
-        if (c.pairs or c.sft) and not c.sample:
-            raise RecipeError("pairs and SFT sets need curation.sample; add it", where="curation")
-    if recipe.data is not None:
-        need_model("data.clean.tokenizer", recipe.data.clean.tokenizer)
-        for i, src in enumerate(recipe.data.sources):
-            if src.written is None:
-                continue
-            need_model(f"data.sources[{i}].written.writer", src.written.writer)
-            need_model(f"data.sources[{i}].written.solver", src.written.solver)
-            writer = recipe.models[src.written.writer].path
-            banned = [g for g in recipe.data.forbid_generators if g.lower() in writer.lower()]
-            if banned:
-                raise RecipeError(
-                    f"the writer '{writer}' matches data.forbid_generators ('{banned[0]}'): its "
-                    "problems could not be used; pick another writer or change the list",
-                    where=f"data.sources[{i}].written.writer",
-                )
-        evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
-        for i, entry in enumerate(recipe.data.decontaminate.against):
-            known = entry in evaluated or entry in HUB
-            if not known and not Path(resolve_bundled(entry)).is_file():
-                raise RecipeError(
-                    f"'{entry}' is neither a benchmark name ({', '.join(HUB)}) nor a file",
-                    where=f"data.decontaminate.against[{i}]",
-                )
-    e = recipe.evaluation
-    for i, name in enumerate(e.models if e is not None else []):
-        need_model(f"evaluation.models[{i}]", name)
-    if e is not None and e.checkpoints != "last" and (e.model != "trained" or not recipe.training):
-        raise RecipeError(
-            "checkpoints are the trained model's: set evaluation.model: trained (with a "
-            "training section) or remove it",
-            where="evaluation.checkpoints",
-        )
-    if recipe.training:
-        need_model("training.base", recipe.training.base)
-        from ramen.training.trl_args import CONFIG_CLASS, unknown_arg, wrong_kind
-
-        for i, step in enumerate(recipe.training.steps()):
-            where = "training" if i == 0 else f"training.then[{i - 1}]"
-            if step.judge is not None:
-                if step.method != "grpo":
-                    raise RecipeError(
-                        f"only a grpo step has a judge (this step's method is {step.method}); "
-                        "remove it",
-                        where=f"{where}.judge",
-                    )
-                need_model(f"{where}.judge", step.judge)
-                backend = recipe.models[step.judge].engine.backend
-                if backend not in ("endpoint", "serve"):
-                    raise RecipeError(
-                        f"the GRPO judge is asked from inside the training processes: give "
-                        f"models.{step.judge}.engine.backend endpoint or serve (not {backend})",
-                        where=f"{where}.judge",
-                    )
-            bad = unknown_arg(step.method, step.args)
-            if bad:
-                raise RecipeError(
-                    f"not an argument of TRL's {CONFIG_CLASS[step.method]}; {bad[1]}",
-                    where=f"{where}.args.{bad[0]}",
-                )
-            bad = wrong_kind(step.method, step.args)
-            if bad:
-                raise RecipeError(
-                    f"TRL's {CONFIG_CLASS[step.method]} {bad[1]}", where=f"{where}.args.{bad[0]}"
-                )
-        t = recipe.training
-        if t.lora is not None and t.deepspeed == "zero3_offload":
-            raise RecipeError(
-                "LoRA with ZeRO-3 CPU offload is not supported; use deepspeed: zero2 or zero3 with LoRA",
-                where="training.deepspeed",
-            )
-    if recipe.evaluation:
-        e = recipe.evaluation
-        need_model("evaluation.model", e.model, allow_trained=recipe.training is not None)
-        need_model("evaluation.baseline", e.baseline)
-        need_model("evaluation.judge", e.judge)
-        for i, b in enumerate(e.benchmarks):
-            if KINDS[b.name].needs_judge and e.judge is None:
-                raise RecipeError(
-                    f"{b.name} is scored by a judge; set evaluation.judge to a model name",
-                    where=f"evaluation.benchmarks[{i}]",
-                )
-    if recipe.curation and recipe.data is None:
-        raise RecipeError("curation needs a data: section with at least one source", where="data")
-    if recipe.rounds is not None:
-        if recipe.curation is None or recipe.curation.sample is None or recipe.training is None:
-            raise RecipeError(
-                "rounds repeat sampling and training: the recipe needs curation.sample and "
-                "training",
-                where="rounds",
-            )
-        from ramen.launch.rounds import round_recipe
-
-        for r in range(2, recipe.rounds.count + 1):
-            round_recipe(recipe, r)  # each round's recipe is valid, or one line names the key
+def check_sections(recipe: Recipe) -> None:
+    """Cross-field checks pydantic cannot see, each section's own (`check(recipe)`)."""
+    for name in CHECKED_SECTIONS:
+        section = getattr(recipe, name)
+        if section is not None:
+            section.check(recipe)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -416,7 +274,7 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
         )
         raise RecipeError(first + more, where=source) from None
     try:
-        _check_references(recipe)
+        check_sections(recipe)
     except RecipeError as e:
         raise RecipeError(str(e), where=source) from None
     return recipe

@@ -26,11 +26,9 @@ import functools
 from typing import Any
 
 from ramen.curation import generation, pairs, select
+from ramen.errors import RecipeError
 from ramen.evaluation import evaluate
 from ramen.evaluation.evaluate import LABEL_KEY
-from ramen.training import stage as training
-
-from ramen.errors import RecipeError
 from ramen.stage import (
     EARLIER_ROUNDS_KEY,
     MAX_ROUNDS,
@@ -39,6 +37,7 @@ from ramen.stage import (
     split_round,
     train_stage_name,
 )
+from ramen.training import stage as training
 
 # the stages a round repeats, in their order (the filter only with `refilter: true`)
 REPEATED: list[StageDef] = [
@@ -78,7 +77,7 @@ def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
 def _round_recipe(dumped: str, run_dir: str, round_: int):
     import json
 
-    from ramen.launch.recipe import Recipe, _check_references, _format_error
+    from ramen.launch.recipe import Recipe, _format_error, check_sections
 
     raw = json.loads(dumped)
     rounds = raw.pop("rounds")
@@ -106,7 +105,7 @@ def _round_recipe(dumped: str, run_dir: str, round_: int):
 
     try:
         recipe = Recipe.model_validate(raw, context={"round": round_})
-        _check_references(recipe)
+        check_sections(recipe)
     except ValidationError as e:
         raise RecipeError(_format_error(e.errors()[0]), where=f"{where} (round {round_})") from None
     except RecipeError as e:

@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ramen.launch.models import resolve_model_path
-from ramen.launch.recipe import Recipe
-from ramen.launch.slices import RecipeView, UndeclaredSeed, declared_paths
-
 from ramen import __version__
 from ramen.console import console, err_console, log_tail, stage_output, summary_table, verbose
 from ramen.errors import UserError
 from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
+from ramen.launch.models import resolve_model_path
+from ramen.launch.recipe import Recipe
+from ramen.launch.slices import RecipeView, UndeclaredSeed, declared_paths
 from ramen.stage import StageContext, StageDef
 
 VERSIONED_PACKAGES = (

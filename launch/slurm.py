@@ -22,9 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ramen.launch.recipe import Recipe
-
 from ramen.cluster import NCCL_DEFAULTS
+from ramen.launch.recipe import Recipe
 from ramen.spec import ModelSpec
 
 
@@ -172,11 +171,10 @@ def _comment(cmd: list[str]) -> str:
 def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
-    from ramen.launch.rounds import round_recipe
-    from ramen.training.node import node_command
-
     from ramen.cluster import Allocation
+    from ramen.launch.rounds import round_recipe
     from ramen.stage import TRAIN_STAGE_NAMES, split_round
+    from ramen.training.node import node_command
 
     name, round_ = split_round(job.stage)
     index = TRAIN_STAGE_NAMES.index(name)

@@ -21,9 +21,8 @@ from ramen.curation import (
 from ramen.evaluation import evaluate, many, report, sweep
 from ramen.launch import models
 from ramen.launch.rounds import ROUND_STAGES
-from ramen.training import stage as training
-
 from ramen.stage import StageDef
+from ramen.training import stage as training
 
 STAGES: list[StageDef] = [
     models.STAGE,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ramen.errors import RecipeError
 
 # Names that become file or folder names (run, model, benchmark label): no path separators,
 # no leading dot, so no recipe value can point a write outside the run folder.
@@ -13,6 +16,22 @@ SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 # The tiny model family that ramen/testing/tiny_build.py builds and ramen/testing/tiny_family/ ships (`path: tiny:NAME`).
 TINY_NAMES = ("weak", "strong", "judge", "writer", "lax")
+
+
+def need_model(recipe: Any, where: str, name: str | None, allow_trained: bool = False) -> None:
+    """A recipe key that names a model must name one declared under `models:` (`trained`, the
+    run's trained model, where `allow_trained`); otherwise one line with a did-you-mean. Used by
+    each section's `check(recipe)`."""
+    names = sorted(recipe.models)
+    if name is None or (allow_trained and name == "trained") or name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = (
+        f"did you mean '{close[0]}'?"
+        if close
+        else f"declare it under models: (known: {', '.join(names) or 'none'})"
+    )
+    raise RecipeError(f"unknown model '{name}'; {hint}", where=where)
 
 
 class StrictModel(BaseModel):

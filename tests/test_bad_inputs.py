@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, cli, ramen
+
 from ramen.launch.cli import main
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -10,10 +10,10 @@ import json
 
 import pytest
 from conftest import ramen
-from ramen.evaluation.sweep import choose
-from ramen.launch.recipe import recipe_from_dict
 
 from ramen.errors import RecipeError
+from ramen.evaluation.sweep import choose
+from ramen.launch.recipe import recipe_from_dict
 
 
 @pytest.mark.unit

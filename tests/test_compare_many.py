@@ -5,6 +5,7 @@ import json
 
 import pytest
 from conftest import cli
+
 from ramen.evaluation.compare import compare_many
 from ramen.evaluation.stats import holm, mcnemar_exact
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ramen.curation import balance as balance_mod
 from ramen.curation.clean import clean
 from ramen.curation.decontaminate import decontaminate
@@ -12,9 +13,8 @@ from ramen.curation.dedup import dedup, row_keys
 from ramen.curation.generation import tier, tier_table
 from ramen.curation.pairs import choose_pairs, majority_label, sample_turn
 from ramen.curation.select import band_reason
-from ramen.launch.recipe import recipe_from_dict
-
 from ramen.errors import RecipeError, UserError
+from ramen.launch.recipe import recipe_from_dict
 from ramen.stage import StageContext
 from ramen.testing import tiny
 from ramen.turns import TrainingRenderer, read_turn
@@ -222,6 +222,7 @@ def test_near_index_finds_the_candidates_datasketch_lsh_finds(threshold):
     import random
 
     from datasketch import LeanMinHash, MinHash, MinHashLSH
+
     from ramen.curation.dedup import SEED, NearIndex
 
     rng = random.Random(threshold)

@@ -2,9 +2,9 @@
 recorded, reproducible seeds; the maximal per-request budget; truncation and re-requests."""
 
 import pytest
+
 from ramen.evaluation.engine import Request, sample_seed
 from ramen.evaluation.offline import OfflineEngine
-
 from ramen.spec import ModelSpec
 from ramen.testing import tiny
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from conftest import cli, ramen
+
 from ramen.evaluation.compare import holm
 
 RECIPE = """

@@ -7,6 +7,7 @@ import random
 
 import pytest
 from conftest import cli
+
 from ramen.evaluation.answers import stated_confidence
 from ramen.evaluation.compare import compare_benchmark, read_judged
 from ramen.evaluation.dna import parse_label, safety

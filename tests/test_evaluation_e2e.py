@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import ramen
+
 from ramen.evaluation.failures import NO_ANSWER, UNCLASSIFIED
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from ramen.evaluation.rules import grade
 
+from ramen.evaluation.rules import grade
 from ramen.io import iter_jsonl
 
 pytestmark = pytest.mark.unit

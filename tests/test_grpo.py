@@ -16,11 +16,11 @@ from collections import Counter
 
 import pytest
 from conftest import RAMEN, ROOT, ramen
+
 from ramen.evaluation.grading import rule_grade
 from ramen.evaluation.judge import Judge
-from ramen.training.reward import GraderReward
-
 from ramen.testing import tiny, tiny_build
+from ramen.training.reward import GraderReward
 from ramen.turns import OutputParser
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from ramen.evaluation.report import html_report, sample_rows, solved_by
 
+from ramen.evaluation.report import html_report, sample_rows, solved_by
 from ramen.html import PAGE
 
 HOSTILE = "</script><script>document.title='owned'</script><b>bold</b>"

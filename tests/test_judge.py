@@ -6,6 +6,8 @@ is driven through `ramen grade` in test_grade_cli.py."""
 import json
 
 import pytest
+
+from ramen.errors import UserError
 from ramen.evaluation.audit import cohen_kappa, score_audit, write_audit
 from ramen.evaluation.engine import make_sample
 from ramen.evaluation.grading import grade_rows
@@ -17,8 +19,6 @@ from ramen.evaluation.judge import (
     parse_reply,
     render_prompt,
 )
-
-from ramen.errors import UserError
 from ramen.turns import prompt_opens_think
 
 pytestmark = pytest.mark.unit
@@ -289,7 +289,6 @@ class BudgetEngine(ScriptedEngine):
     def __init__(self, script, limit):
         super().__init__(script)
         from ramen.evaluation.engine import ChatRenderer
-
         from ramen.testing.tiny_build import build_tokenizer, judge_prompt_template
 
         tokenizer = build_tokenizer([judge_prompt_template(), "Let me think. Answer: 4"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT
+
 from ramen.evaluation.store import read_parts
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, ramen
-from ramen.launch.recipe import load_recipe
-from ramen.launch.slurm import plan_job
 
 from ramen.cluster import Allocation
+from ramen.launch.recipe import load_recipe
+from ramen.launch.slurm import plan_job
 
 BIG = ROOT / "recipes" / "qwen3-235b-dpo.yaml"
 

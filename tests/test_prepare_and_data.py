@@ -3,11 +3,11 @@
 import json
 
 import pytest
+
+from ramen import bundled
 from ramen.launch.recipe import recipe_from_dict
 from ramen.launch.runner import Runner
 from ramen.launch.stages import STAGES
-
-from ramen import bundled
 from ramen.problems import split_problems
 
 pytestmark = pytest.mark.unit

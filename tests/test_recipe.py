@@ -6,10 +6,10 @@ import pytest
 import yaml
 from conftest import ROOT, cli
 from pydantic import BaseModel
-from ramen.launch import docs
-from ramen.launch.recipe import Recipe, apply_overrides, load_recipe, recipe_from_dict
 
 from ramen.errors import RecipeError
+from ramen.launch import docs
+from ramen.launch.recipe import Recipe, apply_overrides, load_recipe, recipe_from_dict
 
 pytestmark = pytest.mark.unit
 
@@ -174,3 +174,26 @@ def test_a_training_arg_of_the_wrong_kind_is_a_recipe_error(write_recipe):
     path = write_recipe(yaml.safe_dump({**MINIMAL, "training": training}))
     proc = cli("validate", str(path), "training.args.learning_rate=5e-4")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.unit
+def test_each_section_checks_its_own_cross_field_rules():
+    """The loader runs `check(recipe)` of each section that has cross-field rules, written
+    beside that section's schema (curation/config.py, evaluation/config.py, ...), in a loop;
+    a section's rule fires through the loader with its one line."""
+    import typing
+
+    from ramen.launch.recipe import CHECKED_SECTIONS, Recipe, recipe_from_dict
+
+    hints = typing.get_type_hints(Recipe)
+    for name in CHECKED_SECTIONS:
+        (section,) = [t for t in typing.get_args(hints[name]) if t is not type(None)]
+        assert callable(getattr(section, "check", None)), name
+        assert section.check.__module__ == section.__module__, name
+    raw = {
+        "name": "x",
+        "models": {"strong": {"path": "tiny:strong"}},
+        "training": {"method": "sft", "base": "strnog"},
+    }
+    with pytest.raises(RecipeError, match="training.base: unknown model 'strnog'; did you mean"):
+        recipe_from_dict(raw)

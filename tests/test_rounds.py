@@ -4,12 +4,12 @@ reads, and which stages a change reruns. The end-to-end run is in test_rounds_e2
 from pathlib import Path
 
 import pytest
+
+from ramen.io import hash_obj
 from ramen.launch.recipe import RecipeError, load_recipe
 from ramen.launch.rounds import round_recipe
 from ramen.launch.runner import Runner
 from ramen.launch.stages import STAGES
-
-from ramen.io import hash_obj
 
 pytestmark = pytest.mark.unit
 
@@ -145,7 +145,6 @@ def test_a_round_samples_store_is_keyed_by_the_weights_it_samples(tmp_path):
     """Round r-1's retrained model has the same folder; its old samples must not be resumed as
     its own: the store's settings carry the output hash of the stage that made the model."""
     from ramen.curation.generation import produced_by
-
     from ramen.stage import StageContext
 
     (tmp_path / "train" / "merged").mkdir(parents=True)

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+
 from ramen.evaluation.rules import (
     choice_letter,
     extract_answer,

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from ramen.launch.recipe import recipe_from_dict
-from ramen.launch.runner import Runner
 
 from ramen.errors import UserError
+from ramen.launch.recipe import recipe_from_dict
+from ramen.launch.runner import Runner
 from ramen.stage import StageDef
 
 pytestmark = pytest.mark.unit

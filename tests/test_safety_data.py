@@ -5,6 +5,7 @@ import json
 
 import pytest
 from conftest import cli
+
 from ramen.curation.clean import check_row
 from ramen.curation.config import CleanConfig
 from ramen.curation.pairs import choose_pairs

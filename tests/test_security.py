@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
 from ramen.launch.recipe import load_recipe
 
 SECRETS = {

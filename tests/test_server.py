@@ -10,11 +10,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from ramen.evaluation.client import ServerEngine
 from ramen.evaluation.engine import EngineError, Request, sample_seed, sampling_params
 from ramen.evaluation.sampling_params import NEUTRAL, generation_config
 from ramen.evaluation.server import VLLMServer, free_port
-
 from ramen.spec import EngineSpec, ModelSpec
 from ramen.testing import tiny
 
@@ -383,9 +383,8 @@ def test_grade_against_an_endpoint_keeps_the_key_secret(tmp_path, monkeypatch):
 
 @pytest.mark.unit
 def test_endpoint_key_variable_must_be_set(monkeypatch):
-    from ramen.evaluation.engine import open_engine
-
     from ramen.errors import UserError
+    from ramen.evaluation.engine import open_engine
 
     monkeypatch.delenv("NOPE_KEY", raising=False)
     spec = _spec(api_key_env="NOPE_KEY")

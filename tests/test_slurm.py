@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, copy_run, output_files, ramen
+
 from ramen.launch.launcher import stage_states
 
 pytestmark = pytest.mark.slurm

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from ramen.io import hash_obj
 from ramen.launch.recipe import RecipeError, load_raw, recipe_from_dict
 from ramen.launch.runner import changed_keys
 from ramen.launch.slices import RecipeView, SliceError, UndeclaredSeed, declared_paths
 from ramen.launch.stages import STAGES
-
-from ramen.io import hash_obj
 from ramen.stage import split_round
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,8 @@ a real SIGKILL is tested in test_kill_resume.py."""
 import json
 
 import pytest
+
+from ramen.errors import UserError
 from ramen.evaluation.engine import Request, sample_seed
 from ramen.evaluation.store import (
     Shard,
@@ -15,8 +17,6 @@ from ramen.evaluation.store import (
     repair_torn_tail,
     run_to_store,
 )
-
-from ramen.errors import UserError
 
 
 def _requests(n_problems=5, n=3):

@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import pytest
 from conftest import cli
+
 from ramen.curation.balance import draw_mix
 from ramen.curation.generators import REGISTRY
 from ramen.curation.synthetic import synthetic_rows

@@ -23,8 +23,9 @@ def family():
 def _llm(path):
     """A raw vLLM engine, its engine core in this process (ramen's CPU default: starts in
     seconds; what is tested here is the models, not the engine's process layout)."""
-    from ramen.evaluation.offline import vllm_multiprocessing
     from vllm import LLM
+
+    from ramen.evaluation.offline import vllm_multiprocessing
 
     with vllm_multiprocessing(False):
         return LLM(model=str(path), dtype="float32", max_model_len=1024, enforce_eager=True, seed=0)
@@ -109,11 +110,11 @@ def test_the_judge_judges(family):
     """On held-out cases (bundled problems and the Do-Not-Answer fixture's questions, none of
     them trained on), the tiny judge agrees with the truth, labels Do-Not-Answer responses in a
     parsable form and names failure reasons the failure analysis can classify."""
+    from vllm import SamplingParams
+
     from ramen.evaluation.dna import parse_label
     from ramen.evaluation.failures import parse_reason
     from ramen.evaluation.judge import parse_judgement
-    from vllm import SamplingParams
-
     from ramen.problems import split_problems
 
     cases = tiny_build.judge_eval_cases(split_problems()[0])

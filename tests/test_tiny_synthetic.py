@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 from conftest import ROOT, ramen
+
 from ramen.curation.safety import REFUSALS, safety_verdict
 from ramen.evaluation.dna import HARMFUL, UNPARSABLE
 

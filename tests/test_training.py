@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT, ramen
-from ramen.launch.recipe import recipe_from_dict
-from ramen.training.config import TrainingStep
-from ramen.training.launcher import Topology, accelerate_config
 
 from ramen.bundled import DATA_DIR
 from ramen.errors import RecipeError
+from ramen.launch.recipe import recipe_from_dict
+from ramen.training.config import TrainingStep
+from ramen.training.launcher import Topology, accelerate_config
 
 FRUITS = ["banana", "cherry", "mango", "papaya", "quince", "grape", "lemon", "plum"]
 
@@ -153,6 +153,7 @@ def test_accelerate_config_for_the_235b_recipe():
 @pytest.mark.unit
 def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     import yaml
+
     from ramen.launch.recipe import load_recipe
 
     r = load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml")
@@ -221,9 +222,8 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
 def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
     """A stage rerun because its config or data changed starts from the base model; a rerun
     after a kill (same key), or with only save/log settings changed, resumes."""
-    from ramen.training.stage import guard_checkpoints
-
     from ramen.stage import StageContext
+    from ramen.training.stage import guard_checkpoints
 
     def ctx(lr=1e-4, save_steps=10, pairs="hash-a"):
         config = {  # the train stage's config, keyed by recipe path (launch/stages.py)
@@ -259,11 +259,12 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     """The rows the train stage renders and tokenizes reach TRL as they are: only the
     assistant turn (its <think> part, its answer and the end-of-turn token) carries loss."""
     import datasets
-    from ramen.training.run import build_config, end_of_turn_token, load_data
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
     from ramen.testing import tiny
+    from ramen.training.handoff import TrainerSpec
+    from ramen.training.run import build_config, end_of_turn_token, load_data
     from ramen.turns import TrainingRenderer, read_rows, tokenize_row
 
     model = str(tiny.model_path("strong"))
@@ -271,17 +272,13 @@ def test_sft_loss_falls_on_assistant_tokens_only_with_think_kept(data):
     renderer = TrainingRenderer(tok, "strong")
     rows = [tokenize_row(r, "sft", renderer) for r in read_rows(str(data["sft"]))]
     datasets.Dataset.from_list(rows).save_to_disk(str(data["tmp"] / "tokenized"))
-    spec = {
-        "method": "sft",
-        "checkpoints": str(data["tmp"] / "ckpt"),
-        "seed": 0,
-        "report_to": ["none"],
-        "gpu": False,
-        "dtype": "float32",
-        "trust_remote_code": False,
-        "reference": "model",
-        "args": {"max_steps": 1},
-    }
+    spec = TrainerSpec(
+        name="t/train", method="sft", model=model, data=str(data["tmp"] / "tokenized"),
+        data_source=str(data["sft"]), out_dir=str(data["tmp"]),
+        checkpoints=str(data["tmp"] / "ckpt"), seed=0, report_to=["none"], gpu=False,
+        dtype="float32", trust_remote_code=False, reference="model", lora=None, deepspeed=None,
+        args={"max_steps": 1},
+    )  # fmt: skip
     eos = end_of_turn_token(tok)
     assert eos == "<|im_end|>" == renderer.eot
     trainer = SFTTrainer(
@@ -800,3 +797,44 @@ def test_a_quiet_console_shows_ramens_lines_and_the_log_keeps_the_trainers(monke
     monkeypatch.setattr(launcher, "quiet", lambda: False)  # --verbose: everything
     echo._echo("{'loss': '0.5'}\n")
     assert shown.getvalue().endswith("{'loss': '0.5'}\n")
+
+
+@pytest.mark.unit
+def test_the_trainer_spec_is_one_type_on_both_sides(tmp_path):
+    """The train stage writes spec.json from TrainerSpec and the training processes read it
+    back with the same type: a round trip is exact, a misspelt or unknown field fails where it
+    is made or read (not as a KeyError inside the accelerate workers), and a non-GRPO spec
+    keeps the JSON it had before it was typed (no `grpo` key)."""
+    from pydantic import ValidationError
+
+    from ramen.training.config import LoraSpec
+    from ramen.training.handoff import GrpoHandoff, JudgeHandoff, TrainerSpec
+
+    common = dict(
+        name="tiny/train", model="/m", data="/d", data_source="/s", out_dir="/o",
+        checkpoints="/o/checkpoints", seed=0, report_to=["none"], gpu=False, dtype="float32",
+        trust_remote_code=False, reference="model", deepspeed=None, args={"beta": 0.1},
+    )  # fmt: skip
+    dpo = TrainerSpec(method="dpo", lora=LoraSpec(r=8, alpha=16, dropout=0.0), **common)
+    dpo.write(tmp_path / "dpo.json")
+    written = json.loads((tmp_path / "dpo.json").read_text())
+    assert "grpo" not in written and written["lora"]["r"] == 8
+    assert TrainerSpec.read(tmp_path / "dpo.json") == dpo
+
+    judge = JudgeHandoff(judge="judge", spec={"path": "tiny:judge"}, prompt="p", format="hle",
+                         path="/j")  # fmt: skip
+    grpo = TrainerSpec(
+        method="grpo", lora=None, **common,
+        grpo=GrpoHandoff(max_completion_length=64, template_kwargs={}, reasoning_parser="auto",
+                         model_name="strong", judge=judge),
+    )  # fmt: skip
+    grpo.write(tmp_path / "grpo.json")
+    assert TrainerSpec.read(tmp_path / "grpo.json") == grpo
+
+    with pytest.raises(ValidationError, match="modle"):
+        TrainerSpec(method="sft", lora=None, modle="/m", **{**common, "model": "/m"})
+    with pytest.raises(ValidationError, match="method"):
+        TrainerSpec(method="ppo", lora=None, **common)
+    (tmp_path / "typo.json").write_text(json.dumps({**written, "chekpoints": "/x"}))
+    with pytest.raises(ValidationError, match="chekpoints"):
+        TrainerSpec.read(tmp_path / "typo.json")

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import cli
+
 from ramen.training.config import TrainingStep, uses_curation_data
 from ramen.training.stage import check_data, mix_data
 

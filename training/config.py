@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ramen.spec import StrictModel
+from ramen.errors import RecipeError
+from ramen.spec import StrictModel, need_model
 
 # Arguments ramen sets itself from other recipe keys; giving them in `args` would fight it.
 OWNED_ARGS = {
@@ -158,3 +159,46 @@ class TrainingConfig(TrainingStep):
 
     def steps(self) -> list[TrainingStep]:
         return [self, *self.then]
+
+    def check(self, recipe: Any) -> None:
+        """Cross-field rules: the base and any GRPO judge are declared models (a judge served,
+        since the training processes ask it), every `args` key is an argument of the step's
+        TRL config with the kind of value it takes, and LoRA is not paired with ZeRO-3 offload."""
+        # TRL's config classes are read once per TRL version and cached (importing TRL costs
+        # seconds): only a recipe with a training section pays for it
+        from ramen.training.trl_args import CONFIG_CLASS, unknown_arg, wrong_kind
+
+        need_model(recipe, "training.base", self.base)
+        for i, step in enumerate(self.steps()):
+            where = "training" if i == 0 else f"training.then[{i - 1}]"
+            if step.judge is not None:
+                if step.method != "grpo":
+                    raise RecipeError(
+                        f"only a grpo step has a judge (this step's method is {step.method}); "
+                        "remove it",
+                        where=f"{where}.judge",
+                    )
+                need_model(recipe, f"{where}.judge", step.judge)
+                backend = recipe.models[step.judge].engine.backend
+                if backend not in ("endpoint", "serve"):
+                    raise RecipeError(
+                        f"the GRPO judge is asked from inside the training processes: give "
+                        f"models.{step.judge}.engine.backend endpoint or serve (not {backend})",
+                        where=f"{where}.judge",
+                    )
+            bad = unknown_arg(step.method, step.args)
+            if bad:
+                raise RecipeError(
+                    f"not an argument of TRL's {CONFIG_CLASS[step.method]}; {bad[1]}",
+                    where=f"{where}.args.{bad[0]}",
+                )
+            bad = wrong_kind(step.method, step.args)
+            if bad:
+                raise RecipeError(
+                    f"TRL's {CONFIG_CLASS[step.method]} {bad[1]}", where=f"{where}.args.{bad[0]}"
+                )
+        if self.lora is not None and self.deepspeed == "zero3_offload":
+            raise RecipeError(
+                "LoRA with ZeRO-3 CPU offload is not supported; use deepspeed: zero2 or zero3 with LoRA",
+                where="training.deepspeed",
+            )

@@ -19,12 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ramen.training.config import TrainingStep
-
 from ramen.console import track
 from ramen.errors import UserError
 from ramen.io import iter_jsonl
 from ramen.stage import StageContext
+from ramen.training.config import TrainingStep
+from ramen.training.handoff import GrpoHandoff, JudgeHandoff, TrainerSpec
 
 COLUMNS = ("prompt", "problem_id", "question", "answer", "answer_type")  # what TRL gets
 
@@ -43,10 +43,10 @@ def prepare_prompts(
     """The step's problems as rendered prompts with their references, in this stage's `data/`
     folder; a row without a question or a reference goes to rejects.jsonl with its reason."""
     import datasets
-    from ramen.evaluation.engine import ChatRenderer
-    from ramen.training.stage import base_tokenizer
 
+    from ramen.evaluation.engine import ChatRenderer
     from ramen.io import atomic_dir
+    from ramen.training.stage import base_tokenizer
 
     tokenizer = base_tokenizer(ctx, base, model)
     renderer = ChatRenderer(tokenizer, ctx.recipe.models[model].template_kwargs())
@@ -91,7 +91,9 @@ def prepare_prompts(
     return {"rows": len(out), "longest_prompt_tokens": longest}
 
 
-def grpo_spec(ctx: StageContext, step: TrainingStep, base: str, rendered: dict, gpu: bool) -> dict:
+def grpo_spec(
+    ctx: StageContext, step: TrainingStep, base: str, rendered: dict, gpu: bool
+) -> GrpoHandoff:
     """What the training processes need beyond the common spec: the completion budget, how to
     read a completion (the model's output parser) and the judge, if any."""
     model = ctx.recipe.training.base
@@ -116,37 +118,35 @@ def grpo_spec(ctx: StageContext, step: TrainingStep, base: str, rendered: dict, 
 
         jspec = ctx.recipe.models[step.judge]
         template = judge_prompt_for(jspec.judge_format, "", False)
-        judge = {
-            **judge_identity(step.judge, jspec, template),
-            "path": ctx.resolve_model(step.judge),
-        }
-    return {
-        "max_completion_length": cap if cap is not None else budget,
-        "template_kwargs": spec.template_kwargs(),
-        "reasoning_parser": spec.reasoning_parser,
-        "model_name": model,
-        "judge": judge,
-    }
+        judge = JudgeHandoff(
+            **judge_identity(step.judge, jspec, template), path=ctx.resolve_model(step.judge)
+        )
+    return GrpoHandoff(
+        max_completion_length=cap if cap is not None else budget,
+        template_kwargs=spec.template_kwargs(),
+        reasoning_parser=spec.reasoning_parser,
+        model_name=model,
+        judge=judge,
+    )
 
 
-def reward_function(spec: dict, tokenizer: Any, log_path: Path) -> Any:
+def reward_function(spec: TrainerSpec, tokenizer: Any, log_path: Path) -> Any:
     """The GraderReward of a spec written by the train stage (in a training process)."""
     from ramen.evaluation.engine import LazyEngine
     from ramen.evaluation.judge import Judge
-    from ramen.training.reward import GraderReward
-
     from ramen.spec import ModelSpec
+    from ramen.training.reward import GraderReward
     from ramen.turns import OutputParser, model_type
 
-    g = spec["grpo"]
+    g = spec.grpo
+    assert g is not None, "a GRPO spec carries its grpo part"
     parser = OutputParser(
-        tokenizer, g["template_kwargs"], g["reasoning_parser"], g["model_name"],
-        model_type(spec["model"]),
-    )  # fmt: skip
+        tokenizer, g.template_kwargs, g.reasoning_parser, g.model_name, model_type(spec.model)
+    )
     judge = None
-    if g["judge"] is not None:
-        j = g["judge"]
-        jspec = ModelSpec.model_validate(j["spec"])
-        engine = LazyEngine.of(jspec, j["path"], j["judge"], seed=spec["seed"])
-        judge = Judge(engine, j["prompt"], fmt=j["format"], seed=spec["seed"])
+    if g.judge is not None:
+        j = g.judge
+        jspec = ModelSpec.model_validate(j.spec)
+        engine = LazyEngine.of(jspec, j.path, j.judge, seed=spec.seed)
+        judge = Judge(engine, j.prompt, fmt=j.format, seed=spec.seed)
     return GraderReward(tokenizer, parser, log_path, judge)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ramen.training.config import TrainingStep
 
 from ramen.console import console, quiet
+from ramen.training.config import TrainingStep
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "deepspeed"
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ramen.training.launcher import launch_command, launch_env, run_logged
-
 from ramen.cluster import NCCL_DEFAULTS, Allocation, task_rank
+from ramen.training.launcher import launch_command, launch_env, run_logged
 
 
 def node_command(config: Path, spec: Path, rank: object, head: str, port: object) -> list[str]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from ramen.evaluation.grading import rule_grade
 from ramen.evaluation.judge import Judge, JudgeItem
-
 from ramen.turns import OutputParser
 
 REWARD = {"correct": 1.0, "incorrect": 0.0}  # anything else scores None (missing)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ramen.training.handoff import TrainerSpec
 from ramen.turns import end_of_turn_token
 
 # The train stage hands over rows it rendered and tokenized itself (ramen/turns.py).
@@ -280,27 +281,27 @@ def tracker_dirs(report_to: list[str], out: Path, env) -> dict[str, str]:
     return made
 
 
-def _tracker_args(spec: dict, args: dict) -> dict:
+def _tracker_args(spec: TrainerSpec, args: dict) -> dict:
     """trackio logs locally: no Space and no static Space on the Hub unless `training.args`
     names one; the project is the recipe's name."""
-    if "trackio" not in spec["report_to"]:
+    if "trackio" not in spec.report_to:
         return {}
     return {
-        "project": args.pop("project", str(spec.get("name", "ramen")).split("/")[0]),
+        "project": args.pop("project", spec.name.split("/")[0]),
         "trackio_static_space_id": args.pop("trackio_static_space_id", False),
     }
 
 
-def build_config(spec: dict, eos: str | None):
+def build_config(spec: TrainerSpec, eos: str | None):
     """TRL's SFTConfig / DPOConfig / GRPOConfig from the recipe's args plus what ramen owns."""
     from trl import DPOConfig, GRPOConfig, SFTConfig
 
-    args = dict(spec["args"])
-    gpu = spec["gpu"]
+    args = dict(spec.args)
+    gpu = spec.gpu
     common: dict[str, Any] = {
-        "output_dir": spec["checkpoints"],
-        "seed": spec["seed"],
-        "report_to": spec["report_to"],
+        "output_dir": spec.checkpoints,
+        "seed": spec.seed,
+        "report_to": spec.report_to,
         **_tracker_args(spec, args),
         "logging_steps": args.pop("logging_steps", 1),
         # ramen's progress line (step, loss, reward, tokens/s, time left) replaces tqdm's bar,
@@ -312,14 +313,14 @@ def build_config(spec: dict, eos: str | None):
         "use_cpu": not gpu,
         "bf16": args.pop("bf16", gpu),
         "model_init_kwargs": {
-            "dtype": spec["dtype"],
-            "trust_remote_code": spec["trust_remote_code"],
+            "dtype": spec.dtype,
+            "trust_remote_code": spec.trust_remote_code,
             **args.pop("model_init_kwargs", {}),
         },
     }
     # DeepSpeed comes from the accelerate config (its deepspeed_config_file): accelerate sets
     # up the plugin and the Trainer fills the preset's "auto" values from these arguments.
-    if spec["method"] == "sft":
+    if spec.method == "sft":
         return SFTConfig(
             **common,
             assistant_only_loss=False,  # the rows carry their own loss mask
@@ -327,18 +328,18 @@ def build_config(spec: dict, eos: str | None):
             eos_token=args.pop("eos_token", eos),
             **args,
         )
-    if spec["method"] == "grpo":
+    if spec.method == "grpo":
         return GRPOConfig(
             **common,
             max_completion_length=args.pop(
-                "max_completion_length", spec["grpo"]["max_completion_length"]
+                "max_completion_length", spec.grpo.max_completion_length
             ),
             **args,
         )
     return DPOConfig(
         **common,
         precompute_ref_log_probs=args.pop(
-            "precompute_ref_log_probs", spec["reference"] == "precompute"
+            "precompute_ref_log_probs", spec.reference == "precompute"
         ),
         **args,
     )
@@ -377,39 +378,38 @@ def main(spec_path: str, method: str | None = None) -> None:
     wait_for_spec(Path(spec_path), method)
     from transformers import AutoTokenizer, set_seed
 
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    out = Path(spec["out_dir"])
-    tracker_dirs(spec["report_to"], out, os.environ)
-    set_seed(spec["seed"])
-    tokenizer = AutoTokenizer.from_pretrained(
-        spec["model"], trust_remote_code=spec["trust_remote_code"]
-    )
+    spec = TrainerSpec.read(Path(spec_path))
+    out = Path(spec.out_dir)
+    tracker_dirs(spec.report_to, out, os.environ)
+    set_seed(spec.seed)
+    tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     eos = end_of_turn_token(tokenizer)
-    if spec["method"] == "grpo" and eos:
+    if spec.method == "grpo" and eos:
         tokenizer.eos_token = eos  # rollouts stop where the model's turn ends
     config = build_config(spec, eos)
-    dataset = load_data(spec["data"], spec["method"])
+    dataset = load_data(spec.data, spec.method)
     peft_config = None
-    if spec.get("lora"):
+    if spec.lora is not None:
         from peft import LoraConfig
 
-        lora = spec["lora"]
+        lora = spec.lora
         peft_config = LoraConfig(
-            r=lora["r"],
-            lora_alpha=lora["alpha"],
-            lora_dropout=lora["dropout"],
-            target_modules=lora["target_modules"],
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=lora.target_modules,
             task_type="CAUSAL_LM",
         )
     extra: dict[str, Any] = {}
     reward = None
-    if spec["method"] == "sft":
+    if spec.method == "sft":
         from trl import SFTTrainer as Trainer
-    elif spec["method"] == "grpo":
-        from ramen.training.grpo import reward_function
+    elif spec.method == "grpo":
         from trl import GRPOTrainer as Trainer
+
+        from ramen.training.grpo import reward_function
 
         rank = int(os.environ.get("RANK", "0"))
         reward = reward_function(spec, tokenizer, out / f"rewards-rank{rank}.jsonl")
@@ -417,7 +417,7 @@ def main(spec_path: str, method: str | None = None) -> None:
     else:
         Trainer = _dpo_trainer()  # noqa: N806 - a class
     trainer = Trainer(
-        model=spec["model"],
+        model=spec.model,
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
@@ -426,8 +426,8 @@ def main(spec_path: str, method: str | None = None) -> None:
         **extra,
     )
     if trainer.is_world_process_zero():
-        write_examples(trainer.train_dataset, spec["method"], tokenizer, out / "examples.jsonl")
-    last, unfinished = last_complete_checkpoint(Path(spec["checkpoints"]))
+        write_examples(trainer.train_dataset, spec.method, tokenizer, out / "examples.jsonl")
+    last, unfinished = last_complete_checkpoint(Path(spec.checkpoints))
     trainer.accelerator.wait_for_everyone()  # every process has looked before any removal
     if trainer.is_world_process_zero():
         for ckpt in unfinished:  # the resumed run saves these steps again
@@ -454,7 +454,7 @@ def main(spec_path: str, method: str | None = None) -> None:
         _fix_generation_config(final, tokenizer)
         _sort_adapter_config(final)
         rows = clean_metrics(out / "metrics.jsonl")
-        plot_loss(rows, out / "loss.png", f"{spec['method']} {spec['name']}")
+        plot_loss(rows, out / "loss.png", f"{spec.method} {spec.name}")
         if reward is not None:
             merge_rewards(out)
     trainer.accelerator.wait_for_everyone()
@@ -514,7 +514,7 @@ def _sort_adapter_config(folder: Path) -> None:
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def _report_setup(trainer: Any, spec: dict) -> None:
+def _report_setup(trainer: Any, spec: TrainerSpec) -> None:
     """One line per process: what really trained (tests and users read it in train.log)."""
     state = trainer.accelerator.state
     plugin = getattr(state, "deepspeed_plugin", None)
@@ -523,9 +523,9 @@ def _report_setup(trainer: Any, spec: dict) -> None:
         f"ramen: rank {state.process_index}/{state.num_processes} trained "
         f"{type(trainer.model_wrapped).__name__} (deepspeed zero stage {zero})"
     )
-    if spec["method"] == "dpo":
+    if spec.method == "dpo":
         ref = getattr(trainer, "ref_model", None)
-        if spec.get("lora"):
+        if spec.lora is not None:
             what = "the adapter-disabled base model"
         elif ref is None:
             what = "precomputed reference log-probs"

@@ -17,17 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ramen.training.config import TrainingStep, data_entries, uses_curation_data
-from ramen.training.launcher import (
-    LoggedProcess,
-    Topology,
-    launch_command,
-    launch_env,
-    on_gpu,
-    preset_path,
-    write_accelerate_config,
-)
-
 from ramen.cluster import Allocation
 from ramen.console import console, track
 from ramen.errors import StageFailed, UserError
@@ -39,6 +28,17 @@ from ramen.stage import (
     model_entries,
     model_folder,
     train_stage_name,
+)
+from ramen.training.config import TrainingStep, data_entries, uses_curation_data
+from ramen.training.handoff import TrainerSpec
+from ramen.training.launcher import (
+    LoggedProcess,
+    Topology,
+    launch_command,
+    launch_env,
+    on_gpu,
+    preset_path,
+    write_accelerate_config,
 )
 
 MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
@@ -96,9 +96,9 @@ class TrainingLaunch:
             self.env["RAMEN_STAGE_PID"] = str(os.getpid())
             self.proc = LoggedProcess(self.cmd, self.env, self.log)
 
-    def run(self, spec: dict) -> None:
+    def run(self, spec: TrainerSpec) -> None:
         """Hand the processes their spec, stream their output until they end."""
-        write_json_atomic(self.spec_file, spec)
+        spec.write(self.spec_file)
         if self.proc is None:
             self.proc = LoggedProcess(self.cmd, self.env, self.log)
         code, tail = self.proc.wait()
@@ -166,7 +166,6 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
     with their normalised shares, the others whole. Returns the file and the realised counts."""
     from ramen.curation.balance import draw_mix
-
     from ramen.io import write_jsonl_atomic
     from ramen.turns import read_rows
 
@@ -284,30 +283,33 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
         else:
             rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
-        spec = {
-            "name": f"{recipe.name}/{ctx.name}",
-            "method": step.method,
-            "model": base_path,
-            "data": str(ctx.out_dir / "data"),
-            "data_source": str(source),  # what `data` is a copy of
-            "out_dir": str(ctx.out_dir.resolve()),
-            "checkpoints": str((ctx.out_dir / "checkpoints").resolve()),
-            "seed": recipe.seed,
-            "report_to": step.report_to,
-            "gpu": gpu,
-            "dtype": model_spec.dtype
+        args = step.args
+        if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
+            args = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
+        grpo = None
+        if step.method == "grpo":
+            grpo = grpo_spec(ctx, step, base_path, rendered, gpu)
+        spec = TrainerSpec(
+            name=f"{recipe.name}/{ctx.name}",
+            method=step.method,
+            model=base_path,
+            data=str(ctx.out_dir / "data"),
+            data_source=str(source),  # what `data` is a copy of
+            out_dir=str(ctx.out_dir.resolve()),
+            checkpoints=str((ctx.out_dir / "checkpoints").resolve()),
+            seed=recipe.seed,
+            report_to=step.report_to,
+            gpu=gpu,
+            dtype=model_spec.dtype
             if model_spec.dtype != "auto"
             else ("bfloat16" if gpu else "float32"),
-            "trust_remote_code": model_spec.trust_remote_code,
-            "reference": step.reference,
-            "lora": step.lora.model_dump() if step.lora else None,
-            "deepspeed": str(preset_path(step.deepspeed)) if step.deepspeed else None,
-            "args": step.args,
-        }
-        if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
-            spec["args"] = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
-        if step.method == "grpo":
-            spec["grpo"] = grpo_spec(ctx, step, base_path, rendered, gpu)
+            trust_remote_code=model_spec.trust_remote_code,
+            reference=step.reference,
+            lora=step.lora,
+            deepspeed=str(preset_path(step.deepspeed)) if step.deepspeed else None,
+            args=args,
+            grpo=grpo,
+        )
     except BaseException:
         launch.cancel()  # the training processes were waiting for a spec that will not come
         raise

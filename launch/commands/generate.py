@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
-
 from ramen.console import console
 from ramen.errors import UserError
+from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
 
 
 def _sampling(args: argparse.Namespace) -> Any:
     """--temperature, --top-p, --max-tokens and the knobs (--top-k, --min-p, ...) checked by
     the recipe's own sampling model (evaluation/sampling_params.py Sampling)."""
     from pydantic import ValidationError
+
     from ramen.evaluation.sampling_params import KNOBS, Sampling
 
     given = {

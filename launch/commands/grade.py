@@ -6,19 +6,19 @@ import argparse
 import os
 from typing import Any
 
-from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
-
 from ramen.console import console
 from ramen.errors import UserError
+from ramen.launch.commands.models import engine_args, engine_overrides, model_from_cli
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
     import contextlib
     from pathlib import Path
 
+    from rich.table import Table
+
     from ramen.evaluation.audit import score_audit
     from ramen.evaluation.commands import grade_file
-    from rich.table import Table
 
     if args.score_audit:
         s = score_audit(Path(args.score_audit))

@@ -15,8 +15,8 @@ def model_from_cli(model: str, args: argparse.Namespace, role: str, **overrides)
     from pathlib import Path
 
     from pydantic import ValidationError
-    from ramen.launch.models import resolve_model_path
 
+    from ramen.launch.models import resolve_model_path
     from ramen.spec import ModelSpec
 
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -16,7 +16,6 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
     from ramen.evaluation.commands import sidecar
     from ramen.evaluation.metrics import hle_metrics, parse_confidence, parse_correct
-
     from ramen.io import jsonl_records, write_jsonl_atomic
 
     path = Path(args.input)
