@@ -25,7 +25,6 @@ import copy
 import functools
 from typing import Any
 
-from ramen.curation import generation, pairs, select
 from ramen.errors import RecipeError
 from ramen.evaluation import evaluate
 from ramen.evaluation.evaluate import LABEL_KEY
@@ -37,20 +36,6 @@ from ramen.stage import (
     split_round,
     train_stage_name,
 )
-from ramen.training import stage as training
-
-# the stages a round repeats, in their order (the filter only with `refilter: true`)
-REPEATED: list[StageDef] = [
-    generation.FILTER,
-    generation.SAMPLE,
-    generation.GRADE,
-    select.STAGE,
-    pairs.PAIRS,
-    pairs.SFT,
-    *training.STAGES,
-    evaluate.EVALUATE,
-]
-REPEATED_NAMES = {s.name for s in REPEATED}
 
 
 def model_name(round_: int) -> str:
@@ -125,16 +110,16 @@ def _in_round(recipe: Any, round_: int) -> bool:
     return recipe.rounds is not None and recipe.rounds.count >= round_
 
 
-def _repeated_here(recipe: Any, name: str, round_: int) -> bool:
-    """Whether stage `name` has its own copy in round `round_` (else the round reads the
-    shared one: the round-1 filter without `refilter`)."""
-    if name not in REPEATED_NAMES:
+def _repeated_here(recipe: Any, name: str, repeated: frozenset[str]) -> bool:
+    """Whether stage `name` has its own copy in a later round (else the round reads the shared
+    one: the round-1 filter without `refilter`)."""
+    if name not in repeated:
         return False
     return name != "filter" or bool(recipe.rounds.refilter)
 
 
-def round_stage(stage: StageDef, round_: int) -> StageDef:
-    """`stage` as round `round_` runs it."""
+def round_stage(stage: StageDef, round_: int, repeated: frozenset[str]) -> StageDef:
+    """`stage` as round `round_` runs it; `repeated` names every stage a round repeats."""
 
     def recipe_for(recipe: Any) -> Any:
         return round_recipe(recipe, round_)
@@ -165,7 +150,7 @@ def round_stage(stage: StageDef, round_: int) -> StageDef:
         r = recipe_for(recipe)
         own = stage.needs(r) if callable(stage.needs) else stage.needs
         names = [
-            round_stage_name(n, round_) if _repeated_here(recipe, n, round_) else n for n in own
+            round_stage_name(n, round_) if _repeated_here(recipe, n, repeated) else n for n in own
         ]
         cfg = config(recipe)
         if f"models.{model_name(round_ - 1)}" in cfg:  # it uses round r-1's model
@@ -179,7 +164,7 @@ def round_stage(stage: StageDef, round_: int) -> StageDef:
         # round 1's `train` (read for its model) is not taken for this round's; the shared
         # round-1 filter (no `refilter`) keeps its name: the round has no filter of its own
         base, r = split_round(name)
-        if r == round_ or base not in REPEATED_NAMES or base == "filter":
+        if r == round_ or base not in repeated or base == "filter":
             return base if r == round_ else name
         return f"{base}@{r}"
 
@@ -199,6 +184,8 @@ def round_stage(stage: StageDef, round_: int) -> StageDef:
     )
 
 
-ROUND_STAGES: list[StageDef] = [
-    round_stage(stage, r) for r in range(2, MAX_ROUNDS + 1) for stage in REPEATED
-]
+def round_stages(repeated: list[StageDef]) -> list[StageDef]:
+    """Rounds 2..MAX_ROUNDS of the stages a round repeats (`repeated`, in their order; the one
+    stage list, launch/stages.py, says which): `sample@2`, ..., `evaluate@2`, then round 3."""
+    names = frozenset(s.name for s in repeated)
+    return [round_stage(stage, r, names) for r in range(2, MAX_ROUNDS + 1) for stage in repeated]

@@ -20,11 +20,12 @@ from ramen.curation import (
 )
 from ramen.evaluation import evaluate, many, report, sweep
 from ramen.launch import models
-from ramen.launch.rounds import ROUND_STAGES
+from ramen.launch.rounds import round_stages
 from ramen.stage import StageDef
 from ramen.training import stage as training
 
-STAGES: list[StageDef] = [
+# The pipeline of one round, in order.
+PIPELINE: list[StageDef] = [
     models.STAGE,
     written.STAGE,  # write (model-written problems), before prepare reads them
     sources.STAGE,  # prepare
@@ -43,6 +44,13 @@ STAGES: list[StageDef] = [
     evaluate.EVALUATE_BASELINE,
     many.STAGE,  # evaluate-models (evaluation.models)
     sweep.STAGE,  # evaluate-checkpoints (evaluation.checkpoints: all | every_K)
-    *ROUND_STAGES,  # sample@2, ..., train@2, evaluate@2, then round 3 ... (with `rounds:`)
+]
+# What each later round of `rounds:` repeats: the stages from the difficulty filter to the
+# evaluation of the trained model (the filter only with `refilter: true`; launch/rounds.py).
+REPEATED = PIPELINE[PIPELINE.index(generation.FILTER) : PIPELINE.index(evaluate.EVALUATE) + 1]
+
+STAGES: list[StageDef] = [
+    *PIPELINE,
+    *round_stages(REPEATED),  # sample@2, ..., train@2, evaluate@2, then round 3 ... (`rounds:`)
     report.STAGE,
 ]
