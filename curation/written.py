@@ -69,13 +69,13 @@ def read_seeds(path: str, where: str) -> dict[str, list[str]]:
     """Seed questions by category, in file order (any file a source may be: prepare's reader;
     broken lines and rows without a question or category are skipped, and a file with none
     left is an error)."""
-    from ramen.curation.sources import _local_rows
+    from ramen.curation.prepare import local_rows
 
     file = Path(resolve_bundled(path))
     if not file.is_file():
         raise UserError(f"seed problem file not found: {path}", where=where)
     by_category: dict[str, list[str]] = {}
-    for row, _, _ in _local_rows(file):
+    for row, _, _ in local_rows(file):
         question, category = (row or {}).get("question"), (row or {}).get("category")
         if isinstance(question, str) and question.strip() and category is not None:
             by_category.setdefault(str(category), []).append(question.strip())

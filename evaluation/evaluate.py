@@ -286,7 +286,10 @@ def _judge_engine(ctx: StageContext) -> Iterator[LazyEngine | None]:
 # --------------------------------------------------------------------------- the declarations
 
 
-def _config(role: str):
+def evaluate_config(role: str):
+    """The config of the stage that evaluates `role` ("model" or "baseline"): what decides
+    whether it reruns. The candidates' and checkpoints' stages extend it."""
+
     def config(r: Any) -> dict:
         e = r.evaluation
         name = evaluated_name(r, role)
@@ -326,7 +329,7 @@ EVALUATE = StageDef(
     fn=_fn("model"),
     # the training stages are inputs only when the trained model is evaluated
     needs=lambda r: TRAIN_STAGE_NAMES if _evaluates_trained(r) else (),
-    config=_config("model"),
+    config=evaluate_config("model"),
     enabled=lambda r: r.evaluation is not None,
     models=lambda r: [spec_name(r, "model"), r.evaluation.judge],
     help="generate, judge and score every benchmark for evaluation.model (HLE, DNA, qa)",
@@ -335,7 +338,7 @@ EVALUATE_BASELINE = StageDef(
     name="evaluate-baseline",
     fn=_fn("baseline"),
     needs=(),
-    config=_config("baseline"),
+    config=evaluate_config("baseline"),
     enabled=lambda r: r.evaluation is not None and r.evaluation.baseline is not None,
     models=lambda r: [spec_name(r, "baseline"), r.evaluation.judge],
     help="the same for evaluation.baseline, on the same questions and seeds",

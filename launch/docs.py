@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from ramen.launch.recipe import Recipe, _unwrap
+from ramen.launch.recipe import Recipe, unwrap
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.md"
 
@@ -37,13 +37,13 @@ def _default(field) -> str:
 
 
 def _submodel(annotation) -> type[BaseModel] | None:
-    for t in _unwrap(annotation):
+    for t in unwrap(annotation):
         origin = typing.get_origin(t)
         if isinstance(t, type) and issubclass(t, BaseModel):
             return t
         if origin in (list, dict):
             inner = typing.get_args(t)[-1]
-            for u in _unwrap(inner):
+            for u in unwrap(inner):
                 if isinstance(u, type) and issubclass(u, BaseModel):
                     return u
     return None
@@ -59,7 +59,7 @@ def _walk(
             f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |"
         )
         if sub is not None:
-            origin = typing.get_origin(_unwrap(field.annotation)[0])
+            origin = typing.get_origin(unwrap(field.annotation)[0])
             marker = "[]" if origin is list else ("\\<name\\>" if origin is dict else "")
             sections.append((f"{key}{'.' + marker if marker else ''}", sub))
 

@@ -85,23 +85,23 @@ class Recipe(StrictModel):
 # --------------------------------------------------------------------------- schema walking
 
 
-def _unwrap(annotation: Any) -> list[Any]:
+def unwrap(annotation: Any) -> list[Any]:
     """The concrete types inside Optional/Union/Annotated."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
+        return unwrap(typing.get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         out: list[Any] = []
         for arg in typing.get_args(annotation):
             if arg is not type(None):
-                out.extend(_unwrap(arg))
+                out.extend(unwrap(arg))
         return out
     return [annotation]
 
 
 def _step(annotation: Any, key: str | int) -> Any | None:
     """The annotation one key below `annotation` (a model field, a dict value or a list item)."""
-    for t in _unwrap(annotation):
+    for t in unwrap(annotation):
         if t is Any:  # free-form mappings (`training.args`, `rounds.set`): any key below
             return Any
         origin = typing.get_origin(t)
@@ -128,7 +128,7 @@ def annotation_at(path: tuple[str | int, ...]) -> Any | None:
 def _known_keys(path: tuple[str | int, ...]) -> list[str]:
     annotation = annotation_at(path)
     keys: list[str] = []
-    for t in _unwrap(annotation) if annotation is not None else []:
+    for t in unwrap(annotation) if annotation is not None else []:
         if isinstance(t, type) and issubclass(t, BaseModel):
             keys.extend(t.model_fields)
     return keys
@@ -167,7 +167,7 @@ def _parse_override_value(path: tuple[str, ...], raw: str) -> Any:
     annotation = annotation_at(path)
     if annotation is None:
         raise RecipeError(_unknown_key_message(path))
-    if all(t is str for t in _unwrap(annotation)):
+    if all(t is str for t in unwrap(annotation)):
         return raw  # a string field keeps the text as typed (`name=010` stays "010")
     if raw.strip().lower() in ("null", "none", "~"):
         return None

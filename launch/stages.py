@@ -14,11 +14,11 @@ from ramen.curation import (
     dedup,
     generation,
     pairs,
+    prepare,
     select,
-    sources,
     written,
 )
-from ramen.evaluation import evaluate, many, report, sweep
+from ramen.evaluation import evaluate, evaluate_checkpoints, evaluate_models, report
 from ramen.launch import models
 from ramen.launch.rounds import round_stages
 from ramen.stage import StageDef
@@ -28,7 +28,7 @@ from ramen.training import stage as training
 PIPELINE: list[StageDef] = [
     models.STAGE,
     written.STAGE,  # write (model-written problems), before prepare reads them
-    sources.STAGE,  # prepare
+    prepare.STAGE,
     clean.STAGE,
     dedup.STAGE,
     decontaminate.STAGE,
@@ -42,8 +42,8 @@ PIPELINE: list[StageDef] = [
     *training.STAGES,  # train, train-2, ...
     evaluate.EVALUATE,
     evaluate.EVALUATE_BASELINE,
-    many.STAGE,  # evaluate-models (evaluation.models)
-    sweep.STAGE,  # evaluate-checkpoints (evaluation.checkpoints: all | every_K)
+    evaluate_models.STAGE,  # evaluation.models
+    evaluate_checkpoints.STAGE,  # evaluation.checkpoints: all | every_K
 ]
 # What each later round of `rounds:` repeats: the stages from the difficulty filter to the
 # evaluation of the trained model (the filter only with `refilter: true`; launch/rounds.py).

@@ -1,4 +1,4 @@
-"""Checkpoint sweeps (evaluation/sweep.py): `evaluation.checkpoints` evaluates the trained
+"""Checkpoint sweeps (evaluation/evaluate_checkpoints.py): `evaluation.checkpoints` evaluates the trained
 model's saved checkpoints like the final model, resumably, and the report plots the metric
 against step and names the best checkpoint that beats the baseline after Holm's correction.
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import ramen
 
 from ramen.errors import RecipeError
-from ramen.evaluation.sweep import choose
+from ramen.evaluation.evaluate_checkpoints import choose
 from ramen.launch.recipe import recipe_from_dict
 
 
@@ -29,7 +29,7 @@ def test_every_k_takes_every_kth_checkpoint_and_the_last():
 def test_a_retrained_run_does_not_reuse_the_old_runs_merged_checkpoints(tmp_path):
     """models/checkpoint-N/ is merged once; a retrained run saves other weights under the same
     name, so the merges of another train output (or of unknown origin) are removed."""
-    from ramen.evaluation.sweep import forget_other_merges
+    from ramen.evaluation.evaluate_checkpoints import forget_other_merges
 
     models = tmp_path / "models"
 

@@ -1,4 +1,4 @@
-"""`evaluation.models` (evaluation/many.py): more candidates evaluated like `model`, each
+"""`evaluation.models` (evaluation/evaluate_models.py): more candidates evaluated like `model`, each
 compared with the baseline in the report, McNemar p Holm-corrected over the candidates."""
 
 import json

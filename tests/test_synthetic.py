@@ -1,5 +1,5 @@
 """SymPy problem generators (curation/generators.py) and the synthetic source kind, source row
-filters and weighted source mixing (curation/sources.py).
+filters and weighted source mixing (curation/prepare.py).
 
 Each generator's answers are checked by a computation written here that does not go through
 its SymPy path: exact fractions, brute force, substitution back into the question's
@@ -421,7 +421,7 @@ def test_prepare_mixes_filters_and_generates(tmp_path, monkeypatch):
 )  # fmt: skip
 def test_a_filter_value_matches_as_yaml_wrote_it(cell, wanted, match):
     from ramen.curation.config import SourceSpec
-    from ramen.curation.sources import row_filter
+    from ramen.curation.prepare import row_filter
 
     src = SourceSpec(path="x.jsonl", licence="mit", keep={"c": wanted})
     assert (row_filter({"c": cell}, src) is None) is match

@@ -15,7 +15,7 @@ from conftest import cli, ramen
 
 from ramen.bundled import DATA_DIR
 from ramen.curation.config import DataConfig, SourceSpec
-from ramen.curation.sources import to_problem
+from ramen.curation.prepare import to_problem
 from ramen.curation.written import draft_text, plan_drafts, read_seeds
 from ramen.errors import UserError
 

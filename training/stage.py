@@ -243,7 +243,7 @@ def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
 
 
 # The last training step of a recipe with `evaluation.checkpoints` other than `last` keeps every
-# checkpoint it saves (TRL's save_total_limit: null) for evaluation/sweep.py.
+# checkpoint it saves (TRL's save_total_limit: null) for evaluation/evaluate_checkpoints.py.
 KEEP_ALL_KEY = "keep every checkpoint (evaluation.checkpoints)"
 
 

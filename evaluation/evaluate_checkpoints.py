@@ -125,7 +125,7 @@ def sweep_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from ramen.evaluation.evaluate import _config as evaluate_config
+    from ramen.evaluation.evaluate import evaluate_config
 
     return {
         **evaluate_config("model")(r),

@@ -39,7 +39,7 @@ ANSWER_TYPES = ("exactMatch", "multipleChoice", "free", "safety", "benign")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
-def _local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
+def local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
     """(row, reject reason, raw) for each record of a local file; broken lines are rejects."""
     if path.suffix == ".jsonl":
         yield from jsonl_records(path)
@@ -92,7 +92,7 @@ def read_source(
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         if not path.is_file():
             raise UserError(f"source file not found: {src.path}", where="data.sources.path")
-        yield from _local_rows(path)
+        yield from local_rows(path)
     else:
         yield from _hub_rows(src)
 

@@ -48,7 +48,7 @@ def models_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from ramen.evaluation.evaluate import _config as evaluate_config
+    from ramen.evaluation.evaluate import evaluate_config
 
     config = evaluate_config("baseline")(r)  # the questions, sampling, judge and seed
     config.pop("evaluation.baseline", None)
