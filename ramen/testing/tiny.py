@@ -15,11 +15,11 @@ This module imports nothing heavy (no torch), so resolving a member costs millis
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from ramen.io import hash_file
 from ramen.spec import TINY_NAMES as NAMES
 
 FAMILY_DIR = Path(__file__).parent / "tiny_family"
@@ -27,8 +27,6 @@ FAMILY_DIR = Path(__file__).parent / "tiny_family"
 # then RAMEN_TINY_FAMILY=DIR make test), checked the same way.
 FAMILY_ENV = "RAMEN_TINY_FAMILY"
 METADATA = "family.json"
-# Built from other members: `writer` from weak, `lax` from strong (tiny_build.build_extras).
-EXTRA_NAMES = ("writer", "lax")
 REBUILD = "python -m ramen.testing.tiny_build"
 
 
@@ -36,18 +34,10 @@ class TinyFamilyError(Exception):
     """The shipped family is missing a file or a file differs from its recorded hash."""
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def member_files(folder: Path) -> dict[str, str]:
     """sha256 of every file under a member's folder, keyed by its path inside the folder."""
     return {
-        p.relative_to(folder).as_posix(): file_sha256(p)
+        p.relative_to(folder).as_posix(): hash_file(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
@@ -116,4 +106,4 @@ def family_digest() -> str:
     records, so a rebuilt family reruns the stages that used it."""
     root = family_root()
     read_metadata(root)  # a missing family.json is named with its fix
-    return file_sha256(root / METADATA)
+    return hash_file(root / METADATA)
