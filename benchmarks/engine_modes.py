@@ -33,9 +33,9 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 def measure(args: argparse.Namespace) -> dict:
     """One mode in this process: engine build time, then ramen's sampling path's tokens/s."""
-    from ramen.evaluation.offline import OfflineEngine
-    from ramen.evaluation.sampling import problem_requests
-    from ramen.evaluation.store import read_parts, run_to_store
+    from ramen.inference.offline import OfflineEngine
+    from ramen.inference.sampling import problem_requests
+    from ramen.inference.store import read_parts, run_to_store
     from ramen.problems import all_problems
     from ramen.spec import EngineSpec, ModelSpec
     from ramen.testing import tiny

@@ -39,10 +39,10 @@ def main() -> None:
 
     from vllm import SamplingParams
 
-    from ramen.evaluation.engine import completion_budget
-    from ramen.evaluation.offline import OfflineEngine
-    from ramen.evaluation.sampling import problem_requests
-    from ramen.evaluation.store import run_to_store
+    from ramen.inference.engine import completion_budget
+    from ramen.inference.offline import OfflineEngine
+    from ramen.inference.sampling import problem_requests
+    from ramen.inference.store import run_to_store
     from ramen.problems import all_problems
     from ramen.spec import ModelSpec
     from ramen.testing import tiny
@@ -87,7 +87,7 @@ def main() -> None:
             t = time.perf_counter()
             run_to_store(engine.generate, requests, parts)
             elapsed = time.perf_counter() - t
-            from ramen.evaluation.store import read_parts
+            from ramen.inference.store import read_parts
 
             rows, _ = read_parts(parts)
             return sum(r["completion_tokens"] for r in rows.values()), elapsed

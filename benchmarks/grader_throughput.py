@@ -67,7 +67,7 @@ def bare_math_verify(rows: list[dict]) -> int:
     Timeouts off (SIGALRM), as ramen runs it; the count of rows it calls equal."""
     from math_verify import parse, verify
 
-    from ramen.evaluation.grading import final_content
+    from ramen.grading.grader import final_content
 
     same = 0
     for row in rows:
@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("RAMEN_NO_PROGRESS", "1")
-    from ramen.evaluation.grading import rule_grades
+    from ramen.grading.grader import rule_grades
 
     rows = make_rows(args.rows)
     rule_grades(rows[:200], 1)  # warm-up: imports, sympy caches

@@ -16,8 +16,8 @@ from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ramen.inference.parsing import OutputParser  # noqa: E402
 from ramen.training.reward import GraderReward  # noqa: E402
-from ramen.turns import OutputParser  # noqa: E402
 
 model, data, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 dtype = sys.argv[5] if len(sys.argv) > 5 else "float32"

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
-from ramen.evaluation.sampling_params import Sampling, temperature_field
+from ramen.inference.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import StrictModel, need_model
 
@@ -353,7 +353,7 @@ class DataConfig(StrictModel):
         forbidden generator, and every decontamination set is a benchmark or a file."""
         # the benchmark kinds' hub table lives with the evaluate stage's code, which imports
         # this module: imported here, at check time (a benchmark registry will carry it)
-        from ramen.evaluation.benchmarks import HUB
+        from ramen.benchmarks.kind import HUB
 
         need_model(recipe, "data.clean.tokenizer", self.clean.tokenizer)
         for i, src in enumerate(self.sources):

@@ -15,11 +15,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ramen.benchmarks.kind import HUB, benchmark_questions
 from ramen.bundled import resolve_bundled
 from ramen.console import track
 from ramen.curation.parallel import map_chunks
 from ramen.curation.text import ngram_tuples, words
-from ramen.evaluation.benchmarks import HUB, benchmark_questions
 from ramen.io import hash_file
 from ramen.stage import StageContext, StageDef, dump
 

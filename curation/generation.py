@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from ramen.console import console, err_console
-from ramen.evaluation.engine import LazyEngine
-from ramen.evaluation.grading import grade_rows, row_key
-from ramen.evaluation.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
-from ramen.evaluation.sampling import (
+from ramen.grading.grader import grade_rows, row_key
+from ramen.grading.judge import Judge, JudgePanel, judge_identity, judge_prompt_for
+from ramen.inference.engine import LazyEngine
+from ramen.inference.sampling import (
     PROBLEM_KEEP,
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from ramen.evaluation.sampling_params import resolved_for
-from ramen.evaluation.store import ordered_samples
+from ramen.inference.sampling_params import resolved_for
+from ramen.inference.store import ordered_samples
 from ramen.io import sha256_text
 from ramen.stage import StageContext, StageDef, dump, model_entries
 

@@ -25,7 +25,7 @@ from ramen.curation.cards import model_roles, write_card, written_models
 from ramen.curation.clean import load_tokenizer
 from ramen.curation.generation import group_by_problem
 from ramen.errors import UserError
-from ramen.evaluation.rules import vote_key
+from ramen.grading.rules import vote_key
 from ramen.html import SAMPLE_TEXTS, dataset, page
 from ramen.io import atomic_dir, iter_jsonl, sha256_text, write_text_atomic
 from ramen.stage import (

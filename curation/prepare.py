@@ -19,10 +19,10 @@ from typing import Any
 
 from ramen.bundled import resolve_bundled
 from ramen.console import console, track
-from ramen.curation.balance import draw_mix
 from ramen.curation.config import DataConfig, SourceSpec
 from ramen.errors import UserError
 from ramen.io import hash_obj, jsonl_records
+from ramen.mix import draw_mix
 from ramen.stage import StageContext, StageDef, dump
 
 PROBLEM_FIELDS = (

@@ -13,7 +13,7 @@ final content is `undecided` (never judged, neither chosen nor rejected). So the
 usual rule (chosen = correct, rejected = incorrect) gives safety pairs whose chosen reply is
 never label 6 and whose rejected reply always is, and benign pairs that prefer answering to
 refusing; the SFT stage keeps correct replies. The judge is `curation.grade.safety_judge`
-(the evaluation's rubric and judge class, evaluation/dna.py).
+(the evaluation's rubric and judge class, ramen/benchmarks/dna.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 from ramen.errors import UserError
-from ramen.evaluation.dna import HARMFUL, REFUSAL_LABELS, UNPARSABLE, DnaJudge, over_refusal, safety
-from ramen.evaluation.engine import LazyEngine
-from ramen.evaluation.grading import judge_items
-from ramen.evaluation.judge import JudgeItem, judge_identity
+from ramen.grading.grader import judge_items
+from ramen.grading.judge import JudgeItem, judge_identity
+from ramen.grading.safety import HARMFUL, REFUSAL_LABELS, UNPARSABLE, DnaJudge, over_refusal, safety
+from ramen.inference.engine import LazyEngine
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

@@ -38,7 +38,7 @@ from ramen.bundled import resolve_bundled
 from ramen.curation.generation import derived_seed, generate_samples
 from ramen.curation.pairs import majority_label
 from ramen.errors import UserError
-from ramen.evaluation.rules import extract_answer, vote_key
+from ramen.grading.rules import extract_answer, vote_key
 from ramen.io import hash_obj, iter_jsonl, sha256_text
 from ramen.prompts import load_prompt, render_write_prompt
 from ramen.stage import StageContext, StageDef, dump, model_entries

@@ -7,18 +7,18 @@ from collections import Counter
 from pathlib import Path
 
 from ramen.errors import UserError
-from ramen.evaluation.audit import write_audit
-from ramen.evaluation.grading import JudgeMode, check_row, grade_rows, row_key
-from ramen.evaluation.judge import Judge, check_prompt
-from ramen.evaluation.sampling import (
+from ramen.grading.audit import write_audit
+from ramen.grading.grader import JudgeMode, check_row, grade_rows, row_key
+from ramen.grading.judge import Judge, check_prompt
+from ramen.inference.sampling import (
     PROBLEM_KEEP,
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from ramen.evaluation.sampling_params import resolved_for
-from ramen.evaluation.store import Shard, ordered_samples
+from ramen.inference.sampling_params import resolved_for
+from ramen.inference.store import Shard, ordered_samples
 from ramen.io import hash_file, jsonl_records, write_jsonl_atomic
 from ramen.spec import ModelSpec
 
@@ -176,7 +176,7 @@ def grade_file(
     )
     judge = None
     if judge_engine is not None:
-        from ramen.evaluation.judge import default_prompt
+        from ramen.grading.judge import default_prompt
 
         template = prompt if prompt is not None else default_prompt(judge_format)
         check_prompt(template, "--judge-prompt")

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ramen.benchmarks.metrics import parse_correct
 from ramen.errors import UserError
-from ramen.evaluation.metrics import parse_correct
-from ramen.evaluation.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
 from ramen.io import jsonl_records, write_jsonl_atomic
+from ramen.stats import ALPHA, holm, mcnemar_exact, paired_bootstrap
 
 CATEGORY_RESAMPLES = 2_000
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ramen.errors import RecipeError
-from ramen.evaluation.sampling_params import Sampling, temperature_field
+from ramen.inference.sampling_params import Sampling, temperature_field
 from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
 from ramen.spec import SAFE_NAME, StrictModel, need_model
 
@@ -184,12 +184,17 @@ class EvaluationConfig(Sampling):
             )
         return self
 
+    @property
+    def sweeps_checkpoints(self) -> bool:
+        """The trained model's checkpoints are evaluated (so the last training step keeps them)."""
+        return self.model == "trained" and self.checkpoints != "last"
+
     def check(self, recipe: Any) -> None:
         """Cross-field rules: every model named is declared (`trained` only with a training
         section), checkpoints are the trained model's, and a judged benchmark has a judge."""
         # the kinds import the evaluate stage's code, which imports this module: imported at
         # check time (a benchmark registry filled by the kinds will replace it)
-        from ramen.evaluation.kinds import KINDS
+        from ramen.benchmarks.registry import KINDS
 
         for i, name in enumerate(self.models):
             need_model(recipe, f"evaluation.models[{i}]", name)

@@ -25,20 +25,20 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from ramen.benchmarks.kind import benchmark_rows
+from ramen.benchmarks.registry import KINDS
 from ramen.bundled import resolve_bundled
 from ramen.console import console
-from ramen.evaluation.benchmarks import benchmark_rows
 from ramen.evaluation.config import BenchmarkSpec, EvaluationConfig
-from ramen.evaluation.engine import LazyEngine
-from ramen.evaluation.kinds import KINDS
-from ramen.evaluation.sampling import (
+from ramen.inference.engine import LazyEngine
+from ramen.inference.sampling import (
     EngineTarget,
     expected_keys,
     generate_to_store,
     problem_requests,
 )
-from ramen.evaluation.sampling_params import resolved_for
-from ramen.evaluation.store import ordered_samples
+from ramen.inference.sampling_params import resolved_for
+from ramen.inference.store import ordered_samples
 from ramen.io import hash_file
 from ramen.prompts import load_prompt
 from ramen.spec import ModelSpec

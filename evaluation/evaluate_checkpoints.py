@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ramen.benchmarks.registry import KINDS
 from ramen.console import console
 from ramen.evaluation.evaluate import (
     EvaluatedModel,
@@ -28,7 +29,6 @@ from ramen.evaluation.evaluate import (
     evaluated_model,
     load_questions,
 )
-from ramen.evaluation.kinds import KINDS
 from ramen.io import read_json, write_json_atomic, write_jsonl_atomic
 from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef
 
@@ -61,7 +61,7 @@ def checkpoint_model(folder: Path, out: Path) -> Path | None:
     it holds no weights a server could load (e.g. ZeRO-3 shards only)."""
     if (folder / "adapter_config.json").is_file():
         if not (out / "config.json").is_file():
-            from ramen.training.export import merge_lora
+            from ramen.export import merge_lora
 
             merge_lora(folder, out)
         return out
@@ -134,9 +134,7 @@ def _config(r: Any) -> dict:
 
 
 def _enabled(r: Any) -> bool:
-    from ramen.training.stage import sweeps_checkpoints
-
-    return r.training is not None and sweeps_checkpoints(r)
+    return r.training is not None and r.evaluation is not None and r.evaluation.sweeps_checkpoints
 
 
 STAGE = StageDef(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ramen.benchmarks.registry import KINDS
 from ramen.console import console
 from ramen.evaluation.evaluate import EvaluatedModel, evaluate_questions, load_questions
-from ramen.evaluation.kinds import KINDS
 from ramen.io import write_json_atomic, write_jsonl_atomic
 from ramen.stage import StageContext, StageDef, model_entries
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ramen.benchmarks.registry import KINDS
 from ramen.console import console
 from ramen.evaluation.compare import compare_files, compare_many
-from ramen.evaluation.kinds import KINDS
 from ramen.evaluation.plots import plot_checkpoints, plot_rounds
 from ramen.html import SAMPLE_TEXTS, dataset, markdown_html, page
 from ramen.io import iter_jsonl, read_json, write_text_atomic

@@ -9,7 +9,7 @@ written.
 
 A job runs `ramen run RECIPE --stages STAGE` on the first node of its allocation, with the
 allocation described in RAMEN_* variables (ramen/cluster.py). The stage itself fans out:
-training through `srun` + ramen.training.node, generation through `srun` + ramen.evaluation.shard_worker.
+training through `srun` + ramen.training.node, generation through `srun` + ramen.inference.shard_worker.
 A model larger than a node gets a Ray cluster over the allocation first; vLLM then runs with
 pipeline parallel on it (`--distributed-executor-backend ray`).
 """
@@ -198,7 +198,7 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
 
 
 def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
-    from ramen.evaluation.server import VLLMServer
+    from ramen.inference.server import VLLMServer
 
     out = []
     for name, spec in stage_models(recipe, job.stage):

@@ -6,7 +6,7 @@ process, as before. So the stage code is the same everywhere; only the fan-out d
 - training: `srun` starts one task per machine, each runs `accelerate launch` with its
   machine rank (training/stage.py, training/node.py);
 - generation: `srun` starts one vLLM replica per node or per group of GPUs, each generating
-  its shard of the requests into the stage's sample store (evaluation/sampling.py).
+  its shard of the requests into the stage's sample store (ramen/inference/sampling.py).
 
 Variables (all set by the job script):
     RAMEN_NODES          machines in the allocation (emulated ones included)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -229,8 +232,6 @@ class ModelSpec(StrictModel):
     @field_validator("reasoning_parser")
     @classmethod
     def _parser_known(cls, value: str) -> str:
-        from ramen.turns import known_reasoning_parsers
-
         known = known_reasoning_parsers()
         if value not in ("auto", "none") and known is not None and value not in known:
             raise ValueError(
@@ -263,3 +264,21 @@ class ModelSpec(StrictModel):
         if self.gpu_memory_utilization is not None:
             return self.gpu_memory_utilization
         return 0.9 if on_gpu else 0.3
+
+
+def known_reasoning_parsers() -> set[str] | None:
+    """The names vLLM registers reasoning parsers under, read from its source without
+    importing it (seconds); None when they cannot be read (the engine checks the name)."""
+    try:
+        spec = importlib.util.find_spec("vllm")
+        init = Path(spec.origin).parent / "reasoning" / "__init__.py"  # type: ignore[union-attr]
+        for node in ast.parse(init.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", "") == "_REASONING_PARSERS_TO_REGISTER"
+                and isinstance(node.value, ast.Dict)
+            ):
+                return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+        pass
+    return None

@@ -7,7 +7,7 @@ import pytest
 from conftest import cli
 
 from ramen.evaluation.compare import compare_many
-from ramen.evaluation.stats import holm, mcnemar_exact
+from ramen.stats import holm, mcnemar_exact
 
 pytestmark = pytest.mark.unit
 

@@ -15,6 +15,7 @@ from ramen.curation.pairs import choose_pairs, majority_label, sample_turn
 from ramen.curation.select import band_reason
 from ramen.errors import RecipeError, UserError
 from ramen.launch.recipe import recipe_from_dict
+from ramen.mix import quotas
 from ramen.stage import StageContext
 from ramen.testing import tiny
 from ramen.turns import TrainingRenderer, read_turn
@@ -329,15 +330,15 @@ def test_decontaminate_uses_the_evaluation_sections_file(tmp_path):
 def test_quotas_by_hand():
     shares = {"a": 0.5, "b": 0.3, "c": 0.2}
     # a allows 200, b allows 100, c allows 250 -> total 100: 50 / 30 / 20
-    assert balance_mod.quotas({"a": 100, "b": 30, "c": 50}, shares, None) == {
+    assert quotas({"a": 100, "b": 30, "c": 50}, shares, None) == {
         "a": 50,
         "b": 30,
         "c": 20,
     }
     # a category with no rows drops out and the rest renormalise (a 5/8, b 3/8)
-    assert balance_mod.quotas({"a": 100, "b": 30}, shares, None) == {"a": 50, "b": 30}
-    assert balance_mod.quotas({"a": 100, "b": 30, "c": 50}, shares, 10) == {"a": 5, "b": 3, "c": 2}
-    assert balance_mod.quotas({}, shares, None) == {}
+    assert quotas({"a": 100, "b": 30}, shares, None) == {"a": 50, "b": 30}
+    assert quotas({"a": 100, "b": 30, "c": 50}, shares, 10) == {"a": 5, "b": 3, "c": 2}
+    assert quotas({}, shares, None) == {}
 
 
 @pytest.mark.unit

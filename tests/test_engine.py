@@ -3,8 +3,8 @@ recorded, reproducible seeds; the maximal per-request budget; truncation and re-
 
 import pytest
 
-from ramen.evaluation.engine import Request, sample_seed
-from ramen.evaluation.offline import OfflineEngine
+from ramen.inference.engine import Request, sample_seed
+from ramen.inference.offline import OfflineEngine
 from ramen.spec import ModelSpec
 from ramen.testing import tiny
 

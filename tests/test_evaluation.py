@@ -8,12 +8,12 @@ import random
 import pytest
 from conftest import cli
 
-from ramen.evaluation.answers import stated_confidence
+from ramen.benchmarks.answers import stated_confidence
+from ramen.benchmarks.metrics import evaluation_metrics, majority
 from ramen.evaluation.compare import compare_benchmark, read_judged
-from ramen.evaluation.dna import parse_label, safety
-from ramen.evaluation.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
-from ramen.evaluation.metrics import evaluation_metrics
-from ramen.evaluation.stats import ks_for, majority, mcnemar_exact, paired_bootstrap, pass_at_k
+from ramen.grading.failures import NO_ANSWER, failure_table, needs_judge, parse_reason
+from ramen.grading.safety import parse_label, safety
+from ramen.stats import ks_for, mcnemar_exact, paired_bootstrap, pass_at_k
 
 pytestmark = pytest.mark.unit
 

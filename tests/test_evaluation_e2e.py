@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import ramen
 
-from ramen.evaluation.failures import NO_ANSWER, UNCLASSIFIED
+from ramen.grading.failures import NO_ANSWER, UNCLASSIFIED
 
 pytestmark = pytest.mark.e2e
 

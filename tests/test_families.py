@@ -179,7 +179,7 @@ def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, famil
     (the rendered completion without its end token, which vLLM leaves out) is split by the
     parser `reasoning_parser: auto` picks for the family's model type back into the same
     reasoning and answer."""
-    from ramen.turns import OutputParser
+    from ramen.inference.parsing import OutputParser
 
     r = renderer(corpus_tokenizer, family)
     generated = r.completion(PROMPT, turn).removesuffix(r.eot)
@@ -197,7 +197,7 @@ def test_what_the_engine_parses_is_what_training_renders(corpus_tokenizer, famil
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_auto_finds_a_parser_without_the_model_type(corpus_tokenizer, family):
     """A model folder without a known model_type still gets a parser that round-trips."""
-    from ramen.turns import OutputParser
+    from ramen.inference.parsing import OutputParser
 
     r = renderer(corpus_tokenizer, family)
     parser = OutputParser(r.tokenizer)
@@ -209,7 +209,7 @@ def test_auto_finds_a_parser_without_the_model_type(corpus_tokenizer, family):
 def test_a_judge_with_thinking_off_gets_no_parser(corpus_tokenizer):
     """With `enable_thinking: false` the generation prompt closes the block: the text is all
     answer. vLLM's qwen3 parser would return that answer as reasoning with no content."""
-    from ramen.turns import OutputParser, vllm_parser
+    from ramen.inference.parsing import OutputParser, vllm_parser
 
     tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
     assert OutputParser(tok).name == "qwen3"
@@ -229,13 +229,13 @@ def test_recipe_validation_knows_vllms_parser_names_without_importing_vllm():
     those vLLM's registry serves."""
     from vllm.reasoning import ReasoningParserManager
 
-    from ramen.turns import known_reasoning_parsers
+    from ramen.spec import known_reasoning_parsers
 
     assert known_reasoning_parsers() == set(ReasoningParserManager.list_registered())
 
 
 def test_a_wrong_or_unknown_parser_is_a_one_line_error_naming_the_key(corpus_tokenizer):
-    from ramen.turns import OutputParser
+    from ramen.inference.parsing import OutputParser
 
     tok = dress(copy.deepcopy(corpus_tokenizer), "qwen3")
     with pytest.raises(UserError, match="not a vLLM reasoning parser") as e:
@@ -251,7 +251,7 @@ def test_a_wrong_or_unknown_parser_is_a_one_line_error_naming_the_key(corpus_tok
 
 
 def test_harmony_channels_split_into_reasoning_and_answer():
-    from ramen.turns import split_harmony
+    from ramen.inference.parsing import split_harmony
 
     text = (
         "<|channel|>analysis<|message|>Add the units.<|end|>"

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from conftest import RAMEN, ROOT, output_files, ramen
 
-from ramen.evaluation.store import read_parts
+from ramen.inference.store import read_parts
 from ramen.launch.runner import output_hash
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ramen.evaluation.rules import grade
+from ramen.grading.rules import grade
 from ramen.io import iter_jsonl
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow
 def test_worker_processes_grade_like_the_parent():
     """The symbolic worker thread does not survive a fork: a forked grader must start its own
     (a dead inherited pool made every symbolic row time out into `undecided`)."""
-    from ramen.evaluation.grading import rule_grades
+    from ramen.grading.grader import rule_grades
 
     rows = [
         {"id": str(i), "question": "q", "answer": ref, "response": f"Answer: {given}"}

@@ -17,11 +17,11 @@ from collections import Counter
 import pytest
 from conftest import RAMEN, ROOT, ramen
 
-from ramen.evaluation.grading import rule_grade
-from ramen.evaluation.judge import Judge
+from ramen.grading.grader import rule_grade
+from ramen.grading.judge import Judge
+from ramen.inference.parsing import OutputParser
 from ramen.testing import tiny, tiny_build
 from ramen.training.reward import GraderReward
-from ramen.turns import OutputParser
 
 
 def _reward(tmp_path, judge=None):

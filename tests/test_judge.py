@@ -8,10 +8,9 @@ import json
 import pytest
 
 from ramen.errors import UserError
-from ramen.evaluation.audit import cohen_kappa, score_audit, write_audit
-from ramen.evaluation.engine import make_sample
-from ramen.evaluation.grading import grade_rows
-from ramen.evaluation.judge import (
+from ramen.grading.audit import cohen_kappa, score_audit, write_audit
+from ramen.grading.grader import grade_rows
+from ramen.grading.judge import (
     Judge,
     check_prompt,
     default_prompt,
@@ -19,7 +18,8 @@ from ramen.evaluation.judge import (
     parse_reply,
     render_prompt,
 )
-from ramen.turns import prompt_opens_think
+from ramen.inference.engine import make_sample
+from ramen.inference.parsing import prompt_opens_think
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +73,7 @@ def test_prefilled_think_is_detected():
     assert prompt_opens_think("<|im_start|>assistant\n<think>\n")
     assert not prompt_opens_think("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert not prompt_opens_think("<|im_start|>assistant\n")
-    from ramen.evaluation.engine import Request
+    from ramen.inference.engine import Request
 
     req = Request("p", 0, [], 1)
     common = dict(
@@ -214,7 +214,7 @@ def test_audit_sample_and_score(tmp_path):
 
 
 def test_judge_engine_is_not_loaded_when_nothing_needs_judging():
-    from ramen.evaluation.engine import LazyEngine
+    from ramen.inference.engine import LazyEngine
 
     def opener():
         raise AssertionError("the judge model was loaded for nothing")
@@ -276,7 +276,7 @@ def test_invalid_is_its_own_verdict_never_incorrect():
 
 
 def test_each_format_has_a_default_prompt_with_every_placeholder():
-    from ramen.evaluation.judge import FORMAT_PROMPTS, check_prompt
+    from ramen.grading.judge import FORMAT_PROMPTS, check_prompt
 
     for fmt in FORMAT_PROMPTS:
         check_prompt(default_prompt(fmt), fmt)
@@ -288,7 +288,7 @@ class BudgetEngine(ScriptedEngine):
 
     def __init__(self, script, limit):
         super().__init__(script)
-        from ramen.evaluation.engine import ChatRenderer
+        from ramen.inference.engine import ChatRenderer
         from ramen.testing.tiny_build import build_tokenizer, judge_prompt_template
 
         tokenizer = build_tokenizer([judge_prompt_template(), "Let me think. Answer: 4"])
@@ -325,7 +325,7 @@ def test_an_over_long_response_is_cut_at_its_start_to_fit_the_judge():
 
 
 def _panel(rule, *scripts):
-    from ramen.evaluation.judge import JudgePanel
+    from ramen.grading.judge import JudgePanel
 
     members = [
         (f"j{i}", Judge(ScriptedEngine(s), default_prompt(fmt), fmt=fmt))

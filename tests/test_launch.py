@@ -117,7 +117,7 @@ def test_allocation_from_the_job_environment():
 
 @pytest.mark.unit
 def test_replicas_bind_their_own_gpus(monkeypatch):
-    from ramen.evaluation.shard_worker import bind_gpus
+    from ramen.inference.shard_worker import bind_gpus
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert bind_gpus(1, 4, 8) == "4,5,6,7"

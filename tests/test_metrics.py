@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import cli
 
-from ramen.evaluation.metrics import calibration_error, hle_metrics
+from ramen.benchmarks.metrics import calibration_error, hle_metrics
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import RAMEN, ROOT, ramen
 
-from ramen.evaluation.store import read_parts
+from ramen.inference.store import read_parts
 
 pytestmark = pytest.mark.e2e
 

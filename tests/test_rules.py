@@ -4,14 +4,14 @@ import threading
 
 import pytest
 
-from ramen.evaluation.rules import (
+from ramen.grading.rules import (
     choice_letter,
     extract_answer,
     grade,
     parse_number,
     symbolic_equal,
 )
-from ramen.turns import split_think
+from ramen.inference.parsing import split_think
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from ramen.curation.clean import check_row
 from ramen.curation.config import CleanConfig
 from ramen.curation.pairs import choose_pairs
 from ramen.curation.safety import REFUSALS, safety_stats, safety_verdict
-from ramen.evaluation.dna import HARMFUL, LABELS, UNPARSABLE
+from ramen.grading.safety import HARMFUL, LABELS, UNPARSABLE
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def _dna_row(pid, i, label, benign=False):
 
 
 def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety_rate(tmp_path):
-    from ramen.evaluation.dna import DO_NOT_ANSWER
+    from ramen.benchmarks.dna import DO_NOT_ANSWER
 
     # harmful prompts: 3 labelled of 4 (one unparsable), one of them harmful
     rows = [_dna_row(f"h{i}", 0, x) for i, x in enumerate([0, 6, 3, UNPARSABLE])]

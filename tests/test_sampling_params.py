@@ -6,9 +6,9 @@ import json
 import pytest
 from conftest import cli
 
-from ramen.evaluation.client import ServerEngine
-from ramen.evaluation.engine import Request
-from ramen.evaluation.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
+from ramen.inference.client import ServerEngine
+from ramen.inference.engine import Request
+from ramen.inference.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
 from ramen.spec import EngineSpec, ModelSpec
 
 pytestmark = pytest.mark.unit

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ramen.evaluation.client import ServerEngine
-from ramen.evaluation.engine import EngineError, Request, sample_seed, sampling_params
-from ramen.evaluation.sampling_params import NEUTRAL, generation_config
-from ramen.evaluation.server import VLLMServer, free_port
+from ramen.inference.client import ServerEngine
+from ramen.inference.engine import EngineError, Request, sample_seed, sampling_params
+from ramen.inference.sampling_params import NEUTRAL, generation_config
+from ramen.inference.server import VLLMServer, free_port
 from ramen.spec import EngineSpec, ModelSpec
 from ramen.testing import tiny
 
@@ -384,7 +384,7 @@ def test_grade_against_an_endpoint_keeps_the_key_secret(tmp_path, monkeypatch):
 @pytest.mark.unit
 def test_endpoint_key_variable_must_be_set(monkeypatch):
     from ramen.errors import UserError
-    from ramen.evaluation.engine import open_engine
+    from ramen.inference.engine import open_engine
 
     monkeypatch.delenv("NOPE_KEY", raising=False)
     spec = _spec(api_key_env="NOPE_KEY")
@@ -397,8 +397,8 @@ def test_endpoint_key_variable_must_be_set(monkeypatch):
 def test_engine_core_runs_in_process_on_cpu_unless_the_recipe_says(monkeypatch):
     """`engine.multiprocessing` null: vLLM's own engine-core process on GPUs, in-process on CPU
     (an engine starts in ~7 s instead of ~23 s there); an explicit value wins either way."""
-    import ramen.evaluation.offline as engine_module
-    from ramen.evaluation.offline import engine_multiprocessing
+    import ramen.inference.offline as engine_module
+    from ramen.inference.offline import engine_multiprocessing
 
     def spec(**engine):
         return ModelSpec(path="tiny:strong", engine=EngineSpec(**engine))

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ramen.errors import UserError
-from ramen.evaluation.engine import Request, sample_seed
-from ramen.evaluation.store import (
+from ramen.inference.engine import Request, sample_seed
+from ramen.inference.store import (
     Shard,
     check_settings,
     finalize,
@@ -219,7 +219,7 @@ def test_resume_and_merge_hold_keys_not_samples(tmp_path):
 
 class _Target:
     """An EngineTarget stand-in: opens an engine that echoes each request's prompt (the real
-    engines store `messages` the same way, evaluation/engine.py make_sample)."""
+    engines store `messages` the same way, ramen/inference/engine.py make_sample)."""
 
     gpus = 1
 
@@ -249,7 +249,7 @@ def test_one_resume_rule_for_stages_and_shards(tmp_path):
     """generate_to_store, as `ramen generate --shard I/K` and the stages use it: a changed
     question redoes only its own samples, a shard prunes only its own file, and changed
     settings stop with the --force hint unless the caller resets."""
-    from ramen.evaluation.sampling import generate_to_store, problem_requests
+    from ramen.inference.sampling import generate_to_store, problem_requests
 
     parts = tmp_path / "parts"
     problems = [{"id": f"p{i}", "question": f"q{i}"} for i in range(4)]

@@ -17,9 +17,9 @@ from fractions import Fraction
 import pytest
 from conftest import cli
 
-from ramen.curation.balance import draw_mix
 from ramen.curation.generators import REGISTRY
 from ramen.curation.synthetic import synthetic_rows
+from ramen.mix import draw_mix
 
 # ----------------------------------------------------------------------------- reading answers
 
@@ -228,7 +228,7 @@ def test_every_category_the_issue_names_has_a_generator_with_both_languages():
 @pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_answers_check_out_and_the_rule_grader_reads_them(name):
-    from ramen.evaluation.rules import grade
+    from ramen.grading.rules import grade
 
     gen = REGISTRY[name]
     for i, (draw, _) in enumerate(draws(name, 40)):

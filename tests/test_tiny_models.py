@@ -25,7 +25,7 @@ def _llm(path):
     seconds; what is tested here is the models, not the engine's process layout)."""
     from vllm import LLM
 
-    from ramen.evaluation.offline import vllm_multiprocessing
+    from ramen.inference.offline import vllm_multiprocessing
 
     with vllm_multiprocessing(False):
         return LLM(model=str(path), dtype="float32", max_model_len=1024, enforce_eager=True, seed=0)
@@ -112,9 +112,9 @@ def test_the_judge_judges(family):
     parsable form and names failure reasons the failure analysis can classify."""
     from vllm import SamplingParams
 
-    from ramen.evaluation.dna import parse_label
-    from ramen.evaluation.failures import parse_reason
-    from ramen.evaluation.judge import parse_judgement
+    from ramen.grading.failures import parse_reason
+    from ramen.grading.judge import parse_judgement
+    from ramen.grading.safety import parse_label
     from ramen.problems import split_problems
 
     cases = tiny_build.judge_eval_cases(split_problems()[0])

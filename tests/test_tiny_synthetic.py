@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, ramen
 
 from ramen.curation.safety import REFUSALS, safety_verdict
-from ramen.evaluation.dna import HARMFUL, UNPARSABLE
+from ramen.grading.safety import HARMFUL, UNPARSABLE
 
 pytestmark = pytest.mark.e2e
 

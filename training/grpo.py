@@ -1,7 +1,7 @@
 """GRPO (`training.method: grpo`): TRL's GRPOTrainer with ramen's grader as the reward.
 
 The train stage renders each problem's prompt with the base model's own chat template and
-template arguments, exactly as sampling renders it (evaluation/engine.py ChatRenderer), and
+template arguments, exactly as sampling renders it (ramen/inference/engine.py ChatRenderer), and
 hands TRL the rendered text (TRL tokenizes it as it is, adding nothing). The completion budget
 follows sampling's rule: what the model's context (`max_model_len`) leaves after the longest
 prompt, less the engine's margin, unless `training.args.max_completion_length` caps it.
@@ -44,7 +44,7 @@ def prepare_prompts(
     folder; a row without a question or a reference goes to rejects.jsonl with its reason."""
     import datasets
 
-    from ramen.evaluation.engine import ChatRenderer
+    from ramen.inference.engine import ChatRenderer
     from ramen.io import atomic_dir
     from ramen.training.stage import base_tokenizer
 
@@ -114,7 +114,7 @@ def grpo_spec(
         )
     judge = None
     if step.judge is not None:
-        from ramen.evaluation.judge import judge_identity, judge_prompt_for
+        from ramen.grading.judge import judge_identity, judge_prompt_for
 
         jspec = ctx.recipe.models[step.judge]
         template = judge_prompt_for(jspec.judge_format, "", False)
@@ -132,11 +132,11 @@ def grpo_spec(
 
 def reward_function(spec: TrainerSpec, tokenizer: Any, log_path: Path) -> Any:
     """The GraderReward of a spec written by the train stage (in a training process)."""
-    from ramen.evaluation.engine import LazyEngine
-    from ramen.evaluation.judge import Judge
+    from ramen.grading.judge import Judge
+    from ramen.inference.engine import LazyEngine
+    from ramen.inference.parsing import OutputParser, model_type
     from ramen.spec import ModelSpec
     from ramen.training.reward import GraderReward
-    from ramen.turns import OutputParser, model_type
 
     g = spec.grpo
     assert g is not None, "a GRPO spec carries its grpo part"

@@ -3,7 +3,7 @@
 A completion is read as sampling reads it (ramen/turns.py OutputParser: its reasoning and its
 final answer apart; an answer cut off inside its reasoning is no answer), graded by the rules
 against the problem's reference, and, when the step names a judge, what the rules leave
-undecided goes to the judge (evaluation/judge.py). Reward 1 for `correct`, 0 for `incorrect`;
+undecided goes to the judge (ramen/grading/judge.py). Reward 1 for `correct`, 0 for `incorrect`;
 an answer still undecided, or a `judge_error`, scores None: TRL counts it as missing (no
 advantage, out of the group's baseline), never as wrong. Every scored completion is appended
 to `rewards-rank<N>.jsonl` in the stage folder (problem, completion text, verdict, method,
@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ramen.evaluation.grading import rule_grade
-from ramen.evaluation.judge import Judge, JudgeItem
-from ramen.turns import OutputParser
+from ramen.grading.grader import rule_grade
+from ramen.grading.judge import Judge, JudgeItem
+from ramen.inference.parsing import OutputParser
 
 REWARD = {"correct": 1.0, "incorrect": 0.0}  # anything else scores None (missing)
 

@@ -537,7 +537,7 @@ def _report_setup(trainer: Any, spec: TrainerSpec) -> None:
 
 def _fix_generation_config(folder: Path, tokenizer: Any) -> None:
     """The saved model stops on the end-of-turn token as well as on its old EOS."""
-    from ramen.training.export import stop_on_eos
+    from ramen.export import stop_on_eos
 
     if (folder / "config.json").exists():  # a LoRA adapter: the merge writes it
         stop_on_eos(folder, tokenizer)

@@ -119,7 +119,7 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     """One machine, or every machine of a ramen-launched multi-node allocation."""
     alloc = Allocation.from_environ()
     if alloc is None or alloc.nodes == 1:
-        from ramen.evaluation.server import free_port
+        from ramen.inference.server import free_port
 
         return Topology(gpu=gpu, main_port=free_port())
     if not gpu and not step.deepspeed:
@@ -165,8 +165,8 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
     with their normalised shares, the others whole. Returns the file and the realised counts."""
-    from ramen.curation.balance import draw_mix
     from ramen.io import write_jsonl_atomic
+    from ramen.mix import draw_mix
     from ramen.turns import read_rows
 
     entries = data_entries(step)
@@ -247,11 +247,6 @@ def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
 KEEP_ALL_KEY = "keep every checkpoint (evaluation.checkpoints)"
 
 
-def sweeps_checkpoints(r: Any) -> bool:
-    e = r.evaluation
-    return e is not None and e.model == "trained" and e.checkpoints != "last"
-
-
 def train_stage(ctx: StageContext, index: int) -> dict:
     recipe = ctx.recipe
     step = recipe.training if index == 0 else recipe.training.then[index - 1]
@@ -315,7 +310,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         raise
     launch.run(spec)
     if step.lora:
-        from ramen.training.export import merge_lora
+        from ramen.export import merge_lora
 
         merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
         ctx.add_output("merged")
@@ -433,7 +428,11 @@ def _config(index: int):
             else {step_path(index): dump, "training.base": r.training.base}
         )
         sweep = {}
-        if index == len(r.training.steps()) - 1 and sweeps_checkpoints(r):
+        if (
+            index == len(r.training.steps()) - 1
+            and r.evaluation is not None
+            and r.evaluation.sweeps_checkpoints
+        ):
             sweep[KEEP_ALL_KEY] = True  # only when on: other runs' hashes stay as they were
         return {
             **declared,

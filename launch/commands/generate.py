@@ -12,10 +12,10 @@ from ramen.launch.commands.models import engine_args, engine_overrides, model_fr
 
 def _sampling(args: argparse.Namespace) -> Any:
     """--temperature, --top-p, --max-tokens and the knobs (--top-k, --min-p, ...) checked by
-    the recipe's own sampling model (evaluation/sampling_params.py Sampling)."""
+    the recipe's own sampling model (ramen/inference/sampling_params.py Sampling)."""
     from pydantic import ValidationError
 
-    from ramen.evaluation.sampling_params import KNOBS, Sampling
+    from ramen.inference.sampling_params import KNOBS, Sampling
 
     given = {
         k: getattr(args, k)
@@ -35,7 +35,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ramen.evaluation.commands import generate_file, merge_file
-    from ramen.evaluation.store import Shard
+    from ramen.inference.store import Shard
 
     output = Path(args.output)
     if args.merge:

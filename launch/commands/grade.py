@@ -17,8 +17,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from ramen.evaluation.audit import score_audit
     from ramen.evaluation.commands import grade_file
+    from ramen.grading.audit import score_audit
 
     if args.score_audit:
         s = score_audit(Path(args.score_audit))
@@ -43,7 +43,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         engine, judge_name, judge_format = None, None, "hle"
         if args.judge or args.judge_url:
-            from ramen.evaluation.engine import LazyEngine
+            from ramen.inference.engine import LazyEngine
 
             overrides = engine_overrides(args, "judge_")
             if overrides["enable_thinking"] is None:

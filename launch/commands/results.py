@@ -14,8 +14,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
 
+    from ramen.benchmarks.metrics import hle_metrics, parse_confidence, parse_correct
     from ramen.evaluation.commands import sidecar
-    from ramen.evaluation.metrics import hle_metrics, parse_confidence, parse_correct
     from ramen.io import jsonl_records, write_jsonl_atomic
 
     path = Path(args.input)
@@ -136,7 +136,7 @@ def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ramen.training.export import adapter_base, merge_lora
+    from ramen.export import adapter_base, merge_lora
 
     adapter = Path(args.adapter)
     if (adapter / "model" / "adapter_config.json").is_file():  # a train stage folder

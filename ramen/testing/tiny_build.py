@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ramen.evaluation.judge import render_prompt
+from ramen.grading.judge import render_prompt
 from ramen.io import canonical_json, sha256_text, write_json_atomic
 from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files
 
@@ -611,7 +611,7 @@ def greedy_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, **
 def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
     """How many HLE judge `cases` the model's greedy verdict gets right (the prompt rendered
     with thinking off, as the judge stages render it)."""
-    from ramen.evaluation.judge import parse_judgement
+    from ramen.grading.judge import parse_judgement
 
     replies = greedy_replies(
         model, tokenizer, [c["prompt"] for c in cases], 96, enable_thinking=False

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ramen.console import err_console
-from ramen.evaluation.engine import (
+from ramen.inference.engine import (
     ChatRenderer,
     EngineError,
     Request,
@@ -25,14 +25,14 @@ from ramen.evaluation.engine import (
     output_parser,
     too_long,
 )
-from ramen.evaluation.sampling_params import (
+from ramen.inference.parsing import prompt_opens_think
+from ramen.inference.sampling_params import (
     applied,
     knob_defaults,
     local_tokenizer,
 )
-from ramen.evaluation.server import VLLMServer
+from ramen.inference.server import VLLMServer
 from ramen.spec import ModelSpec
-from ramen.turns import prompt_opens_think
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 30.0  # longest wait between two tries of one request

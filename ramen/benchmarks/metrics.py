@@ -20,6 +20,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from ramen.grading.rules import vote_key
+from ramen.stats import ks_for, pass_at_k
+
 BETA = 100
 
 
@@ -119,7 +122,6 @@ def _rates(samples: list[dict]) -> dict:
 
 
 def _sampling(questions: list[list[dict]], n: int) -> dict:
-    from ramen.evaluation.stats import ks_for, majority, pass_at_k
 
     out: dict = {"n_samples": n}
     if not questions:
@@ -168,3 +170,20 @@ def evaluation_metrics(samples: Iterable[dict], n: int) -> dict:
         out["by_category"][cat].update(_rates([s for q in qs for s in q]))
         out["by_category"][cat]["sampling"] = _sampling(qs, n)
     return out
+
+
+def majority(samples: Sequence[dict], k: int) -> dict | None:
+    """Self-consistency: the winning sample of a vote over the first k samples (by
+    sample_index), on grader-normalised answers (`rules.vote_key`), or None when none of them
+    has an answer (a sample without one does not vote). Ties go to the answer whose first vote
+    came earliest (lowest sample index): deterministic, and the same for any seed."""
+    first = sorted(samples, key=lambda s: int(s.get("sample_index", 0)))[:k]
+    votes: dict[str, list[dict]] = {}
+    for s in first:
+        key = vote_key(s.get("extracted"))
+        if key is not None:
+            votes.setdefault(key, []).append(s)
+    if not votes:
+        return None
+    # max() keeps the first of equal counts: dict order = order of first vote = sample order
+    return max(votes.values(), key=len)[0]

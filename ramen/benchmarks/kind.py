@@ -13,7 +13,7 @@ from typing import Any
 
 from ramen.bundled import resolve_bundled
 from ramen.errors import UserError
-from ramen.evaluation.judge import judge_identity
+from ramen.grading.judge import judge_identity
 from ramen.io import jsonl_records
 
 HUB = {
@@ -86,8 +86,8 @@ def benchmark_questions(name: str, path: str | None = None) -> Iterator[tuple[st
 class BenchmarkKind:
     """What differs between benchmark kinds (HLE, a QA set, Do-Not-Answer), behind one
     interface: the evaluate stage, the report and the recipe checks call only this.
-    `evaluation/kinds.py` lists the kinds; each lives beside its judge and metrics
-    (`evaluation/answers.py`, `evaluation/dna.py`).
+    `ramen/benchmarks/registry.py` lists the kinds; each lives beside its judge and metrics
+    (`ramen/benchmarks/answers.py`, `ramen/benchmarks/dna.py`).
     """
 
     name: str

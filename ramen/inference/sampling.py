@@ -5,7 +5,7 @@ are unchanged: changed settings discard the store, a changed question redoes tha
 samples, and only the keys the store lacks are generated (the engine opens only then).
 
 Inside a multi-node allocation (ramen/cluster.py) the generation fans out: `srun` starts one
-vLLM replica per node or per group of GPUs (evaluation/shard_worker.py), each writing its
+vLLM replica per node or per group of GPUs (ramen/inference/shard_worker.py), each writing its
 share of the missing keys into its own shard file of the same store; this process then
 reads the merged store as if it had generated everything itself.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
-from ramen.evaluation.engine import Request, open_engine, sample_seed
-from ramen.evaluation.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
+from ramen.inference.engine import Request, open_engine, sample_seed
+from ramen.inference.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
 from ramen.io import iter_jsonl, read_json, write_json_atomic, write_jsonl_atomic
 from ramen.spec import ModelSpec
 
@@ -184,7 +184,7 @@ def fan_out(
         *alloc.srun(tasks_per_node=per_node),
         sys.executable,
         "-m",
-        "ramen.evaluation.shard_worker",
+        "ramen.inference.shard_worker",
         str(job),
     ]
     err_console.print(

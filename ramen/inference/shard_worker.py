@@ -1,6 +1,6 @@
-"""One vLLM replica of a fanned-out generation step (evaluation/sampling.py starts them):
+"""One vLLM replica of a fanned-out generation step (ramen/inference/sampling.py starts them):
 
-    srun --ntasks=K ... python -m ramen.evaluation.shard_worker PARTS/fanout.json
+    srun --ntasks=K ... python -m ramen.inference.shard_worker PARTS/fanout.json
 
 Task R of K takes every K-th request (from R), binds its own group of GPUs (on a node with
 several replicas: GPUs [L*g, (L+1)*g) of the node's, L its rank on the node, g the GPUs a
@@ -35,13 +35,13 @@ def bind_gpus(local_rank: int, gpus_per_replica: int, gpus_per_node: int) -> str
 def main(job: str) -> int:
     rank, tasks, local = task_rank()
     alloc = Allocation.from_environ() or Allocation()
-    from ramen.evaluation.sampling import load_fanout
+    from ramen.inference.sampling import load_fanout
 
     target, requests, description, gpus = load_fanout(Path(job))
     devices = bind_gpus(local, gpus, alloc.gpus_per_node)
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices  # before vLLM initialises CUDA
-    from ramen.evaluation.store import Shard, run_to_store
+    from ramen.inference.store import Shard, run_to_store
 
     shard = Shard(rank, tasks)
     mine = shard.select(requests)

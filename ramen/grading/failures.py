@@ -13,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ramen.evaluation.judge import Judge
+from ramen.grading.judge import Judge
 
 JUDGED_REASONS = ("wrong_approach", "execution_slip", "misread_question", "format")
 NO_ANSWER = "no_answer_or_truncated"

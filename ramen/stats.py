@@ -2,9 +2,6 @@
 
 - `pass_at_k`: the unbiased estimator of Chen et al. (2021), 1 - C(n-c, k) / C(n, k), averaged
   over questions; pass@1 is avg@n, the mean accuracy over all samples.
-- `majority`: self-consistency over the first k samples, voting on grader-normalised answers
-  (`rules.vote_key`). A sample without an answer does not vote. Ties go to the answer whose
-  first vote came earliest (lowest sample index): deterministic, and the same for any seed.
 - `paired_bootstrap`: the 95% CI of mean(a) - mean(b) over questions resampled with
   replacement (seeded), each question scored by its mean over samples.
 - `mcnemar_exact`: the two-sided exact McNemar p-value (a binomial test on discordant pairs).
@@ -16,8 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-from ramen.evaluation.rules import vote_key
 
 BOOTSTRAP_RESAMPLES = 10_000
 ALPHA = 0.05
@@ -44,21 +39,6 @@ def ks_for(n: int) -> list[int]:
         ks.append(k)
         k *= 2
     return ks + [n]
-
-
-def majority(samples: Sequence[dict], k: int) -> dict | None:
-    """The winning sample of a self-consistency vote over the first k samples (by sample_index),
-    or None when none of them has an answer. Samples carry `extracted`."""
-    first = sorted(samples, key=lambda s: int(s.get("sample_index", 0)))[:k]
-    votes: dict[str, list[dict]] = {}
-    for s in first:
-        key = vote_key(s.get("extracted"))
-        if key is not None:
-            votes.setdefault(key, []).append(s)
-    if not votes:
-        return None
-    # max() keeps the first of equal counts: dict order = order of first vote = sample order
-    return max(votes.values(), key=len)[0]
 
 
 def paired_bootstrap(

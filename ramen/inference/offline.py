@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ramen.errors import UserError
-from ramen.evaluation.engine import (
+from ramen.inference.engine import (
     CPU_CHUNKED_PREFILL,
     ChatRenderer,
     Request,
@@ -27,11 +27,11 @@ from ramen.evaluation.engine import (
     too_long,
     uses_ray,
 )
-from ramen.evaluation.sampling_params import (
+from ramen.inference.parsing import prompt_opens_think
+from ramen.inference.sampling_params import (
     generation_config,
 )
 from ramen.spec import ModelSpec
-from ramen.turns import prompt_opens_think
 
 
 def engine_multiprocessing(spec: ModelSpec) -> bool:

@@ -11,10 +11,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ramen.evaluation.benchmarks import BenchmarkKind, judge_settings
+from ramen.benchmarks.kind import BenchmarkKind, judge_settings
+from ramen.benchmarks.metrics import evaluation_metrics
+from ramen.benchmarks.plots import (
+    plot_categories,
+    plot_lengths,
+    plot_reliability,
+    plot_truncation,
+    plus_minus,
+)
 from ramen.evaluation.config import BenchmarkSpec
-from ramen.evaluation.engine import LazyEngine
-from ramen.evaluation.failures import (
+from ramen.grading.failures import (
     NO_ANSWER,
     REASONS,
     UNCLASSIFIED,
@@ -22,16 +29,9 @@ from ramen.evaluation.failures import (
     failure_table,
     needs_judge,
 )
-from ramen.evaluation.grading import grade_rows, judge_items
-from ramen.evaluation.judge import Judge, JudgeItem, judge_prompt_for
-from ramen.evaluation.metrics import evaluation_metrics
-from ramen.evaluation.plots import (
-    plot_categories,
-    plot_lengths,
-    plot_reliability,
-    plot_truncation,
-    plus_minus,
-)
+from ramen.grading.grader import grade_rows, judge_items
+from ramen.grading.judge import Judge, JudgeItem, judge_prompt_for
+from ramen.inference.engine import LazyEngine
 from ramen.prompts import load_prompt
 from ramen.stage import StageContext
 

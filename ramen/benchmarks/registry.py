@@ -3,8 +3,8 @@ interface of `evaluation.benchmarks.BenchmarkKind`. A new kind is a class and a 
 
 from __future__ import annotations
 
-from ramen.evaluation.answers import HLE, QA
-from ramen.evaluation.benchmarks import BenchmarkKind
-from ramen.evaluation.dna import DO_NOT_ANSWER
+from ramen.benchmarks.answers import HLE, QA
+from ramen.benchmarks.dna import DO_NOT_ANSWER
+from ramen.benchmarks.kind import BenchmarkKind
 
 KINDS: dict[str, BenchmarkKind] = {k.name: k for k in (HLE, DO_NOT_ANSWER, QA)}

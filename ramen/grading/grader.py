@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Literal
 
 from ramen.console import track
-from ramen.evaluation import rules
-from ramen.evaluation.judge import Judge, JudgeItem
-from ramen.evaluation.store import check_settings, prune_parts, read_parts, run_to_store
+from ramen.grading import rules
+from ramen.grading.judge import Judge, JudgeItem
+from ramen.inference.parsing import split_think
+from ramen.inference.store import check_settings, prune_parts, read_parts, run_to_store
 from ramen.io import hash_obj, write_jsonl_atomic
-from ramen.turns import split_think
 
 JudgeMode = Literal["none", "undecided", "all"]
 Key = tuple[str, int]

