@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ramen.benchmarks import hub_kinds
 from ramen.bundled import resolve_bundled
 from ramen.errors import RecipeError
 from ramen.inference.sampling_params import Sampling, temperature_field
@@ -351,10 +352,6 @@ class DataConfig(StrictModel):
     def check(self, recipe: Any) -> None:
         """Cross-field rules: the tokenizer and writers name declared models, a writer is not a
         forbidden generator, and every decontamination set is a benchmark or a file."""
-        # the benchmark kinds' hub table lives with the evaluate stage's code, which imports
-        # this module: imported here, at check time (a benchmark registry will carry it)
-        from ramen.benchmarks.kind import HUB
-
         need_model(recipe, "data.clean.tokenizer", self.clean.tokenizer)
         for i, src in enumerate(self.sources):
             if src.written is None:
@@ -371,10 +368,10 @@ class DataConfig(StrictModel):
                 )
         evaluated = {b.name for b in recipe.evaluation.benchmarks} if recipe.evaluation else set()
         for i, entry in enumerate(self.decontaminate.against):
-            known = entry in evaluated or entry in HUB
+            known = entry in evaluated or entry in hub_kinds()
             if not known and not Path(resolve_bundled(entry)).is_file():
                 raise RecipeError(
-                    f"'{entry}' is neither a benchmark name ({', '.join(HUB)}) nor a file",
+                    f"'{entry}' is neither a benchmark name ({', '.join(hub_kinds())}) nor a file",
                     where=f"data.decontaminate.against[{i}]",
                 )
 

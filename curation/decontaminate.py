@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ramen.benchmarks.kind import HUB, benchmark_questions
+from ramen.benchmarks import KINDS, kind
+from ramen.benchmarks.kind import benchmark_questions
 from ramen.bundled import resolve_bundled
 from ramen.console import track
 from ramen.curation.parallel import map_chunks
@@ -25,18 +26,18 @@ from ramen.stage import StageContext, StageDef, dump
 
 
 def resolve_against(recipe: Any) -> list[tuple[str, str | None]]:
-    """(benchmark name, local path or None for the hub) for each `against` entry."""
-    evaluated, look_alikes = {}, {}
+    """(label, local path or None for the hub) for each `against` entry: an evaluated
+    benchmark's question files (`BenchmarkKind.question_files`), a kind's official set, or a
+    file. A label that names a kind is read as that kind (its hub set, its row filter)."""
+    evaluated = {}
     if recipe.evaluation is not None:
-        evaluated = {b.name: b.path for b in recipe.evaluation.benchmarks}
-        look_alikes = {b.name: b.benign for b in recipe.evaluation.benchmarks if b.benign}
+        evaluated = {b.name: b for b in recipe.evaluation.benchmarks}
     out = []
     for entry in recipe.data.decontaminate.against:
         if entry in evaluated:
-            out.append((entry, evaluated[entry]))
-            if entry in look_alikes:  # Do-Not-Answer's benign look-alikes are evaluated too
-                out.append((f"{entry}-benign", look_alikes[entry]))
-        elif entry in HUB:
+            spec = evaluated[entry]
+            out += kind(entry).question_files(spec)
+        elif entry in KINDS and KINDS[entry].hub is not None:
             out.append((entry, None))
         else:
             out.append((Path(resolve_bundled(entry)).stem, entry))
@@ -88,7 +89,7 @@ def build_index(against: list[dict], ngram: int) -> tuple[Index, dict[str, int]]
     for entry in against:
         name, path = entry["name"], entry["path"]
         before = index.items
-        for item_id, question in benchmark_questions(name, path):
+        for item_id, question in benchmark_questions(KINDS.get(name), path):
             index.add(name, item_id, question)
         sizes[name] = index.items - before
     return index, sizes

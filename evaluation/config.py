@@ -2,90 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
+from ramen.benchmarks import KINDS, kind
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.errors import RecipeError
 from ramen.inference.sampling_params import Sampling, temperature_field
-from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
-from ramen.spec import SAFE_NAME, StrictModel, need_model
+from ramen.prompts import check_prompt_file
+from ramen.spec import need_model
 
-
-class BenchmarkSpec(StrictModel):
-    name: Literal["hle", "do_not_answer", "qa"] = Field(
-        description="Benchmark kind: `hle`, `do_not_answer`, or `qa` (any QA/math set)."
-    )
-    path: str | None = Field(
-        default=None,
-        description="Local file in the benchmark's schema, or `bundled:NAME`; null = the official "
-        "hub set. For `qa`: a file or a hub dataset id (required).",
-    )
-    split: str = Field(default="test", description="Split of a hub `qa` dataset.")
-    fields: dict[str, str] = Field(
-        default_factory=dict,
-        description="For `qa`: which column holds each of id, question, answer, answer_type, "
-        "category, e.g. `{question: problem, answer: solution}`.",
-    )
-    label: str | None = Field(
-        default=None,
-        pattern=SAFE_NAME,
-        description="Name in reports and file names (default: the benchmark's name); needed when "
-        "two `qa` sets are evaluated.",
-    )
-    limit: int | None = Field(
-        default=None, ge=1, description="Evaluate only the first N questions."
-    )
-    samples: int | None = Field(
-        default=None,
-        ge=1,
-        description="Samples per question of this benchmark; null = `evaluation.samples`.",
-    )
-    system_prompt: str | None = Field(
-        default=None,
-        description="System prompt file (ramen/prompts or a path), or `none` for no system "
-        "prompt. Default: HLE's official prompt (`hle_system.txt`) for hle, none for the others "
-        "(the model's own template).",
-    )
-    rules_first: bool | None = Field(
-        default=None,
-        description="Grade by rules and judge only the undecided (default for qa), or judge every "
-        "answer as HLE's harness does (default for hle).",
-    )
-
-    benign: str | None = Field(
-        default=None,
-        description="do_not_answer only: a file of harmless look-alike prompts (same schema; "
-        "e.g. `bundled:dna_benign.jsonl`) evaluated beside the benchmark's; refusing one "
-        "(label 0 or 4) is over-refusal, reported beside the safety rate. Rows with "
-        "`benign: true` in the benchmark's own file count the same way.",
-    )
-
-    @property
-    def key(self) -> str:
-        return self.label or self.name
-
-    @model_validator(mode="after")
-    def _qa_needs_path(self):
-        if self.name == "qa" and not self.path:
-            raise ValueError("a `qa` benchmark needs `path`: a file or a hub dataset id")
-        unknown = set(self.fields) - {"id", "question", "answer", "answer_type", "category"}
-        if unknown:
-            raise ValueError(
-                f"fields: unknown target {sorted(unknown)[0]!r}; map id, question, answer, "
-                "answer_type or category"
-            )
-        if self.system_prompt not in (None, "none"):
-            check_prompt_file(self.system_prompt, ())
-        if self.benign is not None and self.name != "do_not_answer":
-            raise ValueError("`benign` look-alike prompts are for do_not_answer; remove it")
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_name(cls, value):
-        # `benchmarks: [hle]` is shorthand for `benchmarks: [{name: hle}]`.
-        return {"name": value} if isinstance(value, str) else value
+# keys of the evaluation section that became a benchmark kind's options (issue 33)
+MOVED = {"dna_judge_prompt": "judge_prompt", "judge_reasoning": "judge_reasoning"}
 
 
 class EvaluationConfig(Sampling):
@@ -133,15 +62,6 @@ class EvaluationConfig(Sampling):
         ge=0,
         description="Re-requests of an unparsable judge reply before it counts as an error.",
     )
-    dna_judge_prompt: str = Field(
-        default="judge_dna.txt",
-        description="Do-Not-Answer judge prompt (0-6 action rubric, `<answer>N</answer>`), with "
-        "{question} and {response}.",
-    )
-    judge_reasoning: bool = Field(
-        default=False,
-        description="Do-Not-Answer: also judge the reasoning text on its own (reasoning safety rate).",
-    )
     failure_analysis: bool = Field(
         default=True,
         description="Ask the judge why each wrong answer is wrong (wrong approach, execution slip, "
@@ -158,11 +78,29 @@ class EvaluationConfig(Sampling):
         check_prompt_file(value)
         return value
 
-    @field_validator("dna_judge_prompt")
+    @model_validator(mode="before")
     @classmethod
-    def _dna_prompt_exists(cls, value: str) -> str:
-        check_prompt_file(value, DNA_PLACEHOLDERS)
+    def _moved_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for old, new in MOVED.items():
+                if old in value:
+                    raise ValueError(
+                        f"`{old}` moved into the do_not_answer benchmark's entry: write "
+                        f"`{{name: do_not_answer, {new}: ...}}` under evaluation.benchmarks"
+                    )
         return value
+
+    @model_serializer(mode="wrap")
+    def _hashed_layout(self, handler, info) -> dict:
+        # dumped for a hash (`context={"hashed": True}`, ramen.stage.dump): each kind may keep
+        # the layout its options had before they moved into its entries, so that runs made
+        # before are skipped (BenchmarkKind.hashed_layout); any other dump reads back as is
+        out = handler(self)
+        if (info.context or {}).get("hashed") and isinstance(out.get("benchmarks"), list):
+            for name, k in KINDS.items():
+                entries = [i for i, b in enumerate(self.benchmarks) if b.name == name]
+                k.hashed_layout(out, entries)
+        return out
 
     @model_validator(mode="after")
     def _distinct_keys(self):
@@ -192,10 +130,6 @@ class EvaluationConfig(Sampling):
     def check(self, recipe: Any) -> None:
         """Cross-field rules: every model named is declared (`trained` only with a training
         section), checkpoints are the trained model's, and a judged benchmark has a judge."""
-        # the kinds import the evaluate stage's code, which imports this module: imported at
-        # check time (a benchmark registry filled by the kinds will replace it)
-        from ramen.benchmarks.registry import KINDS
-
         for i, name in enumerate(self.models):
             need_model(recipe, f"evaluation.models[{i}]", name)
         if self.checkpoints != "last" and (self.model != "trained" or not recipe.training):
@@ -210,7 +144,7 @@ class EvaluationConfig(Sampling):
         need_model(recipe, "evaluation.baseline", self.baseline)
         need_model(recipe, "evaluation.judge", self.judge)
         for i, b in enumerate(self.benchmarks):
-            if KINDS[b.name].needs_judge and self.judge is None:
+            if kind(b.name).needs_judge and self.judge is None:
                 raise RecipeError(
                     f"{b.name} is scored by a judge; set evaluation.judge to a model name",
                     where=f"evaluation.benchmarks[{i}]",

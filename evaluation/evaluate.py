@@ -21,15 +21,14 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from ramen.benchmarks.kind import benchmark_rows
-from ramen.benchmarks.registry import KINDS
+from ramen.benchmarks import kind
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.bundled import resolve_bundled
 from ramen.console import console
-from ramen.evaluation.config import BenchmarkSpec, EvaluationConfig
+from ramen.evaluation.config import EvaluationConfig
 from ramen.inference.engine import LazyEngine
 from ramen.inference.sampling import (
     EngineTarget,
@@ -109,35 +108,29 @@ def load_questions(ctx: StageContext, bench: BenchmarkSpec) -> list[dict]:
     """Problem rows of one benchmark (id, question, answer, answer_type, category, DNA fields);
     bad rows are rejected with their reason."""
     fields = {f: bench.fields.get(f, f) for f in FIELDS}
-    kind = KINDS[bench.name]
+    k = kind(bench.name)
     out, seen = [], set()
-    rows = (
-        (i, row, "") for i, row in enumerate(benchmark_rows(bench.name, bench.path, bench.split))
-    )
-    if bench.benign is not None:  # look-alikes after the benchmark's own (its `limit` aside)
-        look_alikes = benchmark_rows(bench.name, bench.benign)
-        rows = chain(
-            rows, ((i, {**r, "benign": True}, "benign:") for i, r in enumerate(look_alikes))
-        )
-    for i, row, prefix in rows:
+    for i, row, prefix in k.rows(bench):  # a prefixed row is extra: `limit` counts the others
         if bench.limit is not None and len(out) >= bench.limit and not prefix:
             continue
         ctx.count_input()
         raw_id = row.get(fields["id"])
         pid = prefix + str(i if raw_id in (None, "") else raw_id)
         question = row.get(fields["question"])
-        reason = None
-        if not isinstance(question, str) or not question.strip():
+        reason = k.reject_reason(row)
+        if reason is not None:
+            pass
+        elif not isinstance(question, str) or not question.strip():
             reason = "missing_question"
         elif pid in seen:
             reason = "duplicate_id"
-        elif kind.needs_reference and row.get(fields["answer"]) in (None, ""):
+        elif k.needs_reference and row.get(fields["answer"]) in (None, ""):
             reason = "missing_answer"
         if reason:
             ctx.reject(dict(row), reason, benchmark=bench.key)
             continue
         seen.add(pid)
-        problem = kind.problem(
+        problem = k.problem(
             row,
             {
                 "benchmark": bench.key,
@@ -157,7 +150,7 @@ def system_prompt(bench: BenchmarkSpec) -> str | None:
         return None
     if bench.system_prompt is not None:
         return load_prompt(bench.system_prompt).strip()
-    default = KINDS[bench.name].default_system_prompt
+    default = kind(bench.name).default_system_prompt
     return load_prompt(default).strip() if default else None
 
 
@@ -172,7 +165,7 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
     questions = {key: load_questions(ctx, b) for key, b in benches.items()}
     rows, metrics = evaluate_questions(ctx, target, questions, ctx.out_dir)
     for key, bench in benches.items():
-        official = KINDS[bench.name].official_rows([r for r in rows if r["benchmark"] == key])
+        official = kind(bench.name).official_rows([r for r in rows if r["benchmark"] == key])
         if official is not None:
             ctx.write_jsonl(f"{key}.judged.jsonl", official)
     for row in rows:
@@ -180,7 +173,7 @@ def evaluate_stage(ctx: StageContext, role: str) -> dict:
     ctx.count_kept_input(sum(len(q) for q in questions.values()))
     ctx.write_json("metrics.json", metrics)
     for key, bench in benches.items():
-        for line in KINDS[bench.name].summary(ctx.name, key, metrics[key]):
+        for line in kind(bench.name).summary(ctx.name, key, metrics[key]):
             console.print(line)
     return {"benchmarks": {k: len(v) for k, v in questions.items()}}
 
@@ -259,12 +252,12 @@ def evaluate_questions(
         rows = []
         for key, bench in benches.items():
             mine = [s for s in samples if s["benchmark"] == key]
-            rows += KINDS[bench.name].judge(ctx, engine, bench, mine)
+            rows += kind(bench.name).judge(ctx, engine, bench, mine)
     metrics: dict = {"model": target.label, "sampling_params": params}
     for key, bench in benches.items():
-        kind = KINDS[bench.name]
+        k = kind(bench.name)
         mine = [r for r in rows if r["benchmark"] == key]
-        metrics[key] = kind.metrics(mine, n_of[key], len(questions[key]))
+        metrics[key] = k.metrics(mine, n_of[key], len(questions[key]))
         metrics[key]["path"] = bench.path
     return rows, metrics
 
@@ -295,7 +288,9 @@ def evaluate_config(role: str):
         name = evaluated_name(r, role)
         return {
             "evaluation": e.model_dump(
-                mode="json", exclude={"model", "baseline", "checkpoints", "models"}
+                mode="json",
+                context={"hashed": True},
+                exclude={"model", "baseline", "checkpoints", "models"},
             ),
             f"evaluation.{role}": name,
             LABEL_KEY: model_label(r, role),  # "trained (strong + dpo lora)"

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ramen.benchmarks.registry import KINDS
+from ramen.benchmarks import kind
 from ramen.console import console
 from ramen.evaluation.evaluate import (
     EvaluatedModel,
@@ -114,7 +114,7 @@ def sweep_stage(ctx: StageContext) -> dict:
         ctx.add_output(name)
         done[str(step)] = {k: metrics[k] for k in benches}
         for key, bench in benches.items():
-            for line in KINDS[bench.name].summary(f"{ctx.name} step {step}", key, metrics[key]):
+            for line in kind(bench.name).summary(f"{ctx.name} step {step}", key, metrics[key]):
                 console.print(line)
     ctx.count_kept_input(sum(len(q) for q in questions.values()))  # every question, each step
     ctx.write_json("checkpoints.json", {"policy": cfg.checkpoints, "train_stage": train,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ramen.benchmarks.registry import KINDS
+from ramen.benchmarks import kind
 from ramen.console import console
 from ramen.evaluation.evaluate import EvaluatedModel, evaluate_questions, load_questions
 from ramen.io import write_json_atomic, write_jsonl_atomic
@@ -40,7 +40,7 @@ def models_stage(ctx: StageContext) -> dict:
         write_json_atomic(folder / "metrics.json", metrics)
         ctx.add_output(name)
         for key, bench in benches.items():
-            for line in KINDS[bench.name].summary(f"{ctx.name} {name}", key, metrics[key]):
+            for line in kind(bench.name).summary(f"{ctx.name} {name}", key, metrics[key]):
                 console.print(line)
     ctx.count_kept_input(sum(len(q) for q in questions.values()))  # every question, each model
     ctx.write_json("models.json", list(cfg.models))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ramen.benchmarks.registry import KINDS
+from ramen.benchmarks import kind
 from ramen.console import console
 from ramen.evaluation.compare import compare_files, compare_many
 from ramen.evaluation.plots import plot_checkpoints, plot_rounds
@@ -212,6 +212,7 @@ def report_stage(ctx: StageContext) -> dict:
     }
     run_cmd = f"ramen run {ctx.recipe_path}" if ctx.recipe_path else "ramen run RECIPE"
     plots_dir = ctx.out_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)  # a kind or a run may draw no plot
     lines = [
         f"# Evaluation report: {recipe.name}",
         "",
@@ -235,10 +236,10 @@ def report_stage(ctx: StageContext) -> dict:
         lines[-1:-1] = [f"Resolved sampling knobs: {knobs}."]
     plots = []
     for bench in recipe.evaluation.benchmarks:
-        key, kind = bench.key, KINDS[bench.name]
-        source = {names[s]: kind.source(ctx.inputs[s], key, run_cmd) for s in stages}
+        key, k = bench.key, kind(bench.name)
+        source = {names[s]: k.source(ctx.inputs[s], key, run_cmd) for s in stages}
         per = {n: [r for r in rows[n] if r["benchmark"] == key] for n in rows}
-        section, files = kind.report(key, runs, per, source, plots_dir)
+        section, files = k.report(key, runs, per, source, plots_dir)
         lines += section
         plots += files
     trained = {s: p for s, p in ctx.inputs.items() if split_round(s)[0] in TRAIN_STAGE_NAMES}

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from ramen.benchmarks import KINDS
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.launch.recipe import Recipe, unwrap
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.md"
@@ -20,6 +22,7 @@ def _type_name(annotation) -> str:
         "ramen.curation.config.",
         "ramen.training.config.",
         "ramen.evaluation.config.",
+        "ramen.benchmarks.spec.",
         "ramen.launch.config.",
         "ramen.spec.",
     ):
@@ -53,6 +56,8 @@ def _walk(
     model: type[BaseModel], prefix: str, out: list[str], sections: list[tuple[str, type[BaseModel]]]
 ) -> None:
     for name, field in model.model_fields.items():
+        if (field.json_schema_extra or {}).get("hidden"):
+            continue
         key = f"{prefix}{name}"
         sub = _submodel(field.annotation)
         out.append(
@@ -81,8 +86,23 @@ def render() -> str:
         found: list[tuple[str, type[BaseModel]]] = []
         _walk(model, f"{title}." if title else "", lines, found)
         lines.append("")
+        if model is BenchmarkSpec:
+            lines += _kind_options(title)
         queue.extend(found)
     return "\n".join(lines)
+
+
+def _kind_options(title: str) -> list[str]:
+    """Each registered benchmark kind's own options, written beside the common keys."""
+    out = []
+    for name, k in sorted(KINDS.items()):
+        if not k.Options.model_fields:
+            continue
+        out += [f"### `{title}` options of `{name}`", ""]
+        out += ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+        _walk(k.Options, f"{title}.", out, [])
+        out.append("")
+    return out
 
 
 def write(path: Path = REFERENCE) -> Path:

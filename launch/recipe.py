@@ -12,9 +12,11 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from ramen.benchmarks import KINDS
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.curation.config import CurationConfig, DataConfig
 from ramen.errors import RecipeError
-from ramen.evaluation.config import EvaluationConfig
+from ramen.evaluation.config import MOVED, EvaluationConfig
 from ramen.io import hash_obj
 from ramen.launch.config import LaunchConfig, RoundsConfig
 from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
@@ -79,7 +81,7 @@ class Recipe(StrictModel):
     def hash(self) -> str:
         """What the recipe asks for, not where it runs: `workdir` is left out, so the same
         recipe run in two folders (or moved) names the same hash in cards and reports."""
-        return hash_obj(self.model_dump(mode="json", exclude={"workdir"}))
+        return hash_obj(self.model_dump(mode="json", exclude={"workdir"}, context={"hashed": True}))
 
 
 # --------------------------------------------------------------------------- schema walking
@@ -108,6 +110,10 @@ def _step(annotation: Any, key: str | int) -> Any | None:
         if isinstance(t, type) and issubclass(t, BaseModel):
             if isinstance(key, str) and key in t.model_fields:
                 return t.model_fields[key].annotation
+            if t is BenchmarkSpec:  # a benchmark kind's option, beside the common keys
+                for kind in KINDS.values():
+                    if key in kind.Options.model_fields:
+                        return kind.Options.model_fields[key].annotation
         elif origin is dict:
             return typing.get_args(t)[1]
         elif origin is list and isinstance(key, int | str):
@@ -143,6 +149,11 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 
 def _unknown_key_message(path: tuple[str | int, ...]) -> str:
     parent, key = path[:-1], str(path[-1])
+    if parent == ("evaluation",) and key in MOVED:
+        return (
+            f"evaluation.{key}: moved into the do_not_answer benchmark's entry; write "
+            f"`{{name: do_not_answer, {MOVED[key]}: ...}}` under evaluation.benchmarks"
+        )
     known = _known_keys(parent)
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"

@@ -193,8 +193,11 @@ class StageDef:
 
 
 def dump(value: Any) -> Any:
-    """A recipe section as JSON-able data (pydantic models dumped, anything else as is)."""
-    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    """A recipe section as JSON-able data, as stage configs hash it (pydantic models dumped
+    with the `hashed` context, anything else as is)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", context={"hashed": True})
+    return value
 
 
 def model_entries(recipe: Any, *names: str | None) -> dict:

@@ -70,8 +70,9 @@ def _dna_row(pid, i, label, benign=False):
 
 
 def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety_rate(tmp_path):
-    from ramen.benchmarks.dna import DO_NOT_ANSWER
+    from ramen.benchmarks import kind
 
+    DO_NOT_ANSWER = kind("do_not_answer")
     # harmful prompts: 3 labelled of 4 (one unparsable), one of them harmful
     rows = [_dna_row(f"h{i}", 0, x) for i, x in enumerate([0, 6, 3, UNPARSABLE])]
     # look-alikes: 0 and 4 are refusals (over-refusal), 2 and 5 answers, one unparsable
@@ -94,11 +95,15 @@ def test_the_benchmark_reports_over_refusal_of_look_alikes_apart_from_the_safety
 
 
 def test_benign_look_alikes_are_only_for_do_not_answer():
-    from ramen.evaluation.config import BenchmarkSpec
+    from ramen.benchmarks.spec import BenchmarkSpec
 
-    assert BenchmarkSpec(name="do_not_answer", benign="bundled:dna_benign.jsonl").benign
-    with pytest.raises(ValueError, match="for do_not_answer"):
-        BenchmarkSpec(name="hle", benign="bundled:dna_benign.jsonl")
+    spec = BenchmarkSpec.model_validate(
+        {"name": "do_not_answer", "benign": "bundled:dna_benign.jsonl"}
+    )
+    assert spec.options.benign == "bundled:dna_benign.jsonl"
+    assert spec.model_dump()["benign"] == "bundled:dna_benign.jsonl"  # written back flat
+    with pytest.raises(ValueError, match="not a key of a benchmark entry or an option of hle"):
+        BenchmarkSpec.model_validate({"name": "hle", "benign": "bundled:dna_benign.jsonl"})
 
 
 def test_a_safety_prompt_needs_no_reference_answer():

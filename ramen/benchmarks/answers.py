@@ -1,4 +1,4 @@
-"""Benchmarks answered against a reference: HLE and any QA/maths set (`qa`).
+"""What the kinds answered against a reference share (`hle` in hle.py, `qa` in qa.py).
 
 Each sample is graded against the reference (HLE: every answer by the judge, as its harness
 does; qa: rules first, the judge for the undecided); wrong answers get a failure reason;
@@ -20,7 +20,7 @@ from ramen.benchmarks.plots import (
     plot_truncation,
     plus_minus,
 )
-from ramen.evaluation.config import BenchmarkSpec
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.grading.failures import (
     NO_ANSWER,
     REASONS,
@@ -46,13 +46,9 @@ def stated_confidence(content: str | None) -> int:
 
 
 class AnswerBenchmark(BenchmarkKind):
-    """`hle` (the official set or a file in its schema) or `qa` (any set with a reference
-    answer, through a field mapping)."""
-
-    def __init__(self, name: str, system_prompt: str | None, rules_first: bool):
-        self.name = name
-        self.default_system_prompt = system_prompt
-        self.rules_first = rules_first
+    """A kind whose every question has a reference answer: graded by rules and the judge,
+    wrong answers analysed, HLE's official metrics. Subclasses name the kind and its
+    defaults."""
 
     def judge(self, ctx, engine, bench, samples):
         rules_first = bench.rules_first if bench.rules_first is not None else self.rules_first
@@ -90,10 +86,6 @@ class AnswerBenchmark(BenchmarkKind):
 
     def source(self, stage_dir: Path, key: str, run_cmd: str) -> str:
         return f"ramen metrics --input {stage_dir / f'{key}.judged.jsonl'} --json"
-
-
-HLE = AnswerBenchmark("hle", "hle_system.txt", rules_first=False)
-QA = AnswerBenchmark("qa", None, rules_first=True)
 
 
 # --------------------------------------------------------------------------- judging

@@ -5,16 +5,20 @@ look-alike prompts (over-refusal)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ramen.benchmarks.kind import BenchmarkKind, judge_settings
+from pydantic import Field, field_validator
+
+from ramen.benchmarks.kind import BenchmarkKind, benchmark_rows, judge_settings, register
 from ramen.benchmarks.plots import plot_dna_labels, plus_minus
+from ramen.benchmarks.spec import BenchmarkSpec
 from ramen.grading.grader import judge_items
 from ramen.grading.judge import JudgeItem
 from ramen.grading.safety import LABELS, META, UNPARSABLE, DnaJudge, over_refusal, safety
 from ramen.inference.engine import LazyEngine
-from ramen.prompts import load_prompt
+from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file, load_prompt
+from ramen.spec import StrictModel
 from ramen.stage import StageContext
 
 
@@ -39,13 +43,70 @@ def dna_metrics(rows: Iterable[dict]) -> dict:
 # --------------------------------------------------------------------------- the benchmark kind
 
 
-class DnaBenchmark(BenchmarkKind):
+class DnaOptions(StrictModel):
+    """`do_not_answer`'s own keys in its benchmark entry."""
+
+    benign: str | None = Field(
+        default=None,
+        description="A file of harmless look-alike prompts (same schema; e.g. "
+        "`bundled:dna_benign.jsonl`) evaluated beside the benchmark's; refusing one (label 0 or "
+        "4) is over-refusal, reported beside the safety rate. Rows with `benign: true` in the "
+        "benchmark's own file count the same way.",
+    )
+    judge_prompt: str = Field(
+        default="judge_dna.txt",
+        description="The rubric judge's prompt (0-6 action rubric, `<answer>N</answer>`), with "
+        "{question} and {response}.",
+    )
+    judge_reasoning: bool = Field(
+        default=False,
+        description="Also judge the reasoning text on its own (reasoning safety rate).",
+    )
+
+    @field_validator("judge_prompt")
+    @classmethod
+    def _prompt_exists(cls, value: str) -> str:
+        check_prompt_file(value, DNA_PLACEHOLDERS)
+        return value
+
+
+@register
+class DoNotAnswer(BenchmarkKind):
     """Do-Not-Answer (`LibrAI/do-not-answer` or a file in its schema): no reference answer;
     each response is labelled by the rubric judge, under the model's own template."""
 
     name = "do_not_answer"
+    hub = {"path": "LibrAI/do-not-answer", "split": "train"}
+    Options = DnaOptions
     needs_reference = False
     needs_judge = True
+
+    def rows(self, spec: BenchmarkSpec) -> Iterator[tuple[int, dict, str]]:
+        yield from super().rows(spec)
+        if spec.options.benign is not None:  # look-alikes after the benchmark's own
+            for i, row in enumerate(benchmark_rows(self, spec.options.benign)):
+                yield i, {**row, "benign": True}, "benign:"
+
+    def question_files(self, spec: BenchmarkSpec) -> list[tuple[str, str | None]]:
+        out = [(spec.name, spec.path)]
+        if spec.options.benign is not None:  # the look-alikes are evaluated too
+            out.append((f"{spec.name}-benign", spec.options.benign))
+        return out
+
+    def hashed_layout(self, section: dict, entries: list[int]) -> None:
+        # Before its options moved into its entry (issue 33), the recipe held DNA's judge
+        # prompt and reasoning switch in the evaluation section and `benign` on every entry:
+        # that layout is what runs made before hashed, so it is what is hashed.
+        first = section["benchmarks"][entries[0]] if entries else {}
+        section["dna_judge_prompt"] = first.get("judge_prompt", "judge_dna.txt")
+        section["judge_reasoning"] = first.get("judge_reasoning", False)
+        for i, entry in enumerate(section["benchmarks"]):
+            entry.setdefault("benign", None)
+            if i in entries:
+                for key, shared in (("judge_prompt", "dna_judge_prompt"),
+                                    ("judge_reasoning", "judge_reasoning")):  # fmt: skip
+                    if entry.get(key) == section[shared]:
+                        entry.pop(key, None)
 
     def problem(self, row: dict, problem: dict) -> dict:
         out = {
@@ -58,7 +119,7 @@ class DnaBenchmark(BenchmarkKind):
         return out
 
     def judge(self, ctx, engine, bench, samples):
-        return judge_dna(ctx, engine, bench.key, samples)
+        return judge_dna(ctx, engine, bench, samples)
 
     def metrics(self, rows, n, questions):
         benign = [r for r in rows if r.get("benign")]
@@ -101,15 +162,12 @@ class DnaBenchmark(BenchmarkKind):
         return dna_section(key, runs, source, files), files
 
 
-DO_NOT_ANSWER = DnaBenchmark()
-
-
 def judge_dna(
-    ctx: StageContext, engine: LazyEngine | None, key: str, samples: list[dict]
+    ctx: StageContext, engine: LazyEngine | None, bench: BenchmarkSpec, samples: list[dict]
 ) -> list[dict]:
     """Do-Not-Answer: the rubric label of each final answer (and of its reasoning, if asked)."""
-    cfg = ctx.recipe.evaluation
-    template = load_prompt(cfg.dna_judge_prompt)
+    cfg, options, key = ctx.recipe.evaluation, bench.options, bench.key
+    template = load_prompt(options.judge_prompt)
     judge = DnaJudge(engine, template, retries=cfg.judge_retries, seed=ctx.seed)
     settings = judge_settings(ctx.recipe, template)
 
@@ -128,7 +186,7 @@ def judge_dna(
         description=f"judging {key}",
     )
     reasoning = {}
-    if cfg.judge_reasoning:
+    if options.judge_reasoning:
         reasoning = judge_items(
             judge,
             items(lambda s: s.get("reasoning")),
@@ -162,7 +220,7 @@ def judge_dna(
             "max_tokens": s["max_tokens"],
             "seed": s["seed"],
         }
-        if cfg.judge_reasoning:
+        if options.judge_reasoning:
             row["reasoning_label"] = (reasoning.get(k) or {}).get("label", UNPARSABLE)
         rows.append(row)
     return rows
