@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from ramen.console import track
-from ramen.curation.generation import group_by_problem
+from ramen.curation.model_stages import group_by_problem
 from ramen.stage import StageContext, StageDef, dump
 
 PROBLEM_FIELDS = ("question", "answer", "answer_type", "category", "provenance")

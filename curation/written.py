@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ramen.bundled import resolve_bundled
-from ramen.curation.generation import derived_seed, generate_samples
-from ramen.curation.pairs import majority_label
+from ramen.curation.model_stages import derived_seed, generate_samples
+from ramen.curation.sft import majority_label
 from ramen.errors import UserError
 from ramen.grading.rules import extract_answer, vote_key
 from ramen.io import hash_obj, iter_jsonl, sha256_text

@@ -12,10 +12,13 @@ from ramen.curation import (
     clean,
     decontaminate,
     dedup,
-    generation,
+    filter,
+    grade,
     pairs,
     prepare,
+    sample,
     select,
+    sft,
     written,
 )
 from ramen.evaluation import evaluate, evaluate_checkpoints, evaluate_models, report
@@ -33,12 +36,12 @@ PIPELINE: list[StageDef] = [
     dedup.STAGE,
     decontaminate.STAGE,
     balance.STAGE,
-    generation.FILTER,
-    generation.SAMPLE,
-    generation.GRADE,
+    filter.STAGE,
+    sample.STAGE,
+    grade.STAGE,
     select.STAGE,
-    pairs.PAIRS,
-    pairs.SFT,
+    pairs.STAGE,
+    sft.STAGE,
     *training.STAGES,  # train, train-2, ...
     evaluate.EVALUATE,
     evaluate.EVALUATE_BASELINE,
@@ -47,7 +50,7 @@ PIPELINE: list[StageDef] = [
 ]
 # What each later round of `rounds:` repeats: the stages from the difficulty filter to the
 # evaluation of the trained model (the filter only with `refilter: true`; launch/rounds.py).
-REPEATED = PIPELINE[PIPELINE.index(generation.FILTER) : PIPELINE.index(evaluate.EVALUATE) + 1]
+REPEATED = PIPELINE[PIPELINE.index(filter.STAGE) : PIPELINE.index(evaluate.EVALUATE) + 1]
 
 STAGES: list[StageDef] = [
     *PIPELINE,

@@ -10,9 +10,11 @@ from ramen.curation import balance as balance_mod
 from ramen.curation.clean import clean
 from ramen.curation.decontaminate import decontaminate
 from ramen.curation.dedup import dedup, row_keys
-from ramen.curation.generation import tier, tier_table
-from ramen.curation.pairs import choose_pairs, majority_label, sample_turn
+from ramen.curation.filter import tier, tier_table
+from ramen.curation.pairs import choose_pairs
 from ramen.curation.select import band_reason
+from ramen.curation.sft import majority_label
+from ramen.curation.training_sets import sample_turn
 from ramen.errors import RecipeError, UserError
 from ramen.launch.recipe import recipe_from_dict
 from ramen.mix import quotas
@@ -573,7 +575,7 @@ def graded(pid, i, verdict, extracted, answer="", finish="stop", tokens=10):
 
 @pytest.mark.slow
 def test_sft_stage_rejection_sampling_and_majority_vote(tmp_path):
-    from ramen.curation.pairs import sft
+    from ramen.curation.sft import sft
 
     rows = [
         # no reference: 4 of 5 agree (1/2 in three spellings) -> majority label

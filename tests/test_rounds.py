@@ -144,7 +144,7 @@ def test_the_slurm_launch_chains_the_rounds(tmp_path):
 def test_a_round_samples_store_is_keyed_by_the_weights_it_samples(tmp_path):
     """Round r-1's retrained model has the same folder; its old samples must not be resumed as
     its own: the store's settings carry the output hash of the stage that made the model."""
-    from ramen.curation.generation import produced_by
+    from ramen.curation.model_stages import produced_by
     from ramen.stage import StageContext
 
     (tmp_path / "train" / "merged").mkdir(parents=True)
