@@ -10,6 +10,7 @@ comparison with `ramen compare`.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ramen.benchmarks import kind
@@ -201,121 +202,222 @@ def training_section(stages: dict[str, Path], plots_dir: Path) -> tuple[list[str
 # --------------------------------------------------------------------------- the stage
 
 
-def report_stage(ctx: StageContext) -> dict:
-    recipe = ctx.recipe
-    stages = [s for s in ("evaluate", "evaluate-baseline") if s in ctx.inputs]
-    metrics = {s: read_json(ctx.inputs[s] / "metrics.json") for s in stages}
-    names = {s: metrics[s]["model"] for s in stages}
-    runs = {names[s]: metrics[s] for s in stages}
-    rows: dict[str, list[dict]] = {
-        names[s]: list(iter_jsonl(ctx.inputs[s] / "data.jsonl")) for s in stages
-    }
-    run_cmd = f"ramen run {ctx.recipe_path}" if ctx.recipe_path else "ramen run RECIPE"
-    plots_dir = ctx.out_dir / "plots"
-    plots_dir.mkdir(parents=True, exist_ok=True)  # a kind or a run may draw no plot
-    lines = [
-        f"# Evaluation report: {recipe.name}",
-        "",
-        f"Produced by `{run_cmd}` (recipe hash `{recipe.hash()[:12]}`, seed {recipe.seed}). "
-        + ", ".join(f"{names[s]}: `{ctx.inputs[s]}`" for s in stages)
-        + ".",
-        "",
-    ]
-    params = metrics["evaluate"]["sampling_params"]
-    own = {k: v for k, v in params.get("n_per_benchmark", {}).items() if v != params["n"]}
-    n = f"{params['n']}" + (f" ({', '.join(f'{k}: {v}' for k, v in own.items())})" if own else "")
-    lines += [
-        f"Sampling: n = {n}, temperature {params['temperature']}, top_p {params['top_p']}, "
-        f"max_tokens {params['max_tokens'] or 'all the context leaves'}, seed {params['seed']} "
-        "(each sample's own seed is in data.jsonl).",
-        "",
-    ]
-    if params.get("sampling"):
-        # the values both backends applied: the recipe's, else the model's generation_config
-        knobs = ", ".join(f"{k} {v}" for k, v in params["sampling"].items())
-        lines[-1:-1] = [f"Resolved sampling knobs: {knobs}."]
-    plots = []
-    for bench in recipe.evaluation.benchmarks:
-        key, k = bench.key, kind(bench.name)
-        source = {names[s]: k.source(ctx.inputs[s], key, run_cmd) for s in stages}
-        per = {n: [r for r in rows[n] if r["benchmark"] == key] for n in rows}
-        section, files = k.report(key, runs, per, source, plots_dir)
-        lines += section
-        plots += files
-    trained = {s: p for s, p in ctx.inputs.items() if split_round(s)[0] in TRAIN_STAGE_NAMES}
-    section, files = training_section(trained, plots_dir)
-    lines += section
-    plots += files
-    result = None
-    if "evaluate-baseline" in stages:
-        a, b = ctx.inputs["evaluate"], ctx.inputs["evaluate-baseline"]
+@dataclass
+class ReportInputs:
+    """What the report's sections read: the evaluate stages' metrics and rows by model name,
+    where the plots go, and the stage context for everything else."""
+
+    ctx: StageContext
+    stages: list[str]  # evaluate, and evaluate-baseline when the recipe names a baseline
+    names: dict[str, str]  # stage -> evaluated model's name
+    runs: dict[str, dict]  # model name -> metrics.json
+    rows: dict[str, list[dict]]  # model name -> data.jsonl rows (the HTML browser shows them)
+    run_cmd: str
+    plots_dir: Path
+
+    def baseline(self) -> tuple[str, Path] | None:
+        if "evaluate-baseline" not in self.stages:
+            return None
+        return self.names["evaluate-baseline"], self.ctx.inputs["evaluate-baseline"]
+
+    def later_rounds(self) -> dict[int, Path]:
+        return {
+            split_round(s)[1]: p
+            for s, p in self.ctx.inputs.items()
+            if split_round(s)[0] == "evaluate" and split_round(s)[1] > 1
+        }
+
+
+@dataclass
+class Rendered:
+    """A section's markdown lines, the plots it drew, the JSON files it writes beside the
+    report and the lines it prints."""
+
+    lines: list[str]
+    plots: list[str] = field(default_factory=list)
+    files: dict[str, dict] = field(default_factory=dict)
+    printed: list[str] = field(default_factory=list)
+
+
+class Section:
+    """One part of report.md. `applies` says whether this run has what it reports on;
+    `render` writes it. The report is the sections that apply, in SECTIONS' order."""
+
+    def applies(self, r: ReportInputs) -> bool:
+        return True
+
+    def render(self, r: ReportInputs) -> Rendered:
+        raise NotImplementedError
+
+
+class Header(Section):
+    def render(self, r):
+        recipe, params = r.ctx.recipe, r.runs[r.names["evaluate"]]["sampling_params"]
+        lines = [
+            f"# Evaluation report: {recipe.name}",
+            "",
+            f"Produced by `{r.run_cmd}` (recipe hash `{recipe.hash()[:12]}`, seed {recipe.seed}). "
+            + ", ".join(f"{r.names[s]}: `{r.ctx.inputs[s]}`" for s in r.stages)
+            + ".",
+            "",
+        ]
+        own = {k: v for k, v in params.get("n_per_benchmark", {}).items() if v != params["n"]}
+        n = f"{params['n']}" + (
+            f" ({', '.join(f'{k}: {v}' for k, v in own.items())})" if own else ""
+        )
+        lines += [
+            f"Sampling: n = {n}, temperature {params['temperature']}, top_p {params['top_p']}, "
+            f"max_tokens {params['max_tokens'] or 'all the context leaves'}, seed {params['seed']} "
+            "(each sample's own seed is in data.jsonl).",
+            "",
+        ]
+        if params.get("sampling"):
+            # the values both backends applied: the recipe's, else the model's generation_config
+            knobs = ", ".join(f"{k} {v}" for k, v in params["sampling"].items())
+            lines[-1:-1] = [f"Resolved sampling knobs: {knobs}."]
+        return Rendered(lines)
+
+
+class Benchmarks(Section):
+    """Each benchmark's section, written by its kind (`BenchmarkKind.report`)."""
+
+    def render(self, r):
+        out = Rendered([])
+        for bench in r.ctx.recipe.evaluation.benchmarks:
+            key, k = bench.key, kind(bench.name)
+            source = {r.names[s]: k.source(r.ctx.inputs[s], key, r.run_cmd) for s in r.stages}
+            per = {n: [x for x in r.rows[n] if x["benchmark"] == key] for n in r.rows}
+            section, files = k.report(key, r.runs, per, source, r.plots_dir)
+            out.lines += section
+            out.plots += files
+        return out
+
+
+class Training(Section):
+    def applies(self, r):
+        return any(split_round(s)[0] in TRAIN_STAGE_NAMES for s in r.ctx.inputs)
+
+    def render(self, r):
+        trained = {s: p for s, p in r.ctx.inputs.items() if split_round(s)[0] in TRAIN_STAGE_NAMES}
+        lines, plots = training_section(trained, r.plots_dir)
+        return Rendered(lines, plots)
+
+
+class Comparison(Section):
+    """The evaluated model against the baseline, paired (`ramen compare`)."""
+
+    def applies(self, r):
+        return r.baseline() is not None
+
+    def render(self, r):
+        a, b = r.ctx.inputs["evaluate"], r.ctx.inputs["evaluate-baseline"]
+        seed = r.ctx.recipe.seed
         result = compare_files(
             a / "data.jsonl",
             b / "data.jsonl",
-            seed=recipe.seed,
-            names=(names["evaluate"], names["evaluate-baseline"]),
+            seed=seed,
+            names=(r.names["evaluate"], r.names["evaluate-baseline"]),
         )
-        ctx.write_json("compare.json", result)
-        command = f"ramen compare {a} {b} --seed {recipe.seed}"
-        lines += _compare_section(result, command)
-        for key, r in result["benchmarks"].items():
-            console.print(f"[bold]{key}[/]: {r['sentence']}")
-    later = {
-        split_round(s)[1]: p
-        for s, p in ctx.inputs.items()
-        if split_round(s)[0] == "evaluate" and split_round(s)[1] > 1
-    }
-    if "evaluate-models" in ctx.inputs and "evaluate-baseline" in stages:
-        many = ctx.inputs["evaluate-models"]
-        candidates = list(recipe.evaluation.models)
+        return Rendered(
+            _compare_section(result, f"ramen compare {a} {b} --seed {seed}"),
+            files={"compare.json": result},
+            printed=[f"[bold]{key}[/]: {x['sentence']}" for key, x in result["benchmarks"].items()],
+        )
+
+
+class Candidates(Section):
+    """`evaluation.models`: every candidate against the baseline, Holm-corrected."""
+
+    def applies(self, r):
+        return "evaluate-models" in r.ctx.inputs and r.baseline() is not None
+
+    def render(self, r):
+        inputs, seed = r.ctx.inputs, r.ctx.recipe.seed
+        many = inputs["evaluate-models"]
+        candidates = list(r.ctx.recipe.evaluation.models)
         result = compare_many(
-            ctx.inputs["evaluate-baseline"] / "data.jsonl",
-            [ctx.inputs["evaluate"] / "data.jsonl", *(many / m / "data.jsonl" for m in candidates)],
-            seed=recipe.seed,
-            names=[names["evaluate-baseline"], names["evaluate"], *candidates],
+            inputs["evaluate-baseline"] / "data.jsonl",
+            [inputs["evaluate"] / "data.jsonl", *(many / m / "data.jsonl" for m in candidates)],
+            seed=seed,
+            names=[r.names["evaluate-baseline"], r.names["evaluate"], *candidates],
         )
-        ctx.write_json("compare_many.json", result)
-        lines += candidates_section(result, f"ramen compare {ctx.inputs['evaluate-baseline']} "
-                                    f"{ctx.inputs['evaluate']} " + " ".join(str(many / m) for m in candidates)
-                                    + f" --seed {recipe.seed}")  # fmt: skip
-        for m in candidates:
-            rows[m] = list(iter_jsonl(many / m / "data.jsonl"))
-        for key, r in result["benchmarks"].items():
-            console.print(f"[bold]{key}[/]: {r['verdict']}")
-    if "evaluate-checkpoints" in ctx.inputs:
-        base = (
-            (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
-            if "evaluate-baseline" in stages
-            else None
+        command = (f"ramen compare {inputs['evaluate-baseline']} {inputs['evaluate']} "
+                   + " ".join(str(many / m) for m in candidates) + f" --seed {seed}")  # fmt: skip
+        for m in candidates:  # the HTML browser shows their samples too
+            r.rows[m] = list(iter_jsonl(many / m / "data.jsonl"))
+        return Rendered(
+            candidates_section(result, command),
+            files={"compare_many.json": result},
+            printed=[f"[bold]{key}[/]: {x['verdict']}" for key, x in result["benchmarks"].items()],
         )
-        section, sweep, files = checkpoints_section(
-            ctx.inputs["evaluate-checkpoints"], base, recipe.seed, plots_dir
+
+
+class Checkpoints(Section):
+    def applies(self, r):
+        return "evaluate-checkpoints" in r.ctx.inputs
+
+    def render(self, r):
+        lines, sweep, plots = checkpoints_section(
+            r.ctx.inputs["evaluate-checkpoints"], r.baseline(), r.ctx.recipe.seed, r.plots_dir
         )
-        lines += section
-        plots += files
-        ctx.write_json("checkpoints.json", sweep)
-    if later:  # on-policy rounds: the trend, round by round
-        base = (
-            (names["evaluate-baseline"], ctx.inputs["evaluate-baseline"])
-            if "evaluate-baseline" in stages
-            else None
+        return Rendered(lines, plots, files={"checkpoints.json": sweep})
+
+
+class Rounds(Section):
+    """On-policy rounds: the trend, round by round."""
+
+    def applies(self, r):
+        return bool(r.later_rounds())
+
+    def render(self, r):
+        evaluations = {1: r.ctx.inputs["evaluate"], **r.later_rounds()}
+        lines, trend, plots = rounds_section(
+            evaluations, r.baseline(), r.ctx.recipe.seed, r.plots_dir
         )
-        section, trend, files = rounds_section(
-            {1: ctx.inputs["evaluate"], **later}, base, recipe.seed, plots_dir
-        )
-        lines += section
-        plots += files
-        ctx.write_json("rounds.json", trend)
-        for v in section:
-            if v.startswith("- Round"):
-                console.print(v[2:])
+        printed = [v[2:] for v in lines if v.startswith("- Round")]
+        return Rendered(lines, plots, files={"rounds.json": trend}, printed=printed)
+
+
+SECTIONS: list[Section] = [
+    Header(), Benchmarks(), Training(), Comparison(), Candidates(), Checkpoints(), Rounds(),
+]  # fmt: skip
+
+
+def report_stage(ctx: StageContext) -> dict:
+    """Stage `report`: the sections that apply, in order, as report.md and report.html."""
+    stages = [s for s in ("evaluate", "evaluate-baseline") if s in ctx.inputs]
+    metrics = {s: read_json(ctx.inputs[s] / "metrics.json") for s in stages}
+    names = {s: metrics[s]["model"] for s in stages}
+    plots_dir = ctx.out_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)  # a kind or a run may draw no plot
+    inputs = ReportInputs(
+        ctx=ctx,
+        stages=stages,
+        names=names,
+        runs={names[s]: metrics[s] for s in stages},
+        rows={names[s]: list(iter_jsonl(ctx.inputs[s] / "data.jsonl")) for s in stages},
+        run_cmd=f"ramen run {ctx.recipe_path}" if ctx.recipe_path else "ramen run RECIPE",
+        plots_dir=plots_dir,
+    )
+    lines: list[str] = []
+    plots: list[str] = []
+    for section in SECTIONS:
+        if not section.applies(inputs):
+            continue
+        out = section.render(inputs)
+        lines += out.lines
+        plots += out.plots
+        for name, data in out.files.items():
+            ctx.write_json(name, data)
+        for line in out.printed:
+            console.print(line)
     text = "\n".join(lines) + "\n"
     write_text_atomic(ctx.out_dir / "report.md", text)
     ctx.add_output("report.md")
     ctx.add_output("plots")
-    samples = sample_rows(rows)
+    samples = sample_rows(inputs.rows)
     write_text_atomic(
-        ctx.out_dir / "report.html", html_report(text, plots_dir, samples, recipe.name)
+        ctx.out_dir / "report.html", html_report(text, plots_dir, samples, ctx.recipe.name)
     )
     ctx.add_output("report.html")
     console.print(
