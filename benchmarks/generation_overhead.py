@@ -39,7 +39,7 @@ def main() -> None:
 
     from vllm import SamplingParams
 
-    from ramen.inference.engine import completion_budget
+    from ramen.inference.backend import completion_budget
     from ramen.inference.offline import OfflineEngine
     from ramen.inference.sampling import problem_requests
     from ramen.inference.store import run_to_store

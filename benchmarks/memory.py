@@ -113,7 +113,7 @@ STORE_SCRIPT = """
 import sys, time
 from pathlib import Path
 from ramen.inference.store import finalize, run_to_store
-from ramen.inference.engine import Request
+from ramen.inference.backend import Request
 n, parts, step = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 text = "<think>" + "let me check this step again. " * 66 + "</think> Answer: 42"
 def requests():

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ramen.io import read_json
+from ramen.io import read_json, write_text_atomic
 
 
 def lineage(run_dir: Path, inputs: list[str]) -> list[str]:
@@ -78,7 +78,6 @@ def write_card(
     fmt: str,
 ) -> str:
     """Write README.md (Hugging Face card front matter + tables); returns its text."""
-    from ramen.io import write_text_atomic
 
     run_dir = recipe.run_dir
     stages = [*stage_counts(run_dir, inputs), this_stage]

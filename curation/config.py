@@ -9,9 +9,10 @@ from pydantic import Field, field_validator, model_validator
 
 from ramen.benchmarks import hub_kinds
 from ramen.bundled import resolve_bundled
+from ramen.curation.synthetic import check_source
 from ramen.errors import RecipeError
 from ramen.inference.sampling_params import Sampling, temperature_field
-from ramen.prompts import DNA_PLACEHOLDERS, check_prompt_file
+from ramen.prompts import DNA_PLACEHOLDERS, WRITE_PLACEHOLDERS, check_prompt_file
 from ramen.spec import StrictModel, need_model
 
 Scalar = str | int | float | bool | None
@@ -67,7 +68,6 @@ class WrittenSpec(StrictModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_file(cls, value: str) -> str:
-        from ramen.prompts import WRITE_PLACEHOLDERS
 
         check_prompt_file(value, WRITE_PLACEHOLDERS)
         return value
@@ -195,7 +195,6 @@ class SourceSpec(StrictModel):
             raise ValueError("a synthetic source needs `count` (how many problems to make)")
         if self.fields or self.keep or self.drop:
             raise ValueError("`fields`, `keep` and `drop` are for sources read from a path")
-        from ramen.curation.synthetic import check_source
 
         check_source(self)
         return self

@@ -11,7 +11,6 @@ rejects too (`over_mix_share`).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 from ramen.bundled import resolve_bundled
 from ramen.console import console, track
 from ramen.curation.config import DataConfig, SourceSpec
+from ramen.curation.written import written_rows
 from ramen.errors import UserError
-from ramen.io import hash_obj, jsonl_records
+from ramen.io import file_records, hash_obj
 from ramen.mix import draw_mix
 from ramen.stage import StageContext, StageDef, dump
 
@@ -39,29 +39,6 @@ ANSWER_TYPES = ("exactMatch", "multipleChoice", "free", "safety", "benign")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
-def local_rows(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
-    """(row, reject reason, raw) for each record of a local file; broken lines are rejects."""
-    if path.suffix == ".jsonl":
-        yield from jsonl_records(path)
-        return
-    if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("data"), list):
-            data = data["data"]
-        if not isinstance(data, list):
-            raise UserError(
-                f"{path}: a .json source must hold a list of objects (or {{'data': [...]}})"
-            )
-        for item in data:
-            yield (item, None, None) if isinstance(item, dict) else (None, "not_an_object", item)
-        return
-    import datasets
-
-    kind = "parquet" if path.suffix == ".parquet" else "csv"
-    for row in datasets.load_dataset(kind, data_files=str(path), split="train"):
-        yield row, None, None
-
-
 def _hub_rows(src: SourceSpec) -> Iterator[tuple[dict | None, str | None, Any]]:
     import datasets
 
@@ -76,12 +53,11 @@ def read_source(
     """(row, reject reason, raw) for every record of a source; a synthetic source's counts go
     to `report`; a written source's rows come from the `write` stage's folder."""
     if src.written is not None:
-        from ramen.curation.written import written_rows
-
         assert write_dir is not None, "a written source is read after the write stage"
         yield from written_rows(write_dir, src.label)
         return
     if src.synthetic:
+        # SymPy (slow to import): only recipes that generate problems load the generators
         from ramen.curation.synthetic import synthetic_rows
 
         yield from synthetic_rows(
@@ -92,7 +68,7 @@ def read_source(
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         if not path.is_file():
             raise UserError(f"source file not found: {src.path}", where="data.sources.path")
-        yield from local_rows(path)
+        yield from file_records(path)
     else:
         yield from _hub_rows(src)
 
@@ -276,7 +252,8 @@ def _uses_seed(sources: list[SourceSpec]) -> bool:
 
 def _generator_files(sources: list[SourceSpec]) -> dict[str, str]:
     if not any(s.synthetic for s in sources):
-        return {}  # SymPy is imported only by recipes that generate problems
+        return {}
+    # SymPy (slow to import): only recipes that generate problems load the generators
     from ramen.curation.synthetic import generator_files
 
     return generator_files(sources)

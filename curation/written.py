@@ -39,7 +39,7 @@ from ramen.curation.model_stages import derived_seed, generate_samples
 from ramen.curation.sft import majority_label
 from ramen.errors import UserError
 from ramen.grading.rules import extract_answer, vote_key
-from ramen.io import hash_obj, iter_jsonl, sha256_text
+from ramen.io import file_records, hash_obj, iter_jsonl, sha256_text
 from ramen.prompts import load_prompt, render_write_prompt
 from ramen.stage import StageContext, StageDef, dump, model_entries
 
@@ -69,13 +69,11 @@ def read_seeds(path: str, where: str) -> dict[str, list[str]]:
     """Seed questions by category, in file order (any file a source may be: prepare's reader;
     broken lines and rows without a question or category are skipped, and a file with none
     left is an error)."""
-    from ramen.curation.prepare import local_rows
-
     file = Path(resolve_bundled(path))
     if not file.is_file():
         raise UserError(f"seed problem file not found: {path}", where=where)
     by_category: dict[str, list[str]] = {}
-    for row, _, _ in local_rows(file):
+    for row, _, _ in file_records(file):
         question, category = (row or {}).get("question"), (row or {}).get("category")
         if isinstance(question, str) and question.strip() and category is not None:
             by_category.setdefault(str(category), []).append(question.strip())

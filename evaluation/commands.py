@@ -9,7 +9,7 @@ from pathlib import Path
 from ramen.errors import UserError
 from ramen.grading.audit import write_audit
 from ramen.grading.grader import JudgeMode, check_row, grade_rows, row_key
-from ramen.grading.judge import Judge, check_prompt
+from ramen.grading.judge import Judge, check_prompt, default_prompt
 from ramen.inference.sampling import (
     PROBLEM_KEEP,
     EngineTarget,
@@ -176,8 +176,6 @@ def grade_file(
     )
     judge = None
     if judge_engine is not None:
-        from ramen.grading.judge import default_prompt
-
         template = prompt if prompt is not None else default_prompt(judge_format)
         check_prompt(template, "--judge-prompt")
         judge = Judge(judge_engine, template, fmt=judge_format, retries=retries, seed=seed)

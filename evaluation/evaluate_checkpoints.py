@@ -25,10 +25,12 @@ from ramen.benchmarks import kind
 from ramen.console import console
 from ramen.evaluation.evaluate import (
     EvaluatedModel,
+    evaluate_config,
     evaluate_questions,
     evaluated_model,
     load_questions,
 )
+from ramen.export import merge_lora
 from ramen.io import read_json, write_json_atomic, write_jsonl_atomic
 from ramen.stage import TRAIN_STAGE_NAMES, StageContext, StageDef
 
@@ -61,8 +63,6 @@ def checkpoint_model(folder: Path, out: Path) -> Path | None:
     it holds no weights a server could load (e.g. ZeRO-3 shards only)."""
     if (folder / "adapter_config.json").is_file():
         if not (out / "config.json").is_file():
-            from ramen.export import merge_lora
-
             merge_lora(folder, out)
         return out
     has_weights = any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
@@ -125,7 +125,6 @@ def sweep_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from ramen.evaluation.evaluate import evaluate_config
 
     return {
         **evaluate_config("model")(r),

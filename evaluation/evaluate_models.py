@@ -16,7 +16,12 @@ from typing import Any
 
 from ramen.benchmarks import kind
 from ramen.console import console
-from ramen.evaluation.evaluate import EvaluatedModel, evaluate_questions, load_questions
+from ramen.evaluation.evaluate import (
+    EvaluatedModel,
+    evaluate_config,
+    evaluate_questions,
+    load_questions,
+)
 from ramen.io import write_json_atomic, write_jsonl_atomic
 from ramen.stage import StageContext, StageDef, model_entries
 
@@ -48,7 +53,6 @@ def models_stage(ctx: StageContext) -> dict:
 
 
 def _config(r: Any) -> dict:
-    from ramen.evaluation.evaluate import evaluate_config
 
     config = evaluate_config("baseline")(r)  # the questions, sampling, judge and seed
     config.pop("evaluation.baseline", None)

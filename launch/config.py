@@ -200,8 +200,5 @@ class RoundsConfig(StrictModel):
                 "training",
                 where="rounds",
             )
-        # the round stages import every stage package, which import the recipe schema
-        from ramen.launch.rounds import round_recipe
-
         for r in range(2, self.count + 1):
-            round_recipe(recipe, r)
+            recipe.round_recipe(r)

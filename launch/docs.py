@@ -10,6 +10,7 @@ from pydantic_core import PydanticUndefined
 
 from ramen.benchmarks import KINDS
 from ramen.benchmarks.spec import BenchmarkSpec
+from ramen.io import write_text_atomic
 from ramen.launch.recipe import Recipe, unwrap
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "recipe-reference.md"
@@ -106,7 +107,6 @@ def _kind_options(title: str) -> list[str]:
 
 
 def write(path: Path = REFERENCE) -> Path:
-    from ramen.io import write_text_atomic
 
     write_text_atomic(path, render())
     return path

@@ -22,7 +22,7 @@ from pathlib import Path
 from ramen.console import console, err_console
 from ramen.errors import StageFailed, UserError
 from ramen.io import read_json, write_json_atomic, write_text_atomic
-from ramen.launch.recipe import Recipe
+from ramen.launch.recipe import Recipe, load_recipe
 from ramen.launch.runner import Runner, read_manifest
 from ramen.launch.slurm import plan_job, render_script, sbatch_command
 from ramen.launch.stages import STAGES
@@ -233,8 +233,6 @@ def stage_states(run_dir: Path) -> list[dict]:
         if d.name not in names and (d / "manifest.json").exists():
             names.append(d.name)
     if (launch_dir / "recipe.yaml").exists():
-        from ramen.launch.recipe import load_recipe
-
         try:
             recipe = load_recipe(launch_dir / "recipe.yaml")
             planned = [s.name for s in STAGES if s.enabled(recipe)]

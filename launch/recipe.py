@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
+import json
 import re
 import types
 import typing
@@ -20,6 +23,7 @@ from ramen.evaluation.config import MOVED, EvaluationConfig
 from ramen.io import hash_obj
 from ramen.launch.config import LaunchConfig, RoundsConfig
 from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
+from ramen.stage import round_stage_name, train_stage_name
 from ramen.training.config import TrainingConfig
 
 
@@ -77,6 +81,10 @@ class Recipe(StrictModel):
     @property
     def run_dir(self) -> Path:
         return Path(self.workdir) / self.name
+
+    def round_recipe(self, round_: int) -> Recipe:
+        """The recipe round `round_`'s stages read (`round_recipe`)."""
+        return round_recipe(self, round_)
 
     def hash(self) -> str:
         """What the recipe asks for, not where it runs: `workdir` is left out, so the same
@@ -160,7 +168,7 @@ def _unknown_key_message(path: tuple[str | int, ...]) -> str:
     return f"{_dotted(path)}: unknown key; {hint}"
 
 
-def _format_error(err: dict) -> str:
+def format_error(err: dict) -> str:
     # Model-level validators (like the `benchmarks: [hle]` shorthand) add their class name to loc.
     path = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
     if err["type"] == "extra_forbidden":
@@ -277,7 +285,7 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
         recipe = Recipe.model_validate(raw)
     except ValidationError as e:
         errors = e.errors()
-        first = _format_error(errors[0])
+        first = format_error(errors[0])
         more = (
             f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
             if len(errors) > 1
@@ -299,3 +307,61 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     except RecipeError as e:
         raise RecipeError(str(e), where=f"{path} (override)") from None
     return recipe_from_dict(raw, source=str(path))
+
+
+# --------------------------------------------------------------------------- a round's recipe
+# (`rounds:`; launch/rounds.py declares the round stages that read it)
+
+
+def model_name(round_: int) -> str:
+    """The model name round `round_`'s trained model has in later rounds' recipes."""
+    return f"trained-r{round_}"
+
+
+def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
+    keys = tuple(dotted.split("."))
+    if annotation_at(keys) is None:
+        raise RecipeError(f"'{dotted}' is not a recipe key", where=where)
+    set_path(raw, keys, copy.deepcopy(value), where=where)
+
+
+@functools.lru_cache(maxsize=64)
+def _round_recipe(dumped: str, run_dir: str, round_: int):
+    raw = json.loads(dumped)
+    rounds = raw.pop("rounds")
+    raw["rounds"] = None
+    where = f"rounds.set.{round_}"
+    for dotted, value in (rounds["set"].get(str(round_)) or {}).items():
+        _set_key(raw, dotted, value, where)
+    previous = model_name(round_ - 1)
+    base = raw["training"]["base"]
+    # the folder round r-1's last training step leaves: merged (LoRA) or model (full)
+    prev_raw = json.loads(dumped)
+    for dotted, value in (rounds["set"].get(str(round_ - 1)) or {}).items():
+        _set_key(prev_raw, dotted, value, f"rounds.set.{round_ - 1}")
+    prev_steps = [prev_raw["training"], *prev_raw["training"].get("then", [])]
+    folder = "merged" if prev_steps[-1].get("lora") else "model"
+    stage = round_stage_name(train_stage_name(len(prev_steps) - 1), round_ - 1)
+    raw["models"][previous] = {**raw["models"][base], "path": f"run:{stage}/{folder}"}
+    raw["curation"]["sample"]["model"] = previous
+    if rounds["refilter"] and raw["curation"].get("filter"):
+        raw["curation"]["filter"]["model"] = previous
+        raw["curation"]["filter"]["decide_by"] = None
+    if rounds["train_from"] == "previous":
+        raw["training"]["base"] = previous
+    try:
+        recipe = Recipe.model_validate(raw, context={"round": round_})
+        check_sections(recipe)
+    except ValidationError as e:
+        raise RecipeError(format_error(e.errors()[0]), where=f"{where} (round {round_})") from None
+    except RecipeError as e:
+        raise RecipeError(f"round {round_}: {e}", where=where) from None
+    return recipe
+
+
+def round_recipe(recipe: Any, round_: int) -> Any:
+    """The recipe round `round_`'s stages read (see the module docstring); round 1's is the
+    recipe itself."""
+    if round_ == 1 or recipe.rounds is None:
+        return recipe
+    return _round_recipe(recipe.model_dump_json(), str(recipe.run_dir), round_)

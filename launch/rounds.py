@@ -21,13 +21,11 @@ the round-1 filter unless `refilter`) run once; the report reads every round's e
 
 from __future__ import annotations
 
-import copy
-import functools
 from typing import Any
 
-from ramen.errors import RecipeError
 from ramen.evaluation import evaluate
 from ramen.evaluation.evaluate import LABEL_KEY
+from ramen.launch.recipe import model_name, round_recipe
 from ramen.stage import (
     EARLIER_ROUNDS_KEY,
     MAX_ROUNDS,
@@ -38,72 +36,10 @@ from ramen.stage import (
 )
 
 
-def model_name(round_: int) -> str:
-    """The model name round `round_`'s trained model has in later rounds' recipes."""
-    return f"trained-r{round_}"
-
-
 def last_train_stage(recipe: Any, round_: int) -> str:
     """Round `round_`'s last training stage (`train@2`, or `train-2@2` with `training.then`)."""
     steps = round_recipe(recipe, round_).training.steps()
     return round_stage_name(train_stage_name(len(steps) - 1), round_)
-
-
-def _set_key(raw: dict, dotted: str, value: Any, where: str) -> None:
-    from ramen.launch.recipe import annotation_at, set_path
-
-    keys = tuple(dotted.split("."))
-    if annotation_at(keys) is None:
-        raise RecipeError(f"'{dotted}' is not a recipe key", where=where)
-    set_path(raw, keys, copy.deepcopy(value), where=where)
-
-
-@functools.lru_cache(maxsize=64)
-def _round_recipe(dumped: str, run_dir: str, round_: int):
-    import json
-
-    from ramen.launch.recipe import Recipe, _format_error, check_sections
-
-    raw = json.loads(dumped)
-    rounds = raw.pop("rounds")
-    raw["rounds"] = None
-    where = f"rounds.set.{round_}"
-    for dotted, value in (rounds["set"].get(str(round_)) or {}).items():
-        _set_key(raw, dotted, value, where)
-    previous = model_name(round_ - 1)
-    base = raw["training"]["base"]
-    # the folder round r-1's last training step leaves: merged (LoRA) or model (full)
-    prev_raw = json.loads(dumped)
-    for dotted, value in (rounds["set"].get(str(round_ - 1)) or {}).items():
-        _set_key(prev_raw, dotted, value, f"rounds.set.{round_ - 1}")
-    prev_steps = [prev_raw["training"], *prev_raw["training"].get("then", [])]
-    folder = "merged" if prev_steps[-1].get("lora") else "model"
-    stage = round_stage_name(train_stage_name(len(prev_steps) - 1), round_ - 1)
-    raw["models"][previous] = {**raw["models"][base], "path": f"run:{stage}/{folder}"}
-    raw["curation"]["sample"]["model"] = previous
-    if rounds["refilter"] and raw["curation"].get("filter"):
-        raw["curation"]["filter"]["model"] = previous
-        raw["curation"]["filter"]["decide_by"] = None
-    if rounds["train_from"] == "previous":
-        raw["training"]["base"] = previous
-    from pydantic import ValidationError
-
-    try:
-        recipe = Recipe.model_validate(raw, context={"round": round_})
-        check_sections(recipe)
-    except ValidationError as e:
-        raise RecipeError(_format_error(e.errors()[0]), where=f"{where} (round {round_})") from None
-    except RecipeError as e:
-        raise RecipeError(f"round {round_}: {e}", where=where) from None
-    return recipe
-
-
-def round_recipe(recipe: Any, round_: int) -> Any:
-    """The recipe round `round_`'s stages read (see the module docstring); round 1's is the
-    recipe itself."""
-    if round_ == 1 or recipe.rounds is None:
-        return recipe
-    return _round_recipe(recipe.model_dump_json(), str(recipe.run_dir), round_)
 
 
 def _in_round(recipe: Any, round_: int) -> bool:

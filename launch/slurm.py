@@ -22,13 +22,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ramen.cluster import NCCL_DEFAULTS
-from ramen.launch.recipe import Recipe
+from ramen.cluster import NCCL_DEFAULTS, Allocation
+from ramen.inference.server import VLLMServer
+from ramen.launch.recipe import Recipe, round_recipe
+from ramen.launch.stages import STAGES
 from ramen.spec import ModelSpec
+from ramen.stage import TRAIN_STAGE_NAMES, split_round
+from ramen.training.node import node_command
 
 
 def _stage(name: str):
-    from ramen.launch.stages import STAGES
 
     return next((s for s in STAGES if s.name == name), None)
 
@@ -171,10 +174,6 @@ def _comment(cmd: list[str]) -> str:
 def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
-    from ramen.cluster import Allocation
-    from ramen.launch.rounds import round_recipe
-    from ramen.stage import TRAIN_STAGE_NAMES, split_round
-    from ramen.training.node import node_command
 
     name, round_ = split_round(job.stage)
     index = TRAIN_STAGE_NAMES.index(name)
@@ -198,7 +197,6 @@ def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
 
 
 def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
-    from ramen.inference.server import VLLMServer
 
     out = []
     for name, spec in stage_models(recipe, job.stage):

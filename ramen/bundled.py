@@ -158,6 +158,7 @@ _MC = [
 
 
 def hle_rows() -> list[dict]:
+    # SymPy (slow to import): only when the bundled files are written
     from ramen.problems import fixture_math, split_problems
 
     bundled, _ = split_problems()
@@ -429,7 +430,7 @@ def heldout_rows() -> list[dict]:
     """The held-out evaluation set (`ramen/problems.py held_out_problems`): generator problems
     that are neither curation candidates nor in the HLE fixture nor in the tiny family's
     training."""
-    from ramen.problems import held_out_problems
+    from ramen.problems import held_out_problems  # SymPy, slow: only when writing the files
 
     return [
         {

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ramen.errors import UserError
+
 
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: the form every hash in ramen is taken over."""
@@ -168,3 +170,27 @@ def cache_root() -> Path:
     """ramen's cache folder (`$RAMEN_CACHE`, default ~/.cache/ramen): facts worth keeping
     between runs, such as the arguments TRL's configs take."""
     return Path(os.environ.get("RAMEN_CACHE", Path.home() / ".cache" / "ramen")).expanduser()
+
+
+def file_records(path: Path) -> Iterator[tuple[dict | None, str | None, Any]]:
+    """(row, reject reason, raw) for each record of a user's local data file (.jsonl, .json:
+    a list or {'data': [...]}, .parquet, .csv); broken lines and non-objects are rejects."""
+    if path.suffix == ".jsonl":
+        yield from jsonl_records(path)
+        return
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            data = data["data"]
+        if not isinstance(data, list):
+            raise UserError(
+                f"{path}: a .json source must hold a list of objects (or {{'data': [...]}})"
+            )
+        for item in data:
+            yield (item, None, None) if isinstance(item, dict) else (None, "not_an_object", item)
+        return
+    import datasets  # slow to import: only for .parquet and .csv files
+
+    kind = "parquet" if path.suffix == ".parquet" else "csv"
+    for row in datasets.load_dataset(kind, data_files=str(path), split="train"):
+        yield row, None, None

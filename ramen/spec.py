@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ramen.errors import RecipeError
+from ramen.turns import find_template
 
 # Names that become file or folder names (run, model, benchmark label): no path separators,
 # no leading dot, so no recipe value can point a write outside the run folder.
@@ -243,7 +244,6 @@ class ModelSpec(StrictModel):
     @field_validator("training_chat_template")
     @classmethod
     def _template_found(cls, value: str | None) -> str | None:
-        from ramen.turns import find_template
 
         if value is not None and find_template(value) is None:
             raise ValueError(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ramen.io import atomic_path, iter_jsonl
+from ramen.io import atomic_path, iter_jsonl, write_json_atomic, write_jsonl_atomic
 
 
 def dumps_row(row: Any) -> str:
@@ -93,7 +93,6 @@ class StageContext:
 
     def write_json(self, filename: str, obj: Any) -> None:
         """Write a JSON output file of this stage (atomically) and count it among its outputs."""
-        from ramen.io import write_json_atomic
 
         write_json_atomic(self.out_dir / filename, obj)
         if filename not in self._extra:
@@ -101,7 +100,6 @@ class StageContext:
 
     def write_jsonl(self, filename: str, rows: Any) -> int:
         """Write a JSONL output file of this stage (atomically) besides data and rejects."""
-        from ramen.io import write_jsonl_atomic
 
         count = write_jsonl_atomic(self.out_dir / filename, rows)
         if filename not in self._extra:

@@ -3,7 +3,7 @@ recorded, reproducible seeds; the maximal per-request budget; truncation and re-
 
 import pytest
 
-from ramen.inference.engine import Request, sample_seed
+from ramen.inference.backend import Request, sample_seed
 from ramen.inference.offline import OfflineEngine
 from ramen.spec import ModelSpec
 from ramen.testing import tiny

@@ -18,7 +18,7 @@ from ramen.grading.judge import (
     parse_reply,
     render_prompt,
 )
-from ramen.inference.engine import make_sample
+from ramen.inference.backend import make_sample
 from ramen.inference.parsing import prompt_opens_think
 
 pytestmark = pytest.mark.unit
@@ -73,7 +73,7 @@ def test_prefilled_think_is_detected():
     assert prompt_opens_think("<|im_start|>assistant\n<think>\n")
     assert not prompt_opens_think("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert not prompt_opens_think("<|im_start|>assistant\n")
-    from ramen.inference.engine import Request
+    from ramen.inference.backend import Request
 
     req = Request("p", 0, [], 1)
     common = dict(
@@ -288,7 +288,7 @@ class BudgetEngine(ScriptedEngine):
 
     def __init__(self, script, limit):
         super().__init__(script)
-        from ramen.inference.engine import ChatRenderer
+        from ramen.inference.backend import ChatRenderer
         from ramen.testing.tiny_build import build_tokenizer, judge_prompt_template
 
         tokenizer = build_tokenizer([judge_prompt_template(), "Let me think. Answer: 4"])

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from ramen.io import hash_obj
-from ramen.launch.recipe import RecipeError, load_recipe
-from ramen.launch.rounds import round_recipe
+from ramen.launch.recipe import RecipeError, load_recipe, round_recipe
 from ramen.launch.runner import Runner
 from ramen.launch.stages import STAGES
 

@@ -6,8 +6,8 @@ import json
 import pytest
 from conftest import cli
 
+from ramen.inference.backend import Request
 from ramen.inference.client import ServerEngine
-from ramen.inference.engine import Request
 from ramen.inference.sampling_params import NEUTRAL, generation_config, resolve, resolved_for
 from ramen.spec import EngineSpec, ModelSpec
 

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ramen.inference.backend import EngineError, Request, sample_seed, sampling_params
 from ramen.inference.client import ServerEngine
-from ramen.inference.engine import EngineError, Request, sample_seed, sampling_params
 from ramen.inference.sampling_params import NEUTRAL, generation_config
 from ramen.inference.server import VLLMServer, free_port
 from ramen.spec import EngineSpec, ModelSpec

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ramen.errors import UserError
-from ramen.inference.engine import Request, sample_seed
+from ramen.inference.backend import Request, sample_seed
 from ramen.inference.store import (
     Shard,
     check_settings,
@@ -219,7 +219,7 @@ def test_resume_and_merge_hold_keys_not_samples(tmp_path):
 
 class _Target:
     """An EngineTarget stand-in: opens an engine that echoes each request's prompt (the real
-    engines store `messages` the same way, ramen/inference/engine.py make_sample)."""
+    engines store `messages` the same way, ramen/inference/backend.py make_sample)."""
 
     gpus = 1
 

@@ -1,7 +1,7 @@
 """GRPO (`training.method: grpo`): TRL's GRPOTrainer with ramen's grader as the reward.
 
 The train stage renders each problem's prompt with the base model's own chat template and
-template arguments, exactly as sampling renders it (ramen/inference/engine.py ChatRenderer), and
+template arguments, exactly as sampling renders it (ramen/inference/backend.py ChatRenderer), and
 hands TRL the rendered text (TRL tokenizes it as it is, adding nothing). The completion budget
 follows sampling's rule: what the model's context (`max_model_len`) leaves after the longest
 prompt, less the engine's margin, unless `training.args.max_completion_length` caps it.
@@ -21,10 +21,18 @@ from typing import Any
 
 from ramen.console import track
 from ramen.errors import UserError
-from ramen.io import iter_jsonl
+from ramen.grading.judge import Judge, judge_identity, judge_prompt_for
+from ramen.inference.backend import ChatRenderer
+from ramen.inference.engine import LazyEngine
+from ramen.inference.parsing import OutputParser, model_type
+from ramen.io import atomic_dir, iter_jsonl
+from ramen.spec import ModelSpec
 from ramen.stage import StageContext
 from ramen.training.config import TrainingStep
 from ramen.training.handoff import GrpoHandoff, JudgeHandoff, TrainerSpec
+from ramen.training.reward import GraderReward
+from ramen.training.tokenizer import base_tokenizer
+from ramen.turns import read_rows
 
 COLUMNS = ("prompt", "problem_id", "question", "answer", "answer_type")  # what TRL gets
 
@@ -32,7 +40,6 @@ COLUMNS = ("prompt", "problem_id", "question", "answer", "answer_type")  # what 
 def _rows(source: Path, cache_dir: Path):
     if source.suffix == ".jsonl":  # ramen's own files (select's rows carry nested samples)
         return iter_jsonl(source)
-    from ramen.turns import read_rows
 
     return read_rows(str(source), cache_dir=str(cache_dir))
 
@@ -43,10 +50,6 @@ def prepare_prompts(
     """The step's problems as rendered prompts with their references, in this stage's `data/`
     folder; a row without a question or a reference goes to rejects.jsonl with its reason."""
     import datasets
-
-    from ramen.inference.engine import ChatRenderer
-    from ramen.io import atomic_dir
-    from ramen.training.stage import base_tokenizer
 
     tokenizer = base_tokenizer(ctx, base, model)
     renderer = ChatRenderer(tokenizer, ctx.recipe.models[model].template_kwargs())
@@ -114,8 +117,6 @@ def grpo_spec(
         )
     judge = None
     if step.judge is not None:
-        from ramen.grading.judge import judge_identity, judge_prompt_for
-
         jspec = ctx.recipe.models[step.judge]
         template = judge_prompt_for(jspec.judge_format, "", False)
         judge = JudgeHandoff(
@@ -132,11 +133,6 @@ def grpo_spec(
 
 def reward_function(spec: TrainerSpec, tokenizer: Any, log_path: Path) -> Any:
     """The GraderReward of a spec written by the train stage (in a training process)."""
-    from ramen.grading.judge import Judge
-    from ramen.inference.engine import LazyEngine
-    from ramen.inference.parsing import OutputParser, model_type
-    from ramen.spec import ModelSpec
-    from ramen.training.reward import GraderReward
 
     g = spec.grpo
     assert g is not None, "a GRPO spec carries its grpo part"

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ramen.console import console, quiet
+from ramen.io import write_text_atomic
 from ramen.training.config import TrainingStep
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "deepspeed"
@@ -77,7 +78,6 @@ def accelerate_config(step: TrainingStep, topo: Topology) -> dict[str, Any]:
 
 
 def write_accelerate_config(path: Path, step: TrainingStep, topo: Topology) -> Path:
-    from ramen.io import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(accelerate_config(step, topo), sort_keys=True))
     return path

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ramen.export import stop_on_eos
+from ramen.io import write_text_atomic
+from ramen.training.grpo import reward_function
 from ramen.training.handoff import TrainerSpec
 from ramen.turns import end_of_turn_token
 
@@ -409,8 +412,6 @@ def main(spec_path: str, method: str | None = None) -> None:
     elif spec.method == "grpo":
         from trl import GRPOTrainer as Trainer
 
-        from ramen.training.grpo import reward_function
-
         rank = int(os.environ.get("RANK", "0"))
         reward = reward_function(spec, tokenizer, out / f"rewards-rank{rank}.jsonl")
         extra["reward_funcs"] = [reward]
@@ -472,7 +473,6 @@ def _keep_rows(path: Path, keep: Any) -> None:
             continue  # a line torn by the kill
         if keep(row):
             lines.append(line + "\n")
-    from ramen.io import write_text_atomic
 
     write_text_atomic(path, "".join(lines))
 
@@ -537,7 +537,6 @@ def _report_setup(trainer: Any, spec: TrainerSpec) -> None:
 
 def _fix_generation_config(folder: Path, tokenizer: Any) -> None:
     """The saved model stops on the end-of-turn token as well as on its old EOS."""
-    from ramen.export import stop_on_eos
 
     if (folder / "config.json").exists():  # a LoRA adapter: the merge writes it
         stop_on_eos(folder, tokenizer)

@@ -20,7 +20,17 @@ from typing import Any
 from ramen.cluster import Allocation
 from ramen.console import console, track
 from ramen.errors import StageFailed, UserError
-from ramen.io import atomic_dir, hash_file, hash_obj, read_json, write_json_atomic
+from ramen.export import merge_lora
+from ramen.inference.server import free_port
+from ramen.io import (
+    atomic_dir,
+    hash_file,
+    hash_obj,
+    read_json,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
+from ramen.mix import draw_mix
 from ramen.stage import (
     MAX_TRAIN_STEPS,
     StageContext,
@@ -30,6 +40,7 @@ from ramen.stage import (
     train_stage_name,
 )
 from ramen.training.config import TrainingStep, data_entries, uses_curation_data
+from ramen.training.grpo import grpo_spec, prepare_prompts
 from ramen.training.handoff import TrainerSpec
 from ramen.training.launcher import (
     LoggedProcess,
@@ -40,6 +51,8 @@ from ramen.training.launcher import (
     preset_path,
     write_accelerate_config,
 )
+from ramen.training.tokenizer import base_tokenizer
+from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
 
 MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
 
@@ -119,8 +132,6 @@ def topology(step: TrainingStep, gpu: bool) -> Topology:
     """One machine, or every machine of a ramen-launched multi-node allocation."""
     alloc = Allocation.from_environ()
     if alloc is None or alloc.nodes == 1:
-        from ramen.inference.server import free_port
-
         return Topology(gpu=gpu, main_port=free_port())
     if not gpu and not step.deepspeed:
         # accelerate starts multi-machine CPU runs without DeepSpeed through mpirun
@@ -165,9 +176,6 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
     """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
     with their normalised shares, the others whole. Returns the file and the realised counts."""
-    from ramen.io import write_jsonl_atomic
-    from ramen.mix import draw_mix
-    from ramen.turns import read_rows
 
     entries = data_entries(step)
     labels = [f"{i}:{e.path or MADE_BY[step.method]}" for i, e in enumerate(entries)]
@@ -273,8 +281,6 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         else:
             source = sources[0]
         if step.method == "grpo":
-            from ramen.training.grpo import grpo_spec, prepare_prompts
-
             rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
         else:
             rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
@@ -310,8 +316,6 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         raise
     launch.run(spec)
     if step.lora:
-        from ramen.export import merge_lora
-
         merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
         ctx.add_output("merged")
     for name in (
@@ -336,24 +340,6 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     }
 
 
-def base_tokenizer(ctx: StageContext, base: str, model: str) -> Any:
-    """The tokenizer (and chat template) of the model a step starts from, or a one-line error
-    naming `models.<model>.path`."""
-    from transformers import AutoTokenizer
-
-    spec = ctx.recipe.models[model]
-    try:
-        return AutoTokenizer.from_pretrained(
-            base,
-            revision=spec.revision if base == spec.path else None,
-            trust_remote_code=spec.trust_remote_code,
-        )
-    except (OSError, ValueError) as e:
-        raise UserError(
-            f"cannot load the tokenizer of {base}: {e}", where=f"models.{model}.path"
-        ) from None
-
-
 def prepare_data(
     ctx: StageContext, step: TrainingStep, source: Path, base: str, model: str
 ) -> dict:
@@ -361,8 +347,6 @@ def prepare_data(
     (ramen/turns.py), in this stage's `data/` folder: what the trainer trains on. A row
     that cannot be rendered as its model generated it goes to rejects.jsonl with its reason."""
     import datasets
-
-    from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
 
     spec = ctx.recipe.models[model]
     tokenizer = base_tokenizer(ctx, base, model)

@@ -13,11 +13,12 @@ import importlib.metadata
 import json
 from pathlib import Path
 
+from ramen.io import cache_root, write_json_atomic
+
 CONFIG_CLASS = {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig"}
 
 
 def _cache_file() -> Path:
-    from ramen.io import cache_root
 
     return cache_root() / f"trl-args-{importlib.metadata.version('trl')}.json"
 
@@ -67,8 +68,6 @@ def known_args() -> dict[str, dict[str, str]]:
         for method, cls in CONFIG_CLASS.items()
     }
     try:
-        from ramen.io import write_json_atomic
-
         write_json_atomic(path, names)
     except OSError:
         pass  # a read-only home: check without caching

@@ -13,6 +13,7 @@ from ramen.launch.commands.models import engine_args, engine_overrides, model_fr
 def _sampling(args: argparse.Namespace) -> Any:
     """--temperature, --top-p, --max-tokens and the knobs (--top-k, --min-p, ...) checked by
     the recipe's own sampling model (ramen/inference/sampling_params.py Sampling)."""
+    # imported when the command runs, so that `ramen --help` stays instant
     from pydantic import ValidationError
 
     from ramen.inference.sampling_params import KNOBS, Sampling
@@ -32,6 +33,7 @@ def _sampling(args: argparse.Namespace) -> Any:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from pathlib import Path
 
     from ramen.evaluation.commands import generate_file, merge_file

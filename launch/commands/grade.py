@@ -12,6 +12,7 @@ from ramen.launch.commands.models import engine_args, engine_overrides, model_fr
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     import contextlib
     from pathlib import Path
 
@@ -43,7 +44,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         engine, judge_name, judge_format = None, None, "hle"
         if args.judge or args.judge_url:
-            from ramen.inference.engine import LazyEngine
+            from ramen.inference.engine import LazyEngine  # only when a judge is named
 
             overrides = engine_overrides(args, "judge_")
             if overrides["enable_thinking"] is None:
@@ -105,6 +106,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _endpoint_spec(args: argparse.Namespace, overrides: dict):
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.spec import ModelSpec
 
     if not args.judge_model:

@@ -11,6 +11,7 @@ from ramen.errors import UserError
 def model_from_cli(model: str, args: argparse.Namespace, role: str, **overrides):
     """(spec, resolved path, name) for a model named on the command line: a name under the
     `--recipe`'s models, `tiny:NAME`, a local folder or a hub id."""
+    # imported when the command runs, so that `ramen --help` stays instant
     import json
     from pathlib import Path
 
@@ -21,7 +22,7 @@ def model_from_cli(model: str, args: argparse.Namespace, role: str, **overrides)
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "recipe", None):
-        from ramen.launch.recipe import load_recipe
+        from ramen.launch.recipe import load_recipe  # the recipe schema: only when one is given
 
         recipe = load_recipe(args.recipe, [])
         if model not in recipe.models:

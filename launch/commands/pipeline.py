@@ -9,6 +9,7 @@ from ramen.console import console
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch.recipe import load_recipe
     from ramen.launch.stages import STAGES
 
@@ -22,6 +23,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch.recipe import load_recipe
     from ramen.launch.runner import Runner
     from ramen.launch.stages import STAGES
@@ -47,6 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch.launcher import launch
     from ramen.launch.recipe import load_recipe
 
@@ -56,13 +59,14 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from pathlib import Path
 
     from ramen.launch.launcher import print_status
 
     run = Path(args.run)
     if run.is_file():  # a recipe: its run folder
-        from ramen.launch.recipe import load_recipe
+        from ramen.launch.recipe import load_recipe  # the recipe schema: only for a recipe
 
         run = load_recipe(run).run_dir
     return print_status(run, as_json=args.json)

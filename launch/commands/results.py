@@ -7,9 +7,11 @@ from typing import Any
 
 from ramen.console import console, err_console
 from ramen.errors import UserError
+from ramen.io import write_json_atomic
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     import json
     from collections import Counter
     from pathlib import Path
@@ -62,6 +64,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     import json
 
     from ramen.evaluation.compare import compare_files, resolve_input
@@ -78,8 +81,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     a, b = resolve_input(args.runs[0]), resolve_input(args.runs[1])
     result = compare_files(a, b, seed=args.seed, names=(names[0], names[1]))
     if args.output:
-        from ramen.io import write_json_atomic
-
         write_json_atomic(args.output, result)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
@@ -105,6 +106,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     import json
 
     from ramen.evaluation.compare import compare_many, resolve_input
@@ -112,8 +114,6 @@ def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
     paths = [resolve_input(r) for r in args.runs]
     result = compare_many(paths[0], paths[1:], seed=args.seed, names=names)
     if args.output:
-        from ramen.io import write_json_atomic
-
         write_json_atomic(args.output, result)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
@@ -134,6 +134,7 @@ def _compare_many(args: argparse.Namespace, names: list[str]) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from pathlib import Path
 
     from ramen.export import adapter_base, merge_lora

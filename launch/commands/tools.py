@@ -11,6 +11,7 @@ from ramen.errors import UserError
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch.runner import package_versions
 
     versions = package_versions()
@@ -34,6 +35,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_docs(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch import docs
 
     if args.check:
@@ -48,6 +50,7 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 def _cmd_sources(args: argparse.Namespace) -> int:
     """The built-in problem generators (`synthetic: sympy` sources), with their knobs."""
+    # imported when the command runs, so that `ramen --help` stays instant
     import random
 
     from ramen.curation.generators import REGISTRY

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ramen.inference.engine import Request, sample_seed
+from ramen.errors import UserError
+from ramen.inference.backend import Request, sample_seed
 from ramen.prompts import JUDGE_PLACEHOLDERS, load_prompt, missing_placeholders
 
 DEFAULT_PROMPT = "judge_hle.txt"
@@ -42,7 +43,6 @@ _NO = {"no", "n", "false", "incorrect"}
 
 
 def check_prompt(template: str, where: str) -> None:
-    from ramen.errors import UserError
 
     missing = missing_placeholders(template)
     if missing:

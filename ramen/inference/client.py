@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ramen.console import err_console
-from ramen.inference.engine import (
+from ramen.inference.backend import (
     ChatRenderer,
     EngineError,
     Request,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ramen.errors import UserError
-from ramen.inference.engine import (
+from ramen.inference.backend import (
     CPU_CHUNKED_PREFILL,
     ChatRenderer,
     Request,

@@ -22,7 +22,8 @@ from pathlib import Path
 from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import StageFailed
-from ramen.inference.engine import Request, open_engine, sample_seed
+from ramen.inference.backend import Request, sample_seed
+from ramen.inference.engine import open_engine
 from ramen.inference.store import Shard, check_settings, prune_parts, run_to_store, stored_keys
 from ramen.io import iter_jsonl, read_json, write_json_atomic, write_jsonl_atomic
 from ramen.spec import ModelSpec

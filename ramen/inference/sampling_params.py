@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ramen.inference.parsing import output_format
 from ramen.spec import ModelSpec, StrictModel
 
 # vLLM's neutral values: what SamplingParams() has when nothing is set.
@@ -153,7 +154,6 @@ def local_tokenizer(spec: ModelSpec, path: str) -> Any | None:
 def special_tokens_kept(spec: ModelSpec, path: str | None) -> bool:
     """True where the model's reasoning markers are special tokens (gpt-oss, Gemma 4): the
     engines decode with `skip_special_tokens: false`, or the markers would vanish."""
-    from ramen.inference.parsing import output_format
 
     tokenizer = local_tokenizer(spec, path or spec.path)
     fmt = output_format(tokenizer, spec.template_kwargs()) if tokenizer is not None else None

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ramen.inference.engine import CPU_CHUNKED_PREFILL, EngineError, on_gpu, uses_ray
+from ramen.inference.backend import CPU_CHUNKED_PREFILL, EngineError, on_gpu, uses_ray
 from ramen.spec import ModelSpec
 
 

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from ramen.cluster import Allocation, task_rank
+from ramen.inference.sampling import load_fanout
+from ramen.inference.store import Shard, run_to_store
 
 
 def bind_gpus(local_rank: int, gpus_per_replica: int, gpus_per_node: int) -> str | None:
@@ -35,13 +37,11 @@ def bind_gpus(local_rank: int, gpus_per_replica: int, gpus_per_node: int) -> str
 def main(job: str) -> int:
     rank, tasks, local = task_rank()
     alloc = Allocation.from_environ() or Allocation()
-    from ramen.inference.sampling import load_fanout
 
     target, requests, description, gpus = load_fanout(Path(job))
     devices = bind_gpus(local, gpus, alloc.gpus_per_node)
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices  # before vLLM initialises CUDA
-    from ramen.inference.store import Shard, run_to_store
 
     shard = Shard(rank, tasks)
     mine = shard.select(requests)

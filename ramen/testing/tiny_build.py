@@ -47,8 +47,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ramen.grading.judge import render_prompt
+from ramen.bundled import DATA_DIR
+from ramen.grading.judge import parse_judgement, render_prompt
 from ramen.io import canonical_json, sha256_text, write_json_atomic
+from ramen.problems import split_problems
+from ramen.prompts import load_prompt, render_write_prompt
 from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files
 
 # Bump when anything below changes what is built, and rebuild: tests/test_tiny_models.py fails
@@ -162,7 +165,6 @@ def solver_messages(question: str, reasoning: str, answer: str) -> list[dict]:
 
 
 def judge_prompt_template(name: str = "judge_hle.txt") -> str:
-    from ramen.prompts import load_prompt
 
     return load_prompt(name)
 
@@ -406,7 +408,6 @@ def judge_check_problems(bundled: list) -> list:
 def judge_eval_cases(bundled: list) -> dict[str, list[dict]]:
     """Held-out cases for the judge: bundled problems (never trained on) and the Do-Not-Answer
     fixture's questions (never trained on), each with the true verdict."""
-    from ramen.bundled import DATA_DIR
 
     hle = hle_judge_cases(bundled[:60])
     dna_t = judge_prompt_template("judge_dna.txt")
@@ -611,7 +612,6 @@ def greedy_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, **
 def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
     """How many HLE judge `cases` the model's greedy verdict gets right (the prompt rendered
     with thinking off, as the judge stages render it)."""
-    from ramen.grading.judge import parse_judgement
 
     replies = greedy_replies(
         model, tokenizer, [c["prompt"] for c in cases], 96, enable_thinking=False
@@ -761,8 +761,6 @@ def build_family(dest: Path, steps: Steps = FULL, log: Callable[[str], None] = p
     CPU). Returns each member's validation scores."""
     import torch
 
-    from ramen.problems import split_problems
-
     t0 = time.time()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()
@@ -858,7 +856,6 @@ def writer_conversations(rng: random.Random, train: list, count: int) -> list[li
     answered by another problem of that category from the training pool (never a bundled
     one), thinking off as the recipe serves it. The tiny writer does not learn difficulty: the
     number in its prompt varies, its problems do not."""
-    from ramen.prompts import load_prompt, render_write_prompt
 
     template = load_prompt("write_problem.txt")
     by_category: dict[str, list] = {}
@@ -914,8 +911,6 @@ def build_extras(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ramen.problems import split_problems
-
     t0 = time.time()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()
@@ -954,8 +949,6 @@ def data_sha256() -> str:
     generator's problems (the training pool and the bundled problems the checks use) and the
     prompts the judge and writer learn. A unit test compares it with family.json, so a change to
     either cannot land without a rebuild."""
-    from ramen.problems import split_problems
-    from ramen.prompts import load_prompt
 
     bundled, train = split_problems()
     prompts = ("judge_hle.txt", "judge_dna.txt", "judge_failure.txt", "write_problem.txt")
