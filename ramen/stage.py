@@ -158,7 +158,15 @@ class StageContext:
 
 @dataclass(frozen=True)
 class StageDef:
-    """One stage: a function from its inputs and config section to its output folder."""
+    """One stage: a function from its inputs and config section to its output folder.
+
+    Lifecycle, driven by the runner (launch/runner.py): `enabled(recipe)` (is it in this run)
+    -> `config(recipe)` hashed with the output hashes of the stages in `needs` (unchanged:
+    skipped) -> `fn(ctx)` in a fresh folder, with the recipe as a view that answers only the
+    config's keys -> the runner writes stats.json and the manifest, and moves the folder into
+    place. Design rule: what a stage reads is what it hashes (its config names every recipe
+    key it reads, its `needs` every stage whose output it reads), so a change reruns exactly
+    the stages it affects, and nothing else."""
 
     name: str
     fn: Callable[[StageContext], dict | None]

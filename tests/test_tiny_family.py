@@ -171,7 +171,8 @@ def test_a_built_wheel_carries_the_family_and_the_data_files(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     # one import name: the stage folders install as ramen.curation, ramen.training, ...
     assert {n.split("/")[0] for n in names} == {"ramen", wheel.name.split("-py")[0] + ".dist-info"}
-    for package in ("curation", "training", "evaluation", "launch", "launch/commands"):
+    for package in ("curation", "training", "evaluation", "launch", "launch/commands", "inference",
+                    "grading", "grading/rules", "benchmarks"):  # fmt: skip
         assert f"ramen/{package}/__init__.py" in names, package
     wanted = [
         p.relative_to(ROOT).as_posix()
@@ -213,3 +214,24 @@ def test_a_built_wheel_carries_the_family_and_the_data_files(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, env=env,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
+
+    # `pip install` into a clean venv (no packages at all, offline): site-packages gains
+    # `ramen` and its metadata, nothing else; the rule grader (standard library only) runs there
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    (site,) = venv.glob("lib/python*/site-packages")
+    before = {p.name for p in site.iterdir()}
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "-q", str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    added = {p.name for p in site.iterdir()} - before
+    assert {n for n in added if not n.endswith(".dist-info")} == {"ramen"}, added
+    grade = subprocess.run(
+        [str(python), "-c", "from ramen.grading.rules import grade; print(grade('Answer: 1/2', '0.5'))"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "verdict='correct'" in grade.stdout, grade.stdout + grade.stderr

@@ -1,6 +1,6 @@
 """GRPO's reward: ramen's grader on each completion, the verdicts curation and evaluation use.
 
-A completion is read as sampling reads it (ramen/turns.py OutputParser: its reasoning and its
+A completion is read as sampling reads it (ramen/inference/parsing.py OutputParser: its reasoning and its
 final answer apart; an answer cut off inside its reasoning is no answer), graded by the rules
 against the problem's reference, and, when the step names a judge, what the rules leave
 undecided goes to the judge (ramen/grading/judge.py). Reward 1 for `correct`, 0 for `incorrect`;

@@ -75,7 +75,7 @@ def keep_special_tokens(output: OutputParser | None) -> dict:
 
 
 def output_parser(spec: ModelSpec, name: str, path: str | None, tokenizer: Any) -> OutputParser:
-    """How this model's generated text is split (ramen/turns.py OutputParser)."""
+    """How this model's generated text is split (ramen/inference/parsing.py OutputParser)."""
     return OutputParser(
         tokenizer, spec.template_kwargs(), spec.reasoning_parser, name, model_type(path)
     )

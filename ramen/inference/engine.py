@@ -31,6 +31,11 @@ from ramen.spec import ModelSpec
 
 
 class Engine(Protocol):
+    """A model that turns requests into sample rows (see the module docstring for the
+    lifecycle). Design rule: a sample row is keyed by its request (problem, sample index,
+    recorded seed) and has the same fields whichever backend ran it, so a resumed run asks
+    for exactly the samples it lacks and callers never branch on the backend."""
+
     name: str
 
     def generate(self, requests: Iterable[Request]) -> Iterator[dict]:

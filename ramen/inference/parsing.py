@@ -130,7 +130,7 @@ class OutputParser:
     `vllm serve --reasoning-parser` would run. ramen runs it on the raw text on both backends
     (a `vllm serve` it starts gets no `--reasoning-parser`): a server that splits returns the
     parts stripped of the markers and whitespace between them, and training needs the exact
-    text the model wrote (curation/pairs.py checks each turn renders back to it). ramen keeps
+    text the model wrote (curation/training_sets.py checks each turn renders back to it). ramen keeps
     three decisions to itself, where a parser alone would be wrong:
     - a model that does not reason under this template (a judge with `enable_thinking:
       false`: the generation prompt closes the block) gets no parser; its text is all answer
