@@ -43,9 +43,9 @@ def main() -> None:
     from ramen.inference.offline import OfflineEngine
     from ramen.inference.sampling import problem_requests
     from ramen.inference.store import run_to_store
-    from ramen.problems import all_problems
     from ramen.spec import ModelSpec
     from ramen.testing import tiny
+    from ramen.testing.problems import all_problems
 
     if args.model.startswith("tiny:"):
         path = str(tiny.model_path(args.model.removeprefix("tiny:")))

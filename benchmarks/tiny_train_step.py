@@ -45,7 +45,7 @@ def main() -> None:
     print("command:", " ".join([".venv/bin/python", *sys.argv]))
     import torch
 
-    from ramen.problems import split_problems
+    from ramen.testing.problems import split_problems
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     _, train = split_problems()

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def rows(n: int) -> list[dict]:
-    from ramen.problems import split_problems
+    from ramen.testing.problems import split_problems
 
     _, pool = split_problems()
     out = []

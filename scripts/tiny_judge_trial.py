@@ -31,7 +31,7 @@ def main() -> None:
 
     import torch
 
-    from ramen.problems import split_problems
+    from ramen.testing.problems import split_problems
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     bundled, train = split_problems()

@@ -8,13 +8,14 @@ from ramen import bundled
 from ramen.launch.recipe import recipe_from_dict
 from ramen.launch.runner import Runner
 from ramen.launch.stages import STAGES
-from ramen.problems import split_problems
+from ramen.testing import fixtures
+from ramen.testing.problems import split_problems
 
 pytestmark = pytest.mark.unit
 
 
 def test_bundled_files_are_what_the_generator_writes(tmp_path):
-    bundled.write_all(tmp_path)
+    fixtures.write_all(tmp_path)
     for name in ("problems.jsonl", "hle_fixture.jsonl", "dna_fixture.jsonl", "heldout.jsonl"):
         assert (tmp_path / name).read_bytes() == (bundled.DATA_DIR / name).read_bytes(), name
 
@@ -130,11 +131,11 @@ def test_prepare_rejects_bad_rows_with_reasons(tmp_path):
 
 def test_each_problem_is_solved_two_ways_that_reach_its_answer():
     """The tiny solvers learn every problem (calculus aside) both in one line and in small
-    steps (ramen/problems.py _in_steps); each step is a true equation and the last one's value
+    steps (ramen/testing/problems.py _in_steps); each step is a true equation and the last one's value
     is the problem's answer, recomputed here with Python's arithmetic, not SymPy's."""
     import re
 
-    from ramen.problems import all_problems
+    from ramen.testing.problems import all_problems
 
     equation = re.compile(r"(-?\d+)([-+*])(\d+)=(-?\d+)")
     ops = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__}

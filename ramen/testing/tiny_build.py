@@ -29,7 +29,7 @@ family is built once and shipped: every machine then runs the same weights. fami
 the builder version (BUILDER_VERSION; a unit test fails when it and the shipped family
 disagree), the hash of the data the family was built from (data_sha256), the validation scores
 the build measured and the sha256 of every file.
-The training set never contains a bundled or a held-out question (see ramen.problems).
+The training set never contains a bundled or a held-out question (see ramen.testing.problems).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from typing import Any
 from ramen.bundled import DATA_DIR
 from ramen.grading.judge import parse_judgement, render_prompt
 from ramen.io import canonical_json, sha256_text, write_json_atomic
-from ramen.problems import split_problems
 from ramen.prompts import load_prompt, render_write_prompt
+from ramen.testing.problems import split_problems
 from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files
 
 # Bump when anything below changes what is built, and rebuild: tests/test_tiny_models.py fails
