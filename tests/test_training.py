@@ -838,3 +838,53 @@ def test_the_trainer_spec_is_one_type_on_both_sides(tmp_path):
     (tmp_path / "typo.json").write_text(json.dumps({**written, "chekpoints": "/x"}))
     with pytest.raises(ValidationError, match="chekpoints"):
         TrainerSpec.read(tmp_path / "typo.json")
+
+
+def long_pair_rows(short: int = 4, long: int = 4) -> list[dict]:
+    """DPO pairs, `long` of them with reasoning past 1,024 tokens: chosen and rejected share
+    every step and differ only in the last lines, as sampled pairs do."""
+    rows = []
+    for i in range(short + long):
+        a, b = i + 2, i + 5
+        steps = "".join(f"Step {k}: {a}+{k}={a + k}\n" for k in range(1, 100 if i >= short else 3))
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"What is {a} + {b}?"}],
+                "chosen": [{"role": "assistant",
+                            "content": f"<think>\n{steps}{a}+{b}={a + b}\n</think>\n\nAnswer: {a + b}"}],
+                "rejected": [{"role": "assistant",
+                              "content": f"<think>\n{steps}{a}+{b}={a + b + 1}\n</think>\n\nAnswer: {a + b + 1}"}],
+            }
+        )  # fmt: skip
+    return rows
+
+
+@pytest.mark.slow
+def test_long_pairs_train_whole_or_are_rejected_by_name(tmp_path):
+    """Issue 34 item 5: without training.args.max_length the longest row sets TRL's, so no pair
+    is cut (TRL's default, 1024, would cut the long ones before their answers differ); with
+    one, a longer pair is a reject naming its token counts, never a cut pair."""
+    pairs = tmp_path / "long.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in long_pair_rows()))
+    training = f"""  method: dpo
+  base: strong
+  data: {pairs}
+  lora: {{r: 4, alpha: 8, dropout: 0.0}}
+  args: {{max_steps: 1, per_device_train_batch_size: 2, learning_rate: 1.0e-4}}"""
+    recipe = recipe_text(tmp_path, training)
+    ramen("run", str(recipe), check=True)
+    d = tmp_path / "runs" / "t" / "train"
+    stats = json.loads((d / "stats.json").read_text())
+    assert stats["rows"] == 8 and stats["cut_by_max_length"] == 0
+    assert stats["longest_row_tokens"] > 1024 and stats["max_length"] == stats["longest_row_tokens"]
+    assert stats["max_length_from"] == "the longest row"
+    assert json.loads((d / "spec.json").read_text())["args"]["max_length"] == stats["max_length"]
+
+    ramen("run", str(recipe), "training.args.max_length=1024", check=True)
+    stats = json.loads((d / "stats.json").read_text())
+    rejects = [json.loads(x) for x in (d / "rejects.jsonl").read_text().splitlines()]
+    assert stats["rows"] == 4 and stats["cut_by_max_length"] == 0
+    assert stats["rejected"] == {"longer_than_max_length": 4}
+    for r in rejects:
+        assert r["reason"] == "longer_than_max_length" and r["max_length"] == 1024
+        assert r["prompt_tokens"] + max(r["chosen_tokens"], r["rejected_tokens"]) > 1024

@@ -285,6 +285,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         else:
             rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
         args = step.args
+        if step.method != "grpo" and "max_length" not in args:
+            args = {**args, "max_length": rendered["max_length"]}  # the data's: nothing is cut
         if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
             args = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
         grpo = None
@@ -354,10 +356,14 @@ def prepare_data(
         tokenizer, model, spec.template_kwargs(), spec.training_chat_template
     )
     rows = read_rows(str(source), cache_dir=str(ctx.out_dir / "hf-cache"))
-    # TRL cuts sequences at max_length (its default 1024), keeping the start: a prompt that
-    # fills it leaves nothing to learn from
-    max_length = step.args.get("max_length", 1024)
-    out, cut, first = [], 0, ""
+    # Whole sequences or none. TRL would cut a row longer than its max_length (default 1024),
+    # keeping the start: a DPO pair differs at its end (the answer), so a cut pair teaches
+    # noise. Without `training.args.max_length` the data decides it (its longest row); with
+    # one, a longer row is a reject that says by how much, and SFT rows are cut only when the
+    # recipe names a `truncation_mode`.
+    limit = step.args.get("max_length")
+    truncate = step.method == "sft" and "truncation_mode" in step.args
+    out, cut, first, longest, too_long = [], 0, "", 0, 0
     for row in track(rows, f"{ctx.name}: rendering"):
         ctx.count_input()
         try:
@@ -368,27 +374,44 @@ def prepare_data(
             continue
         if "input_ids" in tokens:
             prompt_len, total = tokens["completion_mask"].count(0), len(tokens["input_ids"])
+            sizes = {"completion_tokens": total - prompt_len}
         else:
             prompt_len = len(tokens["prompt_ids"])
-            total = prompt_len + max(len(tokens["chosen_ids"]), len(tokens["rejected_ids"]))
-        if max_length and prompt_len >= max_length:
-            ctx.reject(
-                row, "prompt_fills_max_length", prompt_tokens=prompt_len, max_length=max_length
-            )
+            sides = (len(tokens["chosen_ids"]), len(tokens["rejected_ids"]))
+            total = prompt_len + max(sides)
+            sizes = {"chosen_tokens": sides[0], "rejected_tokens": sides[1]}
+        if limit and (prompt_len >= limit or (total > limit and not truncate)):
+            reason = "prompt_fills_max_length" if prompt_len >= limit else "longer_than_max_length"
+            ctx.reject(row, reason, prompt_tokens=prompt_len, **sizes, max_length=limit)
+            too_long = max(too_long, total)
             continue
-        cut += bool(max_length and total > max_length)
+        cut += bool(limit and total > limit)
+        longest = max(longest, total)
         out.append(tokens)
     ctx.count_kept_input(len(out))
+    if not out and too_long and not first:
+        raise UserError(
+            f"every row of {source} is longer than max_length {limit} (the longest: {too_long} "
+            "tokens); raise it, or remove it and the longest row sets it",
+            where="training.args.max_length",
+        )
     if not out:
         raise UserError(
             f"none of the {ctx.seen} rows of {source} could be rendered for '{model}' "
-            f"(the first: {first or 'prompt_fills_max_length'})",
+            f"(the first: {first or 'the file has no rows'})",
             where=f"models.{model}",
         )
     with atomic_dir(ctx.out_dir / "data") as tmp:
         datasets.Dataset.from_list(out).save_to_disk(str(tmp))
     shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
-    return {"rows": len(out), "cut_by_max_length": cut, "template": renderer.describe()}
+    return {
+        "rows": len(out),
+        "max_length": limit or longest,
+        "max_length_from": "training.args.max_length" if limit else "the longest row",
+        "longest_row_tokens": longest,
+        "cut_by_max_length": cut,  # 0 unless an SFT recipe names a truncation_mode
+        "template": renderer.describe(),
+    }
 
 
 # --------------------------------------------------------------------------- the declarations
