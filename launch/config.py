@@ -202,3 +202,39 @@ class RoundsConfig(StrictModel):
             )
         for r in range(2, self.count + 1):
             recipe.round_recipe(r)
+
+
+class PlanConfig(StrictModel):
+    """What `ramen plan` assumes about the cluster; the plan prints every value it used."""
+
+    gpu_memory_gb: float = Field(
+        default=80.0, gt=0, description="Memory of one GPU, in GB (80: an H100 or A100 80GB)."
+    )
+    host_memory_gb: float = Field(
+        default=2000.0,
+        gt=0,
+        description="Host memory of one node, in GB, when `launch.mem` does not say (2000: a "
+        "typical 8-GPU node).",
+    )
+    gpu_tflops: float = Field(
+        default=989.0, gt=0, description="Dense bf16 TFLOP/s of one GPU (989: an H100 SXM)."
+    )
+    mfu: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Training's model FLOPs utilisation, for the time estimate.",
+    )
+    generation_tokens_per_s_per_gpu: float = Field(
+        default=2000.0,
+        gt=0,
+        description="Generated tokens per second per GPU at full batch, for the time estimate.",
+    )
+    vllm_reserve_gb: float = Field(
+        default=4.0,
+        ge=0,
+        description="GPU memory vLLM keeps beside weights and KV cache (activations, CUDA graphs).",
+    )
+    warn_above: float = Field(
+        default=0.9, gt=0, le=1, description="A GPU planned above this share of its memory warns."
+    )

@@ -21,7 +21,7 @@ from ramen.curation.config import CurationConfig, DataConfig
 from ramen.errors import RecipeError
 from ramen.evaluation.config import MOVED, EvaluationConfig
 from ramen.io import hash_obj
-from ramen.launch.config import LaunchConfig, RoundsConfig
+from ramen.launch.config import LaunchConfig, PlanConfig, RoundsConfig
 from ramen.spec import SAFE_NAME, ModelSpec, StrictModel
 from ramen.stage import round_stage_name, train_stage_name
 from ramen.training.config import TrainingConfig
@@ -51,6 +51,11 @@ class Recipe(StrictModel):
     )
     launch: LaunchConfig = Field(
         default_factory=LaunchConfig, description="Where and how stages run."
+    )
+    plan: PlanConfig = Field(
+        default_factory=PlanConfig,
+        description="What `ramen plan` assumes about the cluster (GPU and host memory, "
+        "throughput); the plan prints every value it used.",
     )
     rounds: RoundsConfig | None = Field(
         default=None,

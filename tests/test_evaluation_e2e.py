@@ -63,10 +63,15 @@ def test_stages_account_for_every_question(run):
     assert "run  evaluate:" in run["first"].stdout and "run  report:" in run["first"].stdout
     for stage in ("evaluate", "evaluate-baseline"):
         stats = json.loads((run["dir"] / stage / "stats.json").read_text())
-        # HLE fixture: 31 text-only questions; DNA limited to 8; qa: 4 good of 6
+        # HLE fixture: 31 text-only questions (its image question a reject); DNA limited to
+        # 8; qa: 4 good of 6
         assert stats["benchmarks"] == {"hle": 31, "do_not_answer": 8, "arith": 4}
-        assert stats["rejected"] == {"missing_answer": 1, "missing_question": 1}
-        assert stats["input_kept"] + 2 == stats["input"]
+        assert stats["rejected"] == {
+            "image_question": 1,
+            "missing_answer": 1,
+            "missing_question": 1,
+        }
+        assert stats["input_kept"] + 3 == stats["input"]
         data = rows(run["dir"] / stage / "data.jsonl")
         assert len(data) == 4 * (31 + 4) + 2 * 8  # DNA has its own `samples: 2`
         keys = {(r["benchmark"], r["id"], r["sample_index"]) for r in data}

@@ -54,11 +54,11 @@ def test_stage_resources_follow_the_recipe():
     r = load_recipe(BIG)
     assert plan_job(r, "select").kind == "cpu" and plan_job(r, "select").gpus_per_node == 0
     f = plan_job(r, "filter")  # 30B and the 32B judge at tp 4: two replicas per 8-GPU node
-    assert (f.nodes, f.tasks_per_node, f.ray) == (3, 2, False)
+    assert (f.nodes, f.tasks_per_node, f.ray) == (5, 2, False)  # every node of launch.nodes
     s = plan_job(r, "sample")
     assert (s.nodes, s.ray) == (2, True)
     t = plan_job(r, "train")
-    assert (t.kind, t.nodes, t.tasks_per_node) == ("train", 3, 1)
+    assert (t.kind, t.nodes, t.tasks_per_node) == ("train", 5, 1)
     r2 = load_recipe(BIG, ["launch.cpu_partition=cpu", "models.sampler.pipeline_parallel=1"])
     assert plan_job(r2, "pairs").partition == "cpu"
     assert plan_job(r2, "sample").ray is False and plan_job(r2, "sample").tasks_per_node == 1

@@ -159,7 +159,7 @@ def test_the_235b_recipe_renders_a_multi_node_deepspeed_config():
     r = load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml")
     topo = Topology(machines=r.launch.nodes, gpu=r.launch.gpus_per_node > 0)
     cfg = yaml.safe_load(yaml.safe_dump(accelerate_config(r.training, topo)))
-    assert cfg["num_processes"] == 24 and cfg["num_machines"] == 3
+    assert cfg["num_processes"] == 40 and cfg["num_machines"] == 5
     assert cfg["distributed_type"] == "DEEPSPEED" and cfg["use_cpu"] is False
     assert json.loads(Path(cfg["deepspeed_config"]["deepspeed_config_file"]).read_text())
     two = load_recipe(ROOT / "recipes" / "qwen3-235b-sft-then-lora.yaml").training.steps()

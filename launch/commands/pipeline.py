@@ -14,6 +14,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from ramen.launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
+    _gate(recipe, STAGES)
     stages = [s.name for s in STAGES if s.enabled(recipe)]
     console.print(
         f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})"
@@ -52,10 +53,38 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     # imported when the command runs, so that `ramen --help` stays instant
     from ramen.launch.launcher import launch
     from ramen.launch.recipe import load_recipe
+    from ramen.launch.stages import STAGES
 
     recipe = load_recipe(args.recipe, args.overrides)
+    _gate(recipe, STAGES)
     backend = args.backend or recipe.launch.backend
     return launch(recipe, args.recipe, args.overrides, backend=backend, dry_run=args.dry_run)
+
+
+def _gate(recipe: Any, stages: list) -> None:
+    """A GPU recipe whose stages cannot fit its allocation is a bad recipe (exit 2)."""
+    # planning imports torch and transformers: only for a recipe with GPUs to fit
+    from ramen.planning.plan import gate
+
+    for warning in gate(recipe, stages):
+        console.print(f"[yellow]warning[/] {warning.where}: {warning.message}")
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    # imported when the command runs, so that `ramen --help` stays instant
+    import json
+
+    from ramen.launch.recipe import load_recipe
+    from ramen.launch.stages import STAGES
+    from ramen.planning.plan import plan, render
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = plan(recipe, STAGES)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        console.print(render(result))
+    return 2 if result.errors() else 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -80,6 +109,16 @@ def register(sub: Any) -> None:
         "overrides", nargs="*", help="key.path=value overrides, e.g. curation.sample.n=8"
     )
     p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser(
+        "plan",
+        help="plan every stage at the real models' shapes on the recipe's launch allocation: "
+        "memory per GPU and node, disk, tokens, time (exit 2 when a stage cannot fit)",
+    )
+    p.add_argument("recipe", help="path to the recipe YAML")
+    p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. launch.nodes=6")
+    p.add_argument("--json", action="store_true", help="the plan as JSON")
+    p.set_defaults(func=_cmd_plan)
+
     p = sub.add_parser("run", help="run a recipe's stages (finished stages are skipped)")
     p.add_argument("recipe", help="path to the recipe YAML")
     p.add_argument(
