@@ -1,0 +1,144 @@
+"""`ramen plan` (issue 34): the model states are DeepSpeed's own estimates, the shapes the
+published parameter counts, and the gate refuses what cannot fit in one line with the fix."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ramen.launch.recipe import load_recipe
+from ramen.planning.shapes import meta_model, param_counts, shape_of
+from ramen.planning.training import _deepspeed, zero_estimate
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("preset", ["zero3", "zero3_offload", "zero2"])
+@pytest.mark.parametrize("size", [(235_093_634_560, 2_415_919_104, 8, 3), (7.6e9, 0.54e9, 8, 1),
+                                  (30_532_122_624, 603_979_776, 4, 2)])  # fmt: skip
+def test_model_states_are_deepspeeds_estimate(preset, size):
+    total, largest, gpn, nodes = size
+    gpu, host = zero_estimate(total, largest, gpn, nodes, preset)
+    if preset == "zero2":
+        cpu, want = _deepspeed("stage_1_and_2").estimate_zero2_model_states_mem_needs(
+            total, num_gpus_per_node=gpn, num_nodes=nodes, cpu_offload=False
+        )
+    else:
+        offload = preset == "zero3_offload"
+        cpu, want, _ = _deepspeed("stage3").estimate_zero3_model_states_mem_needs(
+            total, largest, num_gpus_per_node=gpn, num_nodes=nodes, cpu_offload=offload,
+            cpu_offload_params=offload, zero_init=True,
+        )  # fmt: skip
+    assert (gpu, host) == (want, cpu)
+
+
+@pytest.mark.unit
+def test_the_issue_numbers_for_full_235b_on_three_nodes():
+    """zero3 on 3 x 8 GPUs: 18 bytes per parameter sharded + the largest layer gathered; with
+    offload, DeepSpeed's 1.5 buffer on 18 bytes per parameter per node."""
+    shape = shape_of("Qwen/Qwen3-235B-A22B-Thinking-2507")
+    gpu, _ = zero_estimate(shape.total_params, shape.largest_layer_params, 8, 3, "zero3")
+    assert gpu == 4 * shape.largest_layer_params + int(18 * shape.total_params / 24)
+    _, host = zero_estimate(shape.total_params, shape.largest_layer_params, 8, 3, "zero3_offload")
+    assert round(host / 1e9) == round(18 * shape.total_params / 3 * 1.5 / 1e9)  # 2,116 GB
+
+
+SMALL = {  # a small Qwen3-MoE with tied embeddings: shared parameters must count once
+    "model_type": "qwen3_moe", "hidden_size": 64, "intermediate_size": 128,
+    "moe_intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "head_dim": 16, "num_experts": 8, "num_experts_per_tok": 2,
+    "vocab_size": 500, "tie_word_embeddings": True,
+}  # fmt: skip
+
+
+@pytest.mark.unit
+def test_parameters_are_counted_as_deepspeed_counts_them():
+    """On an allocated model DeepSpeed's own model_to_params and the meta-device count
+    agree, a tied embedding counted once."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("cpu"):
+        real = AutoModelForCausalLM.from_config(meta_model(SMALL).config)
+    total, largest = _deepspeed("stage3").model_to_params(real)
+    counted = param_counts(meta_model(SMALL))
+    assert counted[:2] == (total, largest)
+    experts = sum(p.numel() for n, p in real.named_parameters() if ".experts." in n)
+    assert counted[2] == experts > 0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "path, total, active",
+    [  # the model cards' figures: total parameters and parameters active per token
+        ("Qwen/Qwen3-235B-A22B-Thinking-2507", 235e9, 22e9),
+        ("Qwen/Qwen3-30B-A3B-Thinking-2507", 30.5e9, 3.3e9),
+        ("Qwen/Qwen3-32B", 32.8e9, 32.8e9),
+        ("Qwen/Qwen3-4B-Thinking-2507", 4.0e9, 4.0e9),
+        ("openai/gpt-oss-120b", 116.83e9, 5.13e9 + 201_088 * 2880),  # card: active w/o embedding
+    ],
+)
+def test_shapes_give_the_published_parameter_counts(path, total, active):
+    shape = shape_of(path)
+    assert abs(shape.total_params - total) / total < 0.02
+    assert abs(shape.active_params - active) / active < 0.03
+
+
+def _plan(recipe_path, *overrides):
+    from ramen.launch.stages import STAGES
+    from ramen.planning.plan import plan
+
+    return plan(load_recipe(recipe_path, list(overrides)), STAGES)
+
+
+@pytest.mark.slow
+def test_every_shipped_recipe_fits_its_own_cluster():
+    for recipe in RECIPES:
+        result = _plan(recipe)
+        assert not result.errors(), (recipe.name, [c.message for c in result.errors()])
+        gpu = load_recipe(recipe).launch.gpus_per_node
+        train = [s for s in result.stages if s.stage.startswith("train")]
+        assert train and all(s.gpu for s in train), recipe.name
+        if gpu:  # a GPU recipe's training peak is under its GPU and reported by part
+            limit = load_recipe(recipe).plan.gpu_memory_gb * 1e9
+            assert all(0 < s.gpu_peak <= limit for s in train), recipe.name
+            assert json.dumps(result.to_json())  # --json serialises
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe, overrides, where, says",
+    [
+        ("light-r1-sft", ["training.deepspeed=zero3", "launch.nodes=3", "training.args.max_length=32768"],
+         "training.deepspeed", "use zero3_offload, lora, or launch.nodes >="),
+        ("qwen3-235b-dpo", ["training.args={learning_rate: 5.0e-7, per_device_train_batch_size: 1}"],
+         "training.args.max_length", "max_length is unset, so the longest row sets it, up to 65,536"),
+        ("qwen3-30b-grpo", ["training.args.vllm_tensor_parallel_size=1"],
+         "training.args.vllm_tensor_parallel_size", "set vllm_tensor_parallel_size to 4 or more"),
+        ("qwen3-235b-dpo", ["models.sampler.tensor_parallel=1", "models.sampler.pipeline_parallel=1"],
+         "models.sampler.tensor_parallel", "use 7 GPUs or more per replica"),
+        ("qwen3-235b-dpo", ["launch.nodes=3"], "plan.host_memory_gb", "2,743 GB of host memory"),
+    ],
+)  # fmt: skip
+def test_a_stage_that_cannot_fit_is_refused_with_the_key_and_the_fix(
+    recipe, overrides, where, says
+):
+    errors = _plan(ROOT / "recipes" / f"{recipe}.yaml", *overrides).errors()
+    assert errors and errors[0].where == where and says in errors[0].message, errors
+
+
+@pytest.mark.slow
+def test_validate_refuses_the_old_light_r1_settings_in_one_line_and_accepts_the_fixed_recipe():
+    recipe = str(ROOT / "recipes" / "light-r1-sft.yaml")
+    old = ["training.deepspeed=zero3", "launch.nodes=3", "training.args.max_length=32768"]
+    cli = [sys.executable, "-m", "ramen.launch.cli", "validate", recipe]
+    bad = subprocess.run([*cli, *old], capture_output=True, text=True)
+    assert bad.returncode == 2
+    lines = (bad.stdout + bad.stderr).strip().splitlines()
+    assert len(lines) == 1 and "training.deepspeed: zero3 needs 186 GB per GPU" in lines[0]
+    good = subprocess.run(cli, capture_output=True, text=True)
+    assert good.returncode == 0, good.stdout + good.stderr
