@@ -142,3 +142,69 @@ def test_validate_refuses_the_old_light_r1_settings_in_one_line_and_accepts_the_
     assert len(lines) == 1 and "training.deepspeed: zero3 needs 186 GB per GPU" in lines[0]
     good = subprocess.run(cli, capture_output=True, text=True)
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_the_simulated_step_is_within_10_percent_of_a_real_one(tmp_path, method, checkpointing):
+    """Calibration on CPU: the plan's activation peak for the tiny model against the same
+    tracker measuring a real step of the trainer the train stage builds (training/run.py's
+    config and trainer class, TRL's fused LM head), at 1,024 tokens."""
+    import datasets
+    import torch
+    from torch.distributed._tools.mem_tracker import MemTracker
+    from transformers import AutoTokenizer
+
+    from ramen.planning.training import simulate
+    from ramen.testing import tiny
+    from ramen.training.handoff import TrainerSpec
+    from ramen.training.run import _dpo_trainer, build_config
+
+    length, path = 1024, str(tiny.model_path("strong"))
+    spec = TrainerSpec(
+        name="calibration", method=method, model=path, data="", data_source="",
+        out_dir=str(tmp_path), checkpoints=str(tmp_path / "ckpt"), seed=0, report_to=["none"],
+        gpu=False, dtype="float32", trust_remote_code=False, reference="model", lora=None,
+        deepspeed=None,
+        args={"per_device_train_batch_size": 1, "max_length": length, "max_steps": 1,
+              "gradient_checkpointing": checkpointing},
+    )  # fmt: skip
+    config = build_config(spec, None)
+    if method == "sft":
+        from trl import SFTTrainer as Trainer
+
+        rows = [{"input_ids": [5] * length, "completion_mask": [0] * 8 + [1] * (length - 8)}]
+    else:
+        Trainer = _dpo_trainer()  # noqa: N806 - a class
+        rows = [{"prompt_ids": [5] * 8, "chosen_ids": [6] * (length - 8),
+                 "rejected_ids": [7] * (length - 8)}]  # fmt: skip
+    trainer = Trainer(
+        model=path, args=config, train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(path),
+    )  # fmt: skip
+    model = trainer.model
+    if checkpointing:  # as Trainer.train() turns it on
+        model.gradient_checkpointing_enable(config.gradient_checkpointing_kwargs)
+    model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    batch = next(iter(trainer.get_train_dataloader()))
+    tracker = MemTracker()
+    tracker.track_external(model)
+    with tracker:
+        trainer.training_step(model, batch)
+    peak = {
+        str(k).rsplit(".", 1)[-1]: v
+        for k, v in next(iter(tracker.get_tracker_snapshot("peak").values())).items()
+    }
+    measured = peak["ACT"] + peak["TEMP"]
+    planned = simulate(
+        shape_of("tiny:strong"),
+        2 if method == "dpo" else 1,
+        length,
+        checkpointing,
+        method,
+        "float32",
+    ).peak_bytes
+    assert torch.get_default_dtype() == torch.float32  # the simulation restores it
+    assert abs(planned - measured) / measured < 0.10, (planned, measured)

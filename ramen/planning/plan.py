@@ -268,6 +268,8 @@ class TrainingFit:
     tokens: int
     batch: int
     length_from: str
+    method: str
+    dtype: str
 
 
 def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
@@ -291,8 +293,8 @@ def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
         _colocated_vllm(recipe, step, where, shape, row, checks)
     row.host_per_node = fit.states.host_bytes
     row.notes.append(
-        f"{step.method} at [{fit.batch}, {fit.tokens:,}] ({fit.length_from}); logits "
-        f"{fit.acts.logits_bytes / GB:.1f} GB of the activations; simulated {fit.acts.simulated}"
+        f"{step.method} at [{fit.batch}, {fit.tokens:,}] ({fit.length_from}); simulated "
+        f"{fit.acts.simulated}"
     )
     full = step.lora is None
     if full and step.deepspeed in ("zero3", "zero3_offload"):
@@ -366,8 +368,11 @@ def training_fit(recipe: Any, step: Any, shape: Shape, tokens: int | None = None
         step.deepspeed, reference,
     )  # fmt: skip
     checkpointing = bool(step.args.get("gradient_checkpointing", False))
-    acts = simulate(shape, batch, tokens, checkpointing)
-    return TrainingFit(states, acts, tokens, batch, length_from)
+    dtype = recipe.models[recipe.training.base].dtype
+    if dtype == "auto":  # as the train stage chooses: bf16 on GPUs, float32 on CPU
+        dtype = "bfloat16" if gpn else "float32"
+    acts = simulate(shape, batch, tokens, checkpointing, step.method, dtype)
+    return TrainingFit(states, acts, tokens, batch, length_from, step.method, dtype)
 
 
 def _length(recipe: Any, step: Any, shape: Shape) -> tuple[int, str]:
@@ -443,9 +448,7 @@ def _check_training(
                             f"at {fit.tokens:,} tokens a sequence ({fit.length_from}), {need}; "
                             f"{fix}lower max_completion_length or per_device_train_batch_size"))  # fmt: skip
         return
-    fits = _fitting_length(
-        shape, fit.batch, fit.tokens, checkpointing, limit * a.warn_above - states
-    )
+    fits = _fitting_length(shape, fit, checkpointing, limit * a.warn_above - states)
     if "max_length" in step.args:
         why = f"at max_length {fit.tokens:,}, {need}"
     else:
@@ -461,14 +464,15 @@ def _check_training(
                         "become rejects)"))  # fmt: skip
 
 
-def _fitting_length(shape: Shape, batch: int, tokens: int, checkpointing: bool, room: float) -> int:
+def _fitting_length(shape: Shape, fit: TrainingFit, checkpointing: bool, room: float) -> int:
     """The longest sequence (a multiple of 1,024 below `tokens`) whose simulated activations
     fit `room`: a bisection over fake-tensor steps (activations grow with length, the
     attention of an eager implementation with its square)."""
-    lo, hi = 0, tokens // 1024
+    lo, hi = 0, fit.tokens // 1024
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if simulate(shape, batch, mid * 1024, checkpointing).peak_bytes <= room:
+        acts = simulate(shape, fit.batch, mid * 1024, checkpointing, fit.method, fit.dtype)
+        if acts.peak_bytes <= room:
             lo = mid
         else:
             hi = mid - 1

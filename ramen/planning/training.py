@@ -12,7 +12,8 @@ Activations: one forward and backward step of the model cut to 1 and 2 decoder l
 `FakeTensorMode` (nothing allocated) and `torch.distributed._tools.mem_tracker.MemTracker`, at
 the recipe's sequence length and micro-batch with gradient checkpointing as configured; the
 per-layer growth is extrapolated to every layer. The logits (micro-batch x tokens x vocabulary,
-kept for the loss) are part of that peak and reported on their own line too.
+kept for the loss) are never built: TRL's trainers replace the LM head by a fused, tiled one
+(`trl.trainer.utils.add_fused_lm_head`), and so does the simulated step.
 """
 
 from __future__ import annotations
@@ -107,25 +108,31 @@ def model_states(
 @dataclass(frozen=True)
 class Activations:
     peak_bytes: int  # activations and temporaries at the step's peak, per GPU
-    logits_bytes: int  # of which the logits kept for the loss
     simulated: str  # what was simulated
 
 
 def simulate(
-    shape: Shape, batch: int, tokens: int, checkpointing: bool, dtype_bytes: int = 2
+    shape: Shape,
+    batch: int,
+    tokens: int,
+    checkpointing: bool,
+    method: str = "sft",
+    dtype: str = "bfloat16",
 ) -> Activations:
     """The activation peak of one training step at [batch, tokens] (see the module
     docstring); simulated once per shape and size."""
-    one = _step(_key(shape), 1, batch, tokens, checkpointing)
-    two = _step(_key(shape), 2, batch, tokens, checkpointing)
-    per_layer = max(0, two[0] - one[0])
-    act = one[0] + per_layer * (shape.layers - 1)
-    logits = batch * tokens * shape.vocab * 4  # fp32 logits the loss reads
+    one = sum(_step(_key(shape), 1, batch, tokens, checkpointing, method, dtype))
+    two = sum(_step(_key(shape), 2, batch, tokens, checkpointing, method, dtype))
+    # The tracker reports the step's single peak, whose moment can move with depth (the end
+    # of the backward pass, say, after the later layers' saved inputs are freed); with
+    # checkpointing each layer keeps at least its input until its backward, so a layer adds
+    # no less than that.
+    kept = batch * tokens * shape.hidden * (2 if dtype == "bfloat16" else 4) if checkpointing else 0
+    per_layer = max(two - one, kept)
     return Activations(
-        act + one[1],
-        logits,
-        f"1 and 2 of {shape.layers} layers at [{batch}, {tokens}], gradient checkpointing "
-        f"{'on' if checkpointing else 'off'}",
+        one + per_layer * (shape.layers - 1),
+        f"1 and 2 of {shape.layers} layers at [{batch}, {tokens}] in {dtype}, gradient "
+        f"checkpointing {'on' if checkpointing else 'off'}, TRL's fused LM head",
     )
 
 
@@ -135,26 +142,41 @@ def _key(shape: Shape) -> str:
     return json.dumps(shape.config, sort_keys=True)
 
 
+# what TRL's trainers ask their fused LM head for (trl/trainer/*_trainer.py add_fused_lm_head)
+FUSED_OUTPUTS = {
+    "sft": ("log_probs", "entropy", "is_top1"),
+    "dpo": ("log_probs", "entropy", "mean_logits", "is_top1"),
+    "grpo": ("log_probs", "entropy"),
+}
+
+
 @functools.cache
-def _step(config_json: str, layers: int, batch: int, tokens: int, checkpointing: bool):
-    """(activation bytes, temporary bytes) at the peak of one fake training step."""
+def _step(
+    config_json: str, layers: int, batch: int, tokens: int, checkpointing: bool, method: str,
+    dtype: str,
+) -> tuple[int, int]:  # fmt: skip
+    """(activation bytes, temporary bytes) at the peak of one fake training step, run as TRL
+    runs it: the model's LM head replaced by TRL's fused, tiled head (`add_fused_lm_head`), so
+    the full logits are never built, and the loss from its per-token log-probabilities."""
     import json
 
     import torch  # slow to import: only when planning a training stage
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
     from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
 
     config = hf_config(json.loads(config_json), layers)
     config.use_cache = False
     before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)  # a fake model cannot be cast after it is built
+    torch.set_default_dtype(getattr(torch, dtype))  # a fake model cannot be cast once built
     try:
         with FakeTensorMode():
             # grouped_mm: experts run on their routed tokens only (tokens x top-k rows), with
             # shapes known in advance; the eager loop's data-dependent indexing has none
             experts = {"experts_implementation": "grouped_mm"} if _is_moe(config) else {}
             model = AutoModelForCausalLM.from_config(config, **experts)
+            add_fused_lm_head(model, outputs=FUSED_OUTPUTS[method])
             if checkpointing:
                 model.gradient_checkpointing_enable()
             model.train()
@@ -162,7 +184,7 @@ def _step(config_json: str, layers: int, batch: int, tokens: int, checkpointing:
             tracker = MemTracker()
             tracker.track_external(model)
             with tracker:
-                model(input_ids=ids, labels=ids).loss.backward()
+                model(input_ids=ids, labels=ids, fused_lm_head=True).loss.backward()
             peak = next(iter(tracker.get_tracker_snapshot("peak").values()))
     finally:
         torch.set_default_dtype(before)
