@@ -208,3 +208,15 @@ def test_the_simulated_step_is_within_10_percent_of_a_real_one(tmp_path, method,
     ).peak_bytes
     assert torch.get_default_dtype() == torch.float32  # the simulation restores it
     assert abs(planned - measured) / measured < 0.10, (planned, measured)
+
+
+@pytest.mark.slow
+def test_each_gpu_recipes_plan_line_is_what_ramen_plan_says():
+    """The `# Plan (ramen plan):` header line of every shipped GPU recipe is current
+    (`scripts/plan_summaries.py --write` rewrites them)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plan_summaries.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
