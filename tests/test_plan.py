@@ -220,3 +220,20 @@ def test_each_gpu_recipes_plan_line_is_what_ramen_plan_says():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_prepared_gpu_script_runs_its_cases_on_cpu(tmp_path):
+    """benchmarks/gpu/plan_vs_measured.py, small shapes on CPU: every case planned and
+    measured, and the simulation within 10% of the real step."""
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu" / "plan_vs_measured.py"),
+         "--device", "cpu", "--small"],
+        capture_output=True, text=True, env={**os.environ, "OUT": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reproduce: python" in proc.stdout
+    rows = json.loads((tmp_path / "plan_vs_measured.json").read_text())
+    assert len(rows) == 3 and all(0.9 < r["ratio"] < 1.1 for r in rows), rows

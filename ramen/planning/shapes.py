@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ramen.bundled import DATA_DIR
-from ramen.testing import tiny
 
 TABLE = DATA_DIR / "model_configs.json"
 # keys of a bundled entry that are notes, not config
@@ -60,6 +59,9 @@ class Shape:
 def find_config(path: str, revision: str | None = None) -> tuple[dict, str] | None:
     """(config.json facts, where they came from) for a recipe's model path, or None."""
     if path.startswith("tiny:"):
+        # only for tiny: paths, so that the GPU script (benchmarks/gpu/) runs without pydantic
+        from ramen.testing import tiny
+
         folder = tiny.model_path(path.removeprefix("tiny:"))
         return json.loads((folder / "config.json").read_text()), f"{path} ({folder})"
     local = Path(path).expanduser()

@@ -153,7 +153,7 @@ FUSED_OUTPUTS = {
 @functools.cache
 def _step(
     config_json: str, layers: int, batch: int, tokens: int, checkpointing: bool, method: str,
-    dtype: str,
+    dtype: str, fused: bool = True,
 ) -> tuple[int, int]:  # fmt: skip
     """(activation bytes, temporary bytes) at the peak of one fake training step, run as TRL
     runs it: the model's LM head replaced by TRL's fused, tiled head (`add_fused_lm_head`), so
@@ -164,7 +164,6 @@ def _step(
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
     from transformers import AutoModelForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
 
     config = hf_config(json.loads(config_json), layers)
     config.use_cache = False
@@ -176,7 +175,10 @@ def _step(
             # shapes known in advance; the eager loop's data-dependent indexing has none
             experts = {"experts_implementation": "grouped_mm"} if _is_moe(config) else {}
             model = AutoModelForCausalLM.from_config(config, **experts)
-            add_fused_lm_head(model, outputs=FUSED_OUTPUTS[method])
+            if fused:  # TRL's head; without it (fused=False) the model's own loss
+                from trl.trainer.utils import add_fused_lm_head  # TRL: slow, and not everywhere
+
+                add_fused_lm_head(model, outputs=FUSED_OUTPUTS[method])
             if checkpointing:
                 model.gradient_checkpointing_enable()
             model.train()
@@ -184,7 +186,8 @@ def _step(
             tracker = MemTracker()
             tracker.track_external(model)
             with tracker:
-                model(input_ids=ids, labels=ids, fused_lm_head=True).loss.backward()
+                extra = {"fused_lm_head": True} if fused else {}
+                model(input_ids=ids, labels=ids, **extra).loss.backward()
             peak = next(iter(tracker.get_tracker_snapshot("peak").values()))
     finally:
         torch.set_default_dtype(before)
