@@ -32,11 +32,11 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
         check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert check.returncode == 0, f"{script.name}: {check.stderr}"
     train = (launch_dir / "train.sbatch").read_text()
-    assert "#SBATCH --nodes=3" in train and "#SBATCH --gpus-per-node=8" in train
+    assert "#SBATCH --nodes=5" in train and "#SBATCH --gpus-per-node=8" in train
     assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
     assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
-    assert "srun --ntasks=3 --kill-on-bad-exit=1" in train
-    assert "24 in all, deepspeed zero3" in train
+    assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
+    assert "40 in all, deepspeed zero3" in train
     assert 'TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"' in train
     sample = (launch_dir / "sample.sbatch").read_text()
     assert '"$RAY" start --head' in sample and "RAY_ADDRESS" in sample
@@ -211,7 +211,7 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
         "launch.account=proj",
         "launch.qos=high",
         "launch.constraint=h100",
-        "launch.mem=1800G",
+        "launch.mem=1900G",
         "launch.cpus_per_task=96",
         "launch.cpu_partition=cpu",
         "launch.extra_sbatch=[--exclusive, --reservation=llm week]",
@@ -225,7 +225,7 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
         "#SBATCH --account=proj",
         "#SBATCH --qos=high",
         "#SBATCH --constraint=h100",
-        "#SBATCH --mem=1800G",
+        "#SBATCH --mem=1900G",
         "#SBATCH --cpus-per-task=96",
         "#SBATCH --exclusive",
         "#SBATCH --reservation='llm week'",

@@ -122,6 +122,7 @@ def test_every_shipped_recipe_fits_its_own_cluster():
         ("qwen3-235b-dpo", ["models.sampler.tensor_parallel=1", "models.sampler.pipeline_parallel=1"],
          "models.sampler.tensor_parallel", "use 7 GPUs or more per replica"),
         ("qwen3-235b-dpo", ["launch.nodes=3"], "plan.host_memory_gb", "2,743 GB of host memory"),
+        ("qwen3-235b-dpo", ["launch.mem=1800G"], "launch.mem", "over the 1,800 GB granted"),
     ],
 )  # fmt: skip
 def test_a_stage_that_cannot_fit_is_refused_with_the_key_and_the_fix(
