@@ -238,3 +238,18 @@ def test_the_prepared_gpu_script_runs_its_cases_on_cpu(tmp_path):
     assert "reproduce: python" in proc.stdout
     rows = json.loads((tmp_path / "plan_vs_measured.json").read_text())
     assert len(rows) == 3 and all(0.9 < r["ratio"] < 1.1 for r in rows), rows
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "mem, gb", [(None, 2000.0), ("0", 2000.0), ("500G", 500.0), ("2T", 2000.0), ("1000000", 1000.0)]
+)
+def test_host_memory_per_node_reads_slurms_units(mem, gb):
+    """`launch.mem` in SLURM's units (megabytes without one; 0 = the whole node, so the plan's
+    assumption)."""
+    from ramen.planning.plan import _host_limit
+
+    recipe = load_recipe(
+        ROOT / "recipes" / "qwen3-235b-dpo.yaml", [f"launch.mem={mem}"] if mem else []
+    )
+    assert _host_limit(recipe) == gb * 1e9

@@ -138,9 +138,13 @@ def _train_index(recipe: Any, name: str) -> int | None:
 
 
 def _host_limit(recipe: Any) -> float:
-    mem = recipe.launch.mem
-    if mem:
-        number, unit = float(mem[:-1]) if mem[-1].isalpha() else float(mem), mem[-1].upper()
+    """Host memory per node: `launch.mem` (SLURM's units, megabytes without one; 0 means the
+    whole node), else the plan's assumption."""
+    mem = (recipe.launch.mem or "").strip()
+    if mem and mem != "0":
+        number, unit = (
+            (float(mem[:-1]), mem[-1].upper()) if mem[-1].isalpha() else (float(mem), "M")
+        )
         return number * {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}.get(unit, 1e6)
     return recipe.plan.host_memory_gb * GB
 
