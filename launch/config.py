@@ -40,7 +40,11 @@ class LaunchConfig(StrictModel):
         default=None, ge=1, description="`--cpus-per-task` of every job (null = the cluster's)."
     )
     mem: str | None = Field(
-        default=None, description="`--mem` per node, e.g. `500G` (null = the cluster's default)."
+        default=None,
+        pattern=r"^[0-9]+[KMGTkmgt]?$",
+        description="`--mem` per node in SLURM's form, e.g. `500G` (megabytes without a unit; "
+        "0 = the whole node; null = the cluster's default). The plan checks host memory "
+        "against it.",
     )
     partition: str | None = Field(default=None, description="SLURM partition of the GPU stages.")
     cpu_partition: str | None = Field(

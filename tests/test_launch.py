@@ -95,6 +95,7 @@ def test_recipe_values_render_inertly(tmp_path):
         ("launch.partition=gpu\nrm -rf ~", "launch.partition"),
         ("launch.extra_sbatch=[exclusive]", "launch.extra_sbatch"),
         ("launch.env={'A B': x}", "launch.env"),
+        ("launch.mem=lots", "launch.mem"),
     ],
 )
 def test_bad_launch_values_exit_2_naming_the_key(tmp_path, override, key):

@@ -274,6 +274,7 @@ class TrainingFit:
     length_from: str
     method: str
     dtype: str
+    trainable: int  # the parameters the step trains (LoRA: the adapter's)
 
 
 def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
@@ -307,8 +308,7 @@ def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
         row.notes.append(
             f"rank 0's node also holds the consolidated 16-bit save ({save / GB:.0f} GB)"
         )
-    trainable = shape.total_params if full else _lora_params(shape, step.lora)
-    checkpoint = 14 * trainable  # 16-bit weights, fp32 master weights and two Adam moments
+    checkpoint = 14 * fit.trainable  # 16-bit weights, fp32 master weights and two Adam moments
     kept = step.args.get("save_total_limit")
     export = 2 * shape.total_params
     row.disk = checkpoint * (kept or 1) + export
@@ -376,7 +376,7 @@ def training_fit(recipe: Any, step: Any, shape: Shape, tokens: int | None = None
     if dtype == "auto":  # as the train stage chooses: bf16 on GPUs, float32 on CPU
         dtype = "bfloat16" if gpn else "float32"
     acts = simulate(shape, batch, tokens, checkpointing, step.method, dtype)
-    return TrainingFit(states, acts, tokens, batch, length_from, step.method, dtype)
+    return TrainingFit(states, acts, tokens, batch, length_from, step.method, dtype, trainable)
 
 
 def _length(recipe: Any, step: Any, shape: Shape) -> tuple[int, str]:
