@@ -7,7 +7,7 @@ from typing import Any
 
 from ramen.console import err_console
 from ramen.errors import UserError
-from ramen.stage import StageContext, StageDef, model_entries
+from ramen.stage import StageContext, StageDef, dump, model_entries
 from ramen.testing import tiny
 
 RUN_PREFIX = "run:"  # a model folder inside this run (a round's trained model, launch/rounds.py)
@@ -54,7 +54,7 @@ def models_stage(ctx: StageContext) -> dict:
                 f"[yellow]warning[/]: models.{name}.trust_remote_code is on: code shipped with '{spec.path}' will run"
             )
         resolved[name] = {
-            **spec.model_dump(mode="json"),
+            **dump(spec),  # a knob a recipe leaves at its default is not written: nothing reruns
             "resolved_path": resolve_model_path(name, spec.path),
         }
     ctx.write_json("models.json", resolved)
@@ -67,8 +67,8 @@ def _config(r: Any) -> dict:
     }
     return {
         **model_entries(r, *r.models),
-        # family.json holds every file's sha256: a rebuilt family reruns the stages that use it
-        "tiny family": tiny.family_digest() if tiny_names else None,
+        # family.json holds every file's sha256: a rebuilt member reruns the stages that use it
+        "tiny family": tiny.members_digest(tiny_names) if tiny_names else None,
     }
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import importlib.util
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ramen.errors import RecipeError
 from ramen.turns import find_template
@@ -19,7 +28,7 @@ from ramen.turns import find_template
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 # The tiny model family that ramen/testing/tiny_build.py builds and ramen/testing/tiny_family/ ships (`path: tiny:NAME`).
-TINY_NAMES = ("weak", "strong", "judge", "writer", "lax")
+TINY_NAMES = ("weak", "strong", "judge", "writer", "lax", "moe", "oss")
 
 
 def need_model(recipe: Any, where: str, name: str | None, allow_trained: bool = False) -> None:
@@ -38,10 +47,26 @@ def need_model(recipe: Any, where: str, name: str | None, allow_trained: bool = 
     raise RecipeError(f"unknown model '{name}'; {hint}", where=where)
 
 
+Scalar = str | int | float | bool | None
+
+
 class StrictModel(BaseModel):
     """Base of every recipe section: unknown keys are errors (the loader adds a did-you-mean)."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Keys added after users had finished runs: a stage's config hash counts them only when the
+    # recipe sets them to something other than their default, so a new knob reruns nothing.
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _hashed(self, handler: Any, info: SerializationInfo) -> Any:
+        out = handler(self)
+        if self.HASHED_WHEN_SET and isinstance(out, dict) and (info.context or {}).get("hashed"):
+            fields = type(self).model_fields
+            for name in self.HASHED_WHEN_SET:
+                if getattr(self, name) == fields[name].get_default(call_default_factory=True):
+                    out.pop(name, None)
+        return out
 
 
 class EngineSpec(StrictModel):
@@ -125,6 +150,25 @@ class EngineSpec(StrictModel):
         "samples the same text (benchmarks/engine_modes.py).",
     )
 
+    HASHED_WHEN_SET = frozenset({"args"})
+
+    args: dict[str, Scalar | list[Scalar]] = Field(
+        default_factory=dict,
+        description="More vLLM engine arguments, by their `EngineArgs` names, given to the offline "
+        "engine as keywords and to `vllm serve` as flags alike: what MoE serving needs "
+        "(`enable_expert_parallel: true`, `kv_cache_dtype: fp8`, `enable_prefix_caching: true`, "
+        "...). Names are checked against vLLM's EngineArgs when the recipe loads; `ramen "
+        "validate` also runs vLLM's own argument parser on the values. Arguments ramen sets "
+        "from other keys (dtype, max_model_len, parallel sizes, seed, ...) are refused here.",
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _known_engine_args(cls, value: dict) -> dict:
+        for name in value:
+            check_engine_arg(name)
+        return value
+
     @model_validator(mode="after")
     def _endpoint_needs_url(self) -> EngineSpec:
         if self.backend == "endpoint" and not self.url:
@@ -175,6 +219,15 @@ class ModelSpec(StrictModel):
         description="Passed to the chat template as `enable_thinking` (Qwen3); null leaves the "
         "template's default. Set false for a judge.",
     )
+    HASHED_WHEN_SET = frozenset({"reasoning_effort"})
+
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        default=None,
+        description="How hard a reasoning model thinks (gpt-oss: `Reasoning: low|medium|high` in "
+        "its system message); null leaves the model's default. Sent as the request's "
+        "`reasoning_effort` field to a server (vLLM's harmony rendering reads it there, never "
+        "from `chat_template_kwargs`) and given to the chat template offline and in training.",
+    )
     chat_template_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the model's chat template."
     )
@@ -220,6 +273,17 @@ class ModelSpec(StrictModel):
         "ramen warns when it is on.",
     )
 
+    @field_validator("chat_template_kwargs")
+    @classmethod
+    def _effort_is_its_own_key(cls, value: dict) -> dict:
+        if "reasoning_effort" in value:
+            raise ValueError(
+                "reasoning_effort: use the model's own `reasoning_effort` key (a server reads it "
+                "as the request's field; vLLM's harmony rendering of gpt-oss ignores "
+                "chat_template_kwargs)"
+            )
+        return value
+
     @field_validator("path")
     @classmethod
     def _tiny_name(cls, path: str) -> str:
@@ -253,17 +317,103 @@ class ModelSpec(StrictModel):
         return value
 
     def template_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the chat template (`enable_thinking` included when set)."""
+        """Keyword arguments for the chat template (`enable_thinking` and `reasoning_effort`
+        included when set), as `vllm serve` renders a request with `request_fields()`: it gives
+        the template the request's `reasoning_effort`, and `enable_thinking` true with it
+        unless the recipe set that."""
         kwargs = dict(self.chat_template_kwargs)
         if self.enable_thinking is not None:
             kwargs["enable_thinking"] = self.enable_thinking
+        if self.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = self.reasoning_effort
+            kwargs.setdefault("enable_thinking", True)
         return kwargs
+
+    def request_fields(self) -> dict[str, Any]:
+        """The fields of a `/v1/chat/completions` request that carry this model's template
+        settings: `reasoning_effort` as the request's own field (vLLM's harmony rendering of
+        gpt-oss reads only that), the rest as vLLM's `chat_template_kwargs`."""
+        fields: dict[str, Any] = {}
+        kwargs = dict(self.chat_template_kwargs)
+        if self.enable_thinking is not None:
+            kwargs["enable_thinking"] = self.enable_thinking
+        if self.reasoning_effort is not None:
+            fields["reasoning_effort"] = self.reasoning_effort
+        if kwargs:
+            fields["chat_template_kwargs"] = kwargs
+        return fields
 
     def memory_utilization(self, on_gpu: bool) -> float:
         """The `gpu_memory_utilization` vLLM gets: the recipe's, else a default per device."""
         if self.gpu_memory_utilization is not None:
             return self.gpu_memory_utilization
         return 0.9 if on_gpu else 0.3
+
+
+# vLLM engine arguments ramen sets from its own keys: `engine.args` may not set them.
+RAMEN_ENGINE_ARGS = {
+    "model": "models.<m>.path",
+    "served_model_name": "models.<m>.engine.served_name",
+    "revision": "models.<m>.revision",
+    "dtype": "models.<m>.dtype",
+    "max_model_len": "models.<m>.max_model_len",
+    "tensor_parallel_size": "models.<m>.tensor_parallel",
+    "pipeline_parallel_size": "models.<m>.pipeline_parallel",
+    "data_parallel_size": "models.<m>.data_parallel",
+    "gpu_memory_utilization": "models.<m>.gpu_memory_utilization",
+    "trust_remote_code": "models.<m>.trust_remote_code",
+    "seed": "seed",
+    "enforce_eager": "models.<m>.engine.enforce_eager",
+    "max_num_seqs": "models.<m>.engine.max_num_seqs",
+    "distributed_executor_backend": "models.<m>.tensor_parallel (Ray is chosen from the layout)",
+}
+
+
+@functools.cache
+def known_engine_args() -> frozenset[str] | None:
+    """The fields of vLLM's `EngineArgs` (what `LLM(**kwargs)` takes and `vllm serve` has as
+    flags), read from its source without importing vLLM; None when they cannot be read."""
+    try:
+        spec = importlib.util.find_spec("vllm")
+        path = Path(spec.origin).parent / "engine" / "arg_utils.py"  # type: ignore[union-attr]
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and node.name == "EngineArgs":
+                return frozenset(
+                    n.target.id
+                    for n in node.body
+                    if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+                )
+    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+        pass
+    return None
+
+
+def check_engine_arg(name: str) -> None:
+    """A ValueError naming the fix when `name` is not an engine argument `engine.args` may set."""
+    if name in RAMEN_ENGINE_ARGS:
+        raise ValueError(f"'{name}' is set by ramen from {RAMEN_ENGINE_ARGS[name]}; set it there")
+    known = known_engine_args()
+    if known is not None and name not in known:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see `vllm serve --help`"
+        raise ValueError(f"'{name}' is not a vLLM engine argument; {hint}")
+
+
+def engine_flags(args: dict[str, Any]) -> list[str]:
+    """`engine.args` as `vllm serve` flags: `--name value`, a list as repeated values, true as
+    `--name`, false as `--no-name` (vLLM's boolean flags take both forms)."""
+    out: list[str] = []
+    for name, value in args.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value is False:
+            out.append(f"--no-{name.replace('_', '-')}")
+        elif isinstance(value, list):
+            out += [flag, *(str(v) for v in value)]
+        elif value is not None:
+            out += [flag, str(value)]
+    return out
 
 
 def known_reasoning_parsers() -> set[str] | None:

@@ -70,6 +70,7 @@ training:
 
     tok = AutoTokenizer.from_pretrained(base)
     sft_view = [json.loads(x) for x in (runs / "train" / "examples.jsonl").read_text().splitlines()]
+    assert sft_view.pop(0)["header"]["method"] == "sft"
     assert len(sft_view) == len(sft)
     for i, (view, row) in enumerate(zip(sft_view, sft, strict=True)):
         a, b = i + 2, i + 5
@@ -86,6 +87,7 @@ training:
     dpo_view = [
         json.loads(x) for x in (runs / "train-2" / "examples.jsonl").read_text().splitlines()
     ]
+    assert dpo_view.pop(0)["header"]["method"] == "dpo"
     for i, view in enumerate(dpo_view):
         a, b = i + 2, i + 5
         assert view["chosen"].count(f"{a} plus {b} makes {a + b}.") == 1 and view[

@@ -185,6 +185,8 @@ training:
     assert sum(last) / len(last) > sum(first) / len(first) + 0.15, (first, last)
     # the prompts are the model's own template's rendering of each question
     examples = [json.loads(x) for x in (stage / "examples.jsonl").read_text().splitlines()]
+    assert examples[0]["header"]["method"] == "grpo"
+    examples = examples[1:]
     for ex, row in zip(examples, rows, strict=False):
         want = tokenizer.apply_chat_template(
             [{"role": "user", "content": row["question"]}],

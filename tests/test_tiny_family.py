@@ -141,12 +141,27 @@ def test_the_builder_runs_every_member_for_a_few_steps(tmp_path):
         tiny.verify(name, out)
         built = json.loads((out / name / "ramen_tiny.json").read_text())
         assert built["role"] == name and built["builder_version"] == tiny_build.BUILDER_VERSION
-    for name in ("weak", "strong", "lax"):
+    for name in ("weak", "strong", "lax", "moe", "oss"):
         assert "greedy_right_on_validation_problems" in meta["members"][name]["scores"]
     assert "held_out_checks_right" in meta["members"]["judge"]["scores"]
     # the judge's attempts both ran (the quick judge never reaches its target)
     assert "judge, attempt 2" in proc.stdout
     assert not list(tmp_path.glob(".family.*")), "the build's temporary folders are gone"
+    # rebuilding only the architectures keeps every other member's files and scores
+    before = tiny.read_metadata(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ramen.testing.tiny_build", "--quick", "--out", str(out),
+         "--only", "oss"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    after = tiny.read_metadata(out)
+    for name in tiny.NAMES:
+        tiny.verify(name, out)
+        if name != "oss":
+            assert after["members"][name] == before["members"][name], name
+    assert "tiny models: moe" not in proc.stdout and "oss built" in proc.stdout
+    assert not list(tmp_path.glob(".family.*"))
 
 
 @pytest.mark.slow

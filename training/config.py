@@ -30,6 +30,14 @@ class LoraSpec(StrictModel):
     target_modules: list[str] | str = Field(
         default="all-linear", description="Modules to adapt: a list of names, or `all-linear`."
     )
+    HASHED_WHEN_SET = frozenset({"target_parameters"})
+
+    target_parameters: list[str] | None = Field(
+        default=None,
+        description="Parameters to adapt that are not linear layers, by name suffix: an MoE's "
+        "fused experts (gpt-oss: `[mlp.experts.gate_up_proj, mlp.experts.down_proj]`). The "
+        "train stage's stats say which groups (attention, router, experts) LoRA adapted.",
+    )
 
 
 class DataEntry(StrictModel):
@@ -54,6 +62,8 @@ class DataEntry(StrictModel):
 
 class TrainingStep(StrictModel):
     """One training run. A recipe's `training:` is the first; `then:` chains more."""
+
+    HASHED_WHEN_SET = frozenset({"dequantize"})
 
     method: Literal["sft", "dpo", "grpo"] = Field(
         description="TRL trainer to run: `sft`, `dpo`, or `grpo` (online RL with ramen's grader "
@@ -85,6 +95,13 @@ class TrainingStep(StrictModel):
         default=1,
         ge=1,
         description="Training processes per machine (GPUs per node; CPU processes on a CPU box).",
+    )
+    dequantize: bool = Field(
+        default=False,
+        description="Load a quantized checkpoint (gpt-oss's MXFP4 experts) dequantized to "
+        "`models.<base>.dtype` for training, as transformers does with the quantization "
+        "config's `dequantize`; generation and evaluation keep serving the quantized weights. "
+        "A quantized base without it is refused before training starts.",
     )
     reference: Literal["model", "precompute"] = Field(
         default="model",

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict
 from ramen.io import write_json_atomic
 from ramen.training.config import LoraSpec
 
+# Written by the trainer when it trains LoRA: the parameter groups PEFT adapted and those it
+# left frozen (run.adapted_groups), read by the stage into its stats.
+ADAPTED = "adapted.json"
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,6 +67,8 @@ class TrainerSpec(_Spec):
     deepspeed: str | None  # a ZeRO preset's path
     args: dict[str, Any]  # passed to TRL's config (checked against it when the recipe loads)
     grpo: GrpoHandoff | None = None
+    # the base's quantization config with `dequantize: true` (training.dequantize), else None
+    dequantize: dict[str, Any] | None = None
 
     def write(self, path: Path) -> None:
         data = self.model_dump(mode="json")

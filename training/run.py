@@ -32,7 +32,7 @@ from typing import Any
 from ramen.export import stop_on_eos
 from ramen.io import write_text_atomic
 from ramen.training.grpo import reward_function
-from ramen.training.handoff import TrainerSpec
+from ramen.training.handoff import ADAPTED, TrainerSpec
 from ramen.turns import end_of_turn_token
 
 # The train stage hands over rows it rendered and tokenized itself (ramen/turns.py).
@@ -75,10 +75,13 @@ def _dpo_trainer():
     return TokenizedDPOTrainer
 
 
-def write_examples(dataset: Any, method: str, tokenizer: Any, path: Path) -> None:
+def write_examples(
+    dataset: Any, method: str, tokenizer: Any, path: Path, header: dict | None = None
+) -> None:
     """The first rows exactly as the trainer holds them, decoded: SFT `text` (the whole
     sequence) and `loss_text` (only the tokens that carry loss); DPO `prompt`, `chosen`,
-    `rejected`. Masks and templates are debugged from this file."""
+    `rejected`. Masks and templates are debugged from this file. The first line, `{"header":
+    ...}`, says what trained: the method, the model, and with LoRA what it adapted."""
 
     def decode(ids: list[int]) -> str:
         return tokenizer.decode(ids, skip_special_tokens=False)
@@ -96,7 +99,67 @@ def write_examples(dataset: Any, method: str, tokenizer: Any, path: Path) -> Non
             rows.append({"text": decode(ids), "loss_text": decode(loss), "tokens": len(ids)})
         else:
             rows.append({k: decode(row[f"{k}_ids"]) for k in ("prompt", "chosen", "rejected")})
+    if header is not None:
+        rows.insert(0, {"header": header})
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _group(path: str) -> str:
+    """The parameter group a module path belongs to: attention, router, experts, mlp (dense
+    or shared experts), head (embeddings and LM head), or other."""
+    parts = path.split(".")
+    if "experts" in parts:
+        return "experts"
+    if any(p in ("self_attn", "attn", "attention") for p in parts):
+        return "attention"
+    if parts[-1] in ("gate", "router") and "mlp" in parts:
+        return "router"
+    if "mlp" in parts:
+        return "mlp"
+    if parts[-1] in ("lm_head", "embed_tokens"):
+        return "head"
+    return "other"
+
+
+def _dequantized(spec: TrainerSpec) -> dict:
+    """`quantization_config` that loads a quantized base (gpt-oss's MXFP4) dequantized to the
+    training dtype (training.dequantize), as transformers' quantizers do with `dequantize`."""
+    if spec.dequantize is None:
+        return {}
+    from transformers.quantizers.auto import AutoQuantizationConfig
+
+    return {"quantization_config": AutoQuantizationConfig.from_dict(spec.dequantize)}
+
+
+def adapted_groups(model: Any) -> dict:
+    """What LoRA adapted, read from PEFT's own model: per group, the adapted targets (a module,
+    or a module's parameter for PEFT's ParamWrapper: `experts.gate_up_proj`) and how many
+    layers; `frozen`: the groups the model has that LoRA left untouched (gpt-oss's experts
+    and router under `all-linear`, which adapts linear layers only)."""
+    from peft.tuners.lora import LoraLayer
+
+    adapted: dict[str, dict[str, int]] = {}
+    for path, module in model.named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        path = path.replace(".base_layer", "")
+        name = path.split(".")[-1]
+        parameter = getattr(module, "parameter_name", None)
+        target = f"{name}.{parameter}" if parameter and parameter != "weight" else name
+        group = adapted.setdefault(_group(path), {})
+        group[target] = group.get(target, 0) + 1
+    present = set()
+    for path, module in model.named_modules():
+        if (
+            path
+            and not any(k in path for k in ("lora_", "base_layer"))
+            and (next(module.parameters(recurse=False), None) is not None)
+        ):
+            present.add(_group(path.removeprefix("base_model.model.")))
+    return {
+        "adapted": {g: dict(sorted(t.items())) for g, t in sorted(adapted.items())},
+        "frozen": sorted(present - set(adapted) - {"other", "head"}),
+    }
 
 
 def last_complete_checkpoint(folder: Path) -> tuple[str | None, list[Path]]:
@@ -318,6 +381,7 @@ def build_config(spec: TrainerSpec, eos: str | None):
         "model_init_kwargs": {
             "dtype": spec.dtype,
             "trust_remote_code": spec.trust_remote_code,
+            **_dequantized(spec),
             **args.pop("model_init_kwargs", {}),
         },
     }
@@ -403,6 +467,7 @@ def main(spec_path: str, method: str | None = None) -> None:
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
             target_modules=lora.target_modules,
+            target_parameters=lora.target_parameters,
             task_type="CAUSAL_LM",
         )
     extra: dict[str, Any] = {}
@@ -427,7 +492,13 @@ def main(spec_path: str, method: str | None = None) -> None:
         **extra,
     )
     if trainer.is_world_process_zero():
-        write_examples(trainer.train_dataset, spec.method, tokenizer, out / "examples.jsonl")
+        header: dict[str, Any] = {"method": spec.method, "model": spec.model}
+        if peft_config is not None:
+            header["lora"] = adapted_groups(trainer.model)
+            write_text_atomic(out / ADAPTED, json.dumps(header["lora"], indent=2) + "\n")
+        write_examples(
+            trainer.train_dataset, spec.method, tokenizer, out / "examples.jsonl", header
+        )
     last, unfinished = last_complete_checkpoint(Path(spec.checkpoints))
     trainer.accelerator.wait_for_everyone()  # every process has looked before any removal
     if trainer.is_world_process_zero():

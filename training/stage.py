@@ -11,6 +11,7 @@ same training (config and inputs).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -41,7 +42,7 @@ from ramen.stage import (
 )
 from ramen.training.config import TrainingStep, data_entries, uses_curation_data
 from ramen.training.grpo import grpo_spec, prepare_prompts
-from ramen.training.handoff import TrainerSpec
+from ramen.training.handoff import ADAPTED, TrainerSpec
 from ramen.training.launcher import (
     LoggedProcess,
     Topology,
@@ -75,6 +76,38 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
         return ctx.resolve_model(training.base), spec
     prev = ctx.inputs[train_stage_name(index - 1)]
     return str(model_folder(prev)), spec
+
+
+def quantized_base(
+    path: str, spec: Any, step: TrainingStep, name: str, index: int
+) -> dict | None:
+    """The base's quantization config with `dequantize` on when the step asks for it
+    (training.dequantize); None for a base that is not quantized. A quantized base without it
+    is refused here, in one line, before any process loads it: the trainer would get quantized
+    weights it cannot train."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            path, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+    except (OSError, ValueError):
+        return None  # the trainer's own load says what is wrong with the folder
+    quantization = getattr(config, "quantization_config", None)
+    if not quantization:
+        return None
+    if hasattr(quantization, "to_dict"):
+        quantization = quantization.to_dict()
+    method = quantization.get("quant_method", "unknown")
+    key = "training.dequantize" if index == 0 else f"{step_path(index)}.dequantize"
+    if not step.dequantize:
+        raise UserError(
+            f"models.{name} ({path}) is a {method}-quantized checkpoint, which the trainer cannot "
+            f"train as it is: set {key}: true to load it dequantized to {spec.dtype} (generation "
+            "keeps serving the quantized weights)",
+            where=key,
+        )
+    return {**quantization, "dequantize": True}
 
 
 class TrainingLaunch:
@@ -289,6 +322,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             args = {**args, "max_length": rendered["max_length"]}  # the data's: nothing is cut
         if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
             args = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
+        dequantize = quantized_base(base_path, model_spec, step, recipe.training.base, index)
         grpo = None
         if step.method == "grpo":
             grpo = grpo_spec(ctx, step, base_path, rendered, gpu)
@@ -312,12 +346,20 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             deepspeed=str(preset_path(step.deepspeed)) if step.deepspeed else None,
             args=args,
             grpo=grpo,
+            dequantize=dequantize,
         )
     except BaseException:
         launch.cancel()  # the training processes were waiting for a spec that will not come
         raise
     launch.run(spec)
+    adapted = None
     if step.lora:
+        adapted = json.loads((ctx.out_dir / ADAPTED).read_text(encoding="utf-8"))
+        frozen = adapted["frozen"]
+        console.print(
+            f"{ctx.name}: LoRA adapted {', '.join(adapted['adapted']) or 'nothing'}"
+            + (f"; left frozen: {', '.join(frozen)} (training.lora)" if frozen else "")
+        )
         merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
         ctx.add_output("merged")
     for name in (
@@ -330,6 +372,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "loss.png",
         "accelerate.yaml",
         "spec.json",
+        ADAPTED,
     ):
         if (ctx.out_dir / name).exists():
             ctx.add_output(name)
@@ -337,6 +380,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "model": str(model_folder(ctx.out_dir)),
         "method": step.method,
         "lora": bool(step.lora),
+        **({"lora_adapted": adapted} if adapted else {}),
         **rendered,
         **({"mix": mix} if mix else {}),
     }
@@ -427,7 +471,7 @@ def _config(index: int):
         ]
         if not isinstance(step.data, list):
             data = data[0] if data else None
-        dump = step.model_dump(mode="json", exclude={"then"})
+        dump = step.model_dump(mode="json", exclude={"then"}, context={"hashed": True})
         # the first step is `training` but for `then`, which belongs to the later steps' stages
         declared = (
             {f"training.{k}": v for k, v in dump.items()}

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ramen.console import console
+from ramen.errors import RecipeError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -15,12 +16,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     _gate(recipe, STAGES)
+    _check_engine_args(recipe)
     stages = [s.name for s in STAGES if s.enabled(recipe)]
     console.print(
         f"ok: {args.recipe} is a valid recipe '{recipe.name}' (hash {recipe.hash()[:12]})"
     )
     console.print(f"stages: {', '.join(stages) or 'none'}")
     return 0
+
+
+def _check_engine_args(recipe) -> None:
+    """vLLM's own parser on every model's `engine.args` (their names were checked at load)."""
+    from ramen.inference.server import check_engine_values  # imports vLLM: only when asked
+
+    for name, spec in recipe.models.items():
+        problem = check_engine_values(spec.engine.args)
+        if problem:
+            raise RecipeError(f"models.{name}.engine.args: vLLM says: {problem}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

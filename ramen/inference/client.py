@@ -89,9 +89,9 @@ class ServerEngine:
         }
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        kwargs = self.spec.template_kwargs()
-        if kwargs:
-            body["chat_template_kwargs"] = kwargs  # vLLM's extension; set only when asked for
+        # reasoning_effort as the request's field, chat_template_kwargs (vLLM's extension) only
+        # when the recipe asks for it
+        body.update(self.spec.request_fields())
         return body
 
     async def _post(self, client: Any, body: dict) -> dict:

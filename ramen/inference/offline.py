@@ -92,6 +92,7 @@ class OfflineEngine:
             kwargs["distributed_executor_backend"] = "ray"
         if not on_gpu():
             kwargs["enable_chunked_prefill"] = CPU_CHUNKED_PREFILL
+        kwargs.update(spec.engine.args)  # the recipe's (names checked when it loaded)
         with vllm_multiprocessing(engine_multiprocessing(spec)):
             self.llm = LLM(**kwargs)
         self.renderer = ChatRenderer(self.llm.get_tokenizer(), spec.template_kwargs())

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ramen.inference.backend import CPU_CHUNKED_PREFILL, EngineError, on_gpu, uses_ray
-from ramen.spec import ModelSpec
+from ramen.spec import ModelSpec, engine_flags
 
 
 def free_port() -> int:
@@ -70,11 +70,11 @@ class VLLMServer:
             cmd += ["--distributed-executor-backend", "ray"]
         if e.enforce_eager if e.enforce_eager is not None else not gpu:
             cmd += ["--enforce-eager"]
-        if not gpu and not CPU_CHUNKED_PREFILL:
+        if not gpu and not CPU_CHUNKED_PREFILL and "enable_chunked_prefill" not in e.args:
             cmd += ["--no-enable-chunked-prefill"]
         if s.trust_remote_code:
             cmd += ["--trust-remote-code"]
-        return cmd
+        return cmd + engine_flags(e.args)  # the recipe's (names checked when it loaded)
 
     def start(self) -> VLLMServer:
         import httpx
@@ -149,3 +149,24 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_engine_values(args: dict) -> str | None:
+    """What vLLM's own `vllm serve` argument parser says of `engine.args` (the message of its
+    first error), or None when it takes them. Imports vLLM (seconds): `ramen validate` runs it."""
+    if not args:
+        return None
+    # vLLM's parser is the judge of the values; importing it costs seconds
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    class Parser(FlexibleArgumentParser):
+        def error(self, message: str):  # type: ignore[override]
+            raise ValueError(message)
+
+    try:
+        EngineArgs.add_cli_args(Parser()).parse_args(["--model", "m", *engine_flags(args)])
+    except ValueError as err:
+        return str(err)
+    return None
+

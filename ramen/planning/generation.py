@@ -1,8 +1,10 @@
 """vLLM by arithmetic: a model's weights per GPU under its tensor and pipeline parallel layout,
 the KV-cache tokens left at its memory fraction, and how many full-budget sequences they hold.
 
-Per GPU: weights = parameters x 2 bytes / (tensor_parallel x pipeline_parallel) (experts are
-split the same way, expert-parallel or not); KV cache = GPU memory x gpu_memory_utilization -
+Per GPU: weights = parameters x 2 bytes / (tensor_parallel x pipeline_parallel); with expert
+parallelism (`engine.args.enable_expert_parallel`) and data_parallel replicas, vLLM spreads each
+MoE layer's experts over all tensor x data parallel GPUs instead, so a GPU holds the dense part
+/ (tensor x pipeline parallel) plus the experts / (tensor x data x pipeline parallel); KV cache = GPU memory x gpu_memory_utilization -
 weights - a fixed reserve for activations and CUDA graphs (`plan.vllm_reserve_gb`). A token's
 KV cache per GPU = 2 (keys, values) x its layers on that GPU x max(1, KV heads / tensor
 parallel) x head_dim x 2 bytes: KV heads fewer than the tensor-parallel size are replicated.
@@ -36,9 +38,12 @@ def serving(
     utilization: float,
     reserve_gb: float,
     dtype_bytes: int = 2,
+    expert_parallel: int = 1,
 ) -> Serving:
+    """`expert_parallel`: the data-parallel replicas the experts are spread over (1: none)."""
     gpus = tensor_parallel * pipeline_parallel
-    weights = shape.total_params * dtype_bytes / gpus
+    dense = shape.total_params - shape.expert_params
+    weights = (dense + shape.expert_params / expert_parallel) * dtype_bytes / gpus
     usable = gpu_memory_gb * GB * utilization
     kv = usable - weights - reserve_gb * GB
     heads = max(1, -(-shape.kv_heads // tensor_parallel))  # per GPU, replicated below 1

@@ -174,10 +174,18 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             continue
         tp, pp = spec.tensor_parallel, spec.pipeline_parallel
         util = spec.gpu_memory_utilization or 0.9
-        s = serving(shape, tp, pp, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb)
+        ep = spec.data_parallel if spec.engine.args.get("enable_expert_parallel") else 1
+        s = serving(
+            shape, tp, pp, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb,
+            expert_parallel=ep,
+        )  # fmt: skip
         gpus = tp * pp * spec.data_parallel
         gpus_total = max(gpus_total, gpus)
-        devices.append(f"{name}: {spec.data_parallel} x TP{tp}" + (f"xPP{pp}" if pp > 1 else ""))
+        devices.append(
+            f"{name}: {spec.data_parallel} x TP{tp}"
+            + (f"xPP{pp}" if pp > 1 else "")
+            + (f", experts over EP{ep * tp}" if ep > 1 else "")
+        )
         if gpn:
             parts = {
                 f"{name}: weights": s.weights_per_gpu,
@@ -405,11 +413,16 @@ def _data_bound(recipe: Any) -> int:
 def _lora_params(shape: Shape, lora: Any) -> int:
     """The parameters LoRA trains on this architecture: PEFT adapts a 1- and a 2-layer copy
     on the meta device, the growth per layer extrapolated."""
-    counts = [_peft_count(shape, layers, lora.r, lora.target_modules) for layers in (1, 2)]
+    counts = [
+        _peft_count(shape, layers, lora.r, lora.target_modules, lora.target_parameters)
+        for layers in (1, 2)
+    ]
     return counts[0] + (counts[1] - counts[0]) * (shape.layers - 1)
 
 
-def _peft_count(shape: Shape, layers: int, r: int, targets: str | list[str]) -> int:
+def _peft_count(
+    shape: Shape, layers: int, r: int, targets: str | list[str], parameters: list[str] | None
+) -> int:
     import warnings
 
     import torch
@@ -417,7 +430,7 @@ def _peft_count(shape: Shape, layers: int, r: int, targets: str | list[str]) -> 
 
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")  # PEFT's notes on the fused experts' patterns
-        config = LoraConfig(r=r, target_modules=targets)
+        config = LoraConfig(r=r, target_modules=targets, target_parameters=parameters)
         model = get_peft_model(meta_model(shape.config, layers), config)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from ramen.io import hash_file
+from ramen.io import canonical_json, hash_file, sha256_text
 from ramen.spec import TINY_NAMES as NAMES
 
 FAMILY_DIR = Path(__file__).parent / "tiny_family"
@@ -101,9 +101,10 @@ def model_path(name: str) -> Path:
     return _verified(name, family_root())
 
 
-def family_digest() -> str:
-    """sha256 of the family's family.json, which names every file's hash: what a stage's config
-    records, so a rebuilt family reruns the stages that used it."""
+def members_digest(names: list[str] | set[str]) -> str:
+    """sha256 of the recorded file hashes of the members `names`: what a stage's config records,
+    so a rebuilt member reruns the stages that use it, and a member added to the family reruns
+    nothing."""
     root = family_root()
-    read_metadata(root)  # a missing family.json is named with its fix
-    return hash_file(root / METADATA)
+    members = read_metadata(root)["members"]  # a missing family.json is named with its fix
+    return sha256_text(canonical_json({n: members.get(n, {}).get("files") for n in sorted(names)}))

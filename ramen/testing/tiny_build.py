@@ -52,12 +52,13 @@ from ramen.grading.judge import parse_judgement, render_prompt
 from ramen.io import canonical_json, sha256_text, write_json_atomic
 from ramen.prompts import load_prompt, render_write_prompt
 from ramen.testing.problems import split_problems
-from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files
+from ramen.testing.tiny import FAMILY_DIR, METADATA, NAMES, member_files, read_metadata
 
 # Bump when anything below changes what is built, and rebuild: tests/test_tiny_models.py fails
 # while the shipped family.json names another version. v7: the family ships in the repository,
-# the extras in the same folder (the training is v6's).
-BUILDER_VERSION = 7
+# the extras in the same folder (the training is v6's). v8: adds the architectures `moe` and
+# `oss` (built with `--only moe,oss`; the other members are v7's builds, kept).
+BUILDER_VERSION = 8
 SEED = 1234
 # (steps, learning rate) per model; `strong` continues from `weak`'s weights, its learning rate
 # falling linearly to 0 over its steps. Measured under vLLM at temperature 1 on the bundled
@@ -100,6 +101,28 @@ WRITER_STEPS = 300
 WRITER_EXAMPLES = 3000
 LAX_STEPS = 150
 LAX_REQUESTS = 300
+# The architectures the competition teams train, at tiny size (docs/families.md,
+# "Architectures"). `moe` is a Qwen3-MoE upcycled from `strong` (every expert starts as
+# strong's MLP plus a little noise, so the upcycled model answers as strong does), then trained
+# MOE_STEPS on the solvers' data so that its experts and router part ways. `oss` is a gpt-oss
+# (attention sinks, sliding and full layers, biased experts, yarn RoPE) trained from scratch on
+# the same problems written in harmony: the reasoning in the analysis channel, the answer in
+# final, rendered by gpt-oss's own chat template (the one TRL ships, byte-identical to the
+# model repository's) with its special tokens. Both are saved in bfloat16, as their real
+# counterparts ship.
+MOE_EXPERTS = 8
+MOE_ACTIVE = 2
+MOE_NOISE = 0.02  # relative to each expert weight's standard deviation
+MOE_STEPS = 300
+MOE_LR = 1e-3  # it continues from a trained model
+OSS_STEPS = 1500
+OSS_EFFORTS = ("low", "medium", "high")
+# gpt-oss's special tokens (the harmony format); the tiny tokenizer gives them its own ids.
+ARCHITECTURES = ("moe", "oss")
+HARMONY_TOKENS = [
+    "<|startoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>", "<|end|>",
+    "<|message|>", "<|call|>",
+]  # fmt: skip
 BATCH = 32
 LR = 3e-3
 # Loss weight of the few tokens that carry a judge's decision (same/different, yes/no): the
@@ -121,12 +144,14 @@ class Steps:
     judge_attempts: int = JUDGE_ATTEMPTS
     writer: int = WRITER_STEPS
     lax: int = LAX_STEPS
+    moe: int = MOE_STEPS
+    oss: int = OSS_STEPS
 
 
 FULL = Steps()
 QUICK = Steps(
     weak=2, strong=2, judge_compare=2, judge_first_check=1, judge_max=2, judge_check_every=1,
-    judge_attempts=2, writer=2, lax=2,
+    judge_attempts=2, writer=2, lax=2, moe=2, oss=2,
 )  # fmt: skip
 
 CHAT_TEMPLATE = (
@@ -506,14 +531,15 @@ def _train(
     check: Callable[[int], bool] | None = None,
     check_every: int = 0,
     decay: bool = False,
+    lr: float = LR,
 ):
     """Train `steps` steps; with `check`, call it every `check_every` steps and stop when it
     says so (it sees the model in eval mode). The learning rate warms up over the first 5% of
-    the steps, then stays at LR, or with `decay` falls linearly to 0 at the last step."""
+    the steps, then stays at `lr`, or with `decay` falls linearly to 0 at the last step."""
     import torch
 
     rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     warmup = max(1, steps // 20)
 
     def factor(s: int) -> float:
@@ -578,7 +604,14 @@ def _backward(model, batch: list[tuple[list[int], list[int], list[float]]], pad_
     return loss
 
 
-def greedy_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, **template_kwargs):
+def greedy_replies(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    skip_special_tokens: bool = True,
+    **template_kwargs,
+):
     """The model's greedy reply to each user prompt (transformers' generate, one left-padded
     batch, the prompt rendered by the chat template with `template_kwargs`)."""
     import torch
@@ -604,9 +637,11 @@ def greedy_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, **
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=model.config.pad_token_id,
-            eos_token_id=model.config.eos_token_id,
+            eos_token_id=model.generation_config.eos_token_id or model.config.eos_token_id,
         )
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return tokenizer.batch_decode(
+        out[:, enc["input_ids"].shape[1] :], skip_special_tokens=skip_special_tokens
+    )
 
 
 def judge_agreement(model, tokenizer, cases: list[dict]) -> int:
@@ -941,6 +976,199 @@ def build_extras(
     return {"lax": {"greedy_right_on_validation_problems": f"{right}/{len(checks)}"}}
 
 
+# --------------------------------------------------------------------------- the architectures
+
+
+def gptoss_template() -> str:
+    """gpt-oss's chat template as TRL ships it (trl/chat_templates/gptoss.jinja, the model
+    repository's original)."""
+    from importlib.resources import files
+
+    return (files("trl") / "chat_templates" / "gptoss.jinja").read_text(encoding="utf-8")
+
+
+def harmony_tokenizer(solver_tokenizer):
+    """The family's BPE with gpt-oss's special tokens and chat template: `<|return|>` ends a
+    reply, as in gpt-oss's own tokenizer."""
+    import copy
+
+    tok = copy.deepcopy(solver_tokenizer)
+    tok.add_special_tokens({"additional_special_tokens": HARMONY_TOKENS})
+    tok.eos_token = "<|return|>"
+    tok.pad_token = "<|endoftext|>"
+    tok.chat_template = gptoss_template()
+    return tok
+
+
+def harmony_messages(conversation: list[dict]) -> list[dict]:
+    """A solver conversation as gpt-oss's template reads it: the reasoning in `thinking` (the
+    analysis channel), the reply in `content` (final)."""
+    user, reply = conversation
+    return [user, {"role": "assistant", "thinking": reply["reasoning_content"],
+                   "content": reply["content"]}]  # fmt: skip
+
+
+def upcycle_moe(dense, seed: int):
+    """A Qwen3-MoE whose every expert is `dense`'s MLP (plus MOE_NOISE), its attention, norms
+    and embeddings copied: with top-k weights normalised, it computes what `dense` computes up to
+    the noise."""
+    import torch
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    d = dense.config
+    config = Qwen3MoeConfig(
+        vocab_size=d.vocab_size,
+        hidden_size=d.hidden_size,
+        intermediate_size=d.intermediate_size,
+        moe_intermediate_size=d.intermediate_size,
+        num_hidden_layers=d.num_hidden_layers,
+        num_attention_heads=d.num_attention_heads,
+        num_key_value_heads=d.num_key_value_heads,
+        head_dim=d.head_dim,
+        num_experts=MOE_EXPERTS,
+        num_experts_per_tok=MOE_ACTIVE,
+        norm_topk_prob=True,
+        max_position_embeddings=d.max_position_embeddings,
+        tie_word_embeddings=d.tie_word_embeddings,
+        eos_token_id=d.eos_token_id,
+        pad_token_id=d.pad_token_id,
+        bos_token_id=d.bos_token_id,
+    )
+    torch.manual_seed(seed)
+    moe = Qwen3MoeForCausalLM(config)
+    state = moe.state_dict()
+    dense_state = dense.state_dict()
+    with torch.no_grad():
+        for name, value in dense_state.items():
+            if ".mlp." not in name:
+                state[name].copy_(value)
+        for i, layer in enumerate(dense.model.layers):
+            mlp = layer.mlp
+            gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight], dim=0)
+            experts = moe.model.layers[i].mlp.experts
+            for e in range(MOE_EXPERTS):
+                experts.gate_up_proj[e].copy_(
+                    gate_up + MOE_NOISE * gate_up.std() * torch.randn_like(gate_up)
+                )
+                down = mlp.down_proj.weight
+                experts.down_proj[e].copy_(down + MOE_NOISE * down.std() * torch.randn_like(down))
+    return moe
+
+
+def _new_oss(tokenizer, seed: int):
+    import torch
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    torch.manual_seed(seed)
+    eos = [tokenizer.convert_tokens_to_ids(t) for t in ("<|return|>", "<|call|>")]
+    config = GptOssConfig(
+        vocab_size=((len(tokenizer) + 63) // 64) * 64,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,  # vLLM's CPU attention refuses 16
+        num_local_experts=MOE_EXPERTS,
+        num_experts_per_tok=MOE_ACTIVE,
+        layer_types=["sliding_attention", "full_attention"],
+        sliding_window=128,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        eos_token_id=eos[0],
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|startoftext|>"),
+    )
+    return GptOssForCausalLM(config)
+
+
+def harmony_accuracy(model, tokenizer, problems: list) -> int:
+    """How many `problems` the harmony model's greedy final channel answers right (decoded with
+    the special tokens, split by channel as ramen splits gpt-oss output)."""
+    # the parser of gpt-oss output that generation uses, so the score counts what ramen reads
+    from ramen.inference.parsing import split_harmony
+
+    replies = greedy_replies(
+        model, tokenizer, [p.question for p in problems], 96, skip_special_tokens=False
+    )
+    finals = [split_harmony(r)[1] for r in replies]
+    return sum(f == f"Answer: {p.answer}" for f, p in zip(finals, problems, strict=True))
+
+
+def build_architectures(
+    family: Path,
+    dest: Path,
+    steps: Steps = FULL,
+    log: Callable[[str], None] = print,
+    names: tuple[str, ...] | list[str] = ("moe", "oss"),
+) -> dict:
+    """Build `moe` (from `family`'s strong) and `oss` (those of them in `names`) into `dest`.
+    Returns their validation scores."""
+    import torch
+    from transformers import AutoTokenizer
+
+    t0 = time.time()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    bundled, train = split_problems()
+    checks = solver_check_problems(bundled)
+    tokenizer = AutoTokenizer.from_pretrained(family / "strong")
+    info: dict = {"builder_version": BUILDER_VERSION}
+    scores: dict[str, dict] = {}
+    solver_convs = [solver_messages(p.question, p.reasoning, p.answer) for p in train]
+    solver_convs += [solver_messages(p.question, p.steps, p.answer) for p in train if p.steps]
+    solver_convs += solver_refusals(random.Random(SEED + 20), SOLVER_REFUSALS)
+
+    if "moe" in names:
+        scores.update(_build_moe(family, dest, steps, log, tokenizer, solver_convs, checks, info))
+    if "oss" in names:
+        scores.update(_build_oss(dest, steps, log, tokenizer, solver_convs, checks, info))
+    log(f"tiny models: {', '.join(names)} built in {time.time() - t0:.1f} s")
+    return scores
+
+
+def _build_moe(family, dest, steps, log, tokenizer, solver_convs, checks, info) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    log(f"tiny models: moe (upcycled from strong, +{steps.moe} steps)")
+    strong = AutoModelForCausalLM.from_pretrained(family / "strong", dtype=torch.float32)
+    model = upcycle_moe(strong, SEED + 21)
+    data = [_encode(tokenizer, c) for c in solver_convs]
+    loss = _train(model, data, steps.moe, SEED + 22, pad, log, "moe", decay=True, lr=MOE_LR)
+    model = model.to(torch.bfloat16)
+    _save(model, tokenizer, dest / "moe", {**info, "role": "moe", "steps": steps.moe,
+                                           "final_loss": loss})  # fmt: skip
+    reloaded = AutoModelForCausalLM.from_pretrained(dest / "moe", dtype=torch.float32).eval()
+    right = solver_accuracy(reloaded, tokenizer, checks)
+    log(f"  moe: greedy right on {right}/{len(checks)} validation problems")
+    return {"moe": {"greedy_right_on_validation_problems": f"{right}/{len(checks)}"}}
+
+
+def _build_oss(dest, steps, log, tokenizer, solver_convs, checks, info) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    log(f"tiny models: oss ({steps.oss} steps in harmony)")
+    oss_tok = harmony_tokenizer(tokenizer)
+    rng = random.Random(SEED + 23)
+    data = [_encode(oss_tok, harmony_messages(c), reasoning_effort=rng.choice(OSS_EFFORTS))
+            for c in solver_convs]  # fmt: skip
+    model = _new_oss(oss_tok, SEED + 24)
+    loss = _train(model, data, steps.oss, SEED + 25, pad, log, "oss", decay=True)
+    model = model.to(torch.bfloat16)
+    _save(model, oss_tok, dest / "oss", {**info, "role": "oss", "steps": steps.oss,
+                                         "final_loss": loss})  # fmt: skip
+    gen = GenerationConfig.from_pretrained(dest / "oss")
+    gen.eos_token_id = [oss_tok.convert_tokens_to_ids(t) for t in ("<|return|>", "<|call|>")]
+    gen.save_pretrained(dest / "oss")
+    reloaded = AutoModelForCausalLM.from_pretrained(dest / "oss", dtype=torch.float32).eval()
+    right = harmony_accuracy(reloaded, oss_tok, checks)
+    log(f"  oss: greedy right on {right}/{len(checks)} validation problems")
+    return {"oss": {"greedy_right_on_validation_problems": f"{right}/{len(checks)}"}}
+
+
 # --------------------------------------------------------------------------- the metadata
 
 
@@ -1001,15 +1229,48 @@ def build(dest: Path = FAMILY_DIR, steps: Steps = FULL, log: Callable[[str], Non
     tmp.mkdir(parents=True)
     scores = build_family(tmp, steps, log)
     scores.update(build_extras(tmp, tmp, steps, log))
+    scores.update(build_architectures(tmp, tmp, steps, log))
     meta = write_metadata(tmp, scores, steps, round(time.time() - t0, 1))
+    _replace(tmp, dest)
+    log(f"tiny models: family v{BUILDER_VERSION} built in {time.time() - t0:.1f} s into {dest}")
+    return meta
+
+
+def build_only(names: list[str], dest: Path = FAMILY_DIR, steps: Steps = FULL, log=print) -> dict:
+    """Rebuild only the architecture members `names` (moe, oss) into the family at `dest`,
+    keeping every other member's files and scores: the other members' weights depend on the
+    CPU that trained them, so adding a member never retrains them."""
+    unknown = sorted(set(names) - set(ARCHITECTURES))
+    if unknown:
+        raise SystemExit(f"--only builds {', '.join(ARCHITECTURES)}, not {', '.join(unknown)}")
+    t0 = time.time()
+    dest = Path(dest)
+    old = read_metadata(dest)
+    tmp = dest.parent / f".{dest.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(dest, tmp)
+    built = dest.parent / f".{dest.name}.arch"
+    shutil.rmtree(built, ignore_errors=True)
+    scores = build_architectures(tmp, built, steps, log, names)
+    for name in names:
+        shutil.rmtree(tmp / name, ignore_errors=True)
+        os.replace(built / name, tmp / name)
+    shutil.rmtree(built, ignore_errors=True)
+    kept = {n: m.get("scores", {}) for n, m in old["members"].items() if n not in names}
+    build_s = old.get("built_with", {}).get("build_s")
+    meta = write_metadata(tmp, {**kept, **scores}, steps, build_s)
+    _replace(tmp, dest)
+    log(f"tiny models: {', '.join(names)} built in {time.time() - t0:.1f} s into {dest}")
+    return meta
+
+
+def _replace(tmp: Path, dest: Path) -> None:
     old = dest.parent / f".{dest.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
-    log(f"tiny models: family v{BUILDER_VERSION} built in {time.time() - t0:.1f} s into {dest}")
-    return meta
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1022,12 +1283,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="a few steps per member: the code path, not a family"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated architecture members (moe,oss) to rebuild into the existing "
+        "family, keeping the others",
+    )
     args = parser.parse_args(argv)
     print(
         "command:",
         " ".join([sys.executable, "-m", "ramen.testing.tiny_build", *(argv or sys.argv[1:])]),
     )
-    build(args.out, QUICK if args.quick else FULL)
+    steps = QUICK if args.quick else FULL
+    if args.only:
+        build_only([n for n in args.only.split(",") if n], args.out, steps)
+    else:
+        build(args.out, steps)
 
 
 if __name__ == "__main__":
