@@ -184,7 +184,7 @@ class EngineSpec(StrictModel):
 class ModelSpec(StrictModel):
     path: str = Field(
         description="Where the weights are: a hub id (`Qwen/Qwen3-32B`), a local folder, or "
-        "`tiny:NAME` for a member of the tiny family ramen ships (`tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`; ramen/testing/tiny_family)."
+        "`tiny:NAME` for a member of the tiny family ramen ships (`tiny:weak`, `tiny:strong`, `tiny:judge`, `tiny:writer`, `tiny:lax`, the Qwen3-MoE `tiny:moe`, the gpt-oss `tiny:oss`; ramen/testing/tiny_family)."
     )
     revision: str | None = Field(
         default=None,
