@@ -61,7 +61,20 @@ class RecipeView:
         value = getattr(self._obj, name)
         if not self._prefix and name in ALWAYS_OPEN:
             return value
+        if self._unset_new_key(name, value):
+            return value
         return self._child(f"{self._prefix}.{name}" if self._prefix else name, value)
+
+    def _unset_new_key(self, name: str, value: Any) -> bool:
+        """A key added to ramen after runs were made, at its default, in a section whose keys
+        the config holds one by one: the hashed dump leaves it out (StrictModel.HASHED_WHEN_SET),
+        and set to anything else it would be in the config, so reading it is hashed."""
+        if name not in getattr(type(self._obj), "HASHED_WHEN_SET", ()):
+            return False
+        field = type(self._obj).model_fields[name]
+        if value != field.get_default(call_default_factory=True):
+            return False
+        return any(d.startswith(self._prefix + ".") for d in self._paths)
 
     def _key(self, key: Any) -> str:
         return f"{self._prefix}.{key}" if isinstance(key, str) else f"{self._prefix}[{key}]"

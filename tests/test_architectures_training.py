@@ -133,3 +133,70 @@ training:
     assert {r["reward"] for r in logged} <= {0.0, 1.0, None} and any(r["reward"] for r in logged)
     stats = json.loads((stage / "stats.json").read_text())
     assert sorted(stats["lora_adapted"]["adapted"]) == ["attention", "experts", "router"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(10 * 60)
+def test_an_mxfp4_gpt_oss_trains_only_dequantized(tmp_path):
+    """gpt-oss ships its experts in MXFP4 (tests/mxfp4.py writes the tiny one that way). Without
+    training.dequantize the train stage stops in one line before a process loads it; with it,
+    the trainer loads the experts dequantized (the exact e2m1 x 2^e values) and trains, and the
+    saved model is a plain one the next stage and vLLM load. (transformers 5.19 saves a model
+    loaded that way without its experts unless ramen resets the save layout: ramen/export.py
+    plain_layout.)"""
+    import torch
+    from mxfp4 import write_mxfp4_copy
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    quantized = tmp_path / "oss-mxfp4"
+    expected = write_mxfp4_copy(tiny.model_path("oss"), quantized)
+    rows = [
+        {"messages": [
+            {"role": "user", "content": f"What is {a} + 2?"},
+            {"role": "assistant", "thinking": f"{a}+2={a + 2}", "content": f"Answer: {a + 2}"},
+        ]}
+        for a in range(8)
+    ]  # fmt: skip
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "q.yaml"
+    recipe.write_text(
+        f"""
+name: q
+workdir: {tmp_path / "runs"}
+models:
+  oss: {{path: "{quantized}", dtype: bfloat16, max_model_len: 1024}}
+training:
+  method: sft
+  base: oss
+  data: {data}
+  args: {{max_steps: 2, per_device_train_batch_size: 4, learning_rate: 1.0e-5}}
+"""
+    )
+    refused = ramen("run", str(recipe))
+    assert refused.returncode == 2
+    line = [x for x in refused.stderr.splitlines() if x.strip()]
+    assert len(line) == 1 and line[0].startswith("error: training.dequantize: models.oss"), line
+    assert "mxfp4-quantized" in line[0] and "set training.dequantize: true" in line[0]
+    ramen("run", str(recipe), "training.dequantize=true", check=True)
+    stage = tmp_path / "runs" / "q" / "train"
+    spec = json.loads((stage / "spec.json").read_text())
+    assert spec["dequantize"]["quant_method"] == "mxfp4" and spec["dequantize"]["dequantize"]
+    # the trainer started from exactly the dequantized experts: 2 steps at lr 1e-5 move them
+    # by far less than a quantization step, and the saved model is plain (no blocks or scales)
+    saved = load_file(stage / "model" / "model.safetensors")
+    assert not [k for k in saved if k.endswith(("_blocks", "_scales"))]
+    for name, want in expected.items():
+        got = saved[name].to(torch.float32)
+        assert (got - want.float()).abs().max() < 1e-3, name
+    config = json.loads((stage / "model" / "config.json").read_text())
+    assert "quantization_config" not in config
+    AutoModelForCausalLM.from_pretrained(stage / "model")  # loads as a plain gpt-oss
+    # LoRA on the quantized base: the merge loads it dequantized too and keeps every expert
+    ramen("run", str(recipe), "training.dequantize=true",
+          "training.lora={r: 4, alpha: 8, dropout: 0.0}", check=True)  # fmt: skip
+    merged = load_file(stage / "merged" / "model.safetensors")
+    for name, want in expected.items():
+        assert merged[name].shape == want.shape, name
+        assert (merged[name].float() - want.float()).abs().max() < 1e-3, name  # experts frozen

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ramen.export import stop_on_eos
+from ramen.export import plain_layout, stop_on_eos
 from ramen.io import write_text_atomic
 from ramen.training.grpo import reward_function
 from ramen.training.handoff import ADAPTED, TrainerSpec
@@ -491,6 +491,8 @@ def main(spec_path: str, method: str | None = None) -> None:
         callbacks=[_metrics_callback(out / "metrics.jsonl")],
         **extra,
     )
+    if spec.dequantize is not None:
+        plain_layout(trainer.model)  # or the saved model would lack its dequantized experts
     if trainer.is_world_process_zero():
         header: dict[str, Any] = {"method": spec.method, "model": spec.model}
         if peft_config is not None:

@@ -78,9 +78,7 @@ def base_for(ctx: StageContext, index: int) -> tuple[str, Any]:
     return str(model_folder(prev)), spec
 
 
-def quantized_base(
-    path: str, spec: Any, step: TrainingStep, name: str, index: int
-) -> dict | None:
+def quantized_base(path: str, spec: Any, step: TrainingStep, name: str, index: int) -> dict | None:
     """The base's quantization config with `dequantize` on when the step asks for it
     (training.dequantize); None for a base that is not quantized. A quantized base without it
     is refused here, in one line, before any process loads it: the trainer would get quantized
@@ -360,7 +358,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             f"{ctx.name}: LoRA adapted {', '.join(adapted['adapted']) or 'nothing'}"
             + (f"; left frozen: {', '.join(frozen)} (training.lora)" if frozen else "")
         )
-        merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path)
+        merge_lora(ctx.out_dir / "model", ctx.out_dir / "merged", base_path, dequantize=dequantize)
         ctx.add_output("merged")
     for name in (
         "model",

@@ -169,4 +169,3 @@ def check_engine_values(args: dict) -> str | None:
     except ValueError as err:
         return str(err)
     return None
-
