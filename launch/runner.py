@@ -284,6 +284,7 @@ class Runner:
             seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
             recipe=view,
             recipe_path=self.recipe_path,
+            forced=forced,
             # only the models the config holds (another is a SliceError); tiny ones are built
             resolve_model=lambda name: resolve_model_path(
                 name, view.models[name].path, run_dir=self.run_dir

@@ -65,6 +65,7 @@ class StageContext:
     recipe_path: str | None = None  # the recipe file the run was started from (for reports)
     # name under `models:` -> a local path or hub id (tiny models built); the launcher sets it
     resolve_model: Callable[[str], str] | None = None
+    forced: bool = False  # `ramen run --force STAGE`: the stage's earlier work is not reused
     stats: dict = field(default_factory=dict)
     _writers: dict[str, _AtomicJsonl] = field(default_factory=dict)
     _reasons: Counter = field(default_factory=Counter)

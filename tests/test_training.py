@@ -220,8 +220,8 @@ def test_resume_skips_a_checkpoint_killed_mid_save(tmp_path):
 
 @pytest.mark.unit
 def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
-    """A stage rerun because its config or data changed starts from the base model; a rerun
-    after a kill (same key), or with only save/log settings changed, resumes."""
+    """A stage rerun because its config or data changed, or forced, starts from the base model;
+    a rerun after a kill (same key), or with only save/log settings changed, resumes."""
     from ramen.stage import StageContext
     from ramen.training.stage import guard_checkpoints
 
@@ -252,6 +252,11 @@ def test_checkpoints_resume_only_the_training_that_wrote_them(tmp_path):
     checkpoint()
     guard_checkpoints(ctx(lr=2e-4, pairs="hash-b"), folder)
     assert not (folder / "checkpoint-5").exists(), "other data starts afresh"
+    checkpoint()
+    forced = ctx(lr=2e-4, pairs="hash-b")
+    forced.forced = True  # `ramen run --force train`: the same key, trained again
+    guard_checkpoints(forced, folder)
+    assert not (folder / "checkpoint-5").exists(), "--force trains again, it does not resume"
 
 
 @pytest.mark.slow

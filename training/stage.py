@@ -264,14 +264,21 @@ def guard_checkpoints(ctx: StageContext, folder: Path) -> None:
     A stage that runs again because its config or its data changed must not resume from the
     old run's checkpoints (it would pick up the old training where it stopped and call the
     result new). Checkpoints written under another key, or with no key (an older ramen), are
-    removed with a line saying why; a resume after a kill keeps them.
+    removed with a line saying why, and so are all of them under `--force` (a forced run trains
+    again; resuming would train 0 steps); a resume after a kill keeps them.
     """
     key = checkpoint_key(ctx)
     marker = folder / "ramen-checkpoints.json"
     if folder.is_dir() and any(folder.glob("checkpoint-*")):
         old = read_json(marker).get("key") if marker.is_file() else None
-        if old != key:
-            why = "its config or data changed" if old else "they carry no ramen key"
+        if old != key or ctx.forced:
+            why = (
+                "the stage is forced (--force)"
+                if old == key
+                else "its config or data changed"
+                if old
+                else "they carry no ramen key"
+            )
             console.print(
                 f"[yellow]note:[/] removing the checkpoints in {folder}: they belong to another "
                 f"training ({why}); training starts from the base model"
@@ -380,6 +387,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "lora": bool(step.lora),
         **({"lora_adapted": adapted} if adapted else {}),
         **rendered,
+        "kept": rendered["rows"],  # the rows of the training set (written to data/, not jsonl)
         **({"mix": mix} if mix else {}),
     }
 
