@@ -37,14 +37,26 @@ class LaunchConfig(StrictModel):
     )
     gpus_per_node: int = Field(default=0, ge=0, description="GPUs per node (0 = CPU nodes).")
     cpus_per_task: int | None = Field(
-        default=None, ge=1, description="`--cpus-per-task` of every job (null = the cluster's)."
+        default=None,
+        ge=1,
+        description="`--cpus-per-task` of every job and of the `srun` steps ramen starts in it "
+        "(null: jobs get the cluster's default, or the whole node with `exclusive`, and each "
+        "`srun` task an equal share of the node's CPUs, passed explicitly: recent SLURM no "
+        "longer hands a job's CPUs per task down to its steps).",
     )
     mem: str | None = Field(
         default=None,
         pattern=r"^[0-9]+[KMGTkmgt]?$",
         description="`--mem` per node in SLURM's form, e.g. `500G` (megabytes without a unit; "
-        "0 = the whole node; null = the cluster's default). The plan checks host memory "
-        "against it.",
+        "0 = the whole node; null = 0 for jobs that get whole nodes, else the cluster's "
+        "default). The plan checks host memory against it (`ramen plan`: host per node).",
+    )
+    exclusive: bool | None = Field(
+        default=None,
+        description="Request whole nodes (`--exclusive`, and `--mem=0` unless `mem` says): "
+        "null = yes for GPU stages (8 ranks, DeepSpeed's CPU Adam and hundreds of GB of "
+        "weights loading need the node's CPUs and memory, not a default share), no for CPU "
+        "stages.",
     )
     partition: str | None = Field(default=None, description="SLURM partition of the GPU stages.")
     cpu_partition: str | None = Field(

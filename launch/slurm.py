@@ -97,9 +97,12 @@ def sbatch_header(recipe: Recipe, job: Job, log_dir: Path) -> list[str]:
     ]
     if job.gpus_per_node:
         opts.append(f"--gpus-per-node={job.gpus_per_node}")
+    whole = whole_nodes(recipe, job)
+    if whole and "--exclusive" not in launch.extra_sbatch:
+        opts.append("--exclusive")
     for flag, value in (
         ("cpus-per-task", launch.cpus_per_task),
-        ("mem", launch.mem),
+        ("mem", launch.mem if launch.mem is not None else ("0" if whole else None)),
         ("partition", job.partition),
         ("account", launch.account),
         ("qos", launch.qos),
@@ -112,6 +115,14 @@ def sbatch_header(recipe: Recipe, job: Job, log_dir: Path) -> list[str]:
         opts += ["--requeue", "--signal=B:USR1@300"]
     opts += [_q_option(o) for o in launch.extra_sbatch]
     return [f"#SBATCH {o}" for o in opts]
+
+
+def whole_nodes(recipe: Recipe, job: Job) -> bool:
+    """Whether a stage's job asks for whole nodes: `launch.exclusive`, by default its GPU
+    stages (their ranks, DeepSpeed's CPU optimizer and model loading need every CPU and all
+    memory; a cluster's default is often one CPU and a few GB per CPU)."""
+    launch = recipe.launch
+    return launch.exclusive if launch.exclusive is not None else job.gpus_per_node > 0
 
 
 def _q_option(option: str) -> str:
@@ -266,6 +277,8 @@ def render_script(
         f"export RAMEN_EMULATED={int(launch.emulate_nodes and job.nodes > 1)}",
         f"export RAMEN_GPUS_PER_NODE={job.gpus_per_node}",
         f"export RAMEN_CPU_REPLICAS={launch.cpu_replicas_per_node}",
+        # the CPUs each `srun` task of the stage gets (empty: a share of the node's)
+        f"export RAMEN_CPUS_PER_TASK={launch.cpus_per_task or ''}",
         'export RAMEN_HEAD="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
         'export RAMEN_HEAD_PORT="$("$PY" -c \'import socket; s=socket.socket(); '
         's.bind(("", 0)); print(s.getsockname()[1])\')"',

@@ -13,6 +13,7 @@ Variables (all set by the job script):
     RAMEN_EMULATED       1: the machines are tasks on one node (head on loopback)
     RAMEN_GPUS_PER_NODE  GPUs per machine (0 = CPU)
     RAMEN_CPU_REPLICAS   vLLM replicas per CPU machine
+    RAMEN_CPUS_PER_TASK  CPUs of each srun task (empty: the node's CPUs shared by its tasks)
     RAMEN_HEAD           the first machine of the allocation (training rendezvous)
     RAMEN_HEAD_PORT      a port that was free on it
 """
@@ -41,6 +42,8 @@ class Allocation:
     cpu_replicas: int = 1
     head: str = "127.0.0.1"
     head_port: int = 29500
+    cpus_per_task: int = 0  # launch.cpus_per_task (0: a share of the node's CPUs)
+    cpus_on_node: int = 0  # SLURM_CPUS_ON_NODE (0: unknown, srun's own default)
 
     @classmethod
     def from_environ(cls, env: dict[str, str] | None = None) -> Allocation | None:
@@ -55,7 +58,17 @@ class Allocation:
             cpu_replicas=int(env.get("RAMEN_CPU_REPLICAS", "1")),
             head=env.get("RAMEN_HEAD", "127.0.0.1"),
             head_port=int(env.get("RAMEN_HEAD_PORT", "29500")),
+            cpus_per_task=int(env.get("RAMEN_CPUS_PER_TASK") or 0),
+            cpus_on_node=int(env.get("SLURM_CPUS_ON_NODE") or 0),
         )
+
+    def task_cpus(self, tasks_per_node: int) -> int:
+        """CPUs for each srun task: the recipe's, else the node's shared by the tasks on it
+        (emulated machines share one node); 0 when unknown."""
+        if self.cpus_per_task:
+            return self.cpus_per_task
+        on_node = tasks_per_node * (self.nodes if self.emulated else 1)
+        return self.cpus_on_node // on_node if self.cpus_on_node else 0
 
     def replicas_per_node(self, gpus_per_replica: int) -> int:
         """vLLM replicas that fit on one machine (0: the model needs more than a machine)."""
@@ -77,6 +90,9 @@ class Allocation:
             cmd.append("--nodes=1")
         else:
             cmd += [f"--nodes={self.nodes}", f"--ntasks-per-node={tasks_per_node}"]
+        cpus = self.task_cpus(tasks_per_node)
+        if cpus:  # steps no longer inherit the job's --cpus-per-task (SLURM 22.05+)
+            cmd.append(f"--cpus-per-task={max(1, cpus)}")
         if label:
             cmd.append("--label")  # every output line starts with its task's rank
         return cmd

@@ -33,6 +33,13 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
         assert check.returncode == 0, f"{script.name}: {check.stderr}"
     train = (launch_dir / "train.sbatch").read_text()
     assert "#SBATCH --nodes=5" in train and "#SBATCH --gpus-per-node=8" in train
+    # GPU stages take whole nodes: every CPU and all memory (not the cluster's default share)
+    for name in ("train", "sample", "filter", "evaluate"):
+        lines = (launch_dir / f"{name}.sbatch").read_text().splitlines()
+        assert "#SBATCH --exclusive" in lines and "#SBATCH --mem=0" in lines, name
+    select = (launch_dir / "select.sbatch").read_text()
+    assert "--exclusive" not in select and "--mem" not in select  # a CPU stage shares a node
+    assert "export RAMEN_CPUS_PER_TASK=" in train.splitlines()
     assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
     assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
     assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
@@ -114,6 +121,19 @@ def test_allocation_from_the_job_environment():
     assert "--ntasks=6" in cmd and "--ntasks-per-node=2" in cmd and "--kill-on-bad-exit=1" in cmd
     emulated = Allocation.from_environ({**env, "RAMEN_EMULATED": "1", "RAMEN_NODES": "2"})
     assert "--nodes=1" in emulated.srun(1, check=False)
+    # every step passes its CPUs (SLURM 22.05+ steps do not inherit the job's per-task CPUs):
+    # the node's shared by its tasks, or the recipe's launch.cpus_per_task
+    assert not [c for c in cmd if c.startswith("--cpus-per-task")]  # unknown: srun's default
+    node = Allocation.from_environ({**env, "SLURM_CPUS_ON_NODE": "96"})
+    assert "--cpus-per-task=48" in node.srun(2, check=False)
+    assert "--cpus-per-task=96" in node.srun(1, check=False)
+    set_by_recipe = Allocation.from_environ({**env, "SLURM_CPUS_ON_NODE": "96",
+                                             "RAMEN_CPUS_PER_TASK": "16"})  # fmt: skip
+    assert "--cpus-per-task=16" in set_by_recipe.srun(2, check=False)
+    two_on_one = Allocation.from_environ(
+        {**env, "RAMEN_EMULATED": "1", "RAMEN_NODES": "2", "SLURM_CPUS_ON_NODE": "2"}
+    )
+    assert "--cpus-per-task=1" in two_on_one.srun(1, check=False)
 
 
 @pytest.mark.unit
@@ -236,4 +256,6 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
     ):
         assert line in train.splitlines(), line
     assert "--requeue" not in train and "trap requeue" not in train
+    assert train.splitlines().count("#SBATCH --exclusive") == 1  # once: the recipe asked too
+    assert "#SBATCH --mem=0" not in train.splitlines()  # the recipe's launch.mem wins
     assert "#SBATCH --partition=cpu" in (launch_dir / "select.sbatch").read_text()
