@@ -28,6 +28,7 @@ from ramen.launch.recipe import Recipe, round_recipe
 from ramen.launch.stages import STAGES
 from ramen.spec import ModelSpec
 from ramen.stage import TRAIN_STAGE_NAMES, split_round
+from ramen.training.handoff import CHECKPOINT_REQUEST
 from ramen.training.node import node_command
 
 
@@ -166,6 +167,22 @@ requeue() { echo "ramen: requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM
 trap requeue USR1
 """
 
+# A training job first asks the trainer for a checkpoint (it saves at its next step end and
+# removes the file), waits for it at most CHECKPOINT_WAIT_S of the 300 s, then requeues.
+CHECKPOINT_WAIT_S = 240
+TRAIN_REQUEUE_TRAP = """\
+# Pre-emption or the time limit (USR1, 300 s before): ask the trainer for a checkpoint
+# (training.checkpoint_every also saves on time), wait for it, then requeue; the requeued job
+# resumes from the newest checkpoint.
+requeue() {{
+  echo "ramen: time limit near: asking for a checkpoint before requeueing job $SLURM_JOB_ID"
+  touch {request}
+  for _ in $(seq {wait}); do [ -e {request} ] || break; sleep 1; done
+  scontrol requeue "$SLURM_JOB_ID"
+}}
+trap requeue USR1
+"""
+
 RUN_BLOCK = """\
 {command} &
 RAMEN_PID=$!
@@ -290,7 +307,10 @@ def render_script(
     if job.kind == "train" and job.nodes > 1:
         lines += _training_comment(recipe, job, python)
     command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')
-    if launch.requeue:
+    if launch.requeue and job.kind == "train":
+        request = recipe.run_dir.resolve() / job.stage / CHECKPOINT_REQUEST
+        lines += TRAIN_REQUEUE_TRAP.format(request=_q(request), wait=CHECKPOINT_WAIT_S).splitlines()
+    elif launch.requeue:
         lines += REQUEUE_TRAP.splitlines()
     lines += RUN_BLOCK.format(command=command).splitlines()
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@ processes via `accelerate launch`, resume after SIGKILL, LoRA export loaded by v
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -893,3 +894,64 @@ def test_long_pairs_train_whole_or_are_rejected_by_name(tmp_path):
     for r in rejects:
         assert r["reason"] == "longer_than_max_length" and r["max_length"] == 1024
         assert r["prompt_tokens"] + max(r["chosen_tokens"], r["rejected_tokens"]) > 1024
+
+
+@pytest.mark.unit
+def test_checkpoints_come_on_time_and_when_a_job_asks(tmp_path):
+    """training.checkpoint_every: a save once that much training time passed since the last
+    one; a checkpoint-request file (a SLURM job near its time limit) saves at the next step
+    end and is removed once the checkpoint is written."""
+    from transformers import TrainerControl, TrainerState
+
+    from ramen.training.run import timed_checkpoints
+
+    now = [0.0]
+    request = tmp_path / "checkpoint-request"
+    cb = timed_checkpoints(60.0, request, clock=lambda: now[0])
+    state, args = TrainerState(), None
+    cb.on_train_begin(args, state, TrainerControl())
+
+    def step(seconds: float) -> bool:
+        now[0] += seconds
+        control = TrainerControl()
+        cb.on_step_end(args, state, control)
+        if control.should_save:
+            cb.on_save(args, state, control)
+        return control.should_save
+
+    assert [step(25), step(25), step(25), step(25)] == [False, False, True, False]
+    request.touch()
+    assert step(1) and not request.exists(), "asked: saved at once, the request answered"
+    assert not step(59) and step(1)  # the clock restarted at the asked-for save
+    off = timed_checkpoints(None, request, clock=lambda: now[0])  # null: save_steps only
+    off.on_train_begin(args, state, TrainerControl())
+    control = TrainerControl()
+    now[0] += 1e6
+    off.on_step_end(args, state, control)
+    assert not control.should_save
+
+
+@pytest.mark.slow
+def test_a_run_saves_on_time_and_when_asked(data):
+    recipe = recipe_text(
+        data["tmp"],
+        f"""  method: sft
+  base: strong
+  data: {data["sft"]}
+  checkpoint_every: 0.0001
+  args: {{max_steps: 4, per_device_train_batch_size: 2, learning_rate: 1.0e-4, save_steps: 1000,
+         save_total_limit: null}}""",
+    )
+    d = data["tmp"] / "runs" / "t" / "train"
+    ramen("run", str(recipe), check=True)
+    saved = sorted(p.name for p in (d / "checkpoints").glob("checkpoint-*"))
+    assert saved == [f"checkpoint-{i}" for i in range(1, 5)], saved  # every step, on time
+    # no time schedule, a request waiting: the first step saves and answers it (the schedule
+    # does not change what trains: the checkpoints would resume; a fresh start here)
+    shutil.rmtree(d / "checkpoints")
+    (d / "checkpoint-request").touch()
+    ramen("run", str(recipe), "training.checkpoint_every=null", check=True)
+    assert not (d / "checkpoint-request").exists()
+    assert "ramen: saved checkpoint-1 as asked" in (d / "train.log").read_text()
+    saved = sorted(p.name for p in (d / "checkpoints").glob("checkpoint-*"))
+    assert saved == ["checkpoint-1", "checkpoint-4"], saved  # asked; the Trainer's at the end

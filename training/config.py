@@ -63,7 +63,7 @@ class DataEntry(StrictModel):
 class TrainingStep(StrictModel):
     """One training run. A recipe's `training:` is the first; `then:` chains more."""
 
-    HASHED_WHEN_SET = frozenset({"dequantize"})
+    HASHED_WHEN_SET = frozenset({"dequantize", "checkpoint_every"})
 
     method: Literal["sft", "dpo", "grpo"] = Field(
         description="TRL trainer to run: `sft`, `dpo`, or `grpo` (online RL with ramen's grader "
@@ -95,6 +95,15 @@ class TrainingStep(StrictModel):
         default=1,
         ge=1,
         description="Training processes per machine (GPUs per node; CPU processes on a CPU box).",
+    )
+    checkpoint_every: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="Minutes of training between checkpoints (with optimizer states), besides "
+        "`args.save_steps`, whichever comes first; null = steps only. A long run with few "
+        "optimizer steps (hours per step) saves on time, and a SLURM job near its time limit "
+        "asks for one more before it is requeued (`launch.requeue`), so the requeued job "
+        "resumes from minutes ago, not from its start.",
     )
     dequantize: bool = Field(
         default=False,

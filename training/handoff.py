@@ -22,6 +22,9 @@ from ramen.training.config import LoraSpec
 # Written by the trainer when it trains LoRA: the parameter groups PEFT adapted and those it
 # left frozen (run.adapted_groups), read by the stage into its stats.
 ADAPTED = "adapted.json"
+# Created by a job near its time limit (launch/slurm.py): the trainer saves a checkpoint at the
+# next step end, then removes it (TimedCheckpoints in run.py).
+CHECKPOINT_REQUEST = "checkpoint-request"
 
 
 class _Spec(BaseModel):
@@ -69,6 +72,7 @@ class TrainerSpec(_Spec):
     grpo: GrpoHandoff | None = None
     # the base's quantization config with `dequantize: true` (training.dequantize), else None
     dequantize: dict[str, Any] | None = None
+    checkpoint_every_s: float | None = None  # training.checkpoint_every, in seconds
 
     def write(self, path: Path) -> None:
         data = self.model_dump(mode="json")

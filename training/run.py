@@ -32,7 +32,7 @@ from typing import Any
 from ramen.export import plain_layout, stop_on_eos
 from ramen.io import write_text_atomic
 from ramen.training.grpo import reward_function
-from ramen.training.handoff import ADAPTED, TrainerSpec
+from ramen.training.handoff import ADAPTED, CHECKPOINT_REQUEST, TrainerSpec
 from ramen.turns import end_of_turn_token
 
 # The train stage hands over rows it rendered and tokenized itself (ramen/turns.py).
@@ -212,6 +212,53 @@ def progress_line(
         left = round(elapsed_s / steps_done * (max_steps - step))
         parts.append(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
     return " · ".join(parts)
+
+
+def due_everywhere(due: bool) -> bool:
+    """Process 0's `due`, the same on every process: saving is collective (ZeRO-3 gathers), so
+    the processes must decide together or they wait on each other forever."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return due
+    cuda = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    flag = torch.tensor([int(due)], device=device)
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def timed_checkpoints(every_s: float | None, request: Path, clock=time.monotonic):
+    """A TrainerCallback that saves a checkpoint when `every_s` of training passed since the
+    last save (training.checkpoint_every), or when `request` exists (a job near its time
+    limit asks; the file is removed once the checkpoint is saved). `save_steps` still saves."""
+    from transformers import TrainerCallback
+
+    class TimedCheckpoints(TrainerCallback):
+        def __init__(self) -> None:
+            self.last = clock()
+            self.requested = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = clock()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            requested = request.exists()
+            due = requested or (every_s is not None and clock() - self.last >= every_s)
+            if due_everywhere(due):
+                control.should_save = True
+                self.requested = self.requested or requested
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last = clock()
+            if self.requested and state.is_world_process_zero:
+                request.unlink(missing_ok=True)  # the job waiting on it may requeue now
+                print(f"ramen: saved checkpoint-{state.global_step} as asked", flush=True)
+            self.requested = False
+
+    return TimedCheckpoints()
 
 
 def _metrics_callback(path: Path):
@@ -488,7 +535,10 @@ def main(spec_path: str, method: str | None = None) -> None:
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[_metrics_callback(out / "metrics.jsonl")],
+        callbacks=[
+            _metrics_callback(out / "metrics.jsonl"),
+            timed_checkpoints(spec.checkpoint_every_s, out / CHECKPOINT_REQUEST),
+        ],
         **extra,
     )
     if spec.dequantize is not None:

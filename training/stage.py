@@ -249,11 +249,12 @@ def checkpoint_key(ctx: StageContext) -> str:
     def neutral(args: dict | None) -> dict:
         return {k: v for k, v in (args or {}).items() if k not in RESUME_NEUTRAL_ARGS}
 
-    config = dict(ctx.config)
+    config = {k: v for k, v in ctx.config.items() if k != "training.checkpoint_every"}
     for key, value in config.items():
         if key == "training.args":  # the first step
             config[key] = neutral(value)
         elif key.startswith("training.then[") and isinstance(value, dict):  # a later one
+            value = {k: v for k, v in value.items() if k != "checkpoint_every"}
             config[key] = {**value, "args": neutral(value.get("args"))}
     return hash_obj({"config": config, "inputs": ctx.input_hashes})
 
@@ -352,6 +353,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             args=args,
             grpo=grpo,
             dequantize=dequantize,
+            checkpoint_every_s=step.checkpoint_every * 60 if step.checkpoint_every else None,
         )
     except BaseException:
         launch.cancel()  # the training processes were waiting for a spec that will not come
