@@ -40,6 +40,10 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
     select = (launch_dir / "select.sbatch").read_text()
     assert "--exclusive" not in select and "--mem" not in select  # a CPU stage shares a node
     assert "export RAMEN_CPUS_PER_TASK=" in train.splitlines()
+    # near the time limit a training job asks for a checkpoint and waits for it, then requeues
+    request = tmp_path / "runs" / "qwen3-235b-dpo" / "train" / "checkpoint-request"
+    assert f"  touch {request}" in train.splitlines() and "trap requeue USR1" in train
+    assert "touch" not in (launch_dir / "sample.sbatch").read_text()
     assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
     assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
     assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
