@@ -99,6 +99,14 @@ class LaunchConfig(StrictModel):
         description="Run the `nodes` machines as tasks on one real node, the head on loopback "
         "(for testing multi-node training on a one-node cluster).",
     )
+    network_interface: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="The network interface the nodes reach each other on (e.g. `ib0`, "
+        "`eth0`): exported as NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME, and each node's "
+        "address (VLLM_HOST_IP, Ray's node address) is read from it. null = the address SLURM's "
+        "name for the node resolves to.",
+    )
     cpu_replicas_per_node: int = Field(
         default=1,
         ge=1,

@@ -137,14 +137,19 @@ RAY_BLOCK = """\
 # parallel on it (ramen starts it with --distributed-executor-backend ray, waits for
 # /health, then the stage's clients use it).
 RAY={ray}
-HEAD_IP="$(hostname --ip-address | awk '{{print $1}}')"
+# the head's address from its SLURM node name (or launch.network_interface), not `hostname`
+HEAD_IP="$("$PY" -m ramen.cluster address)"
+export VLLM_HOST_IP="${{VLLM_HOST_IP:-$HEAD_IP}}"
 RAY_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')"
 "$RAY" start --head --node-ip-address="$HEAD_IP" --port="$RAY_PORT" --num-gpus={gpus} --disable-usage-stats
 trap '"$RAY" stop --force >/dev/null 2>&1 || true' EXIT
 if [ "$RAMEN_NODES" -gt 1 ]; then
+  # each worker joins with its own address (and vLLM's), SLURM's node list minus the head
   srun --nodes=$((RAMEN_NODES - 1)) --ntasks=$((RAMEN_NODES - 1)) --ntasks-per-node=1 \\
-    --exclude="$(hostname)" --overlap --kill-on-bad-exit=1 \\
-    "$RAY" start --address="$HEAD_IP:$RAY_PORT" --num-gpus={gpus} --block &
+    --exclude="$RAMEN_HEAD" --overlap --kill-on-bad-exit=1 \\
+    bash -c 'ip="$("$0" -m ramen.cluster address)"; export VLLM_HOST_IP="$ip"; \\
+      exec "$1" start --address="$2" --node-ip-address="$ip" --num-gpus={gpus} --block' \\
+    "$PY" "$RAY" "$HEAD_IP:$RAY_PORT" &
 fi
 export RAY_ADDRESS="$HEAD_IP:$RAY_PORT"
 "$PY" - <<'WAIT_FOR_RAY'
@@ -288,6 +293,12 @@ def render_script(
     if job.kind != "cpu":
         lines.append("# NCCL: errors abort instead of hanging (the environment's own values win)")
         lines += [f'export {k}="${{{k}:-{v}}}"' for k, v in NCCL_DEFAULTS.items()]
+        if launch.network_interface:
+            lines.append("# launch.network_interface: NCCL and Gloo talk over it")
+            lines += [
+                f"export {k}={_q(launch.network_interface)}"
+                for k in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")
+            ]
     lines += [
         "# the allocation, for the stage's fan-out (ramen/cluster.py)",
         f"export RAMEN_NODES={job.nodes}",
@@ -296,6 +307,7 @@ def render_script(
         f"export RAMEN_CPU_REPLICAS={launch.cpu_replicas_per_node}",
         # the CPUs each `srun` task of the stage gets (empty: a share of the node's)
         f"export RAMEN_CPUS_PER_TASK={launch.cpus_per_task or ''}",
+        f"export RAMEN_NET_IFACE={_q(launch.network_interface or '')}",
         'export RAMEN_HEAD="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
         'export RAMEN_HEAD_PORT="$("$PY" -c \'import socket; s=socket.socket(); '
         's.bind(("", 0)); print(s.getsockname()[1])\')"',

@@ -14,6 +14,7 @@ Variables (all set by the job script):
     RAMEN_GPUS_PER_NODE  GPUs per machine (0 = CPU)
     RAMEN_CPU_REPLICAS   vLLM replicas per CPU machine
     RAMEN_CPUS_PER_TASK  CPUs of each srun task (empty: the node's CPUs shared by its tasks)
+    RAMEN_NET_IFACE      launch.network_interface (empty: a node's address is its SLURM name's)
     RAMEN_HEAD           the first machine of the allocation (training rendezvous)
     RAMEN_HEAD_PORT      a port that was free on it
 """
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import sys
 from dataclasses import dataclass
 
 # Defaults every multi-node job exports unless the cluster environment already sets them:
@@ -106,3 +109,34 @@ def task_rank() -> tuple[int, int, int]:
         int(env.get("SLURM_NTASKS", "1")),
         int(env.get("SLURM_LOCALID", "0")),
     )
+
+
+def node_address(env: dict[str, str] | None = None) -> str:
+    """This node's address for its peers: the IPv4 address of `launch.network_interface` when
+    the recipe names one, else the address SLURM's name for the node resolves to. Never
+    `hostname --ip-address`, which on many hosts is 127.0.1.1 or a management interface that
+    the other nodes cannot reach (Ray then waits for its placement group until it times out)."""
+    env = os.environ if env is None else env
+    iface = env.get("RAMEN_NET_IFACE")
+    if iface:
+        import psutil  # a vLLM dependency; only when the recipe names an interface
+
+        for addr in psutil.net_if_addrs().get(iface, []):
+            if addr.family == socket.AF_INET:
+                return addr.address
+        raise RuntimeError(f"launch.network_interface '{iface}' has no IPv4 address on this node")
+    name = env.get("SLURMD_NODENAME") or socket.gethostname()
+    return socket.gethostbyname(name)
+
+
+def set_node_address(env: dict[str, str] | None = None) -> None:
+    """VLLM_HOST_IP for this node's vLLM workers, unless the environment already sets it."""
+    env = os.environ if env is None else env
+    if not env.get("VLLM_HOST_IP"):
+        env["VLLM_HOST_IP"] = node_address(env)
+
+
+if __name__ == "__main__":  # `python -m ramen.cluster address`: the job scripts ask it
+    if sys.argv[1:] != ["address"]:
+        sys.exit("usage: python -m ramen.cluster address")
+    print(node_address())

@@ -44,6 +44,11 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
     request = tmp_path / "runs" / "qwen3-235b-dpo" / "train" / "checkpoint-request"
     assert f"  touch {request}" in train.splitlines() and "trap requeue USR1" in train
     assert "touch" not in (launch_dir / "sample.sbatch").read_text()
+    # Ray's head and workers take their addresses from SLURM's node names, never `hostname`
+    sample = (launch_dir / "sample.sbatch").read_text()
+    assert "$(hostname" not in sample and "hostname --ip-address" not in sample
+    assert 'HEAD_IP="$("$PY" -m ramen.cluster address)"' in sample
+    assert '--exclude="$RAMEN_HEAD"' in sample and "--node-ip-address=" in sample
     assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
     assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
     assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
@@ -138,6 +143,24 @@ def test_allocation_from_the_job_environment():
         {**env, "RAMEN_EMULATED": "1", "RAMEN_NODES": "2", "SLURM_CPUS_ON_NODE": "2"}
     )
     assert "--cpus-per-task=1" in two_on_one.srun(1, check=False)
+
+
+@pytest.mark.unit
+def test_a_nodes_address_comes_from_slurm_or_the_named_interface():
+    from ramen.cluster import node_address, set_node_address
+
+    assert node_address({"SLURMD_NODENAME": "localhost"}) == "127.0.0.1"
+    assert node_address({"RAMEN_NET_IFACE": "lo", "SLURMD_NODENAME": "nowhere.invalid"}) == (
+        "127.0.0.1"
+    )
+    with pytest.raises(RuntimeError, match="launch.network_interface 'nope0'"):
+        node_address({"RAMEN_NET_IFACE": "nope0"})
+    env = {"SLURMD_NODENAME": "localhost"}
+    set_node_address(env)
+    assert env["VLLM_HOST_IP"] == "127.0.0.1"
+    env = {"SLURMD_NODENAME": "localhost", "VLLM_HOST_IP": "10.0.0.7"}
+    set_node_address(env)  # the site's own setting wins
+    assert env["VLLM_HOST_IP"] == "10.0.0.7"
 
 
 @pytest.mark.unit
@@ -244,6 +267,7 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
         "launch.python=/shared/venv/bin/python",
         "launch.cpu_replicas_per_node=3",
         "launch.requeue=false",
+        "launch.network_interface=ib0",
     )
     train = (launch_dir / "train.sbatch").read_text()
     for line in (
@@ -257,6 +281,9 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
         "module load cuda/12.4",
         "PY=/shared/venv/bin/python",
         "export RAMEN_CPU_REPLICAS=3",
+        "export RAMEN_NET_IFACE=ib0",
+        "export NCCL_SOCKET_IFNAME=ib0",
+        "export GLOO_SOCKET_IFNAME=ib0",
     ):
         assert line in train.splitlines(), line
     assert "--requeue" not in train and "trap requeue" not in train

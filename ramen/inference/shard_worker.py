@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from ramen.cluster import Allocation, task_rank
+from ramen.cluster import Allocation, set_node_address, task_rank
 from ramen.inference.sampling import load_fanout
 from ramen.inference.store import Shard, run_to_store
 
@@ -37,6 +37,8 @@ def bind_gpus(local_rank: int, gpus_per_replica: int, gpus_per_node: int) -> str
 def main(job: str) -> int:
     rank, tasks, local = task_rank()
     alloc = Allocation.from_environ() or Allocation()
+    if not alloc.emulated and alloc.nodes > 1:
+        set_node_address()  # vLLM's own address on this node, from SLURM, not `hostname`
 
     target, requests, description, gpus = load_fanout(Path(job))
     devices = bind_gpus(local, gpus, alloc.gpus_per_node)
