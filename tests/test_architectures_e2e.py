@@ -24,15 +24,16 @@ def _run_recipe(name: str, tmp_path: Path, *overrides: str) -> Path:
     return tmp_path / "runs" / name.removesuffix(".yaml")
 
 
-def _serves_as_trained(folder: Path) -> dict:
-    """ramen.testing.serving on a model folder: vLLM's greedy tokens against transformers'."""
+def _serves_as_trained(*folders: Path) -> list[dict]:
+    """ramen.testing.serving on model folders (one process): vLLM's greedy tokens against
+    transformers', per folder."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ramen.testing.serving", str(folder)],
+        [sys.executable, "-m", "ramen.testing.serving", *map(str, folders)],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    assert lines, proc.stderr[-3000:]
-    return json.loads(lines[-1])
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert len(lines) == len(folders), proc.stderr[-3000:]
+    return lines
 
 
 def _weights(folder: Path) -> dict:
@@ -82,8 +83,7 @@ def test_tiny_moe_through_every_stage(tmp_path):
     assert changed == _adapted_keys(base, adapted), sorted(changed ^ _adapted_keys(base, adapted))
     assert any(".mlp.experts.7.down_proj" in k for k in changed)  # every expert, by expert
     # vLLM serves what was trained, for the ZeRO-3 model and the merged LoRA model
-    for folder in (run / "train" / "model", run / "train-2" / "merged"):
-        got = _serves_as_trained(folder)
+    for got in _serves_as_trained(run / "train" / "model", run / "train-2" / "merged"):
         assert got["same"] == got["prompts"], got
     # sampled by the MoE, graded, and evaluated against its base
     assert json.loads((run / "sample" / "stats.json").read_text())["kept"] > 0
@@ -123,7 +123,6 @@ def test_tiny_oss_through_every_stage_in_harmony(tmp_path):
     assert sorted(header["lora"]["adapted"]) == ["attention", "experts"]
     assert header["lora"]["frozen"] == ["router"]
     # vLLM serves what was trained: the merged LoRA model and the full SFT model after it
-    for folder in (run / "train" / "merged", run / "train-2" / "model"):
-        got = _serves_as_trained(folder)
+    for got in _serves_as_trained(run / "train" / "merged", run / "train-2" / "model"):
         assert got["same"] == got["prompts"], got
     assert (run / "report" / "report.md").is_file()

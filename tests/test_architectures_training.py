@@ -20,8 +20,7 @@ from ramen.testing import tiny
 @pytest.mark.slow
 @pytest.mark.timeout(15 * 60)
 def test_shipped_moe_and_oss_are_served_as_transformers_computes_them():
-    for name in ("moe", "oss"):
-        got = _serves_as_trained(tiny.model_path(name))
+    for got in _serves_as_trained(tiny.model_path("moe"), tiny.model_path("oss")):
         assert got["same"] == got["prompts"], got
 
 

@@ -3,10 +3,10 @@ greedy, token by token: a model folder whose weights vLLM loads differently from
 (fused experts saved in a layout vLLM reads another way, a LoRA merge that missed a group, a
 dtype cast) answers differently.
 
-    .venv/bin/python -m ramen.testing.serving MODEL_FOLDER [--tokens 32] [--dtype float32]
+    .venv/bin/python -m ramen.testing.serving MODEL_FOLDER... [--tokens 32] [--dtype float32]
 
-prints one JSON line: how many prompts, how many gave the same tokens, and the first
-difference. tests/test_architectures_e2e.py runs it on the tiny MoE and gpt-oss after each kind
+prints one JSON line per folder: how many prompts, how many gave the same tokens, and the
+first difference. tests/test_architectures_e2e.py runs it on the tiny MoE and gpt-oss after each kind
 of training (ZeRO-3 full-parameter, LoRA merged); it works on any local model folder.
 """
 
@@ -74,6 +74,7 @@ def vllm_greedy(path: str, ids: list[list[int]], tokens: int, dtype: str) -> lis
         )  # fmt: skip
     params = SamplingParams(temperature=0.0, max_tokens=tokens)
     outputs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], params, use_tqdm=False)
+    del llm  # the next folder's engine gets the memory
     return [list(o.outputs[0].token_ids) for o in outputs]
 
 
@@ -108,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ramen.testing.serving",
         description="vLLM's and transformers' greedy tokens for the same prompts, compared.",
     )
-    parser.add_argument("model", help="a local model folder")
+    parser.add_argument("models", nargs="+", help="local model folders")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args(argv)
-    result = compare(args.model, args.tokens, args.dtype)
-    print(json.dumps(result))
-    return 0 if result["same"] == result["prompts"] else 1
+    worst = 0
+    for model in args.models:  # one process: vLLM and torch import once
+        result = compare(model, args.tokens, args.dtype)
+        print(json.dumps(result), flush=True)
+        worst = max(worst, int(result["same"] != result["prompts"]))
+    return worst
 
 
 if __name__ == "__main__":
