@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ramen.cluster import Allocation
 from ramen.console import err_console
 from ramen.errors import UserError
 from ramen.stage import StageContext, StageDef, dump, model_entries
@@ -45,17 +46,49 @@ def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str
     return path  # a hub id: the engine or trainer loads it (or finds it in the HF cache)
 
 
+def is_hub_id(path: str) -> bool:
+    """Whether a model path names a hub repository (not tiny:, run:, nor a local folder)."""
+    if path.startswith(("tiny:", RUN_PREFIX, ".", "/", "~")):
+        return False
+    return not Path(path).expanduser().exists()
+
+
+def check_hub_snapshot(name: str, path: str, revision: str | None) -> str:
+    """The local snapshot folder of hub model `path` (the Hugging Face cache this machine
+    sees), or a one-line error naming the model and the command that fetches it. A SLURM run's
+    `models` job runs it, so a missing snapshot stops the chain on a CPU node at once, not when
+    a 24-GPU job starts to load it hours later."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(path, revision=revision, local_files_only=True)
+    except LocalEntryNotFoundError:
+        fetch = f"hf download {path}" + (f" --revision {revision}" if revision else "")
+        raise UserError(
+            f"'{path}' is not in the Hugging Face cache the cluster's jobs see "
+            f"({constants.HF_HUB_CACHE}); fetch it once where there is network (`{fetch}`, with "
+            "the same HF_HOME), or point the path at a local folder",
+            where=f"models.{name}.path",
+        ) from None
+
+
 def models_stage(ctx: StageContext) -> dict:
-    """Stage `models`: resolve every declared model (checking tiny ones) into models.json."""
+    """Stage `models`: resolve every declared model (checking tiny ones) into models.json; in a
+    ramen-launched SLURM job, every hub model must be in the local cache already."""
     resolved = {}
+    launched = Allocation.from_environ() is not None
     for name, spec in ctx.recipe.models.items():
         if spec.trust_remote_code:
             err_console.print(
                 f"[yellow]warning[/]: models.{name}.trust_remote_code is on: code shipped with '{spec.path}' will run"
             )
+        path = resolve_model_path(name, spec.path)
+        if launched and is_hub_id(spec.path):
+            check_hub_snapshot(name, spec.path, spec.revision)  # fail here, not in a GPU job
         resolved[name] = {
             **dump(spec),  # a knob a recipe leaves at its default is not written: nothing reruns
-            "resolved_path": resolve_model_path(name, spec.path),
+            "resolved_path": path,
         }
     ctx.write_json("models.json", resolved)
     return {"models": sorted(resolved)}

@@ -290,3 +290,31 @@ def test_every_cluster_value_reaches_the_script(tmp_path):
     assert train.splitlines().count("#SBATCH --exclusive") == 1  # once: the recipe asked too
     assert "#SBATCH --mem=0" not in train.splitlines()  # the recipe's launch.mem wins
     assert "#SBATCH --partition=cpu" in (launch_dir / "select.sbatch").read_text()
+
+
+@pytest.mark.unit
+def test_a_launched_runs_hub_models_must_be_in_the_cache_before_any_gpu_job(tmp_path, monkeypatch):
+    """In a SLURM run the `models` job (a CPU node) checks every hub model against the local
+    Hugging Face cache: a missing snapshot is one line naming the model and the command that
+    fetches it, found before a GPU job starts to load it."""
+    from huggingface_hub import constants
+
+    from ramen.errors import UserError
+    from ramen.launch.models import check_hub_snapshot, is_hub_id
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(UserError) as err:
+        check_hub_snapshot("sampler", "Qwen/Qwen3-235B-A22B-Thinking-2507", None)
+    message = str(err.value)
+    assert message.startswith("models.sampler.path: 'Qwen/Qwen3-235B-A22B-Thinking-2507'")
+    assert "`hf download Qwen/Qwen3-235B-A22B-Thinking-2507`" in message and "\n" not in message
+    # a snapshot in the cache, laid out as huggingface_hub lays it out, is found
+    repo = tmp_path / "hub" / "models--Qwen--Qwen3-235B-A22B-Thinking-2507"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    got = check_hub_snapshot("sampler", "Qwen/Qwen3-235B-A22B-Thinking-2507", None)
+    assert got == str(repo / "snapshots" / "abc123")
+    assert is_hub_id("Qwen/Qwen3-32B") and not is_hub_id("tiny:strong")
+    assert not is_hub_id(str(tmp_path)) and not is_hub_id("./models/mine")
