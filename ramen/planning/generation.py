@@ -2,9 +2,10 @@
 the KV-cache tokens left at its memory fraction, and how many full-budget sequences they hold.
 
 Per GPU: weights = parameters x 2 bytes / (tensor_parallel x pipeline_parallel); with expert
-parallelism (`engine.args.enable_expert_parallel`) and data_parallel replicas, vLLM spreads each
-MoE layer's experts over all tensor x data parallel GPUs instead, so a GPU holds the dense part
-/ (tensor x pipeline parallel) plus the experts / (tensor x data x pipeline parallel); KV cache = GPU memory x gpu_memory_utilization -
+parallelism (`engine.args.enable_expert_parallel`) and data_parallel replicas in one server (on
+one node), vLLM spreads each MoE layer's experts over all tensor x data parallel GPUs instead,
+so a GPU holds the dense part / (tensor x pipeline parallel) plus the experts / (tensor x data
+x pipeline parallel); KV cache = GPU memory x gpu_memory_utilization -
 weights - a fixed reserve for activations and CUDA graphs (`plan.vllm_reserve_gb`). A token's
 KV cache per GPU = 2 (keys, values) x its layers on that GPU x max(1, KV heads / tensor
 parallel) x head_dim x 2 bytes: KV heads fewer than the tensor-parallel size are replicated.

@@ -174,7 +174,11 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             continue
         tp, pp = spec.tensor_parallel, spec.pipeline_parallel
         util = spec.gpu_memory_utilization or 0.9
-        ep = spec.data_parallel if spec.engine.args.get("enable_expert_parallel") else 1
+        # vLLM spreads the experts over the data-parallel ranks of one server, which ramen
+        # runs on one node: at most the node's replicas of this size share them
+        ep = 1
+        if spec.engine.args.get("enable_expert_parallel"):
+            ep = min(spec.data_parallel, max(1, gpn // (tp * pp))) if gpn else spec.data_parallel
         s = serving(
             shape, tp, pp, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb,
             expert_parallel=ep,
