@@ -36,8 +36,7 @@ def resolve_model_path(name: str, path: str, run_dir: Path | None = None) -> str
         except tiny.TinyFamilyError as e:
             raise UserError(str(e), where=f"models.{name}.path") from None
     local = Path(path).expanduser()
-    looks_local = path.startswith((".", "/", "~")) or local.exists()
-    if looks_local:
+    if not is_hub_id(path):
         if not (local / "config.json").is_file():
             raise UserError(
                 f"no model folder with a config.json at '{path}'", where=f"models.{name}.path"

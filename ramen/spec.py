@@ -316,14 +316,19 @@ class ModelSpec(StrictModel):
             )
         return value
 
+    def _recipe_kwargs(self) -> dict[str, Any]:
+        """The template arguments the recipe gives: chat_template_kwargs and enable_thinking."""
+        kwargs = dict(self.chat_template_kwargs)
+        if self.enable_thinking is not None:
+            kwargs["enable_thinking"] = self.enable_thinking
+        return kwargs
+
     def template_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the chat template (`enable_thinking` and `reasoning_effort`
         included when set), as `vllm serve` renders a request with `request_fields()`: it gives
         the template the request's `reasoning_effort`, and `enable_thinking` true with it
         unless the recipe set that."""
-        kwargs = dict(self.chat_template_kwargs)
-        if self.enable_thinking is not None:
-            kwargs["enable_thinking"] = self.enable_thinking
+        kwargs = self._recipe_kwargs()
         if self.reasoning_effort is not None:
             kwargs["reasoning_effort"] = self.reasoning_effort
             kwargs.setdefault("enable_thinking", True)
@@ -333,14 +338,10 @@ class ModelSpec(StrictModel):
         """The fields of a `/v1/chat/completions` request that carry this model's template
         settings: `reasoning_effort` as the request's own field (vLLM's harmony rendering of
         gpt-oss reads only that), the rest as vLLM's `chat_template_kwargs`."""
-        fields: dict[str, Any] = {}
-        kwargs = dict(self.chat_template_kwargs)
-        if self.enable_thinking is not None:
-            kwargs["enable_thinking"] = self.enable_thinking
+        kwargs = self._recipe_kwargs()
+        fields: dict[str, Any] = {"chat_template_kwargs": kwargs} if kwargs else {}
         if self.reasoning_effort is not None:
             fields["reasoning_effort"] = self.reasoning_effort
-        if kwargs:
-            fields["chat_template_kwargs"] = kwargs
         return fields
 
     def memory_utilization(self, on_gpu: bool) -> float:
@@ -369,22 +370,29 @@ RAMEN_ENGINE_ARGS = {
 }
 
 
+def _vllm_source(relative: str) -> ast.Module | None:
+    """A module of the installed vLLM, parsed without importing vLLM (which takes seconds);
+    None when it cannot be read."""
+    try:
+        spec = importlib.util.find_spec("vllm")
+        path = Path(spec.origin).parent / relative  # type: ignore[union-attr]
+        return ast.parse(path.read_text(encoding="utf-8"))
+    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
+        return None
+
+
 @functools.cache
 def known_engine_args() -> frozenset[str] | None:
     """The fields of vLLM's `EngineArgs` (what `LLM(**kwargs)` takes and `vllm serve` has as
-    flags), read from its source without importing vLLM; None when they cannot be read."""
-    try:
-        spec = importlib.util.find_spec("vllm")
-        path = Path(spec.origin).parent / "engine" / "arg_utils.py"  # type: ignore[union-attr]
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.ClassDef) and node.name == "EngineArgs":
-                return frozenset(
-                    n.target.id
-                    for n in node.body
-                    if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-                )
-    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
-        pass
+    flags), read from its source; None when they cannot be read."""
+    tree = _vllm_source("engine/arg_utils.py")
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, ast.ClassDef) and node.name == "EngineArgs":
+            return frozenset(
+                n.target.id
+                for n in node.body
+                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+            )
     return None
 
 
@@ -419,16 +427,12 @@ def engine_flags(args: dict[str, Any]) -> list[str]:
 def known_reasoning_parsers() -> set[str] | None:
     """The names vLLM registers reasoning parsers under, read from its source without
     importing it (seconds); None when they cannot be read (the engine checks the name)."""
-    try:
-        spec = importlib.util.find_spec("vllm")
-        init = Path(spec.origin).parent / "reasoning" / "__init__.py"  # type: ignore[union-attr]
-        for node in ast.parse(init.read_text(encoding="utf-8")).body:
-            if (
-                isinstance(node, ast.Assign)
-                and getattr(node.targets[0], "id", "") == "_REASONING_PARSERS_TO_REGISTER"
-                and isinstance(node.value, ast.Dict)
-            ):
-                return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-    except (AttributeError, OSError, SyntaxError, TypeError, ValueError):
-        pass
+    tree = _vllm_source("reasoning/__init__.py")
+    for node in tree.body if tree is not None else ():
+        if (
+            isinstance(node, ast.Assign)
+            and getattr(node.targets[0], "id", "") == "_REASONING_PARSERS_TO_REGISTER"
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
     return None
