@@ -16,13 +16,12 @@ pipeline parallel on it (`--distributed-executor-backend ray`).
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ramen.cluster import NCCL_DEFAULTS, Allocation
+from ramen.cluster import NCCL_DEFAULTS, Allocation, generation_layout
 from ramen.inference.server import VLLMServer
 from ramen.launch.recipe import Recipe, round_recipe
 from ramen.launch.stages import STAGES
@@ -76,11 +75,13 @@ def plan_job(recipe: Recipe, stage: str) -> Job:
         return Job(stage, "train", launch.nodes, 1, gpus, launch.partition)
     if generates(stage):
         sizes = [m.tensor_parallel * m.pipeline_parallel for _, m in stage_models(recipe, stage)]
-        widest = max(sizes, default=1)
-        if gpus and widest > gpus:  # one replica over several nodes: Ray + pipeline parallel
-            return Job(stage, "generate", math.ceil(widest / gpus), 1, gpus, launch.partition, True)
-        per_node = max(gpus // s for s in sizes) if gpus and sizes else launch.cpu_replicas_per_node
-        return Job(stage, "generate", launch.nodes, max(1, per_node), gpus, launch.partition)
+        if not gpus:
+            per_node = launch.cpu_replicas_per_node
+            return Job(stage, "generate", launch.nodes, max(1, per_node), 0, launch.partition)
+        # the widest model sets the shape: one Ray replica over nodes, else replicas per node
+        layout = generation_layout(max(sizes, default=1), gpus, launch.nodes)
+        tasks = 1 if layout.ray else max(gpus // s for s in sizes) if sizes else 1
+        return Job(stage, "generate", layout.nodes, tasks, gpus, launch.partition, layout.ray)
     return Job(stage, "cpu", 1, 1, 0, launch.cpu_partition or launch.partition)
 
 
@@ -247,6 +248,28 @@ def _vllm_comment(recipe: Recipe, job: Job) -> list[str]:
     return out
 
 
+def _replicas_comment(recipe: Recipe, job: Job) -> list[str]:
+    """What a GPU generation job runs for each model that fits one node: independent replicas
+    (ramen/inference/sampling.py fan_out), no Ray."""
+    out = []
+    for name, spec in stage_models(recipe, job.stage):
+        size = spec.tensor_parallel * spec.pipeline_parallel
+        per_node = job.gpus_per_node // size
+        if not per_node:  # wider than a node: the Ray block above
+            continue
+        cmd = VLLMServer(spec, spec.path, name).command(ray=False, gpu=True)
+        cmd[0] = "$PY"
+        cmd[cmd.index("--port") + 1] = "PORT"
+        out += [
+            f"# {name} fits one node: {job.nodes * per_node} independent vLLM replicas "
+            f"({job.nodes} node(s) x {per_node}, {size} GPU(s) each);",
+            "# the stage starts them with one `srun` task each, each generating its share of the",
+            "# requests into the stage's store (no Ray, nothing crosses nodes). Each runs:",
+            _comment(cmd),
+        ]
+    return out
+
+
 def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: str) -> str:
     return " ".join(
         _q(x)
@@ -316,6 +339,8 @@ def render_script(
         ray = Path(python).parent / "ray"
         lines += RAY_BLOCK.format(ray=_q(ray), gpus=job.gpus_per_node).splitlines()
         lines += _vllm_comment(recipe, job)
+    if job.kind == "generate" and job.gpus_per_node:
+        lines += _replicas_comment(recipe, job)
     if job.kind == "train" and job.nodes > 1:
         lines += _training_comment(recipe, job, python)
     command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')

@@ -101,6 +101,31 @@ class Allocation:
         return cmd
 
 
+@dataclass(frozen=True)
+class GenerationLayout:
+    """How a launched generation stage places a model on `launch.nodes` x `gpus_per_node`
+    (the SLURM job's shape in launch/slurm.py, the fan-out in inference/sampling.py, and the
+    plan's replica count all read it). A model that fits one node runs as independent vLLM
+    replicas, one per node or per group of tensor x pipeline parallel GPUs on it, each serving
+    its shard of the requests: no Ray, nothing crosses nodes. Only a model wider than a node
+    runs as one replica over a Ray cluster of `nodes` nodes (pipeline parallel across them)."""
+
+    nodes: int  # machines the stage's job holds
+    per_node: int  # replicas on each machine (0: one replica spans the machines)
+    ray: bool
+
+    @property
+    def replicas(self) -> int:
+        return self.nodes * self.per_node if self.per_node else 1
+
+
+def generation_layout(gpus_per_replica: int, gpus_per_node: int, nodes: int) -> GenerationLayout:
+    """`gpus_per_replica`: tensor x pipeline parallel of the stage's widest model."""
+    if gpus_per_node and gpus_per_replica > gpus_per_node:
+        return GenerationLayout(-(-gpus_per_replica // gpus_per_node), 0, True)
+    return GenerationLayout(nodes, max(1, gpus_per_node // gpus_per_replica), False)
+
+
 def task_rank() -> tuple[int, int, int]:
     """(rank, number of tasks, rank on this node) of an srun task; (0, 1, 0) outside one."""
     env = os.environ

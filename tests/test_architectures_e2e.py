@@ -82,8 +82,12 @@ def test_tiny_moe_through_every_stage(tmp_path):
     changed = {k for k in base if not (base[k] == merged[k]).all()}
     assert changed == _adapted_keys(base, adapted), sorted(changed ^ _adapted_keys(base, adapted))
     assert any(".mlp.experts.7.down_proj" in k for k in changed)  # every expert, by expert
-    # vLLM serves what was trained, for the ZeRO-3 model and the merged LoRA model
-    for got in _serves_as_trained(run / "train" / "model", run / "train-2" / "merged"):
+    # vLLM serves what was trained, for the ZeRO-3 model and the merged LoRA model, and the
+    # shipped MoE as it was built (one process for the three)
+    served = _serves_as_trained(
+        run / "train" / "model", run / "train-2" / "merged", tiny.model_path("moe")
+    )
+    for got in served:
         assert got["same"] == got["prompts"], got
     # sampled by the MoE, graded, and evaluated against its base
     assert json.loads((run / "sample" / "stats.json").read_text())["kept"] > 0
@@ -122,7 +126,11 @@ def test_tiny_oss_through_every_stage_in_harmony(tmp_path):
     # LoRA on attention and the fused experts (target_parameters); the router stays frozen
     assert sorted(header["lora"]["adapted"]) == ["attention", "experts"]
     assert header["lora"]["frozen"] == ["router"]
-    # vLLM serves what was trained: the merged LoRA model and the full SFT model after it
-    for got in _serves_as_trained(run / "train" / "merged", run / "train-2" / "model"):
+    # vLLM serves what was trained: the merged LoRA model and the full SFT model after it, and
+    # the shipped gpt-oss as it was built
+    served = _serves_as_trained(
+        run / "train" / "merged", run / "train-2" / "model", tiny.model_path("oss")
+    )
+    for got in served:
         assert got["same"] == got["prompts"], got
     assert (run / "report" / "report.md").is_file()

@@ -1,5 +1,4 @@
-"""The architectures users train, one trainer at a time on CPU: the shipped tiny MoE and gpt-oss
-served by vLLM as transformers computes them, ZeRO-3 on an MoE over 2 processes against 1
+"""The architectures users train, one trainer at a time on CPU: ZeRO-3 on an MoE over 2 processes against 1
 (and its resume after SIGKILL), GRPO on an MoE with the grader as reward. The recipes through
 every stage: tests/test_architectures_e2e.py."""
 
@@ -12,16 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import RAMEN, ROOT, ramen
-from test_architectures_e2e import _serves_as_trained
 
 from ramen.testing import tiny
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(15 * 60)
-def test_shipped_moe_and_oss_are_served_as_transformers_computes_them():
-    for got in _serves_as_trained(tiny.model_path("moe"), tiny.model_path("oss")):
-        assert got["same"] == got["prompts"], got
 
 
 def _sft_recipe(tmp_path: Path, name: str, processes: int, batch: int, steps: int) -> Path:

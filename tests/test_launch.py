@@ -24,7 +24,7 @@ def dry_run(tmp_path: Path, recipe: Path, *overrides: str) -> tuple[str, Path]:
 
 
 @pytest.mark.slow
-def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_path):
+def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_replicas(tmp_path):
     out, launch_dir = dry_run(tmp_path, BIG)
     scripts = sorted(launch_dir.glob("*.sbatch"))
     assert {p.stem for p in scripts} >= {"filter", "sample", "grade", "train", "evaluate"}
@@ -44,25 +44,40 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_ray(tmp_
     request = tmp_path / "runs" / "qwen3-235b-dpo" / "train" / "checkpoint-request"
     assert f"  touch {request}" in train.splitlines() and "trap requeue USR1" in train
     assert "touch" not in (launch_dir / "sample.sbatch").read_text()
-    # Ray's head and workers take their addresses from SLURM's node names, never `hostname`
-    sample = (launch_dir / "sample.sbatch").read_text()
-    assert "$(hostname" not in sample and "hostname --ip-address" not in sample
-    assert 'HEAD_IP="$("$PY" -m ramen.cluster address)"' in sample
-    assert '--exclude="$RAMEN_HEAD"' in sample and "--node-ip-address=" in sample
     assert "#SBATCH --partition=gpu" in train and "#SBATCH --time=48:00:00" in train
     assert "--machine_rank $SLURM_PROCID --main_process_ip $RAMEN_HEAD" in train
     assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
     assert "40 in all, deepspeed zero3" in train
     assert 'TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"' in train
+    # the 235B sampler fits one node at tensor parallel 8: one replica per node, no Ray
     sample = (launch_dir / "sample.sbatch").read_text()
+    assert "#SBATCH --nodes=5" in sample and "#SBATCH --ntasks-per-node=1" in sample
+    assert "RAY" not in sample and "--distributed-executor-backend" not in sample
+    assert "# sampler fits one node: 5 independent vLLM replicas (5 node(s) x 1" in sample
+    assert "--tensor-parallel-size 8 --pipeline-parallel-size 1" in sample
+    # dependencies: each stage after what it reads (and after `models`)
+    assert "--dependency=afterok:<pairs>:<models>" in out
+    assert "--dependency=afterok:<filter>:<balance>:<decontaminate>:<models>" in out
+
+
+@pytest.mark.slow
+def test_a_model_wider_than_a_node_runs_over_ray_with_slurm_addresses(tmp_path):
+    _, launch_dir = dry_run(tmp_path, BIG, "models.sampler.pipeline_parallel=2")
+    sample = (launch_dir / "sample.sbatch").read_text()
+    check = subprocess.run(["bash", "-n", "-c", sample], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
     assert '"$RAY" start --head' in sample and "RAY_ADDRESS" in sample
     assert (
         "--pipeline-parallel-size 2 " in sample and "--distributed-executor-backend ray" in sample
     )
     assert "#SBATCH --nodes=2" in sample  # tp 8 x pp 2 = two nodes of 8 GPUs
-    # dependencies: each stage after what it reads (and after `models`)
-    assert "--dependency=afterok:<pairs>:<models>" in out
-    assert "--dependency=afterok:<filter>:<balance>:<decontaminate>:<models>" in out
+    # Ray's head and workers take their addresses from SLURM's node names, never `hostname`
+    assert "$(hostname" not in sample and "hostname --ip-address" not in sample
+    assert 'HEAD_IP="$("$PY" -m ramen.cluster address)"' in sample
+    assert '--exclude="$RAMEN_HEAD"' in sample and "--node-ip-address=" in sample
+    # the judge beside it in the evaluate job: replicas on the Ray job's 2 nodes
+    evaluate = (launch_dir / "evaluate.sbatch").read_text()
+    assert "# judge fits one node: 4 independent vLLM replicas (2 node(s) x 2" in evaluate
 
 
 @pytest.mark.unit
@@ -71,13 +86,16 @@ def test_stage_resources_follow_the_recipe():
     assert plan_job(r, "select").kind == "cpu" and plan_job(r, "select").gpus_per_node == 0
     f = plan_job(r, "filter")  # 30B and the 32B judge at tp 4: two replicas per 8-GPU node
     assert (f.nodes, f.tasks_per_node, f.ray) == (5, 2, False)  # every node of launch.nodes
-    s = plan_job(r, "sample")
-    assert (s.nodes, s.ray) == (2, True)
+    s = plan_job(r, "sample")  # the 235B at tp 8: one replica on each node
+    assert (s.nodes, s.tasks_per_node, s.ray) == (5, 1, False)
     t = plan_job(r, "train")
     assert (t.kind, t.nodes, t.tasks_per_node) == ("train", 5, 1)
-    r2 = load_recipe(BIG, ["launch.cpu_partition=cpu", "models.sampler.pipeline_parallel=1"])
+    r2 = load_recipe(BIG, ["launch.cpu_partition=cpu", "models.sampler.pipeline_parallel=2"])
     assert plan_job(r2, "pairs").partition == "cpu"
-    assert plan_job(r2, "sample").ray is False and plan_job(r2, "sample").tasks_per_node == 1
+    s2 = plan_job(r2, "sample")  # wider than a node: one replica over 2 nodes of Ray
+    assert (s2.nodes, s2.tasks_per_node, s2.ray) == (2, 1, True)
+    r3 = load_recipe(BIG, ["models.sampler.tensor_parallel=16", "launch.nodes=3"])
+    assert (plan_job(r3, "sample").nodes, plan_job(r3, "sample").ray) == (2, True)
 
 
 @pytest.mark.slow

@@ -253,3 +253,48 @@ def test_host_memory_per_node_reads_slurms_units(mem, gb):
         ROOT / "recipes" / "qwen3-235b-dpo.yaml", [f"launch.mem={mem}"] if mem else []
     )
     assert _host_limit(recipe) == gb * 1e9
+
+
+@pytest.mark.unit
+def test_generation_is_planned_as_the_launch_places_it():
+    """On SLURM a model that fits one node runs one replica per node (or per group of its GPUs
+    on a node), as launch/slurm.py renders it; only a model wider than a node spans nodes over
+    Ray. The KV-cache arithmetic: Qwen3-235B-A22B at TP 8 holds 58.8 GB of bf16 weights per
+    GPU; at 0.95 of 80 GB, less the 4 GB reserve, 13.2 GB are left for the KV cache, at 94
+    layers x 1 KV head per GPU (4 heads over 8 GPUs, replicated) x 128 x 2 (K, V) x 2 bytes =
+    48,128 bytes a token: 274,821 tokens, 4 sequences of 65,536; an fp8 KV cache halves the
+    bytes a token."""
+    from ramen.launch.stages import STAGES
+    from ramen.planning.plan import plan
+
+    sample = [s for s in STAGES if s.name == "sample"]
+    notes = _plan_notes(plan(load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml"), sample))
+    assert "sampler: 5 x TP8 (40 GPUs)" in notes["devices"]
+    assert (
+        "sampler: KV cache holds 274,821 tokens per replica = 4 sequences at max_model_len "
+        "65,536, 20 over 5 replicas" in notes["notes"]
+    )
+    assert "sampler: 5 independent vLLM replicas (5 node(s) x 1)" in notes["notes"]
+    assert "at most 4 full-length sequences decode at once" in notes["notes"]
+    fp8 = ["models.sampler.engine.args={kv_cache_dtype: fp8}"]
+    notes = _plan_notes(plan(load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml", fp8), sample))
+    assert "549,642 tokens per replica = 8 sequences" in notes["notes"]
+    wide = ["models.sampler.pipeline_parallel=2", "models.sampler.gpu_memory_utilization=0.9"]
+    notes = _plan_notes(plan(load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml", wide), sample))
+    assert "sampler: 1 x TP8xPP2 (16 GPUs)" in notes["devices"]
+    assert (
+        "sampler would fit one node at tensor_parallel 8 without pipeline parallel: 5 replicas "
+        "(one per node, no Ray) of 2 sequences at max_model_len each (10 at once over 40 GPUs), "
+        "against 24 at once over 16 GPUs here" in notes["notes"]
+    )
+    local = plan(
+        load_recipe(ROOT / "recipes" / "qwen3-235b-dpo.yaml", ["launch.backend=local"]), sample
+    )
+    assert (
+        "sampler: 1 x TP8 (8 GPUs)" in _plan_notes(local)["devices"]
+    )  # one server, data_parallel 1
+
+
+def _plan_notes(p) -> dict[str, str]:
+    (row,) = p.stages
+    return {"devices": row.devices, "notes": "\n".join(row.notes)}

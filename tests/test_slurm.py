@@ -190,10 +190,10 @@ seed: 0
 models:
   strong: {path: "tiny:strong", dtype: float32, max_model_len: 1024}
 data:
-  sources: [{path: "bundled:problems.jsonl", licence: cc0-1.0}]
+  sources: [{path: "bundled:problems.jsonl", licence: cc0-1.0, limit: 192}]
   allow_licences: [cc0-1.0]
 curation:
-  sample: {model: strong, n: 8, temperature: 1.0}
+  sample: {model: strong, n: 8, temperature: 1.0}   # 1,536 samples; the signal comes at 200
 """
 
 

@@ -8,7 +8,7 @@ so a GPU holds the dense part / (tensor x pipeline parallel) plus the experts / 
 x pipeline parallel); KV cache = GPU memory x gpu_memory_utilization -
 weights - a fixed reserve for activations and CUDA graphs (`plan.vllm_reserve_gb`). A token's
 KV cache per GPU = 2 (keys, values) x its layers on that GPU x max(1, KV heads / tensor
-parallel) x head_dim x 2 bytes: KV heads fewer than the tensor-parallel size are replicated.
+parallel) x head_dim x 2 bytes (1 with an fp8 KV cache): KV heads fewer than the tensor-parallel size are replicated.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def serving(
     reserve_gb: float,
     dtype_bytes: int = 2,
     expert_parallel: int = 1,
+    kv_bytes: int = 2,
 ) -> Serving:
-    """`expert_parallel`: the data-parallel replicas the experts are spread over (1: none)."""
+    """`expert_parallel`: the data-parallel replicas the experts are spread over (1: none);
+    `kv_bytes`: bytes per cached value (1 with `engine.args.kv_cache_dtype: fp8*`)."""
     gpus = tensor_parallel * pipeline_parallel
     dense = shape.total_params - shape.expert_params
     weights = (dense + shape.expert_params / expert_parallel) * dtype_bytes / gpus
@@ -49,6 +51,6 @@ def serving(
     kv = usable - weights - reserve_gb * GB
     heads = max(1, -(-shape.kv_heads // tensor_parallel))  # per GPU, replicated below 1
     layers = -(-shape.layers // pipeline_parallel)
-    per_token = 2 * layers * heads * shape.head_dim * dtype_bytes
+    per_token = 2 * layers * heads * shape.head_dim * kv_bytes
     tokens = int(kv // per_token) if kv > 0 else 0
     return Serving(gpus, weights, kv, tokens, tokens // max_model_len, usable)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ramen.cluster import generation_layout
 from ramen.errors import RecipeError
 from ramen.planning.generation import GB, serving
 from ramen.planning.shapes import Shape, meta_model, shape_of
@@ -30,6 +31,7 @@ PER = 1000  # tokens and time are per this many problems (generation) or rows (t
 TRL_MICRO_BATCH = 8  # transformers' default per_device_train_batch_size
 GRPO_PROMPT_TOKENS = 1024  # a GRPO prompt's length when data.clean.max_question_tokens is unset
 TRL_MAX_COMPLETION = 512  # TRL's default max_completion_length
+FEW_SEQUENCES = 8  # a replica whose KV cache holds fewer full-length sequences gets a note
 
 
 @dataclass
@@ -167,7 +169,14 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
     row = StagePlan(stage, "")
     devices, gpus_total = [], 0
     peak_parts: dict[str, float] = {}
-    for name in dict.fromkeys(served):  # a stage serves its models one after the other
+    models = dict.fromkeys(served)  # a stage serves its models one after the other
+    # launched on SLURM, the stage's job has the shape its widest model needs and fans each
+    # model out over it (ramen/cluster.py generation_layout): replicas per node, or Ray
+    widest = max(
+        recipe.models[m].tensor_parallel * recipe.models[m].pipeline_parallel for m in models
+    )
+    job = generation_layout(widest, gpn, recipe.launch.nodes) if _fans_out(recipe) else None
+    for name in models:
         spec = recipe.models[name]
         shape = _shape(recipe, name, f"models.{name}.path", checks)
         if shape is None:
@@ -181,12 +190,16 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             ep = min(spec.data_parallel, max(1, gpn // (tp * pp))) if gpn else spec.data_parallel
         s = serving(
             shape, tp, pp, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb,
-            expert_parallel=ep,
+            expert_parallel=ep, kv_bytes=_kv_bytes(spec),
         )  # fmt: skip
-        gpus = tp * pp * spec.data_parallel
+        if job is not None:  # one server per replica of the fan-out
+            replicas = job.nodes * (gpn // (tp * pp)) if tp * pp <= gpn else 1
+        else:
+            replicas = spec.data_parallel
+        gpus = tp * pp * replicas
         gpus_total = max(gpus_total, gpus)
         devices.append(
-            f"{name}: {spec.data_parallel} x TP{tp}"
+            f"{name}: {replicas} x TP{tp}"
             + (f"xPP{pp}" if pp > 1 else "")
             + (f", experts over EP{ep * tp}" if ep > 1 else "")
         )
@@ -200,22 +213,33 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             row.notes.append(
                 f"{name}: KV cache holds {s.kv_tokens:,} tokens per replica = "
                 f"{s.full_sequences} sequences at max_model_len {spec.max_model_len:,}"
+                + (
+                    f", {s.full_sequences * replicas} over {replicas} replicas"
+                    if replicas > 1
+                    else ""
+                )
             )
-            if tp * pp <= gpn and recipe.launch.nodes * gpn >= 2 * tp * pp:
+            if 1 <= s.full_sequences < FEW_SEQUENCES:
+                row.notes.append(
+                    f"{name}: at most {s.full_sequences} full-length sequences decode at once "
+                    "per replica (shorter ones share the room); the time assumes full batches. "
+                    f"More room: models.{name}.gpu_memory_utilization, "
+                    f"models.{name}.engine.args.kv_cache_dtype: fp8 (half the bytes per token)"
+                )
+            if job is not None and tp * pp <= gpn:
+                row.notes.append(
+                    f"{name}: {replicas} independent vLLM replicas "
+                    f"({job.nodes} node(s) x {gpn // (tp * pp)}), each serving its share of "
+                    "the requests: no Ray, nothing crosses nodes"
+                )
+            elif job is None and tp * pp <= gpn and recipe.launch.nodes * gpn >= 2 * tp * pp:
                 row.notes.append(
                     f"{name} fits one node: the allocation ({recipe.launch.nodes} x {gpn} GPUs) "
                     f"holds {recipe.launch.nodes * gpn // (tp * pp)} replicas "
                     f"(models.{name}.data_parallel)"
                 )
-            elif tp * pp > gpn:
-                one = serving(
-                    shape, gpn, 1, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb
-                )
-                if one.full_sequences >= 1:
-                    row.notes.append(
-                        f"{name} would fit one node at tensor_parallel {gpn} without pipeline "
-                        f"parallel (no Ray): {one.full_sequences} sequences at max_model_len"
-                    )
+            if tp * pp > gpn:
+                _one_node_instead(recipe, name, shape, s, replicas, row)
             _check_serving(recipe, name, shape, s, checks)
         budget = _budget(recipe, stage, name, spec)
         n = _samples(recipe, stage, name)
@@ -227,6 +251,40 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
     row.devices = "; ".join(devices) + (f" ({gpus_total} GPUs)" if gpn else " (CPU)")
     row.tokens = row.tokens.rstrip("; ") + f"; time per {PER:,} problems"
     return row
+
+
+def _kv_bytes(spec: Any) -> int:
+    """Bytes per cached key or value: vLLM's `kv_cache_dtype` (auto: the model's dtype)."""
+    return 1 if str(spec.engine.args.get("kv_cache_dtype", "auto")).startswith("fp8") else 2
+
+
+def _fans_out(recipe: Any) -> bool:
+    """Whether the stage runs as ramen launch's SLURM fan-out (else one server, data_parallel)."""
+    return recipe.launch.backend == "slurm" and bool(recipe.launch.gpus_per_node)
+
+
+def _one_node_instead(
+    recipe: Any, name: str, shape: Shape, s: Any, replicas: int, row: StagePlan
+) -> None:
+    """A model spread over nodes (Ray, pipeline parallel) that would fit one node at tensor
+    parallel = the node's GPUs: the replicas that layout gives, against this one, so the
+    recipe can weigh no Ray against KV-cache room (more sequences at once per GPU)."""
+    spec, a, gpn = recipe.models[name], recipe.plan, recipe.launch.gpus_per_node
+    util = spec.gpu_memory_utilization or 0.9
+    one = serving(
+        shape, gpn, 1, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb,
+        kv_bytes=_kv_bytes(spec),
+    )  # fmt: skip
+    if one.full_sequences < 1:
+        return
+    n = recipe.launch.nodes
+    row.notes.append(
+        f"{name} would fit one node at tensor_parallel {gpn} without pipeline parallel: "
+        f"{n} replicas (one per node, no Ray) of {one.full_sequences} sequences at "
+        f"max_model_len each ({n * one.full_sequences} at once over {n * gpn} GPUs), against "
+        f"{s.full_sequences * replicas} at once over {spec.tensor_parallel * spec.pipeline_parallel * replicas} "
+        "GPUs here"
+    )
 
 
 def _budget(recipe: Any, stage: str, name: str, spec: Any) -> int:
