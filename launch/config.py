@@ -254,6 +254,12 @@ class PlanConfig(StrictModel):
         gt=0,
         description="Generated tokens per second per GPU at full batch, for the time estimate.",
     )
+    disk_write_gb_per_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Rank 0's write speed to the run folder, in GB/s, for the process-group "
+        "timeout of a full-parameter ZeRO-3 save (a shared filesystem: 0.5).",
+    )
     vllm_reserve_gb: float = Field(
         default=4.0,
         ge=0,

@@ -72,6 +72,20 @@ def check_hub_snapshot(name: str, path: str, revision: str | None) -> str:
         ) from None
 
 
+def check_benchmarks(recipe: Any) -> list[str]:
+    """Read the first question of every benchmark the evaluation reads. A SLURM run's `models`
+    job (a CPU node) runs it: a hub set is downloaded into the Hugging Face cache here, once,
+    because the GPU jobs run with the hub offline (HF_HUB_OFFLINE=1, launch/slurm.py); one
+    that cannot be read stops the chain now, in one line, not hours later in the evaluate job."""
+    from ramen.benchmarks import kind  # the kinds register on import: only when launched
+
+    if recipe.evaluation is None:
+        return []
+    for bench in recipe.evaluation.benchmarks:
+        next(iter(kind(bench.name).rows(bench)), None)
+    return [b.name for b in recipe.evaluation.benchmarks]
+
+
 def models_stage(ctx: StageContext) -> dict:
     """Stage `models`: resolve every declared model (checking tiny ones) into models.json; in a
     ramen-launched SLURM job, every hub model must be in the local cache already."""
@@ -90,6 +104,8 @@ def models_stage(ctx: StageContext) -> dict:
             "resolved_path": path,
         }
     ctx.write_json("models.json", resolved)
+    if launched:  # the evaluate job reads them with the hub offline: cached now, or stop now
+        err_console.print(f"benchmarks readable: {', '.join(check_benchmarks(ctx.recipe)) or '-'}")
     return {"models": sorted(resolved)}
 
 

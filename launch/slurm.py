@@ -20,8 +20,9 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ramen.cluster import NCCL_DEFAULTS, Allocation, generation_layout
+from ramen.cluster import GPU_JOB_DEFAULTS, NCCL_DEFAULTS, Allocation, generation_layout
 from ramen.inference.server import VLLMServer
 from ramen.launch.recipe import Recipe, round_recipe
 from ramen.launch.stages import STAGES
@@ -205,13 +206,28 @@ def _comment(cmd: list[str]) -> str:
     return "#   " + " ".join(cmd)
 
 
+def _train_step(recipe: Recipe, job: Job) -> Any:
+    name, round_ = split_round(job.stage)
+    return round_recipe(recipe, round_).training.steps()[TRAIN_STAGE_NAMES.index(name)]
+
+
+# DeepSpeed compiles its CPU Adam (the optimizer of `zero3_offload`) at first use, in every
+# rank, into the shared extension cache: 40 ranks wait on one lock there, or build against
+# another CUDA after a `module load`. The job builds it once on its first node, in the job's
+# own environment, before any rank starts; the ranks then load the built op (a DeepSpeed
+# installed with DS_BUILD_CPU_ADAM=1 has it prebuilt, and this returns at once).
+BUILD_CPU_ADAM = """\
+# DeepSpeed's CPU Adam (zero3_offload's optimizer), built once here before the ranks start
+"$PY" -c 'from deepspeed.ops.op_builder import CPUAdamBuilder; CPUAdamBuilder().load(verbose=False)'
+echo "ramen: DeepSpeed CPU Adam ready"
+"""
+
+
 def _training_comment(recipe: Recipe, job: Job, python: str) -> list[str]:
     """The multi-node training commands the stage runs (exactly: the same functions build
     them), shown here; the stage writes spec.json and accelerate.yaml first."""
 
-    name, round_ = split_round(job.stage)
-    index = TRAIN_STAGE_NAMES.index(name)
-    step = round_recipe(recipe, round_).training.steps()[index]
+    step = _train_step(recipe, job)
     stage_dir = recipe.run_dir.resolve() / job.stage
     config, spec = stage_dir / "accelerate.yaml", stage_dir / "spec.json"
     alloc = Allocation(nodes=job.nodes, emulated=recipe.launch.emulate_nodes)
@@ -316,6 +332,10 @@ def render_script(
     if job.kind != "cpu":
         lines.append("# NCCL: errors abort instead of hanging (the environment's own values win)")
         lines += [f'export {k}="${{{k}:-{v}}}"' for k, v in NCCL_DEFAULTS.items()]
+        lines += [
+            "# the hub offline: the models job found every model and benchmark in the local cache",
+            *(f'export {k}="${{{k}:-{v}}}"' for k, v in GPU_JOB_DEFAULTS.items()),
+        ]
         if launch.network_interface:
             lines.append("# launch.network_interface: NCCL and Gloo talk over it")
             lines += [
@@ -343,6 +363,12 @@ def render_script(
         lines += _replicas_comment(recipe, job)
     if job.kind == "train" and job.nodes > 1:
         lines += _training_comment(recipe, job, python)
+    if (
+        job.kind == "train"
+        and job.gpus_per_node
+        and _train_step(recipe, job).deepspeed == "zero3_offload"
+    ):
+        lines += BUILD_CPU_ADAM.splitlines()
     command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')
     if launch.requeue and job.kind == "train":
         request = recipe.run_dir.resolve() / job.stage / CHECKPOINT_REQUEST

@@ -36,6 +36,11 @@ NCCL_DEFAULTS = {
     "TORCH_NCCL_DUMP_ON_TIMEOUT": "1",
 }
 
+# Every GPU job runs with the Hugging Face hub offline (the `models` job, on a CPU node, checked
+# every model snapshot and loaded every benchmark into the cache first), so a GPU job never
+# waits on the network or downloads 470 GB in 24 ranks at once. A site may set its own values.
+GPU_JOB_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
+
 
 @dataclass(frozen=True)
 class Allocation:

@@ -49,6 +49,13 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_replicas
     assert "srun --ntasks=5 --kill-on-bad-exit=1" in train
     assert "40 in all, deepspeed zero3" in train
     assert 'TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"' in train
+    # zero3_offload's CPU Adam is built once by the job before the ranks start
+    build = next(line for line in train.splitlines() if "CPUAdamBuilder" in line)
+    assert train.index(build) < train.index("ramen.launch.cli run")
+    assert "CPUAdamBuilder" not in sample_script(launch_dir)
+    # GPU jobs run with the hub offline (the models job checked the cache), CPU jobs do not
+    assert 'export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"' in train.splitlines()
+    assert "HF_HUB_OFFLINE" not in select
     # the 235B sampler fits one node at tensor parallel 8: one replica per node, no Ray
     sample = (launch_dir / "sample.sbatch").read_text()
     assert "#SBATCH --nodes=5" in sample and "#SBATCH --ntasks-per-node=1" in sample
@@ -78,6 +85,28 @@ def test_a_model_wider_than_a_node_runs_over_ray_with_slurm_addresses(tmp_path):
     # the judge beside it in the evaluate job: replicas on the Ray job's 2 nodes
     evaluate = (launch_dir / "evaluate.sbatch").read_text()
     assert "# judge fits one node: 4 independent vLLM replicas (2 node(s) x 2" in evaluate
+
+
+def sample_script(launch_dir: Path) -> str:
+    return (launch_dir / "sample.sbatch").read_text()
+
+
+@pytest.mark.unit
+def test_the_cpu_adam_build_line_calls_deepspeeds_own_builder():
+    """The line the train job runs before its ranks (launch/slurm.py BUILD_CPU_ADAM) names
+    DeepSpeed's real builder and its `load` (run here on CPU: 55 s the first time, then
+    nothing: the ranks load the built op)."""
+    import inspect
+    import re
+
+    from deepspeed.ops.op_builder import CPUAdamBuilder
+
+    from ramen.launch.slurm import BUILD_CPU_ADAM
+
+    code = re.search(r"-c '([^']+)'", BUILD_CPU_ADAM).group(1)
+    assert code.startswith("from deepspeed.ops.op_builder import CPUAdamBuilder;")
+    assert "verbose" in inspect.signature(CPUAdamBuilder().load).parameters
+    compile(code, "<BUILD_CPU_ADAM>", "exec")
 
 
 @pytest.mark.unit
@@ -336,3 +365,27 @@ def test_a_launched_runs_hub_models_must_be_in_the_cache_before_any_gpu_job(tmp_
     assert got == str(repo / "snapshots" / "abc123")
     assert is_hub_id("Qwen/Qwen3-32B") and not is_hub_id("tiny:strong")
     assert not is_hub_id(str(tmp_path)) and not is_hub_id("./models/mine")
+
+
+@pytest.mark.unit
+def test_the_models_job_reads_every_benchmark_before_the_gpu_jobs(tmp_path, monkeypatch):
+    """GPU jobs run with the hub offline, so the `models` job reads every benchmark the
+    evaluation names: a local file is read, a hub set that is not in the cache (here: the hub
+    offline, an empty cache) stops the chain in one line naming the benchmark and the fix."""
+    import datasets.config
+
+    from ramen.errors import UserError
+    from ramen.launch.models import check_benchmarks
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
+    local = load_recipe(ROOT / "recipes" / "tiny.yaml", [f"workdir={tmp_path}"])
+    assert check_benchmarks(local) == [b.name for b in local.evaluation.benchmarks]
+    hub = load_recipe(BIG, [f"workdir={tmp_path}"])
+    with pytest.raises(UserError) as err:
+        check_benchmarks(hub)
+    message = str(err.value)
+    assert message.startswith("cannot load benchmark 'hle' from the hub (cais/hle)"), message
+    assert "load_dataset('cais/hle', split='test')" in message and "\n" not in message

@@ -298,3 +298,37 @@ def test_generation_is_planned_as_the_launch_places_it():
 def _plan_notes(p) -> dict[str, str]:
     (row,) = p.stages
     return {"devices": row.devices, "notes": "\n".join(row.notes)}
+
+
+@pytest.mark.unit
+def test_the_process_group_waits_as_long_as_the_consolidated_save_takes(tmp_path):
+    """Full-parameter ZeRO-3: the other ranks wait in a collective while rank 0 writes the
+    16-bit save; 3 x that write at plan.disk_write_gb_per_s, never under torch's 1,800 s.
+    The 235B's 470 GB at 0.5 GB/s: 2,820 s, which `ramen plan` prints; the train stage counts
+    the parameters in the base's safetensors headers."""
+    from ramen.training.stage import collective_timeout, collective_timeout_s
+
+    assert collective_timeout_s(470e9, 0.5) == 2820  # 3 x 940 s
+    assert collective_timeout_s(1e9, 0.5) == 1800  # never under torch's default
+    notes = "\n".join(_plan(ROOT / "recipes" / "qwen3-235b-dpo.yaml").stages[3].notes)
+    assert (
+        "collectives wait 2,822 s for the save (training.args.ddp_timeout, set by the stage"
+        in notes
+    )
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "base"
+    folder.mkdir()
+    save_file(
+        {"a": torch.zeros(1000, 300), "b": torch.zeros(7)}, str(folder / "model-1.safetensors")
+    )
+    save_file({"c": torch.zeros(2, 3, 5)}, str(folder / "model-2.safetensors"))
+    params = 1000 * 300 + 7 + 30
+    slow = load_recipe(ROOT / "recipes" / "tiny-moe.yaml", ["plan.disk_write_gb_per_s=1.0e-6"])
+    got = collective_timeout(slow, slow.training.steps()[0], str(folder))
+    assert (
+        got == {"ddp_timeout": collective_timeout_s(2 * params, 1e-6)} and got["ddp_timeout"] > 1800
+    )
+    given = load_recipe(ROOT / "recipes" / "tiny-moe.yaml", ["training.args.ddp_timeout=600"])
+    assert collective_timeout(given, given.training.steps()[0], str(folder)) == {}

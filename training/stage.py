@@ -12,6 +12,7 @@ same training (config and inputs).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -231,10 +232,42 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
 
 # TRL arguments that change when and what is saved or logged, not what is trained: changing
 # them keeps the checkpoints.
-RESUME_NEUTRAL_ARGS = {"save_steps", "save_total_limit", "logging_steps", "logging_first_step"}
+RESUME_NEUTRAL_ARGS = {
+    "save_steps", "save_total_limit", "logging_steps", "logging_first_step", "ddp_timeout",
+}  # fmt: skip
 
 
 LATER_STEPS_KEY = "later steps"  # the first train stage's config: their method and data
+
+
+TORCH_COLLECTIVE_TIMEOUT_S = 1800  # TrainingArguments.ddp_timeout's default
+
+
+def collective_timeout_s(save_bytes: float, write_gb_per_s: float) -> int:
+    """How long the process group's collectives wait (TrainingArguments.ddp_timeout) while
+    rank 0 gathers and writes the consolidated 16-bit save and the other ranks wait for it:
+    3 x that write at `plan.disk_write_gb_per_s`, never under torch's default of 30 minutes.
+    `ramen plan` prints it; the train stage sets it (below)."""
+    return max(TORCH_COLLECTIVE_TIMEOUT_S, math.ceil(3 * save_bytes / (write_gb_per_s * 1e9)))
+
+
+def collective_timeout(recipe: Any, step: Any, base_path: str) -> dict:
+    """Full-parameter ZeRO-3: rank 0 gathers and writes the whole 16-bit model at every save
+    while the other ranks wait in a collective; `ddp_timeout` (torch's 30 minutes unless the
+    recipe's args say) is sized to that write, from the parameters the base's safetensors
+    headers list."""
+    if "ddp_timeout" in step.args:
+        return {}
+    from safetensors import safe_open  # reads headers only
+
+    params = 0
+    for f in sorted(Path(base_path).glob("*.safetensors")):
+        with safe_open(str(f), "pt") as weights:
+            for key in weights.keys():
+                params += math.prod(weights.get_slice(key).get_shape())
+    if not params:
+        return {}
+    return {"ddp_timeout": collective_timeout_s(2 * params, recipe.plan.disk_write_gb_per_s)}
 
 
 def step_path(index: int) -> str:
@@ -328,6 +361,8 @@ def train_stage(ctx: StageContext, index: int) -> dict:
             args = {**args, "max_length": rendered["max_length"]}  # the data's: nothing is cut
         if ctx.config.get(KEEP_ALL_KEY) and "save_total_limit" not in step.args:
             args = {**step.args, "save_total_limit": None}  # the sweep evaluates them all
+        if step.lora is None and step.deepspeed in ("zero3", "zero3_offload"):
+            args = {**args, **collective_timeout(recipe, step, base_path)}
         dequantize = quantized_base(base_path, model_spec, step, recipe.training.base, index)
         grpo = None
         if step.method == "grpo":

@@ -183,9 +183,11 @@ def _hub(path: str, split: str, name: str) -> Iterator[dict]:
     try:
         return iter(datasets.load_dataset(path, split=split))
     except Exception as e:  # hub errors come in many types; all mean "cannot read it here"
+        load = f"datasets.load_dataset('{path}', split='{split}')"
         raise UserError(
-            f"cannot load benchmark '{name}' from the hub ({path}): {e}. "
-            "Give a local copy as a file path instead"
+            f"cannot load benchmark '{name}' from the hub ({path}): {e}. Give a local copy as "
+            f'a file path instead, or load it once where there is network (`python -c "import '
+            f'datasets; {load}"`, with the same HF_HOME; GPU jobs run with the hub offline)'
         ) from None
 
 

@@ -26,6 +26,7 @@ from ramen.planning.training import (
     zero_estimate,
 )
 from ramen.stage import split_round, train_stage_name
+from ramen.training.stage import collective_timeout_s
 
 PER = 1000  # tokens and time are per this many problems (generation) or rows (training)
 TRL_MICRO_BATCH = 8  # transformers' default per_device_train_batch_size
@@ -378,6 +379,7 @@ def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
         row.notes.append(
             f"rank 0's node also holds the consolidated 16-bit save ({save / GB:.0f} GB)"
         )
+        _check_collective_timeout(recipe, step, where, save, row, checks)
     checkpoint = 14 * fit.trainable  # 16-bit weights, fp32 master weights and two Adam moments
     kept = step.args.get("save_total_limit")
     export = 2 * shape.total_params
@@ -397,6 +399,23 @@ def _plan_training(recipe: Any, index: int, checks: list[Check]) -> StagePlan:
     if gpus:
         _check_training(recipe, step, where, shape, fit, row, checks)
     return row
+
+
+def _check_collective_timeout(
+    recipe: Any, step: Any, where: str, save: float, row: StagePlan, checks: list[Check]
+) -> None:
+    rate = recipe.plan.disk_write_gb_per_s
+    need = collective_timeout_s(save, rate)
+    given = step.args.get("ddp_timeout")
+    row.notes.append(
+        f"collectives wait {given if given else need:,} s for the save (training.args.ddp_timeout"
+        + (")" if given else f", set by the stage: 3 x {save / GB:.0f} GB at {rate} GB/s)")
+    )
+    if given is not None and given < need / 3:
+        checks.append(Check("warning", f"{where}.args.ddp_timeout",
+                            f"ddp_timeout {given:,} s is shorter than writing the {save / GB:.0f} GB "
+                            f"consolidated save at {rate} GB/s (plan.disk_write_gb_per_s): the "
+                            f"other ranks' collectives would time out; unset it or use {need:,}"))  # fmt: skip
 
 
 def _colocated_vllm(
