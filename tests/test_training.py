@@ -3,6 +3,7 @@ processes via `accelerate launch`, resume after SIGKILL, LoRA export loaded by v
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -897,7 +898,7 @@ def test_long_pairs_train_whole_or_are_rejected_by_name(tmp_path):
 
 
 @pytest.mark.unit
-def test_checkpoints_come_on_time_and_when_a_job_asks(tmp_path):
+def test_checkpoints_come_on_time_and_when_a_job_asks(tmp_path, capsys):
     """training.checkpoint_every: a save once that much training time passed since the last
     one; a checkpoint-request file (a SLURM job near its time limit) saves at the next step
     end and is removed once the checkpoint is written."""
@@ -923,6 +924,13 @@ def test_checkpoints_come_on_time_and_when_a_job_asks(tmp_path):
     request.touch()
     assert step(1) and not request.exists(), "asked: saved at once, the request answered"
     assert not step(59) and step(1)  # the clock restarted at the asked-for save
+    # each save says how long it took: from the step's end to on_save (the Trainer saves there)
+    capsys.readouterr()
+    control = TrainerControl()
+    cb.on_step_end(args, state, control)
+    now[0] += 2.5
+    cb.on_save(args, state, control)
+    assert capsys.readouterr().out == "ramen: saved checkpoint-0 in 2.50 s\n"
     off = timed_checkpoints(None, request, clock=lambda: now[0])  # null: save_steps only
     off.on_train_begin(args, state, TrainerControl())
     control = TrainerControl()
@@ -952,6 +960,8 @@ def test_a_run_saves_on_time_and_when_asked(data):
     (d / "checkpoint-request").touch()
     ramen("run", str(recipe), "training.checkpoint_every=null", check=True)
     assert not (d / "checkpoint-request").exists()
-    assert "ramen: saved checkpoint-1 as asked" in (d / "train.log").read_text()
+    log = (d / "train.log").read_text()
+    assert re.search(r"ramen: saved checkpoint-1 in \d+\.\d\d s as asked", log), log[-2000:]
+    assert re.search(r"ramen: saved checkpoint-4 in \d+\.\d\d s\n", log)  # every save, timed
     saved = sorted(p.name for p in (d / "checkpoints").glob("checkpoint-*"))
     assert saved == ["checkpoint-1", "checkpoint-4"], saved  # asked; the Trainer's at the end

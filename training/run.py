@@ -232,18 +232,22 @@ def due_everywhere(due: bool) -> bool:
 def timed_checkpoints(every_s: float | None, request: Path, clock=time.monotonic):
     """A TrainerCallback that saves a checkpoint when `every_s` of training passed since the
     last save (training.checkpoint_every), or when `request` exists (a job near its time
-    limit asks; the file is removed once the checkpoint is saved). `save_steps` still saves."""
+    limit asks; the file is removed once the checkpoint is saved). `save_steps` still saves.
+    Every save prints how long it took (`ramen: saved checkpoint-N in S s`): the Trainer saves
+    between the step's end and `on_save`, so a checkpoint's cost is read, not guessed."""
     from transformers import TrainerCallback
 
     class TimedCheckpoints(TrainerCallback):
         def __init__(self) -> None:
             self.last = clock()
+            self.step_end = clock()
             self.requested = False
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.last = clock()
 
         def on_step_end(self, args, state, control, **kwargs):
+            self.step_end = clock()
             requested = request.exists()
             due = requested or (every_s is not None and clock() - self.last >= every_s)
             if due_everywhere(due):
@@ -253,9 +257,12 @@ def timed_checkpoints(every_s: float | None, request: Path, clock=time.monotonic
 
         def on_save(self, args, state, control, **kwargs):
             self.last = clock()
-            if self.requested and state.is_world_process_zero:
-                request.unlink(missing_ok=True)  # the job waiting on it may requeue now
-                print(f"ramen: saved checkpoint-{state.global_step} as asked", flush=True)
+            if state.is_world_process_zero:
+                took = f"in {self.last - self.step_end:.2f} s"
+                if self.requested:
+                    request.unlink(missing_ok=True)  # the job waiting on it may requeue now
+                print(f"ramen: saved checkpoint-{state.global_step} {took}"
+                      + (" as asked" if self.requested else ""), flush=True)  # fmt: skip
             self.requested = False
 
     return TimedCheckpoints()
