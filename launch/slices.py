@@ -9,16 +9,17 @@ reads it, not a stale stage skipped after a recipe change.
 
 Keys with a space in a config are not recipe paths: the hashes of files a stage reads, and
 values ramen derives from several keys (the model whose tokenizer counts lengths), which the
-stage reads from its config. Two
-root attributes are always open: `run_dir` (where the run lives) and `hash` (the whole
-recipe's hash, a provenance stamp in cards and reports; it decides nothing).
+stage reads from its config. Some root attributes are always open: `run_dir` and `workdir`
+(where the run lives), `hash` (the whole recipe's hash, a provenance stamp in cards and
+reports; it decides nothing) and `plan` (what the cluster is assumed to be: it sizes how long a
+process waits, the train stage's process-group timeout, never what a stage writes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-ALWAYS_OPEN = ("run_dir", "hash", "workdir")
+ALWAYS_OPEN = ("run_dir", "hash", "workdir", "plan")
 
 
 class SliceError(RuntimeError):

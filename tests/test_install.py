@@ -33,3 +33,20 @@ def test_the_gpu_stack_pins_the_cpu_stacks_versions():
 def test_the_documented_gpu_install_uses_the_constraints():
     for doc in ("README.md", "docs/install.md"):
         assert 'pip install -c constraints/gpu.txt -e ".[gpu,dev]"' in (ROOT / doc).read_text(), doc
+
+
+def test_the_prepared_gpu_check_carries_the_pinned_stack_and_runs_what_exists():
+    """Every script benchmarks/gpu/run.sh (the one device call) runs exists, and the wheels
+    scripts/gpu_wheels.sh carries there are the versions the suite ran (cpu.txt pins). Its
+    syntax: tests/test_plan.py, beside the CPU run of its first script."""
+    run = ROOT / "benchmarks" / "gpu" / "run.sh"
+    scripts = re.findall(r"(benchmarks/[\w/]+\.py)", run.read_text())
+    assert len(scripts) == 3 and all((ROOT / s).is_file() for s in scripts), scripts
+    wheels = (ROOT / "scripts" / "gpu_wheels.sh").read_text()
+    names = re.search(r"PACKAGES=\(\n(.*?)\n\)", wheels, re.S).group(1).split()
+    cpu = gpu_constraints.pins(ROOT / "constraints" / "cpu.txt")
+    normal = {n.lower().replace("_", "-"): v for n, v in cpu.items()}
+    missing = [n for n in names if n.lower().replace("_", "-") not in normal]
+    assert not missing, f"gpu_wheels.sh carries packages cpu.txt does not pin: {missing}"
+    for name in ("trl", "deepspeed", "datasets", "transformers", "pydantic", "math-verify"):
+        assert name in names, name

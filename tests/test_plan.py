@@ -238,6 +238,10 @@ def test_the_prepared_gpu_script_runs_its_cases_on_cpu(tmp_path):
     assert "reproduce: python" in proc.stdout
     rows = json.loads((tmp_path / "plan_vs_measured.json").read_text())
     assert len(rows) == 3 and all(0.9 < r["ratio"] < 1.1 for r in rows), rows
+    # the one device call that runs it with the other GPU checks parses
+    run = ROOT / "benchmarks" / "gpu" / "run.sh"
+    check = subprocess.run(["bash", "-n", str(run)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
 
 
 @pytest.mark.unit

@@ -165,6 +165,11 @@ def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_pat
     # generation fanned out to 2 replicas
     sample_stats = json.loads((run / "sample" / "stats.json").read_text())
     assert sample_stats["generation"]["strong"]["replicas"] == 2
+    # the replica layout: one independent replica per node, each its share (no Ray)
+    sample_log = "".join(p.read_text() for p in logs.glob("sample-*.out"))
+    assert "over 2 replicas (2 nodes x 1)" in sample_log, sample_log[-3000:]
+    script = (run / "launch" / "sample.sbatch").read_text()
+    assert '"$RAY" start' not in script and "--distributed-executor-backend" not in script
     status = ramen("status", str(run), check=True)
     assert "failed" not in status.stdout
 
