@@ -965,3 +965,39 @@ def test_a_run_saves_on_time_and_when_asked(data):
     assert re.search(r"ramen: saved checkpoint-4 in \d+\.\d\d s\n", log)  # every save, timed
     saved = sorted(p.name for p in (d / "checkpoints").glob("checkpoint-*"))
     assert saved == ["checkpoint-1", "checkpoint-4"], saved  # asked; the Trainer's at the end
+
+
+@pytest.mark.slow
+def test_rows_rendered_by_worker_processes_are_the_rows_rendered_in_one(tmp_path, monkeypatch):
+    """training/render.py: the same rows through 2 worker processes (in many small chunks,
+    several in flight) and through the stage's own process give the same results in the same
+    order, the same reject, and the same data folder byte for byte."""
+    from transformers import AutoTokenizer
+
+    from ramen.testing import tiny
+    from ramen.training import render
+    from ramen.turns import TrainingRenderer
+
+    renderer = TrainingRenderer(AutoTokenizer.from_pretrained(tiny.model_path("strong")), "strong")
+    bad = {"messages": [{"role": "user", "content": "a question and no answer"}]}
+    rows = [*sft_rows(300), bad, *sft_rows(40)]
+    monkeypatch.setattr(render, "CHUNK", 16)
+    results = {}
+    for processes in ("0", "2"):
+        monkeypatch.setenv("RAMEN_RENDER_PROCESSES", processes)
+        results[processes] = list(render.rendered(iter(rows), len(rows), "sft", renderer))
+        writer = render.ArrowRows(tmp_path / f"rendered-{processes}.arrow")
+        for _, result in results[processes]:
+            if result[0] == "ok":
+                writer.write(result[1])
+        writer.save(tmp_path / f"data-{processes}")
+    assert [row for row, _ in results["2"]] == rows  # in input order
+    assert results["0"] == results["2"]
+    rejects = [r for _, r in results["0"] if r[0] == "reject"]
+    assert len(rejects) == 1 and len(results["0"]) == 341, rejects
+    files = sorted(p.name for p in (tmp_path / "data-0").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "data-2").iterdir())
+    for name in files:
+        assert (tmp_path / "data-0" / name).read_bytes() == (
+            tmp_path / "data-2" / name
+        ).read_bytes()

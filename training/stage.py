@@ -53,8 +53,9 @@ from ramen.training.launcher import (
     preset_path,
     write_accelerate_config,
 )
+from ramen.training.render import ArrowRows, rendered
 from ramen.training.tokenizer import base_tokenizer
-from ramen.turns import RowError, TrainingRenderer, read_rows, tokenize_row
+from ramen.turns import TrainingRenderer, read_rows
 
 MADE_BY = {"dpo": "pairs", "sft": "sft", "grpo": "select"}  # the stage that writes a step's data
 
@@ -435,7 +436,6 @@ def prepare_data(
     """The step's rows rendered by the base model's own template and tokenized
     (ramen/turns.py), in this stage's `data/` folder: what the trainer trains on. A row
     that cannot be rendered as its model generated it goes to rejects.jsonl with its reason."""
-    import datasets
 
     spec = ctx.recipe.models[model]
     tokenizer = base_tokenizer(ctx, base, model)
@@ -450,15 +450,19 @@ def prepare_data(
     # recipe names a `truncation_mode`.
     limit = step.args.get("max_length")
     truncate = step.method == "sft" and "truncation_mode" in step.args
-    out, cut, first, longest, too_long = [], 0, "", 0, 0
-    for row in track(rows, f"{ctx.name}: rendering"):
+    kept, cut, first, longest, too_long = 0, 0, "", 0, 0
+    # rendered in worker processes from PARALLEL_FROM rows on, streamed to Arrow on disk
+    # (training/render.py): memory flat in the number of rows
+    out = ArrowRows(ctx.out_dir / "rendered.arrow")
+    results = rendered(rows, len(rows), step.method, renderer)
+    for row, result in track(results, f"{ctx.name}: rendering", total=len(rows)):
         ctx.count_input()
-        try:
-            tokens = tokenize_row(row, step.method, renderer)
-        except RowError as e:
-            ctx.reject(row, e.reason, detail=str(e))
-            first = first or f"{e.reason}: {e}"
+        if result[0] == "reject":
+            _, reason, message = result
+            ctx.reject(row, reason, detail=message)
+            first = first or f"{reason}: {message}"
             continue
+        tokens = result[1]
         if "input_ids" in tokens:
             prompt_len, total = tokens["completion_mask"].count(0), len(tokens["input_ids"])
             sizes = {"completion_tokens": total - prompt_len}
@@ -474,25 +478,28 @@ def prepare_data(
             continue
         cut += bool(limit and total > limit)
         longest = max(longest, total)
-        out.append(tokens)
-    ctx.count_kept_input(len(out))
-    if not out and too_long and not first:
+        out.write(tokens)
+    out.close()
+    kept = out.rows
+    ctx.count_kept_input(kept)
+    if not kept and too_long and not first:
         raise UserError(
             f"every row of {source} is longer than max_length {limit} (the longest: {too_long} "
             "tokens); raise it, or remove it and the longest row sets it",
             where="training.args.max_length",
         )
-    if not out:
+    if not kept:
         raise UserError(
             f"none of the {ctx.seen} rows of {source} could be rendered for '{model}' "
             f"(the first: {first or 'the file has no rows'})",
             where=f"models.{model}",
         )
     with atomic_dir(ctx.out_dir / "data") as tmp:
-        datasets.Dataset.from_list(out).save_to_disk(str(tmp))
+        out.save(tmp)
+    out.path.unlink()
     shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
     return {
-        "rows": len(out),
+        "rows": kept,
         "max_length": limit or longest,
         "max_length_from": "training.args.max_length" if limit else "the longest row",
         "longest_row_tokens": longest,
