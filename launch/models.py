@@ -74,9 +74,11 @@ def check_hub_snapshot(name: str, path: str, revision: str | None) -> str:
 
 def check_benchmarks(recipe: Any) -> list[str]:
     """Read the first question of every benchmark the evaluation reads. A SLURM run's `models`
-    job (a CPU node) runs it: a hub set is downloaded into the Hugging Face cache here, once,
-    because the GPU jobs run with the hub offline (HF_HUB_OFFLINE=1, launch/slurm.py); one
-    that cannot be read stops the chain now, in one line, not hours later in the evaluate job."""
+    job (a CPU node) runs it after the stage (`python -m ramen.launch.models benchmarks RECIPE
+    [OVERRIDES]`, outside the stage: it writes nothing and decides nothing a stage hashes): a
+    hub set is downloaded into the Hugging Face cache there, once, because the GPU jobs run
+    with the hub offline (HF_HUB_OFFLINE=1, launch/slurm.py); one that cannot be read stops the
+    chain now, in one line, not hours later in the evaluate job."""
     from ramen.benchmarks import kind  # the kinds register on import: only when launched
 
     if recipe.evaluation is None:
@@ -104,8 +106,6 @@ def models_stage(ctx: StageContext) -> dict:
             "resolved_path": path,
         }
     ctx.write_json("models.json", resolved)
-    if launched:  # the evaluate job reads them with the hub offline: cached now, or stop now
-        err_console.print(f"benchmarks readable: {', '.join(check_benchmarks(ctx.recipe)) or '-'}")
     return {"models": sorted(resolved)}
 
 
@@ -128,3 +128,18 @@ STAGE = StageDef(
     enabled=lambda r: bool(r.models),
     help="resolve the recipe's models (a tiny:* model is checked against its shipped hashes)",
 )
+
+
+if __name__ == "__main__":  # the models job: `python -m ramen.launch.models benchmarks RECIPE ...`
+    import sys
+
+    from ramen.launch.recipe import load_recipe  # it imports the stages, this module among them
+
+    if sys.argv[1:2] != ["benchmarks"] or len(sys.argv) < 3:
+        sys.exit("usage: python -m ramen.launch.models benchmarks RECIPE [KEY=VALUE ...]")
+    try:
+        names = check_benchmarks(load_recipe(sys.argv[2], sys.argv[3:]))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"benchmarks readable: {', '.join(names) or '-'}", flush=True)

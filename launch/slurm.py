@@ -375,6 +375,11 @@ def render_script(
         lines += TRAIN_REQUEUE_TRAP.format(request=_q(request), wait=CHECKPOINT_WAIT_S).splitlines()
     elif launch.requeue:
         lines += REQUEUE_TRAP.splitlines()
+    if job.stage == "models" and recipe.evaluation is not None:
+        # every benchmark the evaluation reads, read once here: a hub set is cached for the GPU
+        # jobs, which run with the hub offline, or the chain stops now in one line
+        check = [python, "-m", "ramen.launch.models", "benchmarks", recipe_file, *overrides]
+        lines.append(" ".join(_q(x) for x in check).replace(_q(python), '"$PY"', 1))
     lines += RUN_BLOCK.format(command=command).splitlines()
     return "\n".join(lines) + "\n"
 

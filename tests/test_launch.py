@@ -389,3 +389,28 @@ def test_the_models_job_reads_every_benchmark_before_the_gpu_jobs(tmp_path, monk
     message = str(err.value)
     assert message.startswith("cannot load benchmark 'hle' from the hub (cais/hle)"), message
     assert "load_dataset('cais/hle', split='test')" in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_the_models_job_reads_the_benchmarks_with_the_line_it_renders(tmp_path):
+    """The models job's benchmark line (launch/slurm.py), run as the job runs it: the tiny
+    recipe's bundled sets are read; the 235B recipe's hub sets, with the hub offline and an
+    empty cache, stop the job with exit 2 and one line naming the benchmark."""
+    import sys
+
+    for recipe, code, says in (
+        (ROOT / "recipes" / "tiny.yaml", 0, "benchmarks readable: hle, do_not_answer, qa"),
+        (BIG, 2, "error: cannot load benchmark 'hle' from the hub (cais/hle)"),
+    ):
+        (tmp_path / recipe.stem).mkdir()
+        _, launch_dir = dry_run(tmp_path / recipe.stem, recipe)
+        script = (launch_dir / "models.sbatch").read_text()
+        (line,) = [x for x in script.splitlines() if "ramen.launch.models benchmarks" in x]
+        env = {**os.environ, "PY": sys.executable, "HF_HUB_OFFLINE": "1",
+               "HF_HOME": str(tmp_path / "hf")}  # fmt: skip
+        proc = subprocess.run(
+            ["bash", "-c", line], capture_output=True, text=True, env=env, cwd=ROOT
+        )
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        assert out[-1].startswith(says), out
