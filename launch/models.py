@@ -74,7 +74,7 @@ def check_hub_snapshot(name: str, path: str, revision: str | None) -> str:
 
 def check_benchmarks(recipe: Any) -> list[str]:
     """Read the first question of every benchmark the evaluation reads. A SLURM run's `models`
-    job (a CPU node) runs it after the stage (`python -m ramen.launch.models benchmarks RECIPE
+    job (a CPU node) runs it before the stage (`python -m ramen.launch.models benchmarks RECIPE
     [OVERRIDES]`, outside the stage: it writes nothing and decides nothing a stage hashes): a
     hub set is downloaded into the Hugging Face cache there, once, because the GPU jobs run
     with the hub offline (HF_HUB_OFFLINE=1, launch/slurm.py); one that cannot be read stops the

@@ -81,7 +81,7 @@ def plan_job(recipe: Recipe, stage: str) -> Job:
             return Job(stage, "generate", launch.nodes, max(1, per_node), 0, launch.partition)
         # the widest model sets the shape: one Ray replica over nodes, else replicas per node
         layout = generation_layout(max(sizes, default=1), gpus, launch.nodes)
-        tasks = 1 if layout.ray else max(gpus // s for s in sizes) if sizes else 1
+        tasks = 1 if layout.ray else max((layout.per_node(s) for s in sizes), default=1)
         return Job(stage, "generate", layout.nodes, tasks, gpus, launch.partition, layout.ray)
     return Job(stage, "cpu", 1, 1, 0, launch.cpu_partition or launch.partition)
 
@@ -378,8 +378,8 @@ def render_script(
     if job.stage == "models" and recipe.evaluation is not None:
         # every benchmark the evaluation reads, read once here: a hub set is cached for the GPU
         # jobs, which run with the hub offline, or the chain stops now in one line
-        check = [python, "-m", "ramen.launch.models", "benchmarks", recipe_file, *overrides]
-        lines.append(" ".join(_q(x) for x in check).replace(_q(python), '"$PY"', 1))
+        check = ["-m", "ramen.launch.models", "benchmarks", recipe_file, *overrides]
+        lines.append('"$PY" ' + " ".join(_q(x) for x in check))
     lines += RUN_BLOCK.format(command=command).splitlines()
     return "\n".join(lines) + "\n"
 

@@ -108,27 +108,31 @@ class Allocation:
 
 @dataclass(frozen=True)
 class GenerationLayout:
-    """How a launched generation stage places a model on `launch.nodes` x `gpus_per_node`
-    (the SLURM job's shape in launch/slurm.py, the fan-out in inference/sampling.py, and the
-    plan's replica count all read it). A model that fits one node runs as independent vLLM
-    replicas, one per node or per group of tensor x pipeline parallel GPUs on it, each serving
-    its shard of the requests: no Ray, nothing crosses nodes. Only a model wider than a node
-    runs as one replica over a Ray cluster of `nodes` nodes (pipeline parallel across them)."""
+    """How a launched generation stage places its models on `launch.nodes` x `gpus_per_node`
+    (the SLURM job's shape in launch/slurm.py and the plan's replica count read it; inside the
+    job, inference/sampling.py fans out by `Allocation.replicas_per_node`, the same division).
+    A model that fits one node runs as independent vLLM replicas, one per node or per group of
+    tensor x pipeline parallel GPUs on it, each serving its shard of the requests: no Ray,
+    nothing crosses nodes. Only a stage whose widest model is wider than a node runs over a
+    Ray cluster of `nodes` nodes (pipeline parallel across them), that model as one replica."""
 
     nodes: int  # machines the stage's job holds
-    per_node: int  # replicas on each machine (0: one replica spans the machines)
+    gpus_per_node: int
     ray: bool
 
-    @property
-    def replicas(self) -> int:
-        return self.nodes * self.per_node if self.per_node else 1
+    def per_node(self, gpus_per_replica: int) -> int:
+        """Replicas of a model of this size on each machine (0: it spans machines)."""
+        return self.gpus_per_node // gpus_per_replica
+
+    def replicas(self, gpus_per_replica: int) -> int:
+        return self.nodes * self.per_node(gpus_per_replica) or 1
 
 
-def generation_layout(gpus_per_replica: int, gpus_per_node: int, nodes: int) -> GenerationLayout:
-    """`gpus_per_replica`: tensor x pipeline parallel of the stage's widest model."""
-    if gpus_per_node and gpus_per_replica > gpus_per_node:
-        return GenerationLayout(-(-gpus_per_replica // gpus_per_node), 0, True)
-    return GenerationLayout(nodes, max(1, gpus_per_node // gpus_per_replica), False)
+def generation_layout(widest: int, gpus_per_node: int, nodes: int) -> GenerationLayout:
+    """`widest`: tensor x pipeline parallel of the stage's widest model (GPUs only)."""
+    if widest > gpus_per_node:
+        return GenerationLayout(-(-widest // gpus_per_node), gpus_per_node, True)
+    return GenerationLayout(nodes, gpus_per_node, False)
 
 
 def task_rank() -> tuple[int, int, int]:

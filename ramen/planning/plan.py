@@ -193,10 +193,8 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             shape, tp, pp, spec.max_model_len, a.gpu_memory_gb, util, a.vllm_reserve_gb,
             expert_parallel=ep, kv_bytes=_kv_bytes(spec),
         )  # fmt: skip
-        if job is not None:  # one server per replica of the fan-out
-            replicas = job.nodes * (gpn // (tp * pp)) if tp * pp <= gpn else 1
-        else:
-            replicas = spec.data_parallel
+        # one server per replica of the fan-out; elsewhere one server of data_parallel engines
+        replicas = job.replicas(tp * pp) if job is not None else spec.data_parallel
         gpus = tp * pp * replicas
         gpus_total = max(gpus_total, gpus)
         devices.append(
@@ -230,7 +228,7 @@ def _plan_generation(recipe: Any, stage: str, served: list[str], checks: list[Ch
             if job is not None and tp * pp <= gpn:
                 row.notes.append(
                     f"{name}: {replicas} independent vLLM replicas "
-                    f"({job.nodes} node(s) x {gpn // (tp * pp)}), each serving its share of "
+                    f"({job.nodes} node(s) x {job.per_node(tp * pp)}), each serving its share of "
                     "the requests: no Ray, nothing crosses nodes"
                 )
             elif job is None and tp * pp <= gpn and recipe.launch.nodes * gpn >= 2 * tp * pp:
