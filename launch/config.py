@@ -64,6 +64,18 @@ class LaunchConfig(StrictModel):
         description="Partition of the stages that need no GPU (prepare, clean, select, pairs, "
         "report...); null = `partition`.",
     )
+    render_ahead: bool | None = Field(
+        default=None,
+        description="Render and tokenize each train stage's data in a CPU job before its GPU "
+        "job (`ramen run --ahead`, on `cpu_partition`, `render_cpus` worker processes), so "
+        "the GPUs start on ready data: null = yes for train stages with GPUs.",
+    )
+    render_cpus: int = Field(
+        default=16,
+        ge=1,
+        description="`--cpus-per-task` of that CPU job; rendering runs one worker process per "
+        "CPU it gets (training/render.py, at most 32).",
+    )
     account: str | None = Field(default=None, description="SLURM account.")
     qos: str | None = Field(default=None, description="SLURM quality of service.")
     time: str | None = Field(

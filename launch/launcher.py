@@ -24,8 +24,9 @@ from ramen.errors import StageFailed, UserError
 from ramen.io import read_json, write_json_atomic, write_text_atomic
 from ramen.launch.recipe import Recipe, load_recipe
 from ramen.launch.runner import Runner, read_manifest
-from ramen.launch.slurm import plan_job, render_script, sbatch_command
+from ramen.launch.slurm import Job, ahead_job, plan_job, render_script, sbatch_command
 from ramen.launch.stages import STAGES
+from ramen.stage import AHEAD_DIR, AHEAD_RECORD
 
 JOBS = "jobs.json"
 
@@ -96,11 +97,9 @@ def _launch_slurm(
             where="--backend",
         )
     jobs: dict[str, dict] = {}
-    for stage in runner.plan:
-        if stage.name not in todo:
-            continue
-        job = plan_job(recipe, stage.name)
-        script = launch_dir / f"{stage.name}.sbatch"
+
+    def submit(job: Job, after: list[str], why: str) -> str:
+        script = launch_dir / f"{job.name}.sbatch"
         text = render_script(
             recipe,
             job,
@@ -110,32 +109,46 @@ def _launch_slurm(
             log_dir=log_dir,
         )
         write_text_atomic(script, text)
-        # every stage also waits for `models` (it builds the tiny models the others load)
-        after = [jobs[n]["job_id"] for n in [*runner.needs(stage), "models"] if n in jobs]
         cmd = sbatch_command(script, after)
         if dry_run:
-            console.print(f"# ---- {script}  ({todo[stage.name]})", markup=False)
+            console.print(f"# ---- {script}  ({why})", markup=False)
             console.print(text, markup=False, highlight=False, soft_wrap=True)
             console.print("# submit: " + " ".join(cmd), markup=False)
-            jobs[stage.name] = {"job_id": f"<{stage.name}>"}
-            continue
+            jobs[job.name] = {"job_id": f"<{job.name}>"}
+            return jobs[job.name]["job_id"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise StageFailed(f"sbatch refused {script}: {proc.stderr.strip()}")
         job_id = proc.stdout.strip().split(";")[0]
-        jobs[stage.name] = {
+        jobs[job.name] = {
             "backend": "slurm",
             "job_id": job_id,
             "script": str(script),
-            "log": str(log_dir / f"{stage.name}-{job_id}.out"),
+            "log": str(log_dir / f"{job.name}-{job_id}.out"),
             "after": after,
             "submitted_at": _now(),
             "nodes": job.nodes,
+            **({"ahead_of": job.stage} if job.ahead else {}),
         }
         console.print(
-            f"[cyan]submitted[/] {stage.name}: job {job_id}"
+            f"[cyan]submitted[/] {job.name}: job {job_id}"
             + (f" (after {', '.join(after)})" if after else "")
         )
+        return job_id
+
+    for stage in runner.plan:
+        if stage.name not in todo:
+            continue
+        job = plan_job(recipe, stage.name)
+        # every stage also waits for `models` (it builds the tiny models the others load)
+        after = [jobs[n]["job_id"] for n in [*runner.needs(stage), "models"] if n in jobs]
+        ahead = ahead_job(recipe, job) if stage.ahead is not None else None
+        if ahead is not None:  # the GPU job waits for its data, rendered on the CPU side
+            after = [
+                *after,
+                submit(ahead, after, f"{todo[stage.name]}; {stage.name}'s data, rendered first"),
+            ]
+        submit(job, after, todo[stage.name])
     if not dry_run:
         _record(launch_dir, jobs)
         console.print(f"follow it: ramen status {recipe.run_dir}")
@@ -239,6 +252,10 @@ def stage_states(run_dir: Path) -> list[dict]:
             names = planned + [n for n in names if n not in planned]
         except UserError:
             pass
+    for name, job in jobs.items():  # a CPU job that runs ahead of a stage: listed before it
+        if job.get("ahead_of") in names and name in names:
+            names.remove(name)
+            names.insert(names.index(job["ahead_of"]), name)
     queue = _queue_states([j["job_id"] for j in jobs.values() if j.get("backend") == "slurm"])
     rows = []
     for name in names:
@@ -246,7 +263,9 @@ def stage_states(run_dir: Path) -> list[dict]:
         manifest = read_manifest(stage_dir)
         job = jobs.get(name, {})
         row = {"stage": name, "job": job.get("job_id") or job.get("pid")}
-        if manifest and manifest.get("done"):
+        if job.get("ahead_of"):  # a CPU job before a stage's GPU job: no manifest of its own
+            row |= _ahead_state(job, queue, run_dir)
+        elif manifest and manifest.get("done"):
             when = str(manifest.get("finished_at", "?"))[:19].replace("T", " ")
             row |= {"state": "done", "detail": f"finished {when} UTC"}
         elif job.get("backend") == "slurm" and shutil.which("squeue") is None:
@@ -273,6 +292,24 @@ def stage_states(run_dir: Path) -> list[dict]:
             row["detail"] += "; rerun resumes"
         rows.append(row)
     return rows
+
+
+def _ahead_state(job: dict, queue: dict[str, str], run_dir: Path) -> dict:
+    """The state of a `ramen run --ahead` job: from the queue, or done when its stage is (the
+    stage takes the ahead folder and removes it)."""
+    stage_done = (read_manifest(run_dir / job["ahead_of"]) or {}).get("done")
+    ready = (run_dir / job["ahead_of"] / AHEAD_DIR / AHEAD_RECORD).is_file()
+    if not (stage_done or ready) and shutil.which("squeue") is None:
+        return {"state": "submitted", "detail": "no squeue here: run ramen status on the cluster"}
+    q = queue.get(job["job_id"], "UNKNOWN")
+    if q in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"):
+        return {"state": "pending", "detail": f"slurm {q}; log {job.get('log', '')}"}
+    if q in ("RUNNING", "COMPLETING", "SUSPENDED"):
+        return {"state": "running", "detail": f"slurm {q}; log {job.get('log', '')}"}
+    if q == "COMPLETED" or stage_done or ready:
+        where = "taken by the stage" if stage_done else "ready for the stage"
+        return {"state": "done", "detail": f"{job['ahead_of']}'s data rendered ahead, {where}"}
+    return {"state": "failed", "detail": f"slurm {q}; log {job.get('log', '')}"}
 
 
 def print_status(run_dir: Path, as_json: bool = False) -> int:

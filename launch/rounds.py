@@ -117,6 +117,7 @@ def round_stage(stage: StageDef, round_: int, repeated: frozenset[str]) -> Stage
         models=models if stage.models else None,
         recipe_for=recipe_for,
         input_key=input_key,
+        ahead=stage.ahead,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib.metadata
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -21,11 +22,11 @@ from typing import Any
 from ramen import __version__
 from ramen.console import console, err_console, log_tail, stage_output, summary_table, verbose
 from ramen.errors import UserError
-from ramen.io import hash_file, hash_obj, read_json, write_json_atomic
+from ramen.io import atomic_dir, hash_file, hash_obj, read_json, write_json_atomic
 from ramen.launch.models import resolve_model_path
 from ramen.launch.recipe import Recipe
 from ramen.launch.slices import RecipeView, UndeclaredSeed, declared_paths
-from ramen.stage import StageContext, StageDef
+from ramen.stage import AHEAD_DIR, AHEAD_RECORD, StageContext, StageDef
 
 VERSIONED_PACKAGES = (
     "torch",
@@ -160,6 +161,11 @@ def quiet_failure(error: BaseException) -> bool:
     return not verbose() and not isinstance(error, KeyboardInterrupt | SystemExit)
 
 
+def run_key(config: Any, input_hashes: dict[str, str]) -> str:
+    """What one run of a stage is made of: its config with its inputs' output hashes."""
+    return hash_obj({"config": hash_obj(config), "inputs": input_hashes})
+
+
 def config_hashes(recipe: Recipe, stages: list[StageDef]) -> dict[str, str]:
     """The config hash of every stage `recipe` runs: what decides whether a finished stage is
     skipped (scripts/stage_hashes.py; tests/test_stage_hashes.py keeps the shipped recipes')."""
@@ -252,6 +258,111 @@ class Runner:
             plan.append((stage.name, decision))
         return plan
 
+    def _context(
+        self,
+        stage: StageDef,
+        out_dir: Path,
+        config: Any,
+        inputs: dict[str, Path],
+        input_hashes: dict[str, str],
+        forced: bool,
+    ) -> StageContext:
+        paths = declared_paths(config)
+        view = RecipeView(stage.recipe_of(self.recipe), paths, stage.name)
+        key = stage.input_key or (lambda name: name)
+        return StageContext(
+            name=stage.name,
+            out_dir=out_dir,
+            config=config,
+            inputs={key(n): p for n, p in inputs.items()},
+            input_hashes={key(n): h for n, h in input_hashes.items()},
+            # the recipe as far as the config holds it: a read outside it is a SliceError
+            seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
+            recipe=view,
+            recipe_path=self.recipe_path,
+            forced=forced,
+            key=run_key(config, input_hashes),
+            # only the models the config holds (another is a SliceError); tiny ones are built
+            resolve_model=lambda name: resolve_model_path(
+                name, view.models[name].path, run_dir=self.run_dir
+            ),
+        )
+
+    def ahead(self, names: list[str]) -> dict[str, str]:
+        """`ramen run --ahead`: for each named stage that would run, the part of it that needs
+        no GPU (its declaration's `ahead`), done now into the stage's AHEAD_DIR, which the stage
+        takes when it runs with the same config and inputs. A SLURM launch runs this as a CPU
+        job before the stage's GPU job. Returns {stage: 'ran' | 'skipped' | 'none'}."""
+        self._check_names(names, "--stages")
+        outcome: dict[str, str] = {}
+        for stage in self.plan:
+            if stage.name not in names:
+                continue
+            if stage.ahead is None:
+                console.print(f"{stage.name}: nothing to do ahead (it needs its allocation)")
+                outcome[stage.name] = "none"
+                continue
+            outcome[stage.name] = self._run_ahead(stage)
+        return outcome
+
+    def _run_ahead(self, stage: StageDef) -> str:
+        assert stage.ahead is not None
+        stage_dir = self.run_dir / stage.name
+        inputs, input_hashes, unfinished = self._inputs(stage)
+        if unfinished:
+            raise UserError(
+                f"stage '{stage.name}' needs stage '{unfinished}', which has not finished; run it first"
+            )
+        config = stage.config(self.recipe)
+        decision = decide(
+            read_manifest(stage_dir), hash_obj(config), input_hashes, stage_dir, False, config
+        )
+        if not decision.run:
+            console.print(f"[green]skip[/] {stage.name} ahead: {decision.why}")
+            return "skipped"
+        key = run_key(config, input_hashes)
+        record = stage_dir / AHEAD_DIR / AHEAD_RECORD
+        if record.is_file() and read_json(record)["key"] == key:
+            console.print(f"[green]skip[/] {stage.name} ahead: done already for this key")
+            return "skipped"
+        console.print(f"[cyan]run[/]  {stage.name} ahead: {decision.why}")
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_dir(stage_dir / AHEAD_DIR) as tmp:
+            ctx = self._context(stage, tmp, config, inputs, input_hashes, False)
+            started = time.time()
+            log = stage_dir / "logs" / "ahead.log"
+            try:
+                with stage_output(log):
+                    result = stage.ahead(ctx)
+            except BaseException:
+                ctx.abort()
+                raise
+            ctx.finish()  # rejects.jsonl
+            write_json_atomic(
+                tmp / AHEAD_RECORD,
+                {
+                    "stage": stage.name,
+                    "key": key,
+                    "result": result,
+                    "files": sorted(p.name for p in tmp.iterdir() if p.name != "rejects.jsonl"),
+                    "input": ctx.seen,
+                    "input_kept": ctx.kept_input,
+                    "rejected": ctx.reasons,
+                    "by": platform.node()
+                    + (
+                        f" (job {os.environ['SLURM_JOB_ID']})"
+                        if "SLURM_JOB_ID" in os.environ
+                        else ""
+                    ),
+                    "seconds": round(time.time() - started, 1),
+                },
+            )
+        console.print(
+            f"stage {stage.name} ahead: {ctx.seen} rows in, rejected {sum(ctx.reasons.values())}; "
+            f"{stage_dir / AHEAD_DIR} is ready for the stage"
+        )
+        return "ran"
+
     def _run_stage(self, stage: StageDef, forced: bool) -> str:
         stage_dir = self.run_dir / stage.name
         inputs, input_hashes, unfinished = self._inputs(stage)
@@ -271,25 +382,7 @@ class Runner:
         console.print(f"[cyan]run[/]  {stage.name}: {decision.why}")
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "manifest.json").unlink(missing_ok=True)  # not done until it says so again
-        paths = declared_paths(config)
-        view = RecipeView(stage.recipe_of(self.recipe), paths, stage.name)
-        key = stage.input_key or (lambda name: name)
-        ctx = StageContext(
-            name=stage.name,
-            out_dir=stage_dir,
-            config=config,
-            inputs={key(n): p for n, p in inputs.items()},
-            input_hashes={key(n): h for n, h in input_hashes.items()},
-            # the recipe as far as the config holds it: a read outside it is a SliceError
-            seed=config["seed"] if "seed" in paths else UndeclaredSeed(stage.name),
-            recipe=view,
-            recipe_path=self.recipe_path,
-            forced=forced,
-            # only the models the config holds (another is a SliceError); tiny ones are built
-            resolve_model=lambda name: resolve_model_path(
-                name, view.models[name].path, run_dir=self.run_dir
-            ),
-        )
+        ctx = self._context(stage, stage_dir, config, inputs, input_hashes, forced)
         started = time.time()
         log = stage_dir / "logs" / "stage.log"
         try:

@@ -62,6 +62,13 @@ class Job:
     gpus_per_node: int
     partition: str | None
     ray: bool = False  # a model spans nodes: start a Ray cluster over the allocation
+    ahead: bool = False  # `ramen run --ahead` of the stage: its CPU part, before its GPU job
+    cpus: int | None = None  # --cpus-per-task, when the job's own (else launch.cpus_per_task)
+
+    @property
+    def name(self) -> str:
+        """The job's name among a launch's jobs (its script, log and jobs.json entry)."""
+        return f"{self.stage}{AHEAD_SUFFIX}" if self.ahead else self.stage
 
     def sbatch_shape(self, emulate: bool) -> list[str]:
         if emulate and self.nodes > 1:
@@ -86,6 +93,22 @@ def plan_job(recipe: Recipe, stage: str) -> Job:
     return Job(stage, "cpu", 1, 1, 0, launch.cpu_partition or launch.partition)
 
 
+AHEAD_SUFFIX = ".ahead"  # train.ahead.sbatch: the train stage's rendering, before train.sbatch
+
+
+def ahead_job(recipe: Recipe, job: Job) -> Job | None:
+    """The CPU job that renders a train stage's data before its GPU job (`launch.render_ahead`,
+    by default for train stages with GPUs), on the CPU partition with `launch.render_cpus`."""
+    launch = recipe.launch
+    if job.kind != "train":
+        return None
+    wanted = launch.render_ahead if launch.render_ahead is not None else job.gpus_per_node > 0
+    if not wanted:
+        return None
+    partition = launch.cpu_partition or launch.partition
+    return Job(job.stage, "cpu", 1, 1, 0, partition, ahead=True, cpus=launch.render_cpus)
+
+
 def _q(value: object) -> str:
     return shlex.quote(str(value))
 
@@ -93,8 +116,8 @@ def _q(value: object) -> str:
 def sbatch_header(recipe: Recipe, job: Job, log_dir: Path) -> list[str]:
     launch = recipe.launch
     opts = [
-        f"--job-name={_q(f'ramen-{recipe.name}-{job.stage}')}",
-        f"--output={_q(log_dir / f'{job.stage}-%j.out')}",
+        f"--job-name={_q(f'ramen-{recipe.name}-{job.name}')}",
+        f"--output={_q(log_dir / f'{job.name}-%j.out')}",
         "--open-mode=append",  # a requeued job appends to the same log
         *job.sbatch_shape(launch.emulate_nodes),
     ]
@@ -104,7 +127,7 @@ def sbatch_header(recipe: Recipe, job: Job, log_dir: Path) -> list[str]:
     if whole and "--exclusive" not in launch.extra_sbatch:
         opts.append("--exclusive")
     for flag, value in (
-        ("cpus-per-task", launch.cpus_per_task),
+        ("cpus-per-task", job.cpus or launch.cpus_per_task),
         ("mem", launch.mem if launch.mem is not None else ("0" if whole else None)),
         ("partition", job.partition),
         ("account", launch.account),
@@ -286,7 +309,9 @@ def _replicas_comment(recipe: Recipe, job: Job) -> list[str]:
     return out
 
 
-def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: str) -> str:
+def ramen_command(
+    python: str, recipe_file: Path, overrides: list[str], stage: str, ahead: bool = False
+) -> str:
     return " ".join(
         _q(x)
         for x in [
@@ -298,6 +323,7 @@ def ramen_command(python: str, recipe_file: Path, overrides: list[str], stage: s
             *overrides,
             "--stages",
             stage,
+            *(["--ahead"] if ahead else []),
         ]
     )
 
@@ -314,9 +340,14 @@ def render_script(
 ) -> str:
     launch = recipe.launch
     python = python or launch.python or sys.executable
+    what = (
+        f"the CPU part of stage '{job.stage}' (its data rendered and tokenized for its GPU job)"
+        if job.ahead
+        else f"stage '{job.stage}'"
+    )
     lines = [
         "#!/bin/bash",
-        f"# ramen stage '{job.stage}' of recipe '{recipe.name}' (recipe hash "
+        f"# ramen {what} of recipe '{recipe.name}' (recipe hash "
         f"{recipe.hash()[:12]}), rendered by `ramen launch`. Submitted with --dependency=afterok",
         "# on the stages it reads; rerunning it resumes (finished stages are skipped).",
         *sbatch_header(recipe, job, log_dir),
@@ -369,7 +400,9 @@ def render_script(
         and _train_step(recipe, job).deepspeed == "zero3_offload"
     ):
         lines += BUILD_CPU_ADAM.splitlines()
-    command = ramen_command("$PY", recipe_file, overrides, job.stage).replace("'$PY'", '"$PY"')
+    command = ramen_command("$PY", recipe_file, overrides, job.stage, job.ahead).replace(
+        "'$PY'", '"$PY"'
+    )
     if launch.requeue and job.kind == "train":
         request = recipe.run_dir.resolve() / job.stage / CHECKPOINT_REQUEST
         lines += TRAIN_REQUEUE_TRAP.format(request=_q(request), wait=CHECKPOINT_WAIT_S).splitlines()

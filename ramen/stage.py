@@ -8,13 +8,42 @@ and returns extra stats (or {}). Files land atomically when the stage finishes.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ramen.console import console
 from ramen.io import atomic_path, iter_jsonl, write_json_atomic, write_jsonl_atomic
+
+# `ramen run --ahead`: the part of a stage that needs no GPU, done by a CPU job before the
+# stage's GPU job (a train stage renders and tokenizes its rows there). The work lands in the
+# stage's folder under AHEAD_DIR, with AHEAD_RECORD saying for which key; the stage takes it.
+AHEAD_DIR = "ahead"
+AHEAD_RECORD = "ahead.json"
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """`src` (a file or folder) at `dst` as hard links: no bytes copied (a tokenized set can be
+    hundreds of GB); a copy where the file system has no hard links."""
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    else:
+        dst.unlink(missing_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(src, dst)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def dumps_row(row: Any) -> str:
@@ -66,6 +95,9 @@ class StageContext:
     # name under `models:` -> a local path or hub id (tiny models built); the launcher sets it
     resolve_model: Callable[[str], str] | None = None
     forced: bool = False  # `ramen run --force STAGE`: the stage's earlier work is not reused
+    # what this run of the stage is made of (its config hash with its inputs' output hashes):
+    # work done ahead for it (`ramen run --ahead`) is used only under the same key
+    key: str = ""
     stats: dict = field(default_factory=dict)
     _writers: dict[str, _AtomicJsonl] = field(default_factory=dict)
     _reasons: Counter = field(default_factory=Counter)
@@ -127,9 +159,52 @@ class StageContext:
         return self._seen
 
     @property
+    def kept_input(self) -> int | None:
+        """Input rows counted as gone on (`count_kept_input`), or None when the stage counts
+        its output rows instead."""
+        return self._kept_input
+
+    @property
     def reasons(self) -> dict[str, int]:
         """Rejects so far, by reason."""
         return dict(self._reasons)
+
+    def take_ahead(self) -> dict | None:
+        """The work a `ramen run --ahead` job did for this run of the stage (AHEAD_DIR), taken
+        as if this stage had done it: its files linked into the stage folder, its rejects and
+        input counts recorded here; returns what the ahead function returned. None when there is
+        none, or it was done for another key (a changed config or input) or the stage is forced:
+        then it is removed and the stage does the work itself."""
+
+        folder = self.out_dir / AHEAD_DIR
+        record_path = folder / AHEAD_RECORD
+        if not record_path.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # an ahead job killed before it finished
+            return None
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if self.forced or record["key"] != self.key:
+            why = "--force" if self.forced else "it was made for another config or input"
+            console.print(f"{self.name}: not using the work done ahead ({why}): doing it here")
+            shutil.rmtree(folder)
+            return None
+        for name in record["files"]:
+            link_tree(folder / name, self.out_dir / name)
+        for row in iter_jsonl(folder / "rejects.jsonl"):
+            reason, kept = row.pop("reason"), row.pop("row")
+            self.reject(kept, reason, **row)  # the same line: `reason`, the details, `row`
+        self.count_input(record["input"])
+        if record["input_kept"] is not None:
+            self.count_kept_input(record["input_kept"])
+        console.print(
+            f"{self.name}: using the work done ahead by {record['by']} ({record['seconds']} s, "
+            f"{record['input']} rows in): {', '.join(record['files'])}",
+            markup=False,
+        )
+        return record["result"]
+
+    def drop_ahead(self) -> None:
+        """Remove the ahead folder once the stage has finished with what it took from it."""
+        shutil.rmtree(self.out_dir / AHEAD_DIR, ignore_errors=True)
 
     # -- reading -----------------------------------------------------------------
     def input_rows(self, stage: str, filename: str = "data.jsonl"):
@@ -186,6 +261,10 @@ class StageDef:
     # the key under which the stage function finds an input stage in `ctx.inputs` (a later
     # round's stages find their own round's `grade@2` as `grade`); None: the stage's name
     input_key: Callable[[str], str] | None = None
+    # the part of the stage a CPU job can do before its GPU job (`ramen run --ahead`): called
+    # with a context whose out_dir is a fresh folder; its files, rejects and input counts, and
+    # the JSON-able dict it returns, are what `ctx.take_ahead()` gives the stage. None: none
+    ahead: Callable[[StageContext], dict] | None = None
 
     def recipe_of(self, recipe: Any) -> Any:
         """The recipe this stage reads, given the run's."""

@@ -11,7 +11,7 @@ from conftest import ROOT, ramen
 
 from ramen.cluster import Allocation
 from ramen.launch.recipe import load_recipe
-from ramen.launch.slurm import plan_job
+from ramen.launch.slurm import ahead_job, plan_job
 
 BIG = ROOT / "recipes" / "qwen3-235b-dpo.yaml"
 
@@ -62,6 +62,13 @@ def test_235b_dry_run_renders_valid_scripts_with_multinode_training_and_replicas
     assert "RAY" not in sample and "--distributed-executor-backend" not in sample
     assert "# sampler fits one node: 5 independent vLLM replicas (5 node(s) x 1" in sample
     assert "--tensor-parallel-size 8 --pipeline-parallel-size 1" in sample
+    # the training data is rendered by a CPU job before the GPU job, which waits for it
+    ahead = (launch_dir / "train.ahead.sbatch").read_text()
+    assert ahead.rstrip().splitlines()[-8].endswith("--stages train --ahead &")
+    assert "--gpus-per-node" not in ahead and "#SBATCH --cpus-per-task=16" in ahead
+    assert "--exclusive" not in ahead and "HF_HUB_OFFLINE" not in ahead
+    assert "--dependency=afterok:<pairs>:<models> " + str(launch_dir / "train.ahead.sbatch") in out
+    assert "--dependency=afterok:<pairs>:<models>:<train.ahead> " in out
     # dependencies: each stage after what it reads (and after `models`)
     assert "--dependency=afterok:<pairs>:<models>" in out
     assert "--dependency=afterok:<filter>:<balance>:<decontaminate>:<models>" in out
@@ -123,6 +130,17 @@ def test_stage_resources_follow_the_recipe():
     assert plan_job(r2, "pairs").partition == "cpu"
     s2 = plan_job(r2, "sample")  # wider than a node: one replica over 2 nodes of Ray
     assert (s2.nodes, s2.tasks_per_node, s2.ray) == (2, 1, True)
+    # a GPU train stage's data is rendered by a CPU job ahead of it, on the CPU partition
+    ahead = ahead_job(r2, plan_job(r2, "train"))
+    assert (ahead.kind, ahead.gpus_per_node, ahead.partition, ahead.cpus) == ("cpu", 0, "cpu", 16)
+    assert (ahead.name, ahead.stage) == ("train.ahead", "train")
+    assert ahead_job(r2, plan_job(r2, "pairs")) is None
+    off = load_recipe(BIG, ["launch.render_ahead=false"])
+    assert ahead_job(off, plan_job(off, "train")) is None
+    cpu_only = load_recipe(BIG, ["launch.gpus_per_node=0", "launch.render_cpus=4"])
+    assert ahead_job(cpu_only, plan_job(cpu_only, "train")) is None  # it renders in its job
+    forced = load_recipe(BIG, ["launch.gpus_per_node=0", "launch.render_ahead=true"])
+    assert ahead_job(forced, plan_job(forced, "train")) is not None
     r3 = load_recipe(BIG, ["models.sampler.tensor_parallel=16", "launch.nodes=3"])
     assert (plan_job(r3, "sample").nodes, plan_job(r3, "sample").ray) == (2, True)
 
@@ -286,6 +304,27 @@ def test_status_of_slurm_jobs_from_a_machine_without_squeue(tmp_path, monkeypatc
     monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
     rows = launcher.stage_states(run)
     assert rows[0]["state"] == "submitted" and "squeue" in rows[0]["detail"]
+
+
+@pytest.mark.unit
+def test_status_of_a_job_ahead_of_a_stage_comes_from_its_folder(tmp_path, monkeypatch):
+    from ramen.launch import launcher
+
+    run = tmp_path / "runs" / "x"
+    (run / "launch").mkdir(parents=True)
+    jobs = {
+        "train": {"backend": "slurm", "job_id": "8"},
+        "train.ahead": {"backend": "slurm", "job_id": "7", "ahead_of": "train"},
+    }
+    (run / "launch" / "jobs.json").write_text(json.dumps(jobs))
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    rows = {r["stage"]: r for r in launcher.stage_states(run)}
+    assert [*rows] == ["train.ahead", "train"]  # listed before the stage it serves
+    assert rows["train.ahead"]["state"] == "submitted"  # no queue to ask, nothing written
+    (run / "train" / "ahead").mkdir(parents=True)
+    (run / "train" / "ahead" / "ahead.json").write_text("{}")
+    row = launcher.stage_states(run)[0]
+    assert row["state"] == "done" and "ready for the stage" in row["detail"]
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The stage runner: skip, rerun on change (that stage and after, nothing before), atomic outputs."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -244,3 +245,115 @@ def test_the_worked_example_stage_is_one_module_and_one_line(tmp_path):
     plan = dict(Runner(recipe, stages).dry_run(only=only))
     assert plan["question_lengths"].why == "config changed: data.clean.max_question_tokens"
     assert not plan["prepare"].run
+
+
+# --------------------------------------------------------------------------- `ramen run --ahead`
+
+
+def ahead_stages(calls: list[str]):
+    """`first`, then `heavy`: a stage whose CPU half (rows counted, some rejected, a file
+    written) can run ahead of it, as a train stage's rendering does before its GPU job."""
+
+    def cpu_half(ctx) -> dict:
+        calls.append(f"cpu half in {ctx.out_dir.name}")
+        lines = []
+        for row in ctx.input_rows("first"):
+            ctx.count_input()
+            if row["i"] % 3 == 0:
+                ctx.reject(row, "multiple_of_three", seen_as=row["i"] * 10)
+            else:
+                lines.append(str(row["i"] * ctx.config["factor"]))
+        (ctx.out_dir / "prepared").mkdir()
+        (ctx.out_dir / "prepared" / "rows.txt").write_text("\n".join(lines))
+        ctx.count_kept_input(len(lines))
+        return {"rows": len(lines)}
+
+    def heavy(ctx) -> dict:
+        calls.append("heavy")
+        result = ctx.take_ahead() or cpu_half(ctx)
+        rows = (ctx.out_dir / "prepared" / "rows.txt").read_text().split("\n")
+        ctx.write_json("total.json", {"sum": sum(map(int, rows)), "rows": result["rows"]})
+        ctx.add_output("prepared")
+        ctx.drop_ahead()
+        return result
+
+    first = make_stages([])[0]
+    return [
+        first,
+        StageDef(
+            "heavy",
+            heavy,
+            ("first",),
+            lambda r: {"factor": r.models["m"].max_model_len},
+            lambda r: True,
+            "heavy",
+            ahead=cpu_half,
+        ),
+    ]
+
+
+def stage_files(stage: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(stage)): p.read_bytes()
+        for p in sorted(stage.rglob("*"))
+        if p.is_file() and "logs" not in p.parts and p.name != "manifest.json"
+    }
+
+
+def test_work_done_ahead_is_taken_whole_as_if_the_stage_had_done_it(tmp_path):
+    plain, early = tmp_path / "plain", tmp_path / "early"
+    Runner(recipe(plain), ahead_stages([])).run()
+    calls: list[str] = []
+    runner = Runner(recipe(early), ahead_stages(calls))
+    runner.run(only=["first"])
+    assert runner.ahead(["heavy"]) == {"heavy": "ran"}
+    assert runner.ahead(["heavy"]) == {"heavy": "skipped"}  # done already for this key
+    record = json.loads((early / "r" / "heavy" / "ahead" / "ahead.json").read_text())
+    assert record["files"] == ["prepared"] and record["input"] == 8  # first kept 8 of 10
+    assert record["rejected"] == {"multiple_of_three": 3} and record["input_kept"] == 5
+    assert runner.run(only=["heavy"]) == {"heavy": "ran"}
+    assert calls == [f"cpu half in {calls[0].split()[-1]}", "heavy"]  # not done twice
+    assert calls[0].endswith(".tmp")  # the ahead work was written aside, then moved in place
+    got, want = stage_files(early / "r" / "heavy"), stage_files(plain / "r" / "heavy")
+    assert got == want  # rejects (the same lines), stats with its counts, the files
+    assert not (early / "r" / "heavy" / "ahead").exists()  # taken, then removed
+    assert Runner(recipe(early), ahead_stages(calls)).ahead(["heavy"]) == {"heavy": "skipped"}
+
+
+def test_work_done_ahead_for_another_config_is_not_used(tmp_path, capsys):
+    calls: list[str] = []
+    Runner(recipe(tmp_path), ahead_stages(calls)).run(only=["first"])
+    Runner(recipe(tmp_path), ahead_stages(calls)).ahead(["heavy"])
+    calls.clear()
+    Runner(recipe(tmp_path, max_len=70), ahead_stages(calls)).run(only=["heavy"])
+    assert calls == ["heavy", "cpu half in heavy"]  # done again, in the stage
+    assert "made for another config or input" in capsys.readouterr().out
+    total = json.loads((tmp_path / "r" / "heavy" / "total.json").read_text())
+    assert total["sum"] == 70 * sum(i for i in range(10) if i % 5 and i % 3)
+    stats = json.loads((tmp_path / "r" / "heavy" / "stats.json").read_text())
+    assert stats["input"] == 8 and stats["rejected"] == {"multiple_of_three": 3}
+
+
+def test_a_killed_ahead_job_leaves_nothing_the_stage_would_take(tmp_path):
+    def dies(ctx):
+        ctx.count_input()
+        (ctx.out_dir / "prepared").mkdir()
+        raise KeyboardInterrupt
+
+    stages = ahead_stages([])
+    stages[1] = dataclasses.replace(stages[1], ahead=dies)
+    runner = Runner(recipe(tmp_path), stages)
+    runner.run(only=["first"])
+    with pytest.raises(KeyboardInterrupt):
+        runner.ahead(["heavy"])
+    assert not (tmp_path / "r" / "heavy" / "ahead").exists()
+    assert not list((tmp_path / "r" / "heavy").glob(".ahead*"))
+
+
+def test_ahead_names_stages_without_a_cpu_half_and_needs_finished_inputs(tmp_path):
+    runner = Runner(recipe(tmp_path), ahead_stages([]))
+    with pytest.raises(UserError, match="needs stage 'first'"):
+        runner.ahead(["heavy"])
+    assert runner.ahead(["first"]) == {"first": "none"}
+    with pytest.raises(UserError, match="did you mean 'heavy'"):
+        runner.ahead(["heavvy"])

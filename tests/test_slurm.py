@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT, copy_run, output_files, ramen
 
 from ramen.launch.launcher import stage_states
+from ramen.launch.runner import read_manifest
 
 pytestmark = pytest.mark.slurm
 
@@ -31,6 +32,8 @@ OVERRIDES = [
     "launch.emulate_nodes=true",
     "launch.cpus_per_task=1",
     "training.deepspeed=zero2",
+    # the train stage's data rendered by a CPU job before it (on by default for GPU training)
+    "launch.render_ahead=true",
 ]
 # Stages whose outputs do not depend on how many machines trained: byte-identical outputs.
 SAME_DATA = ("prepare", "clean", "dedup", "decontaminate", "balance", "filter", "sample",
@@ -145,8 +148,8 @@ def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_pat
     submitted = ramen("launch", str(TINY), *OVERRIDES, "--backend", "slurm", cwd=on_slurm)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "done filter: not submitted (finished, unchanged)" in submitted.stdout
-    for stage in ON_SLURM:
-        assert f"submitted {stage}" in submitted.stdout, stage
+    for stage in (*ON_SLURM, "train.ahead"):
+        assert f"submitted {stage}:" in submitted.stdout, stage
     rows = wait(run, 40 * 60)
     logs = run / "launch" / "logs"
     not_done = {r["stage"]: r for r in rows if r["state"] != "done"}
@@ -162,6 +165,24 @@ def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_pat
     assert "rank 1/2 trained" in log and "rank 0/2 trained" in log
     accel = (train / "accelerate.yaml").read_text()
     assert "num_machines: 2" in accel and "num_processes: 2" in accel
+    # its data came from the CPU job before it, byte for byte what `ramen run` rendered itself
+    # in the training job (rejects and counts with it), and the job's folder is gone
+    assert "train: using the work done ahead by" in "".join(
+        p.read_text() for p in logs.glob("train-*.out")
+    )
+    assert not (train / "ahead").exists()
+    ahead_state = next(r for r in rows if r["stage"] == "train.ahead")
+    assert "taken by the stage" in ahead_state["detail"], ahead_state
+    mine, theirs = read_manifest(train), read_manifest(tiny_run["dir"] / "train")
+    for name in ("data", "rejects.jsonl"):
+        got = {k: v for k, v in output_files(train, mine).items() if k.startswith(name)}
+        want = {k: v for k, v in output_files(tiny_run["dir"] / "train", theirs).items()
+                if k.startswith(name)}  # fmt: skip
+        assert got and got == want, name
+    stats = [json.loads((d / "train" / "stats.json").read_text()) for d in (run, tiny_run["dir"])]
+    assert [(s["input"], s["rejected"], s["rows"]) for s in stats][0] == [
+        (s["input"], s["rejected"], s["rows"]) for s in stats
+    ][1]
     # generation fanned out to 2 replicas
     sample_stats = json.loads((run / "sample" / "stats.json").read_text())
     assert sample_stats["generation"]["strong"]["replicas"] == 2

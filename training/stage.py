@@ -205,6 +205,9 @@ def check_data(
     return out
 
 
+MIXED = "mixed.jsonl"  # a mixed step's training set (`training.data` as a list)
+
+
 def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tuple[Path, dict]:
     """A mixed training set (`training.data` as a list) in this stage's `mixed.jsonl`: each
     entry's first `limit` rows; the entries with a weight drawn (seeded) to the largest set
@@ -225,7 +228,7 @@ def mix_data(ctx: StageContext, step: TrainingStep, sources: list[Path]) -> tupl
         mixed += [rows[label][i] for i in chosen]
         report[label] = {"weight": entry.weight, "limit": entry.limit,
                          "available": len(rows[label]), "taken": len(chosen)}  # fmt: skip
-    path = ctx.out_dir / "mixed.jsonl"
+    path = ctx.out_dir / MIXED
     write_jsonl_atomic(path, mixed)
     shutil.rmtree(ctx.out_dir / "hf-cache", ignore_errors=True)
     return path, report
@@ -344,19 +347,10 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         shutil.rmtree(ctx.out_dir / name, ignore_errors=True)
     launch = TrainingLaunch(ctx.out_dir, step, topology(step, gpu))  # imports while we render
     try:
-        mix = None
-        if isinstance(step.data, list):
-            source, mix = mix_data(ctx, step, sources)
-            console.print(
-                f"{ctx.name}: mixed "
-                + ", ".join(f"{k} {v['taken']} of {v['available']}" for k, v in mix.items())
-            )
-        else:
-            source = sources[0]
-        if step.method == "grpo":
-            rendered = prepare_prompts(ctx, step, source, base_path, recipe.training.base)
-        else:
-            rendered = prepare_data(ctx, step, source, base_path, recipe.training.base)
+        # rendered by a CPU job before this one (`ramen run --ahead`, a SLURM launch), or here
+        data = ctx.take_ahead() or render_step(ctx, step, sources, base_path)
+        rendered, mix = data["rendered"], data["mix"]
+        source = ctx.out_dir / MIXED if mix else Path(data["source"])
         args = step.args
         if step.method != "grpo" and "max_length" not in args:
             args = {**args, "max_length": rendered["max_length"]}  # the data's: nothing is cut
@@ -395,6 +389,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         launch.cancel()  # the training processes were waiting for a spec that will not come
         raise
     launch.run(spec)
+    ctx.drop_ahead()
     adapted = None
     if step.lora:
         adapted = json.loads((ctx.out_dir / ADAPTED).read_text(encoding="utf-8"))
@@ -408,7 +403,7 @@ def train_stage(ctx: StageContext, index: int) -> dict:
     for name in (
         "model",
         "data",
-        "mixed.jsonl",
+        MIXED,
         "examples.jsonl",
         "rewards.jsonl",
         "metrics.jsonl",
@@ -428,6 +423,36 @@ def train_stage(ctx: StageContext, index: int) -> dict:
         "kept": rendered["rows"],  # the rows of the training set (written to data/, not jsonl)
         **({"mix": mix} if mix else {}),
     }
+
+
+def render_step(ctx: StageContext, step: TrainingStep, sources: list[Path], base: str) -> dict:
+    """The CPU half of a train stage: the step's data mixed (a list of sets, MIXED), rendered
+    and tokenized into `data/` (or GRPO's prompts), rejects recorded. A train stage does it
+    itself, or takes it from a CPU job that did it before its GPU job (`ahead`)."""
+    mix = None
+    if isinstance(step.data, list):
+        source, mix = mix_data(ctx, step, sources)
+        console.print(
+            f"{ctx.name}: mixed "
+            + ", ".join(f"{k} {v['taken']} of {v['available']}" for k, v in mix.items())
+        )
+    else:
+        source = sources[0]
+    model = ctx.recipe.training.base
+    if step.method == "grpo":
+        rendered = prepare_prompts(ctx, step, source, base, model)
+    else:
+        rendered = prepare_data(ctx, step, source, base, model)
+    return {"rendered": rendered, "mix": mix, "source": str(source)}
+
+
+def render_ahead(ctx: StageContext, index: int) -> dict:
+    """`ramen run --ahead` of a train stage (a CPU job before the GPU job on SLURM): its data
+    rendered as the stage would render it, checked the same way first."""
+    training = ctx.recipe.training
+    step = training if index == 0 else training.then[index - 1]
+    base_path, _ = base_for(ctx, index)
+    return render_step(ctx, step, check_data(ctx.recipe, step, index, ctx.inputs), base_path)
 
 
 def prepare_data(
@@ -565,6 +590,13 @@ def _fn(index: int):
     return run
 
 
+def _ahead(index: int):
+    def ahead(ctx: StageContext) -> dict:
+        return render_ahead(ctx, index)
+
+    return ahead
+
+
 def _needs(index: int):
     """The curation sets a step reads (and the previous step): `select`'s problems only for a
     grpo step that names no data of its own."""
@@ -588,6 +620,7 @@ STAGES = [
         needs=_needs(i),
         config=_config(i),
         enabled=_has_step(i),
+        ahead=_ahead(i),
         help=(
             "TRL SFT, DPO or GRPO (LoRA or full parameters, DeepSpeed ZeRO) via accelerate launch"
             if i == 0

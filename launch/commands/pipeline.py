@@ -52,6 +52,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 highlight=False,
             )
         return 0
+    if args.ahead:
+        names = split(args.stages) or [s.name for s in runner.plan if s.ahead is not None]
+        runner.ahead(names)
+        return 0
     outcome = runner.run(only=split(args.stages), force=split(args.force))
     ran = [k for k, v in outcome.items() if v == "ran"]
     skipped = [k for k, v in outcome.items() if v == "skipped"]
@@ -138,6 +142,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--stages", default="", help="comma-separated stages to run (default: all)")
     p.add_argument("--force", default="", help="comma-separated stages to rerun even if done")
+    p.add_argument(
+        "--ahead",
+        action="store_true",
+        help="do only the part of the stages that needs no GPU, now, for the stage to take when "
+        "it runs (a train stage: its data rendered and tokenized); a SLURM launch runs this as a "
+        "CPU job before each GPU train job",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",
