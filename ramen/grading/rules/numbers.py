@@ -13,6 +13,7 @@ from ramen.grading.rules.text import strip_wrappers
 REL_TOL = 1e-6  # decimals this close are the same number
 NEAR_MISS_TOL = 1e-4  # decimals this close are for the judge (HLE allows "a small margin")
 
+_MIXED = re.compile(r"^([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _NUM = re.compile(r"^[+-]?(?:\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _TIMES_TEN = re.compile(
@@ -36,10 +37,21 @@ def read_number(text: str) -> Number | str | None:
     be a thousands separator ('0,111', '3,5'); None when it is not a number."""
     if re.search(r",\s", text):
         return None  # "3, 5": a list
-    if re.search(r"\d\s+\d", text) and not re.fullmatch(
+    if _MIXED.match(strip_wrappers(text)):
+        pass  # `2 1/3`: a mixed number
+    elif re.search(r"\d\s+\d", text) and not re.fullmatch(
         r"\s*[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?\s*", text
     ):
         return None  # "1 2" is not 12; "1 000" is 1000
+    if re.fullmatch(r"\s*[+-]?\d+\s*\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}\s*", text):
+        return AMBIGUOUS  # `2\\frac{1}{3}`: a mixed number (7/3) or a product (2/3)
+    m = _MIXED.match(strip_wrappers(text))
+    if m:  # `2 1/3` (plain text): two and a third
+        whole, num, den = (int(x) for x in m.group(2, 3, 4))
+        if den == 0:
+            return None
+        value = whole + Fraction(num, den)
+        return Number(-value if m.group(1) == "-" else value, None)
     t = strip_wrappers(text).replace(" ", "").replace("{,}", ",")
     t = t.replace("−", "-").replace("\\%", "%")
     t = re.sub(r"^(-?)\\frac\{([^{}]+)\}\{([^{}]+)\}$", r"\1\2/\3", t)
@@ -51,7 +63,9 @@ def read_number(text: str) -> Number | str | None:
         base = read_number(m.group(1))
         if not isinstance(base, Number):
             return base
-        return Number(base.value * Fraction(10) ** int(m.group(2)), None)
+        exponent = int(m.group(2))
+        return Number(base.value * Fraction(10) ** exponent, (base.decimals or 0) - exponent)
+
     if t.count("/") == 1:
         num, den = (read_number(x) for x in t.split("/"))
         if AMBIGUOUS in (num, den):
@@ -81,9 +95,14 @@ def read_number(text: str) -> Number | str | None:
 
 
 def _decimals(t: str) -> int | None:
-    if "e" in t.lower():
-        return None
-    return len(t.split(".", 1)[1]) if "." in t else None
+    """The decimal places a number states: `0.25` 2; in scientific notation those of its
+    mantissa shifted by its exponent (`1.66666666667e-1` states 12, `3e8` -8: a rounding to
+    hundreds of millions); None for an integer (exact)."""
+    mantissa, e, exponent = t.lower().partition("e")
+    places = len(mantissa.split(".", 1)[1]) if "." in mantissa else (0 if e else None)
+    if not e:
+        return places
+    return (places or 0) - int(exponent)
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -116,8 +135,8 @@ def compare_numbers(ref: Number, ans: Number) -> bool | None:
     if ans.decimals is not None:
         # 3.14 against 3.14159, 0.333 against 1/3: a rounding of the reference to the digits
         # the answer gives, for the judge to weigh; 3.004 against 3 is simply another number
-        scaled = ref.value * 10**ans.decimals
-        half_ulp = Fraction(1, 2 * 10**ans.decimals)
+        scaled = ref.value * Fraction(10) ** ans.decimals
+        half_ulp = Fraction(1, 2) / Fraction(10) ** ans.decimals
         if scaled.denominator != 1 and abs(ref.value - ans.value) <= half_ulp:
             return None
     return False
@@ -140,6 +159,9 @@ _UNIT_TAIL = re.compile(
 )
 
 
+_NOT_UNITS = {"e", "i", "d"}  # upright e, i, d: Euler's number, the imaginary unit, a differential
+
+
 def split_unit(text: str) -> tuple[str, str | None]:
     """('5', 'cm') for `5 cm`, `5\\,\\text{cm}`, `5\\mathrm{cm}`; ('30', '°') for `30^\\circ`;
     (text, None) when no unit follows a number."""
@@ -156,6 +178,8 @@ def split_unit(text: str) -> tuple[str, str | None]:
         unit = "°"
     if unit in ("\\%", "%", "percent", "pct"):
         unit = "%"
+    if unit in _NOT_UNITS:
+        return text, None  # `2\\mathrm{i}`, `3\\mathrm{e}`: a constant set upright, not a unit
     letters_only = re.fullmatch(r"[A-Za-z]+", raw)
     if letters_only and raw not in _UNITS and not re.search(r"\s", t[m.start("unit") - 1 :][:1]):
         return text, None  # `5x`: an expression, not a unit

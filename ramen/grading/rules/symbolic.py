@@ -23,6 +23,56 @@ def _fix_latex(text: str) -> str:
     return re.sub(r"\\sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", text)
 
 
+# A letter set upright (`\mathrm{e}`, `\text{i}`, `\operatorname{d}`, `{\rm e}`) is the letter:
+# math-verify's parser drops it after an operator (`3 - \mathrm{e}` read as 3, so `3 + \mathrm{e}`
+# compared equal to it). Written as the plain letter, it is read as the italic one is.
+_UPRIGHT_LETTER = re.compile(
+    r"\\(?:mathrm|text|textrm|textit|textnormal|mathit|mathnormal|operatorname|rm)\s*"
+    r"\{\s*([A-Za-z])\s*\}"
+)
+_RM_GROUP = re.compile(r"\{\s*\\(?:rm|mathrm)\s+([A-Za-z])\s*\}")
+_FUNCTIONS = (
+    "sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|log|ln|exp|lg|det|gcd|lcm|max|min"
+)
+_OPERATORNAME = re.compile(rf"\\operatorname\s*\{{\s*({_FUNCTIONS})\s*\}}")
+# maths written as plain text: `pi/3`, `sqrt(2)`, `exp(2)`, `-3*pi`, `ln(2)`, `infinity`
+_PLAIN_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
+_PLAIN_CALL = re.compile(rf"(?<![\\A-Za-z])(sqrt|{_FUNCTIONS})(?=\s*\()")
+_PLAIN_EXP = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
+_PLAIN_INFINITY = re.compile(r"(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])")
+
+
+def canonical_latex(text: str) -> str:
+    r"""The same maths in the one spelling the comparison reads: upright letters as letters,
+    `\operatorname{sin}` as `\sin`, plain-text maths (`pi/3`, `exp(2)`, `sqrt(2)`) as LaTeX."""
+    t = _UPRIGHT_LETTER.sub(r"\1", text)
+    t = _RM_GROUP.sub(r"\1", t)
+    t = _OPERATORNAME.sub(r"\\\1", t)
+    t = _PLAIN_EXP.sub(r"e^{\1}", t)
+    t = _PLAIN_CALL.sub(r"\\\1", t)
+    t = _PLAIN_PI.sub(r"\\pi ", t)
+    return _PLAIN_INFINITY.sub(r"\\infty ", t).strip()
+
+
+# The LaTeX commands math-verify reads as written. Any other command (`\overline`, `\hat`,
+# `\mathcal`, a macro of the response's own) may be dropped or misread by its parser, so a
+# comparison that meets one is left to the judge rather than decided on what remains.
+KNOWN_COMMANDS = frozenset(
+    """frac dfrac tfrac sqrt pi cdot times div pm mp left right sin cos tan cot sec csc arcsin
+    arccos arctan sinh cosh tanh log ln exp lg infty alpha beta gamma delta epsilon varepsilon
+    zeta eta theta vartheta iota kappa lambda mu nu xi rho sigma tau upsilon phi varphi chi psi
+    omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega le leq ge geq ne neq lt gt in cup
+    cap emptyset varnothing mathbb text binom dbinom circ degree prime ldots cdots dots quad
+    qquad lfloor rfloor lceil rceil mid sum prod int lim to setminus displaystyle lbrace rbrace
+    """.split()
+)
+
+
+def unknown_commands(text: str) -> set[str]:
+    """The LaTeX commands in `text` that math-verify is not known to read as written."""
+    return {c for c in re.findall(r"\\([A-Za-z]+)", text) if c not in KNOWN_COMMANDS}
+
+
 def _letters(text: str) -> set[str]:
     """The letters outside LaTeX commands and \\text{}."""
     t = re.sub(r"\\[A-Za-z]+", " ", re.sub(r"\\text\{[^{}]*\}", " ", text))
@@ -98,8 +148,12 @@ def _mv_compare(gold: str, pred: str) -> bool | None:
                 return False
     if isinstance(gv, sympy.Set | sympy.Interval) != isinstance(pv, sympy.Set | sympy.Interval):
         return None
+    if _dangling(g) or _dangling(p):
+        return None  # the parser stopped early (`3 -`): it read a part of the answer only
     if not verify(g, p, timeout_seconds=None):
-        return None
+        letters = _letters(gold)
+        same_letters = letters == _letters(pred)
+        return False if same_letters and _differ_in_every_reading(gv, pv, letters) else None
     if (
         isinstance(gv, sympy.Basic)
         and isinstance(pv, sympy.Basic)
@@ -113,6 +167,58 @@ def _mv_compare(gold: str, pred: str) -> bool | None:
             if scale != 0 and abs(a - b) / scale > REL_TOL:
                 return None
     return True
+
+
+def _dangling(parsed: list) -> bool:
+    """math-verify's reading ends at an operator: it stopped before the rest of the text."""
+    return (
+        len(parsed) > 1
+        and isinstance(parsed[1], str)
+        and bool(re.search(r"[-+*/^=]\s*$", parsed[1]))
+    )
+
+
+def _differ_in_every_reading(a, b, letters: set[str]) -> bool:
+    r"""Two rational functions of the same variables (polynomials, fractions of them, exact
+    constants with e and pi) that differ, read with `e` as Euler's number and as a variable,
+    and `i` as a variable and as the imaginary unit: `x^2+3x+2` against `x^3+3x+2`, `3 - e`
+    against `3 + e`, `1 + i` against `1 - i`. Anything with functions (`\sin 30` in degrees or
+    radians, `\log` of an unstated base), floats or other variables on one side is not
+    decided here."""
+    import sympy
+
+    if not all(isinstance(x, sympy.Expr) for x in (a, b)):
+        return False
+    if (
+        a.has(sympy.Float)
+        or b.has(sympy.Float)
+        or a.atoms(sympy.Function)
+        or b.atoms(sympy.Function)
+    ):
+        return False
+    if a.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
+        return False
+    if b.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
+        return False
+    symbols = sorted(a.free_symbols, key=str)
+    if a.free_symbols != b.free_symbols:
+        return False
+    named = {s.name for s in a.free_symbols} | (
+        {"e"} if a.has(sympy.E) or b.has(sympy.E) else set()
+    )
+    if named != letters or not all(len(s.name) == 1 for s in symbols):
+        return False  # a letter the parser dropped (`TC^0` read as T) or merged (`C0`)
+    if not (a.is_rational_function(*symbols) and b.is_rational_function(*symbols)):
+        return False
+    e_var = sympy.Symbol("e", real=True)
+    readings = [lambda x: x, lambda x: x.subs(sympy.E, e_var)]
+    i_vars = [s for s in symbols if s.name == "i"]
+    if i_vars:
+        readings += [lambda x, r=r, i=i_vars[0]: r(x).subs(i, sympy.I) for r in list(readings)]
+    try:
+        return all(sympy.cancel(sympy.expand(r(a) - r(b))) != 0 for r in readings)
+    except Exception:  # noqa: BLE001 - SymPy could not settle it: not sure they differ
+        return False
 
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
@@ -132,6 +238,9 @@ def symbolic_compare(gold: str, pred: str, timeout_s: float = SYMBOLIC_TIMEOUT_S
 
     A stuck SymPy call cannot be killed: its thread is abandoned and a fresh pool is used."""
     global _POOL
+    gold, pred = canonical_latex(gold), canonical_latex(pred)
+    if unknown_commands(gold) or unknown_commands(pred):
+        return None  # a command the parser may drop: not decided on the part it reads
     if _BASE_NOTATION.search(gold) or _BASE_NOTATION.search(pred):
         return None  # 204_5 is a base-5 numeral; math-verify reads it as 204
     if _letter_runs(gold) != _letter_runs(pred):
