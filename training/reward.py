@@ -66,7 +66,12 @@ class GraderReward:
         for i, completion in enumerate(completions):
             text = self.text_of(completion, completion_ids[i] if completion_ids else None)
             reasoning, content = self.parser.split(text)
-            grade = rule_grade(content, str(answer[i] or ""), str(answer_type[i] or "exactMatch"))
+            grade = rule_grade(
+                content,
+                str(answer[i] or ""),
+                str(answer_type[i] or "exactMatch"),
+                str(question[i] or "") if question else "",
+            )
             rows.append(
                 {
                     "problem_id": str(problem_id[i]),

@@ -57,15 +57,18 @@ def check_row(row: object) -> str | None:
     return None
 
 
-def rule_grade(content: str | None, reference: str, answer_type: str) -> rules.RuleGrade:
+def rule_grade(
+    content: str | None, reference: str, answer_type: str, question: str = ""
+) -> rules.RuleGrade:
     """The rules' verdict of one final answer (None: the response gave none); without a
-    reference nothing is decided."""
+    reference nothing is decided. The question tells the rules a form it asks for ("factor",
+    "in lowest terms"), the options it offers, "percent"."""
     if not reference.strip():
         return rules.RuleGrade("undecided", "no_reference", rules.extract_answer(content))
-    return rules.grade(content, reference, answer_type)
+    return rules.grade(content, reference, answer_type, question)
 
 
-def _rule_one(args: tuple[str | None, str, str]) -> rules.RuleGrade:
+def _rule_one(args: tuple[str | None, str, str, str]) -> rules.RuleGrade:
     return rule_grade(*args)
 
 
@@ -73,7 +76,12 @@ def rule_grades(rows: Sequence[dict], workers: int = 1) -> list[rules.RuleGrade]
     """Rule verdicts for all rows; `workers` > 1 spreads them over processes (math-verify is
     CPU-bound and holds the GIL)."""
     args = [
-        (final_content(r), str(r.get("answer") or ""), str(r.get("answer_type") or "exactMatch"))
+        (
+            final_content(r),
+            str(r.get("answer") or ""),
+            str(r.get("answer_type") or "exactMatch"),
+            str(r.get("question") or ""),
+        )
         for r in rows
     ]
     if workers <= 1 or len(args) < 64:

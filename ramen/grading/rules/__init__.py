@@ -36,7 +36,8 @@ from typing import Literal
 from ramen.grading.rules.choices import choice_letter, is_choice_hedge
 from ramen.grading.rules.compare import compare, symbolic_equal
 from ramen.grading.rules.extract import Extraction, extract, extract_answer
-from ramen.grading.rules.numbers import parse_number
+from ramen.grading.rules.numbers import parse_number, split_unit
+from ramen.grading.rules.question import asked_form, asks_percent, form_key, options
 from ramen.grading.rules.text import normalise
 
 Verdict = Literal["correct", "incorrect", "undecided"]
@@ -66,9 +67,14 @@ class RuleGrade:
 
 
 def grade(
-    response_content: str | None, reference: str, answer_type: str = "exactMatch"
+    response_content: str | None,
+    reference: str,
+    answer_type: str = "exactMatch",
+    question: str = "",
 ) -> RuleGrade:
-    """Grade one response's final content against the reference answer."""
+    """Grade one response's final content against the reference answer. The question, when
+    given, makes the rules more careful (a form it asks for is compared as a form) and reads
+    the answer as it meant (an option's text for its letter, a number for a percentage)."""
     if response_content is None or not response_content.strip():
         return RuleGrade("incorrect", "no_answer", None)
     ex = extract(response_content)
@@ -82,9 +88,13 @@ def grade(
             if got is None and is_choice_hedge(extracted):
                 return RuleGrade("incorrect", "choice_hedge", extracted)  # hedging is wrong
             if got is None:
+                got = _option_named(extracted, question)  # the option's text, not its letter
+            if got is None:
                 return RuleGrade("undecided", "choice", extracted)
             return RuleGrade("correct" if got == want else "incorrect", "choice", extracted)
     same, method = compare(reference, extracted)
+    if same is None and method == "unit" and asks_percent(question):
+        same, method = _percent(reference, extracted), "percent"
     if same is not True and len(ex.boxed) > 1:
         # an answer split over several \boxed{}: all of them, as a set
         together = ", ".join(ex.boxed)
@@ -95,7 +105,35 @@ def grade(
             same = None
     if same is None:
         return RuleGrade("undecided", method, extracted)
+    form = asked_form(question)
+    if same and form and method != "exact" and form_key(reference) != form_key(extracted):
+        # "factor completely": an equal value in another form is not what was asked for
+        return RuleGrade("undecided", "form", extracted)
     return RuleGrade("correct" if same else "incorrect", method, extracted)
+
+
+def _option_named(answer: str, question: str) -> str | None:
+    """The letter of the one option of the question whose text the answer gives; None when
+    no option, or more than one, is the same."""
+    same = [letter for letter, text in options(question).items() if compare(text, answer)[0]]
+    return same[0] if len(same) == 1 else None
+
+
+def _percent(reference: str, answer: str) -> bool | None:
+    """A question that asks for a percentage: `25\\%` against 25 is the same number. False only
+    when the bare side is neither the percentage nor its fraction (`0.25` may be 25%)."""
+    (r_num, r_unit), (a_num, a_unit) = split_unit(reference), split_unit(answer)
+    if {r_unit, a_unit} != {"%", None}:
+        return None
+    r, a = parse_number(r_num), parse_number(a_num)
+    if r is None or a is None:
+        return None
+    if compare(r_num, a_num)[0]:
+        return True
+    bare, pct = (r, a) if r_unit is None else (a, r)
+    if compare(str(bare), str(pct / 100))[0] is not False:
+        return None  # 0.25 against 25%: the fraction the percentage is
+    return compare(r_num, a_num)[0]
 
 
 def vote_key(extracted: str | None) -> str | None:

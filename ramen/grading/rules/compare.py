@@ -12,7 +12,14 @@ from ramen.grading.rules.collection import (
     pm_items,
     split_collection,
 )
-from ramen.grading.rules.numbers import AMBIGUOUS, Number, compare_numbers, read_number, split_unit
+from ramen.grading.rules.numbers import (
+    AMBIGUOUS,
+    Number,
+    compare_numbers,
+    read_clock,
+    read_number,
+    split_unit,
+)
 from ramen.grading.rules.symbolic import SYMBOLIC_TIMEOUT_S, symbolic_compare
 from ramen.grading.rules.text import normalise, relation_parts, strip_prefix, strip_wrappers
 
@@ -22,6 +29,8 @@ def _match_unordered(refs: list[str], answers: list[str], timeout_s: float) -> b
     reference item has no equal (or the counts differ)."""
     numeric = all(is_numeric_item(x) for x in refs + answers)
     if len(refs) != len(answers):
+        if numeric and _repeats_of(refs, answers, timeout_s):
+            return None  # `1, 1, 2` against {1, 2}: a root twice, or a slip: for the judge
         return False if numeric else None
     remaining = list(answers)
     unsure = False
@@ -38,6 +47,100 @@ def _match_unordered(refs: list[str], answers: list[str], timeout_s: float) -> b
             return False if (numeric and not unsure) else None
         remaining.remove(found)
     return True
+
+
+def _distinct(items: list[str], timeout_s: float) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if not any(compare(item, kept, timeout_s)[0] for kept in out):
+            out.append(item)
+    return out
+
+
+def _repeats_of(refs: list[str], answers: list[str], timeout_s: float) -> bool:
+    """Whether the two lists name the same members once repeats are removed."""
+    r, a = _distinct(refs, timeout_s), _distinct(answers, timeout_s)
+    if len(r) == len(refs) and len(a) == len(answers):
+        return False  # no repeats on either side: simply other lists
+    return len(r) == len(a) and _match_unordered(r, a, timeout_s) is True
+
+
+def _compare_clocks(ref: str, ans: str) -> bool | None | str:
+    """Times of day: `8:15 P.M.` is `20:15`. "skip" when neither side is one; None when one
+    side only is (`20:15` against `4:3` may be a ratio)."""
+    rc, ac = read_clock(ref), read_clock(ans)
+    if rc is None and ac is None:
+        return "skip"
+    if rc is None or ac is None:
+        return None
+    if rc.minutes == ac.minutes and rc.meridiem == ac.meridiem:
+        return True  # `08:15` against `8:15`
+    r_times, a_times = rc.readings(), ac.readings()
+    if r_times & a_times:
+        # `8:15 P.M.` against `20:15`: the same time; `8:15` against `20:15` may be the same
+        # on a 12-hour clock
+        return True if len(r_times) == len(a_times) == 1 else None
+    if not (rc.meridiem or ac.meridiem):
+        # `20:15` against `20:30`: other times, and other ratios too; `10:20` against `5:10` are
+        # other times but the same ratio: for the judge
+        hours = (rc.minutes // 60, ac.minutes // 60)
+        if hours[0] * ac.minutes_part == hours[1] * rc.minutes_part:
+            return None
+    return False
+
+
+# A matrix in any bracket environment (`pmatrix`, `bmatrix`, `Bmatrix`, `matrix`, `smallmatrix`,
+# an `array` inside \left[ \right] or \left( \right)); `vmatrix` is a determinant, not a matrix.
+_MATRIX = re.compile(
+    r"^(?:(?:\\left)?\s*[\[(]\s*)?\\begin\{(?P<env>[pbBvV]?matrix|smallmatrix|array)\}"
+    r"(?:\{[^{}]*\})?(?P<body>.*?)\\end\{(?P=env)\}(?:\s*(?:\\right)?\s*[\])])?$",
+    re.S,
+)
+
+
+def read_matrix(text: str) -> tuple[str, list[list[str]]] | None:
+    """(kind, rows of cells) of a matrix written in LaTeX: kind `matrix` for every bracket
+    environment, `vmatrix`/`Vmatrix` as written (a determinant or a norm)."""
+    m = _MATRIX.match(text.strip())
+    if not m:
+        return None
+    env = m.group("env")
+    kind = env if env in ("vmatrix", "Vmatrix") else "matrix"
+    body = m.group("body").strip()
+    rows = [r for r in re.split(r"\\\\(?:\[[^\]]*\])?", body) if r.strip() or body == ""]
+    return kind, [[c.strip() for c in row.split("&")] for row in rows]
+
+
+def _compare_matrices(ref: str, ans: str, timeout_s: float) -> bool | None | str:
+    """Matrices cell by cell, whatever their bracket environment: `pmatrix` is `bmatrix`, `0.5`
+    is `\\frac{1}{2}`. "skip" when neither side is one."""
+    rm, am = read_matrix(ref), read_matrix(ans)
+    if rm is None and am is None:
+        return "skip"
+    if rm is None or am is None or rm[0] != am[0]:
+        return None  # a matrix against a tuple, a determinant against a matrix: for the judge
+    r_rows, a_rows = rm[1], am[1]
+    if [len(x) for x in r_rows] != [len(x) for x in a_rows]:
+        return False  # another shape
+    results = [
+        compare(x, y, timeout_s)[0]
+        for r_row, a_row in zip(r_rows, a_rows, strict=True)
+        for x, y in zip(r_row, a_row, strict=True)
+    ]
+    if any(r is False for r in results):
+        return False
+    return None if any(r is None for r in results) else True
+
+
+def _value_of_chain(text: str) -> str | None:
+    """The value a chain of equalities ends in, when what comes before it is closed
+    (`\\sqrt{9} = 3`, `2 + 2 = 4`): the value it states. None otherwise."""
+    operands, ops = relation_parts(text)
+    if not ops or any(op != "=" for op in ops) or not operands[-1]:
+        return None
+    if any(re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", x)) for x in operands[:-1]):
+        return None  # `x + 1 = 3` is an equation, not a value
+    return operands[-1]
 
 
 def _compare_collections(ref: str, ans: str, timeout_s: float) -> bool | None | str:
@@ -70,6 +173,9 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
     if normalise(ref) == normalise(ans):
         return True, "exact"
     r, a = strip_wrappers(ref), strip_wrappers(ans)
+    matrices = _compare_matrices(r, a, timeout_s)
+    if matrices != "skip":
+        return matrices, "matrix"
     # answers given as lists: `x = 3 or x = 5` against `3, 5`, tuples in any order
     r_items = pm_items(r) or list_items(r)
     a_items = pm_items(a) or list_items(a)
@@ -94,6 +200,9 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
             [strip_prefix(i)[1] for i in r_set], [strip_prefix(i)[1] for i in a_set], timeout_s
         )
         return same, "list"
+    clocks = _compare_clocks(r, a)
+    if clocks != "skip":
+        return clocks, "clock"
     # `x = 5` against `5`, `(p, q) = (3, 2)` against `(3, 2)`
     r_var, r_val = strip_prefix(r)
     a_var, a_val = strip_prefix(a)
@@ -103,6 +212,12 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
         same, _ = compare(r_val, a_val, timeout_s)
         return same, "relation"
     r_ops, a_ops = relation_parts(r), relation_parts(a)
+    if bool(r_ops[1]) != bool(a_ops[1]):  # `\\sqrt{9} = 3` against 3: the value it ends in
+        chain = _value_of_chain(a) if a_ops[1] else _value_of_chain(r)
+        if chain is not None:
+            return (compare(r, chain, timeout_s) if a_ops[1] else compare(chain, a, timeout_s))[
+                0
+            ], "relation"
     if r_ops[1] or a_ops[1]:
         if r_ops[1] != a_ops[1]:
             return None, "relation"  # x > 3 against 3 < x, an equation against a value

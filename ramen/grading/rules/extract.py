@@ -14,7 +14,7 @@ BARE_ANSWER_MAX_CHARS = 40
 
 # "Answer: 4", "**Answer:** 4", "Final Answer: 34", "**Final Answer**: 34", "Exact Answer: 4".
 _ANSWER_LINE = re.compile(
-    r"^[ \t>#]*\**[ \t]*(?:the[ \t]+)?(?:final|exact)?[ \t]*answer[ \t]*\**[ \t]*[:：][ \t]*(.*?)[ \t]*$",
+    r"^[ \t>#\-•✅✔☑️🎯👉➡→=]*\**[ \t]*(?:the[ \t]+)?(?:final|exact)?[ \t]*answer[ \t]*\**[ \t]*[:：][ \t]*(.*?)[ \t]*$",
     re.I | re.M,
 )
 # "The final answer is $10,455$." (the payload runs to the end of the sentence or line).
@@ -26,7 +26,12 @@ _THE_ANSWER_IS = re.compile(
     r"\b(?:the|my)\s+(?:final\s+)?answer\s+(?:is|would be|=)\s*[:：]?\s*(.+?)\s*(?:\.\s|\.?\s*$)",
     re.I | re.M,
 )
-_JA_ANSWER = re.compile(r"答え\s*(?:は|[:：])\s*(.+?)\s*(?:です|。|$)", re.M)
+# Japanese and Chinese: 答え：B / 答えは 12 です / 最終的な答え：12 / 答案：B / 答案是 12 / 解答：12
+_JA_ANSWER = re.compile(
+    r"(?:答え|答案|解答|正解)\s*(?:は|是|为|為|[:：])\s*(.+?)\s*(?:です|。|$)", re.M
+)
+# <answer>12</answer>, the tags reasoning-model prompts often ask for
+_ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S | re.I)
 
 
 def _all_boxed(text: str) -> list[tuple[int, str]]:
@@ -82,7 +87,11 @@ def extract(content: str | None) -> Extraction:
         if block.strip() and not _all_boxed(block):  # a box is found as a box below
             end = m.end() + len(rest) - len(rest.lstrip("\n")) + len(block)
             found.append((m.start(), end, block.strip(), "answer_line"))
-    for pattern, marker in ((_THE_ANSWER_IS, "answer_is"), (_JA_ANSWER, "ja")):
+    for pattern, marker in (
+        (_THE_ANSWER_IS, "answer_is"),
+        (_JA_ANSWER, "ja"),
+        (_ANSWER_TAG, "tag"),
+    ):
         for m in pattern.finditer(content):
             found.append((m.start(), m.end(), m.group(1), marker))
     for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", content):

@@ -142,6 +142,46 @@ def compare_numbers(ref: Number, ans: Number) -> bool | None:
     return False
 
 
+@dataclass(frozen=True)
+class Clock:
+    minutes: int  # after midnight
+    minutes_part: int  # the minutes as written (`20:15` -> 15), for the ratio reading
+    meridiem: bool  # a.m. or p.m. stated
+
+    def readings(self) -> set[int]:
+        """The times it can be: `20:15` one; `8:15` without a.m. or p.m. two (8:15 or 20:15 on a
+        12-hour clock)."""
+        hours, minutes = divmod(self.minutes, 60)
+        if self.meridiem or not 1 <= hours <= 12:
+            return {self.minutes}
+        return {hours % 12 * 60 + minutes, (hours % 12 + 12) * 60 + minutes}
+
+
+_CLOCK = re.compile(
+    r"^(\d{1,2})(?::(\d{2}))?(?::\d{2})?\s*(?:\\text\{\s*)?"
+    r"(?:([ap])\.?\s?m\.?)?(?:\s*\})?$",
+    re.I,
+)
+
+
+def read_clock(text: str) -> Clock | None:
+    """A time of day as written: `20:15`, `8:15 P.M.`, `8:15\\text{ pm}`, `8 pm`, `12:00 a.m.`;
+    None for anything else (`8` alone, `4:3`, `25:00`)."""
+    m = _CLOCK.match(strip_wrappers(text))
+    if not m or (m.group(2) is None and m.group(3) is None):
+        return None
+    hours, minutes = int(m.group(1)), int(m.group(2) or 0)
+    if minutes >= 60:
+        return None
+    if m.group(3):
+        if not 1 <= hours <= 12:
+            return None
+        hours = hours % 12 + (12 if m.group(3).lower() == "p" else 0)
+    elif hours > 24:
+        return None
+    return Clock(hours * 60 + minutes, minutes, bool(m.group(3)))
+
+
 _UNITS = {
     "nm", "um", "μm", "mm", "cm", "m", "km", "in", "ft", "yd", "mi", "mg", "g", "kg", "t", "lb",
     "oz", "ms", "s", "sec", "min", "h", "hr", "hrs", "hours", "hour", "minutes", "seconds", "days",

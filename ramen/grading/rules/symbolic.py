@@ -150,6 +150,8 @@ def _mv_compare(gold: str, pred: str) -> bool | None:
         return None
     if _dangling(g) or _dangling(p):
         return None  # the parser stopped early (`3 -`): it read a part of the answer only
+    if not verify(g, p, timeout_seconds=None) and _written_decimals_equal(gv, pv):
+        return True  # `2.0 + -1.0i` against `2 - i`: decimals as written, exactly
     if not verify(g, p, timeout_seconds=None):
         letters = _letters(gold)
         same_letters = letters == _letters(pred)
@@ -176,6 +178,27 @@ def _dangling(parsed: list) -> bool:
         and isinstance(parsed[1], str)
         and bool(re.search(r"[-+*/^=]\s*$", parsed[1]))
     )
+
+
+def _written_decimals_equal(a, b) -> bool:
+    """Equal once each decimal is read as the exact number it writes (`2.0` is 2, `0.5` is
+    1/2): math-verify leaves `2.0 - 1.0 i` and `2 - i` unequal. A rounded decimal (`0.333`)
+    stays another number than 1/3."""
+    import sympy
+
+    if not all(isinstance(x, sympy.Expr) for x in (a, b)):
+        return False
+    if not (a.has(sympy.Float) or b.has(sympy.Float)):
+        return False
+
+    def exact(x):  # and a letter one symbol, whatever the parser assumed of it
+        x = x.xreplace({f: sympy.Rational(str(f)) for f in x.atoms(sympy.Float)})
+        return x.xreplace({v: sympy.Symbol(v.name) for v in x.free_symbols})
+
+    try:
+        return sympy.expand(exact(a) - exact(b)) == 0
+    except Exception:  # noqa: BLE001 - not settled: not equal as far as rules know
+        return False
 
 
 def _differ_in_every_reading(a, b, letters: set[str]) -> bool:

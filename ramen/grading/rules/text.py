@@ -92,7 +92,11 @@ LIST_SEP = re.compile(
     r"\s*(?:;|\\text\{\s*(?:or|and|,)\s*\}|\\(?:q?quad)(?![A-Za-z])|\bor\b|\band\b|,)\s*", re.I
 )
 _VARIABLE = r"[A-Za-z](?:_\{?\w+\}?)?'?"
-_VAR_LHS = re.compile(rf"^\s*(?:{_VARIABLE}|\(\s*{_VARIABLE}(?:\s*,\s*{_VARIABLE})+\s*\))\s*$")
+# `f(x)`, `g(x, y)`, `f^{-1}(x)`: a function's value named on the left of its formula
+_FUNCTION = r"[A-Za-z](?:_\{?\w+\}?)?(?:\^\{-1\})?\(\s*[A-Za-z](?:\s*,\s*[A-Za-z])*\s*\)"
+_VAR_LHS = re.compile(
+    rf"^\s*(?:{_FUNCTION}|{_VARIABLE}|\(\s*{_VARIABLE}(?:\s*,\s*{_VARIABLE})+\s*\))\s*$"
+)
 
 
 def relation_parts(text: str) -> tuple[list[str], list[str]]:
