@@ -20,7 +20,7 @@ from ramen.grading.rules.numbers import (
     read_number,
     split_unit,
 )
-from ramen.grading.rules.symbolic import SYMBOLIC_TIMEOUT_S, symbolic_compare
+from ramen.grading.rules.symbolic import SYMBOLIC_TIMEOUT_S, canonical_latex, symbolic_compare
 from ramen.grading.rules.text import normalise, relation_parts, strip_prefix, strip_wrappers
 
 
@@ -158,6 +158,8 @@ def _compare_collections(ref: str, ans: str, timeout_s: float) -> bool | None | 
                 return False  # intervals with other ends: [0, 1) against (0, 1]
         return None  # tuple vs set, (a, b) vs [a, b]: not the same kind, for the judge
     if gb == "{}":
+        if len(gi) != len(pi) and _repeats_of(gi, pi, timeout_s):
+            return True  # {1, 1, 2} is the set {1, 2}
         return _match_unordered(gi, pi, timeout_s)
     if len(gi) != len(pi):
         numeric = all(is_numeric_item(x) for x in gi + pi)
@@ -238,7 +240,7 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
     coll = _compare_collections(r, a, timeout_s)
     if coll != "skip":
         return coll, "collection"
-    if _mathy(r) and _mathy(a):
+    if _mathy(canonical_latex(r)) and _mathy(canonical_latex(a)):  # `infinity` is maths
         return symbolic_compare(r, a, timeout_s), "symbolic"
     return None, "free_text"
 

@@ -132,6 +132,14 @@ def compare_numbers(ref: Number, ans: Number) -> bool | None:
         return None  # "1,234" against 1.234
     if ref.alternative is not None and numbers_equal(ref.alternative, ans.value):
         return None
+    if ref.decimals is not None and ans.decimals is None:
+        # 6.022e23 against a reference of 6.02e23: the answer rounds to the digits the
+        # reference gives, for the judge to weigh
+        if abs(ref.value - ans.value) <= Fraction(1, 2) / Fraction(10) ** ref.decimals:
+            return None
+    if ans.decimals is not None and ref.decimals is not None and ans.decimals > ref.decimals:
+        if abs(ref.value - ans.value) <= Fraction(1, 2) / Fraction(10) ** ref.decimals:
+            return None  # more digits than the rounded reference, the same at its digits
     if ans.decimals is not None:
         # 3.14 against 3.14159, 0.333 against 1/3: a rounding of the reference to the digits
         # the answer gives, for the judge to weigh; 3.004 against 3 is simply another number

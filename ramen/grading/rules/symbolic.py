@@ -212,13 +212,11 @@ def _differ_in_every_reading(a, b, letters: set[str]) -> bool:
 
     if not all(isinstance(x, sympy.Expr) for x in (a, b)):
         return False
-    if (
-        a.has(sympy.Float)
-        or b.has(sympy.Float)
-        or a.atoms(sympy.Function)
-        or b.atoms(sympy.Function)
-    ):
+    if a.has(sympy.Float) or b.has(sympy.Float):
         return False
+    functions = a.atoms(sympy.Function) | b.atoms(sympy.Function)
+    if any(not isinstance(f, sympy.exp) or f.args[0].free_symbols for f in functions):
+        return False  # `e^2` is exp(2), the one function read here; e^x is not rational
     if a.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
         return False
     if b.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
@@ -226,15 +224,17 @@ def _differ_in_every_reading(a, b, letters: set[str]) -> bool:
     symbols = sorted(a.free_symbols, key=str)
     if a.free_symbols != b.free_symbols:
         return False
-    named = {s.name for s in a.free_symbols} | (
-        {"e"} if a.has(sympy.E) or b.has(sympy.E) else set()
-    )
+    euler = a.has(sympy.E) or b.has(sympy.E) or bool(functions)
+    named = {s.name for s in a.free_symbols} | ({"e"} if euler else set())
     if named != letters or not all(len(s.name) == 1 for s in symbols):
         return False  # a letter the parser dropped (`TC^0` read as T) or merged (`C0`)
     if not (a.is_rational_function(*symbols) and b.is_rational_function(*symbols)):
         return False
     e_var = sympy.Symbol("e", real=True)
-    readings = [lambda x: x, lambda x: x.subs(sympy.E, e_var)]
+    readings = [
+        lambda x: x,
+        lambda x: x.replace(sympy.exp, lambda power: e_var**power).subs(sympy.E, e_var),
+    ]
     i_vars = [s for s in symbols if s.name == "i"]
     if i_vars:
         readings += [lambda x, r=r, i=i_vars[0]: r(x).subs(i, sympy.I) for r in list(readings)]

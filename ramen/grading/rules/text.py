@@ -37,7 +37,8 @@ def strip_wrappers(text: str) -> str:
             if got is not None and got[1] == len(t):
                 t = got[0]
         t = re.sub(r"\\(?:displaystyle|left|right|!|;)\s*", "", t)
-        t = t.replace("\\,", " ").replace("\\ ", " ").replace("~", " ")
+        # `\,` and `\ ` are spaces; `\\ ` (a row break, then a space) is not
+        t = re.sub(r"(?<!\\)\\[, ]", " ", t).replace("~", " ")
         t = t.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
         t = re.sub(r"\s+", " ", t).strip()
         if t == before:
