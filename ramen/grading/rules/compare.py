@@ -49,6 +49,10 @@ def _match_unordered(refs: list[str], answers: list[str], timeout_s: float) -> b
     return True
 
 
+# a comma that may be a thousands separator inside a list (`3,183, 7`)
+_THOUSANDS_IN_LIST = re.compile(r"\d,\d{3}(?!\d)")
+
+
 def _distinct(items: list[str], timeout_s: float) -> list[str]:
     out: list[str] = []
     for item in items:
@@ -151,6 +155,8 @@ def _compare_collections(ref: str, ans: str, timeout_s: float) -> bool | None | 
     if g is None or p is None:
         return None  # a collection against a bare value
     (gb, gi), (pb, pi) = g, p
+    if _THOUSANDS_IN_LIST.search(f"{ref} {ans}"):
+        return None  # `\\{3,183, 7\\}`: 3183 or 3 and 183
     if gb != pb:
         half_open = {"(]", "[)"}
         if gb in half_open or pb in half_open:
@@ -182,6 +188,8 @@ def compare(ref: str, ans: str, timeout_s: float = SYMBOLIC_TIMEOUT_S) -> tuple[
     r_items = pm_items(r) or list_items(r)
     a_items = pm_items(a) or list_items(a)
     if len(r_items) > 1 or len(a_items) > 1:
+        if _THOUSANDS_IN_LIST.search(f"{r} {a}"):
+            return None, "list"  # `3,183, 92/3`: 3183 or 3 and 183
         r_set, a_set = as_set(r_items), as_set(a_items)
         r_vars = [strip_prefix(i)[0] for i in r_set]
         a_vars = [strip_prefix(i)[0] for i in a_set]
