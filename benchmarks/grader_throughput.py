@@ -41,6 +41,18 @@ CASES = [
     ("(1, 2), (3, 4)", "So the pairs are \\boxed{(3, 4)} and \\boxed{(1, 2)}.", "exactMatch"),
     ("x = 3 \\text{ or } x = 5", "Final Answer: x = 5 or x = 3", "exactMatch"),
     ("\\frac{10!}{3!\\,7!}", "**Final Answer:** 120", "exactMatch"),
+    # the second pass's classes (issue 37)
+    ("3 - \\mathrm{e}", "\\boxed{3 + \\mathrm{e}}", "exactMatch"),
+    ("20:15", "Answer: 8:15 P.M.", "exactMatch"),
+    ("x^2+3x+2", "\\boxed{x^3+3x+2}", "exactMatch"),
+    ("\\frac{\\pi}{3}", "Answer: pi/3", "exactMatch"),
+    (
+        "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+        "\\boxed{\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}}",
+        "exactMatch",
+    ),
+    ("1.66666666667e-1", "\\boxed{\\frac{1}{6}}", "exactMatch"),
+    ("12", "<answer>12</answer>", "exactMatch"),
 ]
 
 

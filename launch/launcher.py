@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -143,6 +144,8 @@ def _launch_slurm(
         # every stage also waits for `models` (it builds the tiny models the others load)
         after = [jobs[n]["job_id"] for n in [*runner.needs(stage), "models"] if n in jobs]
         ahead = ahead_job(recipe, job) if stage.ahead is not None else None
+        if ahead is not None and not dry_run:
+            ahead = _fit_cpus(ahead)
         if ahead is not None:  # the GPU job waits for its data, rendered on the CPU side
             after = [
                 *after,
@@ -153,6 +156,30 @@ def _launch_slurm(
         _record(launch_dir, jobs)
         console.print(f"follow it: ramen status {recipe.run_dir}")
     return 0
+
+
+def partition_cpus(partition: str | None) -> int | None:
+    """The fewest CPUs a node of the partition has, from `sinfo` (None where it cannot say)."""
+    cmd = ["sinfo", "-h", "-o", "%c", *(["-p", partition] if partition else [])]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    counts = [int(c) for c in out.split() if c.strip().isdigit()]
+    return min(counts) if counts else None
+
+
+def _fit_cpus(job: Job) -> Job:
+    """A CPU job asking for more CPUs than the partition's nodes have would pend forever
+    (`PartitionConfig`): ask for what a node has instead, and say so."""
+    have = partition_cpus(job.partition)
+    if have is None or job.cpus is None or job.cpus <= have:
+        return job
+    console.print(
+        f"note: {job.name} asks for {job.cpus} CPUs (launch.render_cpus) but the nodes of "
+        f"partition {job.partition or '(default)'} have {have}: it asks for {have}"
+    )
+    return replace(job, cpus=have)
 
 
 def _record(launch_dir: Path, jobs: dict[str, dict]) -> None:

@@ -150,6 +150,9 @@ def test_tiny_recipe_under_real_slurm_matches_ramen_run(slurm, tiny_run, tmp_pat
     assert "done filter: not submitted (finished, unchanged)" in submitted.stdout
     for stage in (*ON_SLURM, "train.ahead"):
         assert f"submitted {stage}:" in submitted.stdout, stage
+    # launch.render_cpus (16) is more than this SLURM's node has: asked for what it has, not
+    # left pending forever (PartitionConfig)
+    assert "train.ahead asks for 16 CPUs (launch.render_cpus) but the nodes of" in submitted.stdout
     rows = wait(run, 40 * 60)
     logs = run / "launch" / "logs"
     not_done = {r["stage"]: r for r in rows if r["state"] != "done"}
