@@ -19,13 +19,21 @@ _FORM_ASKED = re.compile(
     r"\bexpand(?:ed)?\b|\binterval notation\b|\bset[- ]builder\b|\bradical form\b|"
     r"\bstandard form\b|\bvertex form\b|\bslope[- ]intercept\b|\bpoint[- ]slope\b|"
     r"\bscientific notation\b|\bmixed number\b|\bimproper fraction\b|\bcommon fraction\b|"
-    r"\bas an? (?:fraction|decimal|integer|percent(?:age)?)\b|\bin terms of\b|"
+    r"\bas an? (?:fraction|decimal|integer)\b|\bin terms of\b|"
     r"\brationali[sz]e\b|\bin the form\b|\bpartial fractions?\b|\bcompletely\b|"
     r"因数分解|因式分解|簡単にし|簡単にせよ|簡単な形|最も簡単|既約分数|展開し|展開せよ|展開した|"
     r"区間で|有理化|の形で|分数で|小数で|帯分数|仮分数|化简|最简|展开|分解因式",
     re.I,
 )
-_PERCENT = re.compile(r"\bpercent(?:age)?s?\b|%|パーセント|百分率|百分之", re.I)
+# a question that asks for a percentage (not one that mentions one: "after a 20% discount,
+# what was the price?" asks for a price)
+_PERCENT = re.compile(
+    r"\b(?:what|which|how much)\b[^.?!\n]{0,40}?\bpercent(?:age)?s?\b|"
+    r"\b(?:as|in) (?:an? )?percent(?:age)?s?\b|\bfind the percent(?:age)?\b|"
+    r"\bpercent(?:age)? (?:change|increase|decrease|error|yield)\b|"
+    r"何パーセント|何%|何％|百分率で|百分之几",
+    re.I,
+)
 _OPTION = re.compile(r"^[ \t]*\(?([A-Z])[.):][ \t]+(.+?)[ \t]*$", re.M)
 
 
