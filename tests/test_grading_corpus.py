@@ -46,6 +46,7 @@ def test_corpus_is_large_and_balanced():
     second_pass = ("upright_constant", "form_request", "clock", "rounded_reference",
                    "repeated_list", "equals_value", "plain_text_math", "answer_marker",
                    "answer_marker_choice", "matrix", "polynomial", "percent", "option_text",
+                   "unit_in_question",
                    "unknown_command")  # fmt: skip
     assert all(per_class[c] >= 10 for c in second_pass), per_class
     # the form class asks in English and Japanese

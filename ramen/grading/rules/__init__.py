@@ -37,7 +37,13 @@ from ramen.grading.rules.choices import choice_letter, is_choice_hedge
 from ramen.grading.rules.compare import compare, symbolic_equal
 from ramen.grading.rules.extract import Extraction, extract, extract_answer
 from ramen.grading.rules.numbers import parse_number, split_unit
-from ramen.grading.rules.question import asked_form, asks_percent, form_key, options
+from ramen.grading.rules.question import (
+    asked_form,
+    asks_percent,
+    form_key,
+    names_unit,
+    options,
+)
 from ramen.grading.rules.text import normalise
 
 Verdict = Literal["correct", "incorrect", "undecided"]
@@ -95,6 +101,8 @@ def grade(
     same, method = compare(reference, extracted)
     if same is None and method == "unit" and asks_percent(question):
         same, method = _percent(reference, extracted), "percent"
+    elif same is None and method == "unit" and question:
+        same = _in_units_asked(reference, extracted, question)
     if same is not True and len(ex.boxed) > 1:
         # an answer split over several \boxed{}: all of them, as a set
         together = ", ".join(ex.boxed)
@@ -117,6 +125,18 @@ def _option_named(answer: str, question: str) -> str | None:
     no option, or more than one, is the same."""
     same = [letter for letter, text in options(question).items() if compare(text, answer)[0]]
     return same[0] if len(same) == 1 else None
+
+
+def _in_units_asked(reference: str, answer: str, question: str) -> bool | None:
+    """`18 dollars` (or `$18`) against 18 when the question asks in dollars: the unit is the
+    question's, so the numbers decide. None when the unit is not one the question names."""
+    (r_num, r_unit), (a_num, a_unit) = split_unit(reference), split_unit(answer)
+    if (r_unit is None) == (a_unit is None):
+        return None  # both with units (compared already) or neither
+    unit = r_unit or a_unit
+    if unit == "%" or not names_unit(question, unit):
+        return None
+    return compare(r_num, a_num)[0]
 
 
 def _percent(reference: str, answer: str) -> bool | None:

@@ -30,6 +30,8 @@ _THE_ANSWER_IS = re.compile(
 _JA_ANSWER = re.compile(
     r"(?:答え|答案|解答|正解)\s*(?:は|是|为|為|[:：])\s*(.+?)\s*(?:です|。|$)", re.M
 )
+# `#### 18`: grade-school maths sets' final line
+_HASHES = re.compile(r"^[ \t]*####[ \t]*(\S.*?)[ \t]*$", re.M)
 # <answer>12</answer>, the tags reasoning-model prompts often ask for
 _ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S | re.I)
 
@@ -91,6 +93,7 @@ def extract(content: str | None) -> Extraction:
         (_THE_ANSWER_IS, "answer_is"),
         (_JA_ANSWER, "ja"),
         (_ANSWER_TAG, "tag"),
+        (_HASHES, "hashes"),
     ):
         for m in pattern.finditer(content):
             found.append((m.start(), m.end(), m.group(1), marker))

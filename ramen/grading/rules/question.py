@@ -43,6 +43,34 @@ def asked_form(question: str) -> str | None:
     return m.group(0) if m else None
 
 
+# a unit as the question may name it: the symbol itself (2 letters or more), or its words
+_UNIT_WORDS = {
+    "dollars": ("dollar", "$", "usd"), "cents": ("cent",), "cm": ("centimeter", "centimetre"),
+    "m": ("meter", "metre"), "km": ("kilometer", "kilometre"), "mm": ("millimeter", "millimetre"),
+    "kg": ("kilogram",), "g": ("gram",), "mg": ("milligram",), "s": ("second",),
+    "sec": ("second",), "seconds": ("second",), "min": ("minute",), "minutes": ("minute",),
+    "h": ("hour",), "hr": ("hour",), "hours": ("hour",), "days": ("day",), "day": ("day",),
+    "years": ("year",), "year": ("year",), "L": ("liter", "litre"), "l": ("liter", "litre"),
+    "ml": ("milliliter", "millilitre"), "mL": ("milliliter", "millilitre"), "°": ("degree", "°"),
+    "mph": ("mph", "miles per hour"), "km/h": ("km/h", "kilometers per hour"),
+    "m/s": ("m/s", "meters per second"), "ft": ("foot", "feet"), "in": ("inch",),
+    "miles": ("mile",), "mi": ("mile",), "lb": ("pound",), "oz": ("ounce",),
+}  # fmt: skip
+
+
+def names_unit(question: str, unit: str) -> bool:
+    """Whether the question names `unit` (its symbol, or one of its words): then an answer in
+    that unit is in the question's unit."""
+    q = question or ""
+    if len(unit) >= 2 and re.search(rf"(?<![A-Za-z]){re.escape(unit)}(?![A-Za-z])", q):
+        return True
+    for word in _UNIT_WORDS.get(unit, ()):
+        pattern = re.escape(word) if not word[0].isalpha() else rf"\b{re.escape(word)}s?\b"
+        if re.search(pattern, q, re.I):
+            return True
+    return False
+
+
 def asks_percent(question: str) -> bool:
     return bool(_PERCENT.search(question or ""))
 

@@ -26,6 +26,8 @@ def strip_wrappers(text: str) -> str:
         before = t
         t = re.sub(r"(?<![.\s])\s*\.$", "", t.strip()).strip()  # a full stop, not an ellipsis
         t = re.sub(r"^\\\$\s*|\s*\\\$$", "", t)  # currency: \$16,386.20
+        if t.count("$") == 1 and re.match(r"^\$\s*\d", t):
+            t = t[1:].strip()  # currency written with a bare dollar sign: $1,800.00
         if len(t) >= 2 and t[0] == "$" and t[-1] == "$":
             t = t.strip("$")
         for a, b in (("\\(", "\\)"), ("\\[", "\\]")):
