@@ -58,14 +58,21 @@ _UNIT_WORDS = {
 }  # fmt: skip
 
 
+_WORD_LIKE = {"in", "min", "day", "year", "hr", "au", "pc", "cd"}  # symbols that are words too
+
+
 def names_unit(question: str, unit: str) -> bool:
     """Whether the question names `unit` (its symbol, or one of its words): then an answer in
     that unit is in the question's unit."""
     q = question or ""
-    if len(unit) >= 2 and re.search(rf"(?<![A-Za-z]){re.escape(unit)}(?![A-Za-z])", q):
+    if (
+        len(unit) >= 2
+        and unit not in _WORD_LIKE
+        and re.search(rf"(?<![A-Za-z]){re.escape(unit)}(?![A-Za-z])", q)
+    ):
         return True
     for word in _UNIT_WORDS.get(unit, ()):
-        pattern = re.escape(word) if not word[0].isalpha() else rf"\b{re.escape(word)}s?\b"
+        pattern = re.escape(word) if not word[0].isalpha() else rf"\b{re.escape(word)}(?:s|es)?\b"
         if re.search(pattern, q, re.I):
             return True
     return False
