@@ -19,6 +19,9 @@ def choice_letter(text: str) -> str | None:
     """'B', '(B)', 'b', 'B. 2', 'B)' -> 'B'. A letter is never taken from a word: 'I believe
     it is C' -> None. A hedge like 'A or B' -> None."""
     t = strip_wrappers(text.strip().strip("*$").strip()).strip("*").strip()
+    t = re.sub(
+        r"^\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", t
+    ).strip()  # \textbf{(C) }5
     t = re.sub(r"^(?:option|choice)\s+", "", t, flags=re.I)
     m = _LETTER.match(t)
     if not m:

@@ -13,6 +13,7 @@ from ramen.grading.rules.text import strip_wrappers
 REL_TOL = 1e-6  # decimals this close are the same number
 NEAR_MISS_TOL = 1e-4  # decimals this close are for the judge (HLE allows "a small margin")
 
+_REPEATING = re.compile(r"^([+-]?)(\d*)\.(\d*)\\overline\{(\d+)\}$")
 _MIXED = re.compile(r"^([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _NUM = re.compile(r"^[+-]?(?:\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -45,6 +46,12 @@ def read_number(text: str) -> Number | str | None:
         return None  # "1 2" is not 12; "1 000" is 1000
     if re.fullmatch(r"\s*[+-]?\d+\s*\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}\s*", text):
         return AMBIGUOUS  # `2\\frac{1}{3}`: a mixed number (7/3) or a product (2/3)
+    m = _REPEATING.match(strip_wrappers(text).replace(" ", ""))
+    if m:  # 0.\overline{3} = 1/3, 1.2\overline{45}: exactly the fraction it repeats to
+        sign, whole, fixed, period = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
+        base = Fraction(int(whole + fixed), 10 ** len(fixed))
+        tail = Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+        return Number(-(base + tail) if sign == "-" else base + tail, None)
     m = _MIXED.match(strip_wrappers(text))
     if m:  # `2 1/3` (plain text): two and a third
         whole, num, den = (int(x) for x in m.group(2, 3, 4))
