@@ -305,8 +305,11 @@ class Runner:
             outcome[stage.name] = self._run_ahead(stage)
         return outcome
 
-    def _run_ahead(self, stage: StageDef) -> str:
-        assert stage.ahead is not None
+    def _prepare(
+        self, stage: StageDef, forced: bool
+    ) -> tuple[Path, dict[str, Path], dict[str, str], Any, Decision]:
+        """(folder, input folders, their output hashes, config, whether it runs) of a stage
+        whose inputs have all finished (a UserError names the one that has not)."""
         stage_dir = self.run_dir / stage.name
         inputs, input_hashes, unfinished = self._inputs(stage)
         if unfinished:
@@ -315,8 +318,13 @@ class Runner:
             )
         config = stage.config(self.recipe)
         decision = decide(
-            read_manifest(stage_dir), hash_obj(config), input_hashes, stage_dir, False, config
+            read_manifest(stage_dir), hash_obj(config), input_hashes, stage_dir, forced, config
         )
+        return stage_dir, inputs, input_hashes, config, decision
+
+    def _run_ahead(self, stage: StageDef) -> str:
+        assert stage.ahead is not None
+        stage_dir, inputs, input_hashes, config, decision = self._prepare(stage, False)
         if not decision.run:
             console.print(f"[green]skip[/] {stage.name} ahead: {decision.why}")
             return "skipped"
@@ -364,17 +372,8 @@ class Runner:
         return "ran"
 
     def _run_stage(self, stage: StageDef, forced: bool) -> str:
-        stage_dir = self.run_dir / stage.name
-        inputs, input_hashes, unfinished = self._inputs(stage)
-        if unfinished:
-            raise UserError(
-                f"stage '{stage.name}' needs stage '{unfinished}', which has not finished; run it first"
-            )
-        config = stage.config(self.recipe)
+        stage_dir, inputs, input_hashes, config, decision = self._prepare(stage, forced)
         config_hash = hash_obj(config)
-        decision = decide(
-            read_manifest(stage_dir), config_hash, input_hashes, stage_dir, forced, config
-        )
         if not decision.run:
             console.print(f"[green]skip[/] {stage.name}: {decision.why}")
             return "skipped"

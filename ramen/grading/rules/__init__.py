@@ -148,12 +148,13 @@ def _percent(reference: str, answer: str) -> bool | None:
     r, a = parse_number(r_num), parse_number(a_num)
     if r is None or a is None:
         return None
-    if compare(r_num, a_num)[0]:
+    same = compare(r_num, a_num)[0]
+    if same:
         return True
     bare, pct = (r, a) if r_unit is None else (a, r)
     if compare(str(bare), str(pct / 100))[0] is not False:
         return None  # 0.25 against 25%: the fraction the percentage is
-    return compare(r_num, a_num)[0]
+    return same
 
 
 def vote_key(extracted: str | None) -> str | None:

@@ -38,12 +38,12 @@ def read_number(text: str) -> Number | str | None:
     be a thousands separator ('0,111', '3,5'); None when it is not a number."""
     if re.search(r",\s", text):
         return None  # "3, 5": a list
-    if _MIXED.match(strip_wrappers(text)):
-        pass  # `2 1/3`: a mixed number
-    elif re.search(r"\d\s+\d", text) and not re.fullmatch(
-        r"\s*[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?\s*", text
+    if (
+        not _MIXED.match(strip_wrappers(text))
+        and re.search(r"\d\s+\d", text)
+        and not re.fullmatch(r"\s*[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?\s*", text)
     ):
-        return None  # "1 2" is not 12; "1 000" is 1000
+        return None  # "1 2" is not 12; "1 000" is 1000; "2 1/3" is a mixed number (below)
     if re.fullmatch(r"\s*[+-]?\d+\s*\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}\s*", text):
         return AMBIGUOUS  # `2\\frac{1}{3}`: a mixed number (7/3) or a product (2/3)
     m = _REPEATING.match(strip_wrappers(text).replace(" ", ""))

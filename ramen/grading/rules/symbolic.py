@@ -217,9 +217,8 @@ def _differ_in_every_reading(a, b, letters: set[str]) -> bool:
     functions = a.atoms(sympy.Function) | b.atoms(sympy.Function)
     if any(not isinstance(f, sympy.exp) or f.args[0].free_symbols for f in functions):
         return False  # `e^2` is exp(2), the one function read here; e^x is not rational
-    if a.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
-        return False
-    if b.has(sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative):
+    unevaluated = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative)
+    if a.has(*unevaluated) or b.has(*unevaluated):
         return False
     symbols = sorted(a.free_symbols, key=str)
     if a.free_symbols != b.free_symbols:
